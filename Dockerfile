@@ -1,0 +1,69 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every llm-gateway role (api, worker, flower, emulator).
+# The role is chosen by the command; the default is the HTTP API.
+#
+#   docker build -t llm-gateway:local .
+#   docker run --rm -p 8080:8080 llm-gateway:local                # API
+#   docker run --rm llm-gateway:local celery -A workers worker -Q llm.openai ...
+
+# ---------------------------------------------------------------------------
+# builder: install the project and its dependencies into a self-contained venv
+# ---------------------------------------------------------------------------
+FROM python:3.11-slim AS builder
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH="/opt/venv/bin:${PATH}"
+
+WORKDIR /src
+
+# The venv lives at the same path in both stages so console-script shebangs
+# stay valid after the copy.
+RUN python -m venv "${VIRTUAL_ENV}"
+
+COPY . .
+RUN pip install --no-cache-dir . \
+    && test -x "${VIRTUAL_ENV}/bin/llm-gateway" \
+    && test -x "${VIRTUAL_ENV}/bin/celery"
+
+# ---------------------------------------------------------------------------
+# runtime: slim base + the venv + the provider config, running as uid 10001
+# ---------------------------------------------------------------------------
+FROM python:3.11-slim AS runtime
+
+LABEL org.opencontainers.image.title="llm-gateway" \
+      org.opencontainers.image.description="FastAPI gateway + Celery workers for LLM provider calls"
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH="/opt/venv/bin:${PATH}" \
+    LLM_GATEWAY_HOST=0.0.0.0 \
+    LLM_GATEWAY_PORT=8080 \
+    LLM_GATEWAY_PROVIDERS_FILE=/app/config/providers.yaml
+
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app \
+       --no-create-home --shell /usr/sbin/nologin app
+
+WORKDIR /app
+
+# Code and config stay owned by root (read-only for the app user); nothing is
+# written under /app, so the container also runs with a read-only root fs.
+COPY --from=builder /opt/venv /opt/venv
+COPY config/ /app/config/
+
+USER 10001:10001
+
+EXPOSE 8080
+
+# python:3.11-slim has no curl/wget: probe the API liveness endpoint with the
+# standard library. Non-API roles override or disable this check.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('LLM_GATEWAY_PORT', '8080'); sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:' + port + '/health', timeout=4).status == 200 else 1)"]
+
+CMD ["llm-gateway", "api"]

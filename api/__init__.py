@@ -1,0 +1,1 @@
+"""The FastAPI front door: routes, auth, request/response schemas."""

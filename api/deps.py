@@ -1,0 +1,56 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the caller's tenant and the services."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.services import ApiServices
+from gateway.errors import AuthenticationFailed
+from gateway.settings import hash_api_key
+
+
+def get_services(request: Request) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
+
+
+Services = Annotated[ApiServices, Depends(get_services)]
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key else None
+
+
+def get_tenant(request: Request, services: Services) -> str:
+    """The tenant owning the presented API key; 401 otherwise."""
+    settings = services.settings
+    if settings.auth_disabled:
+        return settings.dev_tenant
+    key = _presented_key(request)
+    if not key:
+        raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
+    digest = hash_api_key(key)
+    for known, tenant in settings.key_hashes.items():
+        if hmac.compare_digest(known, digest):
+            return tenant
+    raise AuthenticationFailed("invalid API key")
+
+
+Tenant = Annotated[str, Depends(get_tenant)]
+
+
+def get_request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+RequestId = Annotated[str | None, Depends(get_request_id)]

@@ -1,0 +1,86 @@
+"""Every error leaves the API in one shape: ``{"error": {"type", "message", "param"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import GatewayError, PayloadTooLarge
+
+log = structlog.get_logger(__name__)
+
+_HTTP_TYPES = {
+    400: "invalid_request_error",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    body = {"error": {"type": error_type, "message": message, "param": param}}
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or None
+
+
+async def _gateway_error(_: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, GatewayError)
+    body = exc.to_dict()
+    return ORJSONResponse({"error": body}, status_code=exc.status_code)
+
+
+async def _validation_error(_: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "invalid_request_error", "request body is not valid JSON")
+    param = _loc_to_param(tuple(first.get("loc", ())))
+    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problems)"
+    return error_response(422, "validation_error", message, param)
+
+
+async def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if request.scope.get("state", {}).get("body_too_large"):
+        too_large = PayloadTooLarge(
+            f"request body exceeds {request.app.state.settings.max_body_bytes} bytes"
+        )
+        return ORJSONResponse({"error": too_large.to_dict()}, status_code=413)
+    error_type = _HTTP_TYPES.get(exc.status_code, "http_error")
+    return error_response(
+        exc.status_code, error_type, str(exc.detail), headers=getattr(exc, "headers", None)
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return error_response(500, "internal_error", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,48 @@
+"""Builds the FastAPI app. ``uvicorn api.main:app`` serves it; settings and connections are
+created in the lifespan, not at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.routes import chat, health, jobs, models
+from api.services import ApiServices
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app. ``settings`` defaults to the environment, read at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or Settings()
+        resolved.check_auth_configured()
+        configure_logging(resolved.log_level, resolved.log_json)
+        app.state.settings = resolved
+        app.state.services = await ApiServices.start(resolved)
+        try:
+            yield
+        finally:
+            await app.state.services.close()
+
+    app = FastAPI(
+        title="llm-gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (health, jobs, chat, models):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,109 @@
+"""Pure-ASGI middleware: request ids, one log line per request, and the body size limit.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on every request's hot path.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import PayloadTooLarge
+
+log = structlog.get_logger("api.request")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Binds a request id (from ``X-Request-ID`` or new), echoes it, logs the outcome, and
+    refuses bodies over ``Settings.max_body_bytes`` with 413 whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        supplied = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = supplied if _SAFE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        limit: int = scope["app"].state.settings.max_body_bytes
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_413(send, request_id, limit)
+            self._log(scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI turns errors while reading the body into a 400; the flag lets
+                    # the error handler answer 413 instead.
+                    scope["state"]["body_too_large"] = True
+                    raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        finally:
+            self._log(scope, status, started)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, started: float) -> None:
+        log.info(
+            "request",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+async def _send_413(send: Send, request_id: str, limit: int) -> None:
+    body = orjson.dumps(
+        {
+            "error": {
+                "type": "payload_too_large",
+                "message": f"request body exceeds {limit} bytes",
+                "param": None,
+            }
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,45 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse
+from redis.exceptions import RedisError
+
+from api.deps import Services
+from gateway import keys
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health() -> ORJSONResponse:
+    """The process is up and serving."""
+    return ORJSONResponse({"status": "ok"})
+
+
+@router.get("/health/ready")
+async def ready(services: Services) -> ORJSONResponse:
+    """Ready when Redis answers and at least one worker has sent a heartbeat recently.
+    Reports which provider queues have a live consumer."""
+    fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
+    try:
+        await services.redis.ping()
+        members = await services.redis.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
+    except (RedisError, OSError):
+        return ORJSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+    consumed: set[str] = set()
+    for member in members:
+        text = member.decode() if isinstance(member, bytes) else str(member)
+        consumed.update(q for q in text.partition("|")[2].split(",") if q)
+    queues = {inst.queue: inst.queue in consumed for inst in services.providers.instances.values()}
+    is_ready = bool(members)
+    body = {
+        "status": "ready" if is_ready else "no_workers",
+        "redis": "ok",
+        "workers": len(members),
+        "queues": queues,
+    }
+    return ORJSONResponse(body, status_code=200 if is_ready else 503)

@@ -1,0 +1,99 @@
+"""``/v1/jobs``: submit, read, wait for, cancel and list jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import ORJSONResponse
+
+from api.deps import RequestId, Services, Tenant
+from api.services import ApiServices
+from api.schemas import JobCreate
+from gateway.errors import InvalidRequest
+from tasks.records import JobRecord, JobStatus, JobType
+from tasks.submission import JobSpec
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=202)
+async def submit_job(
+    body: JobCreate, tenant: Tenant, services: Services, request_id: RequestId
+) -> ORJSONResponse:
+    spec = JobSpec(
+        type=JobType(body.type),
+        request=body.request,
+        tenant=tenant,
+        priority=body.priority,
+        idempotency_key=body.idempotency_key,
+        metadata=body.metadata,
+        webhook={"url": str(body.webhook.url)} if body.webhook else None,
+        session_id=body.session_id,
+        request_id=request_id,
+    )
+    record, created = await services.submitter.submit(services.submitter.prepare(spec))
+    return ORJSONResponse(
+        record.public(),
+        status_code=202 if created else 200,
+        headers={"Location": f"/v1/jobs/{record.id}"},
+    )
+
+
+@router.get("/{job_id}")
+async def get_job(job_id: str, tenant: Tenant, services: Services) -> ORJSONResponse:
+    record = await services.store.get(job_id, tenant)
+    return ORJSONResponse(record.public())
+
+
+async def wait_for_job(services: ApiServices, job_id: str, tenant: str, timeout: float) -> JobRecord:
+    """The record once terminal, or as it is when ``timeout`` passes. No polling: the
+    completion hub wakes us; the first read happens after registering, so nothing is missed."""
+    with services.hub.watch(job_id) as finished:
+        record = await services.store.get(job_id, tenant)
+        if record.status.terminal:
+            return record
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(finished.wait(), timeout)
+    return await services.store.get(job_id, tenant)
+
+
+@router.get("/{job_id}/wait")
+async def wait_job(
+    job_id: str,
+    tenant: Tenant,
+    services: Services,
+    timeout: Annotated[float, Query(ge=0, description="seconds to wait")] = 30.0,
+) -> ORJSONResponse:
+    limit = services.settings.wait_max_seconds
+    if timeout > limit:
+        raise InvalidRequest(f"timeout must be at most {limit:g} seconds", param="timeout")
+    record = await wait_for_job(services, job_id, tenant, timeout)
+    return ORJSONResponse(record.public(), status_code=200 if record.status.terminal else 202)
+
+
+@router.post("/{job_id}/cancel")
+async def cancel_job(job_id: str, tenant: Tenant, services: Services) -> ORJSONResponse:
+    record = await services.store.cancel(job_id, tenant)
+    return ORJSONResponse(record.public())
+
+
+@router.get("")
+async def list_jobs(
+    tenant: Tenant,
+    services: Services,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^job_[0-9a-f]+$")] = None,
+) -> ORJSONResponse:
+    page = await services.store.list(tenant, status=status, limit=limit, cursor=cursor)
+    return ORJSONResponse(
+        {
+            "object": "list",
+            "data": [r.public() for r in page.jobs],
+            "next_cursor": page.next_cursor,
+            "has_more": page.next_cursor is not None,
+        }
+    )

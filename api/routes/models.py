@@ -1,0 +1,31 @@
+"""``GET /v1/models``: every routable model, OpenAI-style, with the instances serving it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse
+
+from api.deps import Services, Tenant
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/models")
+async def list_models(_: Tenant, services: Services) -> ORJSONResponse:
+    instances = services.providers.instances
+    data = [
+        {
+            "id": model,
+            "object": "model",
+            "created": 0,
+            "owned_by": instances[names[0]].type,
+            "instances": names,
+        }
+        for model, names in services.router.models()
+    ]
+    patterns = [
+        {"instance": inst.name, "type": inst.type, "patterns": inst.model_patterns}
+        for inst in instances.values()
+        if inst.model_patterns
+    ]
+    return ORJSONResponse({"object": "list", "data": data, "patterns": patterns})

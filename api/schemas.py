@@ -1,0 +1,52 @@
+"""Request bodies at the edge. Responses are the records' ``public()`` dicts."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+MetadataValue = str | int | float | bool | None
+
+
+class WebhookSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+
+
+class JobCreate(BaseModel):
+    """``POST /v1/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["completion", "tool", "enhancement"]
+    request: dict[str, Any]
+    webhook: WebhookSpec | None = None
+    session_id: str | None = Field(default=None, min_length=1, max_length=128)
+    priority: int = Field(default=5, ge=0, le=9, description="0 lowest .. 9 highest")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"
+    )
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions``: the OpenAI request; fields we do not model pass through
+    to the normalizer, which is the one place that decides what a message may contain."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    n: int = Field(default=1, ge=1, le=1, description="only n=1 is supported")
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+
+    def job_request(self) -> dict[str, Any]:
+        """The request stored on the job: everything except transport options."""
+        return self.model_dump(exclude={"stream", "stream_options", "n"}, exclude_none=True)

@@ -1,0 +1,52 @@
+"""``ApiServices``: what the routes depend on, built in the app's lifespan and closed with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from gateway import keys
+from gateway.settings import Settings
+from providers.config import ProvidersConfig, load_providers
+from providers.router import ModelRouter
+from tasks.completions import CompletionHub
+from tasks.queueing import JobDispatcher, make_celery
+from tasks.records import TERMINAL, JobStatus
+from tasks.store import JobStore
+from tasks.submission import JobSubmitter
+from tools.registry import ToolRegistry
+
+
+@dataclass(slots=True)
+class ApiServices:
+    settings: Settings
+    redis: Redis
+    providers: ProvidersConfig
+    router: ModelRouter
+    store: JobStore
+    hub: CompletionHub
+    submitter: JobSubmitter
+    tools: ToolRegistry
+
+    @classmethod
+    async def start(cls, settings: Settings) -> ApiServices:
+        providers = load_providers(settings.providers_file)
+        # One pool for request handling; pub/sub takes its own dedicated connection.
+        redis = Redis.from_url(settings.redis_url, max_connections=512)
+        store = JobStore(redis, settings.job_ttl_seconds)
+
+        async def is_terminal(job_id: str) -> bool:
+            status = await redis.hget(keys.job(job_id), "status")
+            return status is not None and JobStatus(status.decode()) in TERMINAL
+
+        hub = CompletionHub(redis, is_terminal)
+        await hub.start()
+        router = ModelRouter(providers)
+        tools = ToolRegistry()
+        submitter = JobSubmitter(store, JobDispatcher(make_celery(settings)), router, tools)
+        return cls(settings, redis, providers, router, store, hub, submitter, tools)
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        await self.redis.aclose()

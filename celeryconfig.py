@@ -1,0 +1,33 @@
+"""Celery settings for I/O-bound LLM calls that must not be lost.
+
+Values that depend on the deployment (broker URL, visibility timeout) are applied from
+``gateway.settings.Settings`` in ``tasks.queueing.make_celery``.
+"""
+
+# A message is acknowledged only after the job has finished; a worker that dies mid-call
+# leaves it unacknowledged, and the broker delivers it again.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# Each pool slot reserves at most one message: nothing sits prefetched behind a slow call.
+worker_prefetch_multiplier = 1
+# The job record in Redis is the result store; Celery results would duplicate it.
+task_ignore_result = True
+task_store_errors_even_if_ignored = False
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+task_default_queue = "llm.default"
+task_create_missing_queues = True
+
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+# On a lost broker connection, unacked messages are re-delivered: stop the running copies.
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+# Flower needs events.
+worker_send_task_events = True
+task_send_sent_event = True
+
+worker_hijack_root_logger = False
+worker_redirect_stdouts = False

@@ -1,0 +1,110 @@
+"""``llm-gateway``: run the whole local stack, or one process of it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+cli = typer.Typer(
+    name="llm-gateway",
+    help="Queue-based LLM gateway: API, workers, emulator, and the local stack.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@cli.command()
+def up(
+    port: Annotated[int, typer.Option(help="API port")] = 8080,
+    emulator_port: Annotated[int, typer.Option(help="provider emulator port")] = 8090,
+    flower_port: Annotated[int, typer.Option(help="Flower port")] = 5555,
+    emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
+    demo: Annotated[bool, typer.Option(help="run one job per provider once ready")] = True,
+    exit_after_demo: Annotated[
+        bool, typer.Option(help="stop the stack after the demo (smoke test)")
+    ] = False,
+    state_dir: Annotated[str, typer.Option(help="where a started Redis keeps its AOF")] = (
+        ".llm-gateway"
+    ),
+) -> None:
+    """Start Redis (if none answers), the emulator, the API, one worker per provider queue
+    and Flower; run a demo job through each provider; Ctrl-C stops everything."""
+    from cli.stack import LocalStack, StackPorts
+
+    stack = LocalStack(
+        StackPorts(api=port, emulator=emulator_port, flower=flower_port),
+        emulator_latency_ms=emulator_latency_ms,
+        state_dir=state_dir,
+    )
+    raise typer.Exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
+
+
+@cli.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default LLM_GATEWAY_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API (same as ``uvicorn api.main:app``)."""
+    import uvicorn
+
+    from gateway.settings import Settings
+
+    settings = Settings()
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@cli.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues, e.g. llm.openai")],
+    concurrency: Annotated[int | None, typer.Option(help="calls in flight per process")] = None,
+    name: Annotated[str | None, typer.Option(help="node name (default from queues)")] = None,
+) -> None:
+    """Run a Celery worker (same as ``celery -A workers worker -Q ... --pool threads``)."""
+    from gateway.settings import Settings
+    from workers import app
+
+    settings = Settings()
+    node = name or f"{queues.split(',')[0].removeprefix('llm.')}@%h"
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            node,
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency or settings.worker_concurrency),
+            "--loglevel",
+            settings.log_level,
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+@cli.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8090,
+    latency_ms: Annotated[int, typer.Option(help="added latency per request")] = 0,
+) -> None:
+    """Serve the provider emulator (OpenAI and Anthropic wire protocols)."""
+    from emulator import serve
+
+    serve(host=host, port=port, latency_ms=latency_ms)
+
+
+def main() -> None:
+    cli()

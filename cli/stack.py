@@ -1,0 +1,204 @@
+"""``LocalStack``: the whole gateway on one machine, as child processes, for ``up``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from gateway.settings import Settings
+from providers.config import load_providers
+
+DEV_API_KEY = "dev-key"
+DEMO_MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
+
+
+@dataclass(frozen=True, slots=True)
+class StackPorts:
+    api: int
+    emulator: int
+    flower: int
+
+
+class LocalStack:
+    """Starts and supervises the local processes; stops them all on Ctrl-C or SIGTERM."""
+
+    def __init__(self, ports: StackPorts, emulator_latency_ms: int, state_dir: str) -> None:
+        self.ports = ports
+        self.latency_ms = emulator_latency_ms
+        self.state_dir = Path(state_dir).resolve()
+        self.console = Console(stderr=True)
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.env = self._child_env()
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("LLM_GATEWAY_API_KEYS", f"local:{DEV_API_KEY}")
+        env["LLM_GATEWAY_PORT"] = str(self.ports.api)
+        env.setdefault("LLM_GATEWAY_LOG_JSON", "true")
+        emulator = f"http://127.0.0.1:{self.ports.emulator}"
+        # Only where the user has not pointed an instance at a real service.
+        env.setdefault("OPENAI_BASE_URL", f"{emulator}/v1")
+        env.setdefault("ANTHROPIC_BASE_URL", emulator)
+        return env
+
+    def run(self, demo: bool, exit_after_demo: bool) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            self._start_all()
+            code = self._demo() if demo else 0
+            if exit_after_demo:
+                return code
+            self.console.print("[bold green]stack running[/] — Ctrl-C to stop")
+            self._supervise()
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        except StackError as exc:
+            self.console.print(f"[bold red]error:[/] {exc}")
+            return 1
+        finally:
+            self._stop_all()
+
+    def _start_all(self) -> None:
+        settings = Settings()
+        self._ensure_redis(settings.redis_url)
+        exe = [sys.executable, "-m", "cli"]
+        self._spawn(
+            "emulator",
+            [*exe, "emulator", "--port", str(self.ports.emulator),
+             "--latency-ms", str(self.latency_ms)],
+        )
+        self._wait_http("emulator", f"http://127.0.0.1:{self.ports.emulator}/_emulator/health")
+        self._spawn("api", [*exe, "api", "--port", str(self.ports.api)])
+        self._wait_http("api", f"http://127.0.0.1:{self.ports.api}/health")
+        providers = load_providers(settings.providers_file, self.env)
+        for inst in providers.instances.values():
+            self._spawn(
+                f"worker {inst.queue}",
+                [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", inst.queue,
+                 "-n", f"{inst.name}@%h", "--pool", "threads",
+                 "--concurrency", str(settings.worker_concurrency), "--loglevel", "INFO",
+                 "--without-mingle", "--without-gossip"],
+            )
+        self._spawn(
+            "flower",
+            [sys.executable, "-m", "celery", "-A", "workers", "flower",
+             f"--port={self.ports.flower}", "--address=127.0.0.1"],
+            extra_env={"FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()},
+        )
+        self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
+        self.console.print(
+            f"API      http://127.0.0.1:{self.ports.api}  (key: see LLM_GATEWAY_API_KEYS; "
+            f"default tenant 'local', key '{DEV_API_KEY}')\n"
+            f"Flower   http://127.0.0.1:{self.ports.flower}  (LLM_GATEWAY_FLOWER_BASIC_AUTH)\n"
+            f"Emulator http://127.0.0.1:{self.ports.emulator}"
+        )
+
+    def _ensure_redis(self, url: str) -> None:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            self.console.print(f"redis    {url} (already running)")
+            return
+        except redis.RedisError:
+            pass
+        server = shutil.which("redis-server")
+        if server is None:
+            raise StackError("no Redis answers and redis-server is not installed")
+        parsed = urlparse(url)
+        data_dir = self.state_dir / "redis"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "redis",
+            [server, "--bind", parsed.hostname or "127.0.0.1", "--port", str(parsed.port or 6379),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir),
+             "--save", ""],
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+                self.console.print(f"redis    {url} (started, AOF in {data_dir})")
+                return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise StackError("redis-server did not start")
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
+        env = {**self.env, **(extra_env or {})}
+        proc = subprocess.Popen(argv, env=env, start_new_session=True)
+        self.children.append((name, proc))
+
+    def _wait_http(self, name: str, url: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._check_children()
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} did not become ready at {url}")
+
+    def _check_children(self) -> None:
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                raise StackError(f"{name} exited with status {proc.returncode}")
+
+    def _supervise(self) -> None:
+        while True:
+            self._check_children()
+            time.sleep(1)
+
+    def _demo(self) -> int:
+        key = self.env["LLM_GATEWAY_API_KEYS"].split(",")[0].partition(":")[2]
+        base = f"http://127.0.0.1:{self.ports.api}"
+        table = Table(title="demo jobs through the stack")
+        for column in ("model", "provider", "status", "reply", "seconds"):
+            table.add_column(column)
+        failures = 0
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+            for model in DEMO_MODELS:
+                started = time.perf_counter()
+                body = {"type": "completion",
+                        "request": {"model": model, "messages": [
+                            {"role": "user", "content": f"Hello from the {model} demo"}]}}
+                job = client.post("/v1/jobs", json=body, timeout=10).json()
+                done = client.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 60},
+                                  timeout=70).json()
+                reply = ((done.get("result") or {}).get("message") or {}).get("content") or (
+                    (done.get("error") or {}).get("message", ""))
+                failures += done["status"] != "succeeded"
+                table.add_row(model, str(done.get("provider")), done["status"], str(reply)[:60],
+                              f"{time.perf_counter() - started:.3f}")
+        self.console.print(table)
+        return 1 if failures else 0
+
+    def _stop_all(self) -> None:
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.children.clear()
+
+
+class StackError(RuntimeError):
+    """The local stack could not be brought up."""

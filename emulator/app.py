@@ -1,0 +1,130 @@
+"""The emulator ASGI app: protocol endpoints plus the control API.
+
+Request flow for a generation endpoint (identical for every protocol): check
+credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
+pick the behaviour (scripted queue first, then the last in-text directive),
+decide, record, sleep the latency, render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from emulator.behaviour import decide
+from emulator.control import control_routes
+from emulator.directives import DirectiveError, find_directive
+from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
+from emulator.responses import JSONResponse
+from emulator.state import EmulatorState
+
+
+def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = None) -> Starlette:
+    """Build an emulator app.
+
+    ``latency_ms`` is the server-wide latency added to every generation
+    response (changeable at runtime through ``POST /_emulator/config``).
+    ``protocols`` defaults to every built-in protocol. The app's state is an
+    :class:`~emulator.state.EmulatorState` at ``app.state.emulator``.
+    """
+    state = EmulatorState(latency_ms)
+    registry = default_registry() if protocols is None else ProtocolRegistry(protocols)
+    routes: list[BaseRoute] = control_routes(state)
+    for protocol in registry:
+        endpoint = _Generation(protocol, state)
+        routes.append(Route(protocol.path, endpoint.handle, methods=list(protocol.methods)))
+        routes.extend(protocol.extra_routes())
+    app = Starlette(routes=routes)
+    app.state.emulator = state
+    return app
+
+
+class _Generation:
+    """The generation endpoint of one protocol."""
+
+    def __init__(self, protocol: Protocol, state: EmulatorState) -> None:
+        self._protocol = protocol
+        self._state = state
+
+    async def handle(self, request: Request) -> Response:
+        received = time.time()
+        protocol = self._protocol
+        raw = await request.body()
+        try:
+            body: Any = orjson.loads(raw)
+            valid_json = True
+        except orjson.JSONDecodeError:
+            body, valid_json = None, False
+        # Auth is checked first, as real providers do.
+        if not protocol.authenticate(request.headers):
+            return self._error(request, received, body, 401, protocol.missing_key_message)
+        if not valid_json:
+            return self._error(request, received, body, 400, "The request body is not valid JSON.")
+        try:
+            turn = protocol.parse(body, request.path_params)
+            # Validated even when a scripted behaviour wins, so typos never go unnoticed.
+            in_text = find_directive(turn.texts)
+        except RequestError as exc:
+            return self._error(request, received, body, exc.status, exc.message, exc.param)
+        except DirectiveError as exc:
+            return self._error(request, received, body, 400, str(exc))
+
+        scripted = self._state.next_scripted()
+        decision = decide(turn, scripted if scripted is not None else in_text)
+        status = decision.error.status if decision.error else 200
+        self._record(request, received, turn.model, body, status)
+
+        latency = self._state.latency_ms if decision.latency_ms is None else decision.latency_ms
+        if latency > 0:
+            await asyncio.sleep(latency / 1000)
+        if decision.error:
+            error = decision.error
+            content = protocol.render_error(error.status, error.message)
+            return JSONResponse(content, status_code=error.status, headers=error.headers())
+        if turn.stream:
+            chunks = protocol.render_stream(decision, turn)
+            headers = {"cache-control": "no-cache"}
+            return StreamingResponse(
+                _iterate(chunks), headers=headers, media_type=protocol.stream_media_type
+            )
+        return JSONResponse(protocol.render(decision, turn))
+
+    def _error(
+        self,
+        request: Request,
+        received: float,
+        body: Any,
+        status: int,
+        message: str,
+        param: str | None = None,
+    ) -> Response:
+        model = body.get("model") if isinstance(body, dict) else None
+        self._record(request, received, model if isinstance(model, str) else None, body, status)
+        content = self._protocol.render_error(status, message, param)
+        return JSONResponse(content, status_code=status)
+
+    def _record(
+        self, request: Request, received: float, model: str | None, body: Any, status: int
+    ) -> None:
+        self._state.record(
+            t=received,
+            protocol=self._protocol.name,
+            path=request.url.path,
+            model=model,
+            body=body,
+            status=status,
+        )
+
+
+async def _iterate(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    # An async iterator keeps StreamingResponse off the threadpool it uses for sync ones.
+    for chunk in chunks:
+        yield chunk

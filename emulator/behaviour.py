@@ -1,0 +1,126 @@
+"""Protocol-neutral request model (:class:`Turn`) and reply decision (:class:`Decision`).
+
+Every protocol module turns its wire request into a :class:`Turn`; :func:`decide`
+applies the chosen directive (see :mod:`emulator.directives`) without knowing
+any wire format.
+
+Default replies
+---------------
+Without a ``reply`` the answer is ``"echo: " + <last user message text>``;
+when tool results follow the last user message it is ``"tool results: " +
+<results joined by "; ">``. Directives are stripped (and the remaining text
+trimmed) before anything is echoed.
+
+Token counting
+--------------
+Deliberately simple and deterministic: ``ceil(chars / 4)``.
+
+* prompt tokens: all text of the request (system prompt, message text, tool
+  result text) with directives stripped; tool definitions, tool-call arguments
+  and non-text parts (images, ...) are not counted.
+* completion tokens: the reply text plus, for each tool call, its name and its
+  compact JSON arguments.
+"""
+
+from __future__ import annotations
+
+import http
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.directives import Directive, FinishReason, ToolCall, strip_directives
+
+CHARS_PER_TOKEN = 4
+
+
+def count_tokens(chars: int) -> int:
+    """Token count for ``chars`` characters under the emulator's rule."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A generation request, reduced to what the decision needs.
+
+    ``texts`` holds every text fragment in conversation order (raw, directives
+    included); ``tool_results`` the tool result texts that follow the last user
+    message. ``body`` keeps the parsed wire request for protocol-specific
+    rendering options (e.g. OpenAI ``stream_options``).
+    """
+
+    model: str
+    texts: tuple[str, ...]
+    last_user_text: str
+    tool_results: tuple[str, ...] = ()
+    stream: bool = False
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    def prompt_tokens(self) -> int:
+        """Prompt tokens under the module's counting rule."""
+        return count_tokens(sum(len(strip_directives(text)) for text in self.texts))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """An HTTP error to send instead of a completion."""
+
+    status: int
+    message: str
+    retry_after: float | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``retry-after`` when scripted)."""
+        if self.retry_after is None:
+            return {}
+        seconds = self.retry_after
+        return {"retry-after": str(int(seconds)) if seconds.is_integer() else str(seconds)}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to answer: text and/or tool calls, or an error."""
+
+    text: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: FinishReason = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: ErrorReply | None = None
+    latency_ms: int | None = None
+
+
+def decide(turn: Turn, directive: Directive | None) -> Decision:
+    """Apply ``directive`` (scripted or in-text, already chosen) to ``turn``."""
+    d = directive or Directive()
+    if d.status is not None:
+        message = d.error or f"{_reason(d.status)} (emulated)"
+        return Decision(error=ErrorReply(d.status, message, d.retry_after), latency_ms=d.latency_ms)
+    calls: tuple[ToolCall, ...] = ()
+    text: str | None
+    if turn.tool_results:
+        results = "; ".join(map(strip_directives, turn.tool_results))
+        text = d.reply if d.reply is not None else "tool results: " + results
+    elif d.tool_calls:
+        text, calls = d.reply, d.tool_calls
+    else:
+        text = d.reply if d.reply is not None else "echo: " + strip_directives(turn.last_user_text)
+    completion_chars = len(text or "") + sum(len(c.name) + len(c.arguments_json) for c in calls)
+    return Decision(
+        text=text,
+        tool_calls=calls,
+        finish_reason=d.finish_reason or ("tool_calls" if calls else "stop"),
+        prompt_tokens=turn.prompt_tokens() if d.prompt_tokens is None else d.prompt_tokens,
+        completion_tokens=(
+            count_tokens(completion_chars) if d.completion_tokens is None else d.completion_tokens
+        ),
+        latency_ms=d.latency_ms,
+    )
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:  # e.g. Anthropic's 529, unknown to the stdlib
+        return "Error"

@@ -1,0 +1,84 @@
+"""The JSON control API under ``/_emulator/`` used by tests and benchmarks.
+
+``GET /_emulator/health``                       ``{"ok": true}``
+``GET|DELETE /_emulator/requests``              recorded requests / clear them
+``GET|POST /_emulator/config``                  ``{"latency_ms": N}``
+``GET|POST|DELETE /_emulator/script``           ``{"behaviours": [...]}`` FIFO queue
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from emulator.directives import Directive, DirectiveError
+from emulator.responses import JSONResponse
+from emulator.state import EmulatorState
+
+
+def control_routes(state: EmulatorState) -> list[BaseRoute]:
+    """Routes of the control API, bound to ``state``."""
+    api = _ControlAPI(state)
+    return [
+        Route("/_emulator/health", api.health, methods=["GET"]),
+        Route("/_emulator/requests", api.requests, methods=["GET", "DELETE"]),
+        Route("/_emulator/config", api.config, methods=["GET", "POST"]),
+        Route("/_emulator/script", api.script, methods=["GET", "POST", "DELETE"]),
+    ]
+
+
+class _ControlAPI:
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def requests(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self._state.clear_records()
+        return JSONResponse({"requests": self._state.records()})
+
+    async def config(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_object(request)
+            if body is None:
+                return _bad_request("body must be a JSON object")
+            latency = body.get("latency_ms")
+            if latency is not None:
+                if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
+                    return _bad_request("latency_ms must be a non-negative integer")
+                self._state.latency_ms = latency
+        return JSONResponse({"latency_ms": self._state.latency_ms})
+
+    async def script(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self._state.clear_script()
+        elif request.method == "POST":
+            body = await _json_object(request)
+            behaviours = None if body is None else body.get("behaviours")
+            if not isinstance(behaviours, list):
+                return _bad_request('body must be {"behaviours": [...]}')
+            try:
+                # Validate everything before queueing anything: no half-applied scripts.
+                parsed = [Directive.from_json(item) for item in behaviours]
+            except DirectiveError as exc:
+                return _bad_request(str(exc))
+            self._state.enqueue(parsed)
+        return JSONResponse({"queued": self._state.script_length()})
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _bad_request(message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=400)

@@ -1,0 +1,167 @@
+"""Anthropic Messages: ``POST /v1/messages``.
+
+Point the official SDK at it with ``Anthropic(base_url="http://host:port")``.
+Streaming (``"stream": true``) sends the ``message_start`` /
+``content_block_*`` / ``message_delta`` / ``message_stop`` SSE sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from emulator.behaviour import Decision, Turn
+from emulator.directives import FinishReason
+from emulator.protocols.base import Protocol, RequestError, new_id, split_for_stream, sse, text_of
+
+_STOP_REASONS: Mapping[FinishReason, str] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "length": "max_tokens",
+}
+_ERROR_TYPES: Mapping[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+class AnthropicMessages(Protocol):
+    """The Anthropic Messages protocol."""
+
+    name: ClassVar[str] = "anthropic"
+    path: ClassVar[str] = "/v1/messages"
+    missing_key_message: ClassVar[str] = "x-api-key header is required (emulated)"
+
+    def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
+        """Validate a Messages request and reduce it to a :class:`Turn`."""
+        if not isinstance(body, dict):
+            raise RequestError("The request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise RequestError("model: Field required", param="model")
+        max_tokens = body.get("max_tokens")
+        # The real API requires max_tokens; a client that forgets it should fail here too.
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise RequestError("max_tokens: Field required (positive integer)", param="max_tokens")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError("messages: must be a non-empty list", param="messages")
+        system = text_of(body.get("system"))
+        texts = [system] if system else []
+        last_user_text = ""
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+                raise RequestError(
+                    f"messages.{index}.role: must be 'user' or 'assistant'",
+                    param=f"messages.{index}.role",
+                )
+            text = text_of(message.get("content"))
+            results = _tool_results(message.get("content"))
+            texts += [part for part in (text, *results) if part]
+            if message["role"] == "user" and text:
+                last_user_text = text
+        return Turn(
+            model=model,
+            texts=tuple(texts),
+            last_user_text=last_user_text,
+            tool_results=_trailing_tool_results(messages),
+            stream=body.get("stream") is True,
+            body=body,
+        )
+
+    def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
+        """A ``message`` object."""
+        content: list[dict[str, Any]] = []
+        if decision.text is not None:
+            content.append({"type": "text", "text": decision.text})
+        content += [
+            {"type": "tool_use", "id": new_id("toolu_"), "name": call.name, "input": call.arguments}
+            for call in decision.tool_calls
+        ]
+        return {
+            **_message_head(turn),
+            "content": content,
+            "stop_reason": _STOP_REASONS[decision.finish_reason],
+            "usage": {
+                "input_tokens": decision.prompt_tokens,
+                "output_tokens": decision.completion_tokens,
+            },
+        }
+
+    def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
+        """The Messages streaming event sequence."""
+        start = {
+            **_message_head(turn),
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": decision.prompt_tokens, "output_tokens": 0},
+        }
+        events = [sse({"type": "message_start", "message": start}, "message_start")]
+        blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        if decision.text is not None:
+            deltas = [{"type": "text_delta", "text": p} for p in split_for_stream(decision.text)]
+            blocks.append(({"type": "text", "text": ""}, deltas))
+        for call in decision.tool_calls:
+            block = {"type": "tool_use", "id": new_id("toolu_"), "name": call.name, "input": {}}
+            blocks.append(
+                (block, [{"type": "input_json_delta", "partial_json": call.arguments_json}])
+            )
+        for index, (block, deltas) in enumerate(blocks):
+            events.append(_event("content_block_start", index=index, content_block=block))
+            events += [_event("content_block_delta", index=index, delta=d) for d in deltas]
+            events.append(_event("content_block_stop", index=index))
+        stop = {"stop_reason": _STOP_REASONS[decision.finish_reason], "stop_sequence": None}
+        usage = {"output_tokens": decision.completion_tokens}
+        events.append(_event("message_delta", delta=stop, usage=usage))
+        events.append(_event("message_stop"))
+        return events
+
+    def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """``{"type": "error", "error": {"type", "message"}}``."""
+        error_type = _ERROR_TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
+        return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def _message_head(turn: Turn) -> dict[str, Any]:
+    return {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": turn.model,
+        "stop_sequence": None,
+    }
+
+
+def _event(kind: str, **fields: Any) -> bytes:
+    return sse({"type": kind, **fields}, kind)
+
+
+def _tool_results(content: object) -> list[str]:
+    """Texts of the ``tool_result`` blocks of one message's content."""
+    if not isinstance(content, list):
+        return []
+    return [
+        text_of(block.get("content"))
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+
+
+def _trailing_tool_results(messages: list[Any]) -> tuple[str, ...]:
+    """Tool results sent since the last user message that was not only tool results."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message["role"] != "user":
+            continue
+        found = _tool_results(message.get("content"))
+        if not found:
+            break
+        results = found + results
+    return tuple(results)

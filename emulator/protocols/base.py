@@ -1,0 +1,119 @@
+"""The interface every emulated wire protocol implements, plus shared helpers.
+
+A protocol turns its wire request into a neutral :class:`~emulator.behaviour.Turn`
+and renders a neutral :class:`~emulator.behaviour.Decision` (or an error) back
+into its wire format. Routing, auth, latency, scripting and recording are done
+once, in :mod:`emulator.app`.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from starlette.routing import BaseRoute
+
+from emulator.behaviour import Decision, Turn
+
+
+class RequestError(Exception):
+    """The wire request is invalid; rendered with the protocol's error shape."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.param = param
+
+
+class Protocol(abc.ABC):
+    """One provider wire protocol.
+
+    To add a protocol: subclass this in a new module under
+    ``emulator/protocols/`` and register an instance in
+    :func:`emulator.protocols.default_registry`.
+    """
+
+    #: Registry key and the ``protocol`` field of recorded requests.
+    name: ClassVar[str]
+    #: Starlette path of the generation endpoint (may hold ``{params}``).
+    path: ClassVar[str]
+    methods: ClassVar[tuple[str, ...]] = ("POST",)
+    stream_media_type: ClassVar[str] = "text/event-stream"
+    #: Message of the 401 sent when :meth:`authenticate` fails.
+    missing_key_message: ClassVar[str] = "Missing API key (emulated)."
+
+    def authenticate(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request carries credentials; any non-empty key is accepted."""
+        authorization = headers.get("authorization", "")
+        bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        return bool(bearer or headers.get("x-api-key", "").strip())
+
+    @abc.abstractmethod
+    def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
+        """Validate the decoded JSON body; raise :class:`RequestError` if invalid."""
+
+    @abc.abstractmethod
+    def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
+        """The non-streaming response body for a successful decision."""
+
+    @abc.abstractmethod
+    def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
+        """The streamed response, one chunk (e.g. one SSE event) per item."""
+
+    @abc.abstractmethod
+    def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """An error body in this protocol's shape."""
+
+    def extra_routes(self) -> Sequence[BaseRoute]:
+        """Auxiliary endpoints (e.g. model listing); none by default."""
+        return ()
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    """A random provider-style id such as ``msg_0123abcd...``."""
+    return prefix + secrets.token_hex(length // 2 + 1)[:length]
+
+
+def sse(data: object, event: str | None = None) -> bytes:
+    """One server-sent event; ``data`` is JSON-encoded unless already bytes."""
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    return head + b"data: " + payload + b"\n\n"
+
+
+def text_of(content: object) -> str:
+    """Text of a message ``content``: a string or a list of ``{"type": "text"}`` parts.
+
+    Non-text parts (images, documents, ...) are ignored: the emulator only
+    counts and echoes text.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def split_for_stream(text: str) -> list[str]:
+    """Word-sized pieces that concatenate back to ``text`` (for streamed deltas)."""
+    pieces: list[str] = []
+    word = ""
+    for char in text:
+        # A new piece starts at each non-space following a space: "a b" -> ["a ", "b"].
+        if word and not char.isspace() and word[-1].isspace():
+            pieces.append(word)
+            word = ""
+        word += char
+    if word:
+        pieces.append(word)
+    return pieces

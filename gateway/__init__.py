@@ -1,0 +1,4 @@
+"""Foundation of the gateway: settings, the error hierarchy, logging and Redis key names.
+
+Every other package may import from here; this package imports none of them.
+"""

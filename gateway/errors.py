@@ -1,0 +1,178 @@
+"""The gateway's one error hierarchy. Each error knows its HTTP status and public message.
+
+    GatewayError (500 internal_error)
+    ├── InvalidRequest (400 invalid_request_error)
+    │   ├── UnknownModel (400 model_not_found)
+    │   └── CapabilityMissing (400 unsupported_capability)
+    ├── RequestValidationFailed (422 validation_error)
+    ├── AuthenticationFailed (401 authentication_error)
+    ├── NotFound (404 not_found)
+    ├── Conflict (409 conflict)
+    ├── PayloadTooLarge (413 payload_too_large)
+    ├── ServiceUnavailable (503 service_unavailable)
+    ├── JobTimeout (504 timeout)
+    └── ProviderError (502 provider_error)           raised by provider adapters
+        ├── ProviderRateLimited (429 upstream)       retryable, may carry retry_after
+        ├── ProviderUnavailable (5xx/timeout/conn)   retryable
+        └── ProviderRejected (upstream 4xx)          the caller's fault: 400, not retryable
+
+Messages are public: they must never contain credentials or stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Base class: every error the gateway reports to a client."""
+
+    status_code: int = 500
+    error_type: str = "internal_error"
+    default_message: str = "internal error"
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.param = param
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public error body: ``{"type", "message", "param"}``."""
+        return {"type": self.error_type, "message": self.message, "param": self.param}
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_message = "invalid request"
+
+
+class UnknownModel(InvalidRequest):
+    error_type = "model_not_found"
+
+    def __init__(self, model: str, known: list[str]) -> None:
+        listed = ", ".join(known) if known else "(none configured)"
+        super().__init__(f"unknown model {model!r}; known models: {listed}", param="model")
+        self.known = known
+
+
+class CapabilityMissing(InvalidRequest):
+    error_type = "unsupported_capability"
+
+
+class RequestValidationFailed(GatewayError):
+    status_code = 422
+    error_type = "validation_error"
+    default_message = "request validation failed"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_message = "missing or invalid API key"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_type = "not_found"
+    default_message = "not found"
+
+
+class Conflict(GatewayError):
+    status_code = 409
+    error_type = "conflict"
+    default_message = "conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    error_type = "payload_too_large"
+    default_message = "request body too large"
+
+
+class ServiceUnavailable(GatewayError):
+    status_code = 503
+    error_type = "service_unavailable"
+    default_message = "service temporarily unavailable"
+
+
+class JobTimeout(GatewayError):
+    status_code = 504
+    error_type = "timeout"
+    default_message = "the job did not finish in time"
+
+
+class ProviderError(GatewayError):
+    """An upstream provider call failed. ``retryable`` tells the worker whether to try again."""
+
+    status_code = 502
+    error_type = "provider_error"
+    default_message = "the provider call failed"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider: str = "",
+        upstream_status: int | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.provider = provider
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["provider"] = self.provider or None
+        body["upstream_status"] = self.upstream_status
+        return body
+
+
+class ProviderRateLimited(ProviderError):
+    status_code = 429
+    error_type = "provider_rate_limited"
+    default_message = "the provider rate-limited the request"
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    error_type = "provider_unavailable"
+    default_message = "the provider is unavailable"
+    retryable = True
+
+
+class ProviderRejected(ProviderError):
+    status_code = 400
+    error_type = "provider_rejected"
+    default_message = "the provider rejected the request"
+
+
+ERROR_TYPES: dict[str, type[GatewayError]] = {
+    cls.error_type: cls
+    for cls in (
+        GatewayError,
+        InvalidRequest,
+        UnknownModel,
+        CapabilityMissing,
+        RequestValidationFailed,
+        AuthenticationFailed,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        ServiceUnavailable,
+        JobTimeout,
+        ProviderError,
+        ProviderRateLimited,
+        ProviderUnavailable,
+        ProviderRejected,
+    )
+}
+
+
+def status_for_error_type(error_type: str) -> int:
+    """HTTP status for a stored error ``type`` (a job's error, replayed by the sync endpoint)."""
+    cls = ERROR_TYPES.get(error_type)
+    return cls.status_code if cls else 500

@@ -1,0 +1,25 @@
+"""Every Redis key and channel name the gateway uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "llmgw"
+
+# Pub/sub channel on which workers announce that a job reached a terminal state.
+JOB_DONE_CHANNEL = f"{PREFIX}:events:job-done"
+# Sorted set of live workers: member "<hostname>|<queue,queue>", score = last heartbeat.
+WORKERS = f"{PREFIX}:workers"
+
+
+def job(job_id: str) -> str:
+    """Hash holding the job record."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def tenant_jobs(tenant: str) -> str:
+    """Sorted set of a tenant's job ids, all scored 0: ordered by id, ids are time-ordered."""
+    return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def idempotency(tenant: str, key: str) -> str:
+    """String: the job id first submitted with this idempotency key."""
+    return f"{PREFIX}:idem:{tenant}:{key}"

@@ -1,0 +1,70 @@
+"""structlog set-up: JSON lines with correlation ids bound through contextvars.
+
+A redaction processor masks any value whose key looks like a credential, so an API key or
+provider key passed to a log call by mistake is never written out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEY = re.compile(r"(authorization|api[_-]?key|secret|token|password|credential)", re.I)
+# Bearer tokens and common provider key shapes, in case one is interpolated into a message.
+_SECRET_VALUE = re.compile(r"(Bearer\s+\S+|sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,})")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask credential-looking keys and values."""
+    for key, value in list(event_dict.items()):
+        if _SECRET_KEY.search(key) and key != "event":
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = _SECRET_VALUE.sub(REDACTED, value)
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    """Route structlog and stdlib logging (uvicorn, celery) through one JSON renderer."""
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Access logs would double every request line; the API logs its own request summary.
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,88 @@
+"""The one settings class. Every knob is an ``LLM_GATEWAY_*`` environment variable."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent.parent / "config" / "providers.yaml"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read once per process and passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="LLM_GATEWAY_", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    providers_file: Path = DEFAULT_PROVIDERS_FILE
+
+    # "tenant_a:key1,tenant_b:sha256:<hex>"; plaintext keys are hashed on load.
+    api_keys: SecretStr = SecretStr("")
+    auth_disabled: bool = False
+    # Tenant used for every request when auth is disabled (local development only).
+    dev_tenant: str = "local"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    wait_max_seconds: float = Field(default=300.0, gt=0)
+    sync_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)
+    retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
+
+    worker_concurrency: int = Field(default=64, ge=1)
+    # Must exceed the longest provider call: an unacked message is re-delivered after it.
+    visibility_timeout_seconds: int = Field(default=3600, ge=60)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    flower_port: int = 5555
+    flower_basic_auth: SecretStr = SecretStr("admin:change-me")
+    emulator_port: int = 8090
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    def check_auth_configured(self) -> None:
+        """The API refuses to start with no keys unless auth is explicitly off."""
+        if not self.auth_disabled and not self.key_hashes:
+            raise ValueError(
+                "LLM_GATEWAY_API_KEYS is empty; set tenant:key pairs "
+                "or LLM_GATEWAY_AUTH_DISABLED=true for local development"
+            )
+
+    @cached_property
+    def key_hashes(self) -> dict[str, str]:
+        """Map of sha256 hex digest of an API key → tenant."""
+        hashes: dict[str, str] = {}
+        for raw in self.api_keys.get_secret_value().split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            tenant, sep, key = entry.partition(":")
+            if not sep or not tenant or not key:
+                raise ValueError("LLM_GATEWAY_API_KEYS entries must look like tenant:key")
+            if key.startswith("sha256:"):
+                digest = key.removeprefix("sha256:").lower()
+                if len(digest) != 64:
+                    raise ValueError(f"API key for tenant {tenant!r}: sha256 digest must be 64 hex")
+            else:
+                digest = hash_api_key(key)
+            hashes[digest] = tenant
+        return hashes
+
+
+def hash_api_key(key: str) -> str:
+    """The stored form of an API key."""
+    return hashlib.sha256(key.encode()).hexdigest()

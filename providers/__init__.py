@@ -1,0 +1,1 @@
+"""Provider adapters, the model router and the normalized chat types."""

@@ -1,0 +1,128 @@
+"""The providers file: provider instances, the models they serve, credentials and limits.
+
+``${VAR}`` and ``${VAR:-default}`` in the YAML are replaced from the environment, so one
+file serves the local stack (emulator defaults) and production (real base URLs and keys).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ProviderType = Literal[
+    "openai", "anthropic", "azure_openai", "bedrock", "vertex", "ollama", "watsonx", "oci"
+]
+
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ProvidersFileError(ValueError):
+    """The providers file is missing or invalid; raised at start-up, never per request."""
+
+
+class Limits(BaseModel):
+    """Per-instance limits, enforced globally across every worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, gt=0)
+
+
+class InstanceConfig(BaseModel):
+    """One provider instance: one queue, one set of credentials and limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    type: ProviderType
+    base_url: str | None = None
+    # Name of the environment variable holding the API key; the key itself never appears here.
+    api_key_env: str | None = None
+    models: list[str] = Field(default_factory=list)
+    model_patterns: list[str] = Field(default_factory=list)
+    # Gateway model name → the name the upstream API expects (e.g. an Azure deployment).
+    model_map: dict[str, str] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    fallbacks: list[str] = Field(default_factory=list)
+    weight: int = Field(default=1, ge=0)
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue this instance's jobs go to."""
+        return f"llm.{self.name}"
+
+    def upstream_model(self, model: str) -> str:
+        return self.model_map.get(model, model)
+
+
+class ProvidersConfig(BaseModel):
+    """The whole providers file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_model: str | None = None
+    instances: dict[str, InstanceConfig]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_instances(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("instances"), dict):
+            named = {}
+            for name, body in data["instances"].items():
+                if not isinstance(name, str) or not _INSTANCE_NAME.match(name):
+                    raise ValueError(f"instance name {name!r}: use lowercase letters, digits, -_")
+                named[name] = {**body, "name": name} if isinstance(body, dict) else body
+            data = {**data, "instances": named}
+        return data
+
+    @model_validator(mode="after")
+    def _check_references(self) -> ProvidersConfig:
+        if not self.instances:
+            raise ValueError("no provider instances configured")
+        for inst in self.instances.values():
+            for fb in inst.fallbacks:
+                if fb not in self.instances:
+                    raise ValueError(f"instance {inst.name!r}: unknown fallback {fb!r}")
+        return self
+
+
+def interpolate_env(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` / ``${VAR:-default}``; an unset variable without default is an error."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        value = environ.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        raise ProvidersFileError(f"providers file references ${{{name}}}, which is not set")
+
+    return _ENV_REF.sub(substitute, text)
+
+
+def load_providers(path: Path, environ: Mapping[str, str] | None = None) -> ProvidersConfig:
+    """Read and validate the providers file; every problem is a ``ProvidersFileError``."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProvidersFileError(f"cannot read providers file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(interpolate_env(raw, env))
+        return ProvidersConfig.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ProvidersFileError(f"providers file {path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ProvidersFileError(f"providers file {path} is invalid: {exc}") from exc

@@ -1,0 +1,168 @@
+"""The OpenAI chat-completions adapter, and the HTTP error helpers every SDK adapter shares.
+
+The SDK's own retries are off: retrying is the gateway's job, and a hidden SDK retry would
+double-count against the instance's global rate limits.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import openai
+
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.base import Capabilities
+from providers.config import InstanceConfig
+from providers.openai_format import chat_request_to_openai, chat_response_from_openai
+from providers.types import ChatRequest, ChatResponse
+
+# The SDKs refuse to start without a key. The emulator accepts any key; a real API answers
+# 401 to this one, which surfaces as "provider authentication failed".
+PLACEHOLDER_API_KEY = "not-configured"
+AUTH_FAILED = "provider authentication failed"
+_MAX_MESSAGE_CHARS = 500
+# Anything shaped like an OpenAI or Anthropic key (sk-..., sk-proj-..., sk-ant-...), including
+# the masked form OpenAI echoes in 401 messages.
+_KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_*-]{6,}")
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date).
+
+    None when absent or unparsable; never negative.
+    """
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            seconds = _seconds_until_http_date(value, now) if scale == 1.0 else math.nan
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def _seconds_until_http_date(value: str, now: datetime | None) -> float:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return math.nan
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return (when - (now or datetime.now(UTC))).total_seconds()
+
+
+def scrub_secrets(text: str, secret: str | None) -> str:
+    """``text`` without ``secret`` or anything key-shaped: error messages are public."""
+    if secret and len(secret) >= 8:  # replacing a very short "key" would mangle the text
+        text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPED.sub("[redacted]", text)
+
+
+def upstream_message(body: object, status: int, secret: str | None) -> str:
+    """The provider's own error message from an error body, scrubbed and shortened.
+
+    OpenAI nests it as ``{"error": {"message"}}`` (the SDK may already have unwrapped it),
+    Anthropic as ``{"type": "error", "error": {"message"}}``. Anything else (an HTML page from
+    a proxy, say) is not shown.
+    """
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    message = error.get("message") if isinstance(error, Mapping) else None
+    if not isinstance(message, str) or not message.strip():
+        return f"the provider answered HTTP {status}"
+    return scrub_secrets(message.strip(), secret)[:_MAX_MESSAGE_CHARS]
+
+
+def _map_api_errors(exc: openai.OpenAIError, *, provider: str, api_key: str) -> ProviderError:
+    """Translate any OpenAI SDK error into the gateway's hierarchy; the one place that does."""
+    if not isinstance(exc, openai.APIStatusError):
+        match exc:
+            case openai.APITimeoutError():
+                return ProviderUnavailable("the provider did not answer in time", provider=provider)
+            case openai.APIConnectionError():
+                return ProviderUnavailable("could not connect to the provider", provider=provider)
+            case _:
+                return ProviderError(
+                    f"the provider call failed ({type(exc).__name__})", provider=provider
+                )
+    status = exc.status_code
+    retry_after = parse_retry_after(exc.response.headers)
+    message = upstream_message(exc.body, status, api_key)
+
+    def error(cls: type[ProviderError], text: str) -> ProviderError:
+        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+    match exc:
+        # An exhausted quota is also a 429, but waiting will not help: not retryable.
+        case openai.RateLimitError() if exc.code == "insufficient_quota":
+            return error(ProviderError, f"the provider account is out of quota: {message}")
+        case openai.RateLimitError():
+            return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
+        case openai.AuthenticationError() | openai.PermissionDeniedError():
+            return error(ProviderRejected, AUTH_FAILED)
+        # 408 request timeout and 409 conflict are transient; OpenAI's docs say retry them.
+        case openai.InternalServerError() | openai.ConflictError():
+            return error(ProviderUnavailable, f"the provider failed: {message}")
+        case _ if status == 408 or status >= 500:
+            return error(ProviderUnavailable, f"the provider failed: {message}")
+        case _:
+            return error(ProviderRejected, message)
+
+
+class OpenAIChatProvider:
+    """OpenAI (or any compatible server) via ``POST {base_url}/chat/completions``.
+
+    Options: ``max_tokens_field`` (``max_completion_tokens``, the default, or ``max_tokens``
+    for compatible servers that predate it).
+    """
+
+    capabilities: Capabilities = Capabilities(tools=True, vision=True)
+
+    def __init__(self, config: InstanceConfig, api_key: str | None) -> None:
+        self.instance = config.name
+        self._api_key = api_key or PLACEHOLDER_API_KEY
+        match config.options.get("max_tokens_field", "max_completion_tokens"):
+            case "max_completion_tokens" | "max_tokens" as field:
+                self._max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = field
+            case other:
+                raise ValueError(
+                    f"instance {config.name}: options.max_tokens_field must be "
+                    f"'max_completion_tokens' or 'max_tokens', not {other!r}"
+                )
+        self._client = openai.OpenAI(
+            base_url=config.base_url,
+            api_key=self._api_key,
+            max_retries=0,
+            timeout=config.timeout_seconds,
+        )
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One chat completion; every failure is a ``ProviderError``."""
+        body: dict[str, Any] = chat_request_to_openai(
+            request, max_tokens_field=self._max_tokens_field
+        )
+        try:
+            completion = self._client.chat.completions.create(**body)
+        except openai.OpenAIError as exc:
+            # "from None": the SDK error holds the request, Authorization header included.
+            raise _map_api_errors(exc, provider=self.instance, api_key=self._api_key) from None
+        try:
+            return chat_response_from_openai(completion.model_dump())
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def close(self) -> None:
+        """Close the SDK's connection pool."""
+        self._client.close()

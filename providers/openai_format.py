@@ -1,0 +1,338 @@
+"""OpenAI chat completions, the gateway's public format, to and from the neutral types.
+
+Pure functions. Parsing a client's request raises ``InvalidRequest`` naming the offending
+field (``param="messages[3].content"``); parsing a provider's response raises
+``ProviderError``, because a malformed answer is the upstream's fault, not the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, assert_never, get_args
+
+from gateway.errors import InvalidRequest, ProviderError
+from providers.types import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    FinishReason,
+    ImagePart,
+    Message,
+    Role,
+    TextPart,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+    Usage,
+)
+
+# "developer" is OpenAI's newer name for the system role; the neutral types know one.
+_ROLES: Mapping[str, Role] = {"developer": "system", **{r: r for r in get_args(Role)}}
+# "function_call" is the finish reason of the deprecated functions API.
+_FINISH_REASONS: Mapping[str, FinishReason] = {
+    "function_call": "tool_calls",
+    **{r: r for r in get_args(FinishReason)},
+}
+_TOOL_CHOICES = ("auto", "none", "required")
+_IMAGE_SCHEMES = ("data:", "https://", "http://")
+
+
+def _bad(param: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(f"{param}: {problem}", param=param)
+
+
+def _mapping(value: object, param: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _bad(param, "must be an object")
+    return value
+
+
+def _list(value: object, param: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(param, "must be an array")
+    return value
+
+
+def _str(obj: Mapping[str, Any], key: str, param: str) -> str:
+    """``obj[key]`` as a string; ``param`` is obj's path ("" at the top level)."""
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise _bad(f"{param}.{key}" if param else key, "must be a string")
+    return value
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, param: str) -> str | None:
+    return None if obj.get(key) is None else _str(obj, key, param)
+
+
+def _opt_number(
+    obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0
+) -> float | None:
+    value = obj.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise _bad(f"{param}.{key}" if param else key, "must be a number")
+    if value is not None and value < minimum:
+        raise _bad(f"{param}.{key}" if param else key, f"must be at least {minimum}")
+    return value
+
+
+def _opt_int(obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0) -> int | None:
+    value = _opt_number(obj, key, param, minimum)
+    if value is not None and not isinstance(value, int):
+        raise _bad(f"{param}.{key}" if param else key, "must be an integer")
+    return value
+
+
+def _function(obj: object, param: str) -> Mapping[str, Any]:
+    """The ``function`` member of a tool or tool call, the only kind OpenAI defines."""
+    d = _mapping(obj, param)
+    if d.get("type", "function") != "function":
+        raise _bad(f"{param}.type", "must be 'function'")
+    return _mapping(d.get("function"), f"{param}.function")
+
+
+def chat_request_from_openai(body: Mapping[str, Any]) -> ChatRequest:
+    """Parse a chat-completions request body; ``InvalidRequest`` names any malformed field.
+
+    A missing ``model`` becomes ``""`` so the router can apply the configured default model.
+    """
+    body = _mapping(body, "body")
+    raw_messages = _list(body.get("messages"), "messages")
+    if not raw_messages:
+        raise _bad("messages", "must contain at least one message")
+    tools = _tools_from_openai(body.get("tools"))
+    # max_completion_tokens is OpenAI's current name, max_tokens the deprecated one.
+    max_key = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
+    return ChatRequest(
+        model=_str(body, "model", "") if "model" in body else "",
+        messages=tuple(
+            message_from_openai(m, f"messages[{i}]") for i, m in enumerate(raw_messages)
+        ),
+        tools=tools,
+        tool_choice=_tool_choice_from_openai(body.get("tool_choice"), tools),
+        max_tokens=_opt_int(body, max_key, minimum=1),
+        temperature=_opt_number(body, "temperature"),
+        top_p=_opt_number(body, "top_p"),
+        stop=_stop_from_openai(body.get("stop")),
+        user=_opt_str(body, "user", ""),
+    )
+
+
+def message_from_openai(value: object, param: str = "message") -> Message:
+    """Parse one OpenAI message; ``param`` is its path, used in error messages."""
+    d = _mapping(value, param)
+    raw_role = d.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
+    if role is None:
+        raise _bad(
+            f"{param}.role",
+            f"unknown role {raw_role!r}; expected system, developer, user, assistant or tool",
+        )
+    tool_call_id = _opt_str(d, "tool_call_id", param)
+    if role == "tool" and tool_call_id is None:
+        raise _bad(f"{param}.tool_call_id", "tool messages need the id of the call they answer")
+    return Message(
+        role=role,
+        content=_content_from_openai(d.get("content"), role, f"{param}.content"),
+        tool_calls=_tool_calls_from_openai(d.get("tool_calls"), role, f"{param}.tool_calls"),
+        tool_call_id=tool_call_id if role == "tool" else None,
+        name=_opt_str(d, "name", param),
+    )
+
+
+def _content_from_openai(value: object, role: Role, param: str) -> tuple[ContentPart, ...]:
+    if value is None:
+        if role == "assistant":  # an assistant turn that only calls tools has no content
+            return ()
+        raise _bad(param, f"is required for {role} messages")
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    if not isinstance(value, list):
+        raise _bad(param, "must be a string or an array of content parts")
+    return tuple(_part_from_openai(p, role, f"{param}[{i}]") for i, p in enumerate(value))
+
+
+def _part_from_openai(value: object, role: Role, param: str) -> ContentPart:
+    part = _mapping(value, param)
+    kind = part.get("type")
+    match kind:
+        case "text":
+            return TextPart(_str(part, "text", param))
+        case "refusal" if role == "assistant":  # a replayed refusal is the assistant's text
+            return TextPart(_str(part, "refusal", param))
+        case "image_url" if role == "user":
+            image = _mapping(part.get("image_url"), f"{param}.image_url")
+            url = _str(image, "url", f"{param}.image_url")
+            if not url.startswith(_IMAGE_SCHEMES):
+                raise _bad(f"{param}.image_url.url", "must be an http(s) or data: URL")
+            return ImagePart(url=url, detail=_opt_str(image, "detail", f"{param}.image_url"))
+        case "image_url":
+            raise _bad(f"{param}.type", f"images are only allowed in user messages, not {role}")
+        case _:
+            raise _bad(f"{param}.type", f"unsupported content part type {kind!r}")
+
+
+def _tool_calls_from_openai(value: object, role: Role, param: str) -> tuple[ToolCall, ...]:
+    if value is None or value == []:
+        return ()
+    if role != "assistant":
+        raise _bad(param, "only assistant messages carry tool_calls")
+    calls = []
+    for i, raw in enumerate(_list(value, param)):
+        p = f"{param}[{i}]"
+        function = _function(raw, p)
+        call_id = _str(raw, "id", p)
+        name, arguments = (_str(function, k, f"{p}.function") for k in ("name", "arguments"))
+        calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
+    return tuple(calls)
+
+
+def _tools_from_openai(value: object) -> tuple[ToolDefinition, ...]:
+    tools: list[ToolDefinition] = []
+    for i, raw in enumerate(_list(value, "tools") if value is not None else []):
+        p = f"tools[{i}].function"
+        function = _function(raw, f"tools[{i}]")
+        name = _str(function, "name", p)
+        if any(t.name == name for t in tools):
+            raise _bad(f"{p}.name", f"duplicate tool name {name!r}")
+        params = function.get("parameters")
+        params = {} if params is None else dict(_mapping(params, f"{p}.parameters"))
+        description = _opt_str(function, "description", p) or ""
+        tools.append(ToolDefinition(name=name, description=description, parameters=params))
+    return tuple(tools)
+
+
+def _tool_choice_from_openai(value: object, tools: Sequence[ToolDefinition]) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value in _TOOL_CHOICES:
+        return value
+    if isinstance(value, Mapping) and value.get("type") == "function":
+        name = _str(_function(value, "tool_choice"), "name", "tool_choice.function")
+        if all(t.name != name for t in tools):
+            raise _bad("tool_choice.function.name", f"function {name!r} is not in tools")
+        return name
+    raise _bad("tool_choice", "must be 'auto', 'none', 'required' or a function object")
+
+
+def _stop_from_openai(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return tuple(value)
+    raise _bad("stop", "must be a string or an array of strings")
+
+
+def chat_request_to_openai(
+    req: ChatRequest,
+    *,
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens",
+) -> dict[str, Any]:
+    """The request body (SDK keyword arguments) for ``chat.completions.create``; no None fields.
+
+    OpenAI's reasoning models refuse ``max_tokens``; some compatible servers only know it.
+    """
+    body: dict[str, Any] = {
+        "model": req.model,
+        "messages": [message_to_openai(m) for m in req.messages],
+    }
+    if req.tools:
+        body["tools"] = [_tool_to_openai(t) for t in req.tools]
+    if req.tool_choice in _TOOL_CHOICES:
+        body["tool_choice"] = req.tool_choice
+    elif req.tool_choice is not None:
+        body["tool_choice"] = {"type": "function", "function": {"name": req.tool_choice}}
+    optional: dict[str, Any] = {max_tokens_field: req.max_tokens, "temperature": req.temperature}
+    optional |= {"top_p": req.top_p, "stop": list(req.stop) or None, "user": req.user}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def message_to_openai(m: Message) -> dict[str, Any]:
+    """One neutral message as an OpenAI message dict."""
+    out: dict[str, Any] = {"role": m.role, "content": _content_to_openai(m)}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    if m.name is not None and m.role != "tool":  # OpenAI's tool messages have no name field
+        out["name"] = m.name
+    return out
+
+
+def _content_to_openai(m: Message) -> str | list[dict[str, Any]] | None:
+    match m.content:
+        case ():
+            return None if m.role == "assistant" else ""
+        case (TextPart(text=text),):
+            return text
+        case parts:
+            return [_part_to_openai(p) for p in parts]
+
+
+def _part_to_openai(part: ContentPart) -> dict[str, Any]:
+    match part:
+        case TextPart(text=text):
+            return {"type": "text", "text": text}
+        case ImagePart(url=url, detail=detail):
+            image = {"url": url} if detail is None else {"url": url, "detail": detail}
+            return {"type": "image_url", "image_url": image}
+        case _:
+            assert_never(part)
+
+
+def _tool_to_openai(tool: ToolDefinition) -> dict[str, Any]:
+    function = {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+    return {"type": "function", "function": {k: v for k, v in function.items() if v}}
+
+
+def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
+    """Parse a ``chat.completion`` object (e.g. the SDK's ``model_dump()``); first choice only."""
+    try:
+        choices = _list(_mapping(body, "body").get("choices"), "choices")
+        choice = _mapping(choices[0] if choices else None, "choices[0]")
+        raw = dict(_mapping(choice.get("message"), "choices[0].message"))
+        raw.setdefault("role", "assistant")
+        if raw.get("content") is None and isinstance(raw.get("refusal"), str):
+            raw["content"] = raw["refusal"]  # a refusal is the only text the caller will get
+        message = message_from_openai(raw, "choices[0].message")
+        usage = _mapping(body.get("usage") or {}, "usage")
+        tokens = [_opt_int(usage, k, "usage") or 0 for k in ("prompt_tokens", "completion_tokens")]
+    except InvalidRequest as exc:
+        raise ProviderError(f"malformed chat completion from the provider: {exc.message}") from None
+    reason = choice.get("finish_reason")
+    finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
+    model, response_id = body.get("model"), body.get("id")
+    return ChatResponse(
+        message=message,
+        finish_reason=finish or ("tool_calls" if message.tool_calls else "stop"),
+        usage=Usage(prompt_tokens=tokens[0], completion_tokens=tokens[1]),
+        model=model if isinstance(model, str) else "",
+        provider_response_id=response_id if isinstance(response_id, str) else None,
+    )
+
+
+def chat_response_to_openai(
+    resp: ChatResponse, *, response_id: str, created: int, model: str | None = None
+) -> dict[str, Any]:
+    """A full ``chat.completion`` object, as the gateway answers its clients."""
+    msg, usage = resp.message, resp.usage
+    message: dict[str, Any] = {"role": "assistant", "content": msg.text or None}
+    if msg.tool_calls:
+        message["tool_calls"] = message_to_openai(msg)["tool_calls"]
+    elif not msg.text:
+        message["content"] = ""  # content is null only beside tool calls
+    counts = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    return {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model or resp.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": resp.finish_reason}],
+        "usage": counts | {"total_tokens": usage.total_tokens},
+    }

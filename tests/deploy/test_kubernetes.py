@@ -1,0 +1,307 @@
+"""Kubernetes manifests under deploy/kubernetes: parseable, complete, locked down."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+K8S_ROOT = REPO_ROOT / "deploy" / "kubernetes"
+BASE = K8S_ROOT / "base"
+OVERLAYS = sorted(p.parent for p in (K8S_ROOT / "overlays").glob("*/kustomization.yaml"))
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
+NAMESPACE = "llm-gateway"
+PROVIDER_SECRET = "llm-gateway-provider-keys"
+
+
+def yaml_files() -> list[Path]:
+    return sorted([*K8S_ROOT.rglob("*.yaml"), *K8S_ROOT.rglob("*.yml")])
+
+
+def load_docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def kustomization(directory: Path) -> dict[str, Any]:
+    return load_docs(directory / "kustomization.yaml")[0]
+
+
+def resource_files(directory: Path) -> Iterator[Path]:
+    """Manifest files a kustomization pulls in, following directory resources."""
+    for entry in kustomization(directory).get("resources", []):
+        target = (directory / entry).resolve()
+        if target.is_dir():
+            yield from resource_files(target)
+        else:
+            yield target
+
+
+def resources(directory: Path) -> list[dict[str, Any]]:
+    return [doc for path in resource_files(directory) for doc in load_docs(path)]
+
+
+def all_resources() -> list[dict[str, Any]]:
+    """Every full manifest (not patches) reachable from base and the overlays, once."""
+    seen: dict[Path, None] = {}
+    for directory in [BASE, *OVERLAYS]:
+        for path in resource_files(directory):
+            seen.setdefault(path)
+    return [doc for path in seen for doc in load_docs(path)]
+
+
+def workloads() -> list[dict[str, Any]]:
+    return [doc for doc in all_resources() if doc["kind"] in WORKLOAD_KINDS]
+
+
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    pod = workload["spec"]["template"]["spec"]
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def option(command: list[str], *names: str) -> str | None:
+    for i, arg in enumerate(command):
+        for name in names:
+            if arg == name and i + 1 < len(command):
+                return command[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def base_workers() -> dict[str, dict[str, Any]]:
+    """Queue -> worker Deployment, for Celery workers in the base."""
+    found = {}
+    for doc in resources(BASE):
+        if doc["kind"] != "Deployment":
+            continue
+        command = [str(c) for c in containers(doc)[0].get("command", [])]
+        if command[:1] == ["celery"] and "worker" in command:
+            found[option(command, "-Q", "--queues")] = doc
+    return found
+
+
+def base_deployment(name: str) -> dict[str, Any]:
+    deployments = [d for d in resources(BASE) if d["kind"] == "Deployment"]
+    matches = [d for d in deployments if d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one Deployment {name} in the base"
+    return matches[0]
+
+
+def secret_refs(workload: dict[str, Any]) -> set[str]:
+    refs = set()
+    for container in containers(workload):
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                refs.add(source["secretRef"]["name"])
+        for var in container.get("env", []):
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs.add(ref["name"])
+    return refs
+
+
+@pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(K8S_ROOT)))
+def test_every_kubernetes_yaml_file_parses(path: Path) -> None:
+    docs = load_docs(path)
+    assert docs, f"{path} is empty"
+    assert all(isinstance(doc, dict) for doc in docs), f"{path} holds a non-mapping document"
+
+
+@pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
+def test_kustomization_references_exist_on_disk(directory: Path) -> None:
+    spec = kustomization(directory)
+    referenced = list(spec.get("resources", []))
+    referenced += [p["path"] for p in spec.get("patches", []) if "path" in p]
+    for generator in [*spec.get("configMapGenerator", []), *spec.get("secretGenerator", [])]:
+        referenced += [f.split("=", 1)[-1] for f in generator.get("files", [])]
+        referenced += list(generator.get("envs", []))
+    for entry in referenced:
+        target = directory / entry
+        assert target.exists(), f"{directory.name}/kustomization.yaml: {entry} does not exist"
+        if target.is_dir():
+            assert (target / "kustomization.yaml").exists(), f"{entry} is not a kustomization"
+
+
+def test_base_kustomization_lists_every_manifest_in_base() -> None:
+    spec = kustomization(BASE)
+    used = set(spec.get("resources", []))
+    for generator in spec.get("configMapGenerator", []):
+        used |= {f.split("=", 1)[-1] for f in generator.get("files", [])}
+    unused = {p.name for p in BASE.glob("*.yaml")} - used - {"kustomization.yaml"}
+    assert not unused, f"manifests in base that kustomization.yaml does not use: {sorted(unused)}"
+
+
+def test_every_manifest_has_kind_api_version_and_name() -> None:
+    for doc in all_resources():
+        assert doc.get("apiVersion") and doc.get("kind"), doc
+        assert doc.get("metadata", {}).get("name"), doc
+
+
+def test_every_workload_sets_resource_requests_and_memory_limits() -> None:
+    for workload in workloads():
+        for container in containers(workload):
+            where = f"{workload['metadata']['name']}/{container['name']}"
+            res = container.get("resources") or {}
+            requests = res.get("requests") or {}
+            assert {"cpu", "memory"} <= set(requests), f"{where}: needs cpu+memory requests"
+            assert "memory" in (res.get("limits") or {}), f"{where}: needs a memory limit"
+
+
+def test_every_workload_runs_non_root_without_privilege_escalation() -> None:
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        pod = workload["spec"]["template"]["spec"]
+        pod_ctx = pod.get("securityContext") or {}
+        assert pod_ctx.get("runAsNonRoot") is True, f"{name}: runAsNonRoot must be true"
+        assert pod_ctx.get("runAsUser", 1) != 0, f"{name}: runs as uid 0"
+        assert (pod_ctx.get("seccompProfile") or {}).get("type") == "RuntimeDefault", name
+        assert pod.get("automountServiceAccountToken") is False, f"{name}: mounts an API token"
+        for container in containers(workload):
+            ctx = container.get("securityContext") or {}
+            where = f"{name}/{container['name']}"
+            assert ctx.get("allowPrivilegeEscalation") is False, where
+            assert ctx.get("readOnlyRootFilesystem") is True, where
+            assert "ALL" in (ctx.get("capabilities") or {}).get("drop", []), where
+
+
+def test_app_pods_use_uid_10001_and_writable_tmp() -> None:
+    for workload in workloads():
+        if containers(workload)[0]["image"].split(":")[0] != "llm-gateway":
+            continue
+        name = workload["metadata"]["name"]
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == 10001, name
+        mounts = {m["mountPath"] for c in containers(workload) for m in c.get("volumeMounts", [])}
+        assert "/tmp" in mounts, f"{name}: read-only root fs needs an emptyDir at /tmp"
+
+
+def test_api_deployment_has_liveness_readiness_and_startup_probes() -> None:
+    api = containers(base_deployment("llm-gateway-api"))[0]
+    assert api["command"] == ["llm-gateway", "api"]
+    assert {"containerPort": 8080, "name": "http", "protocol": "TCP"} in api["ports"]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert api["startupProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_api_has_a_service_a_disruption_budget_and_an_autoscaler() -> None:
+    docs = resources(BASE)
+    api = base_deployment("llm-gateway-api")
+    labels = api["spec"]["template"]["metadata"]["labels"]
+
+    def selects(selector: dict[str, str]) -> bool:
+        return selector.items() <= labels.items()
+
+    services = [d for d in docs if d["kind"] == "Service" and selects(d["spec"]["selector"])]
+    assert services, "no Service selects the API pods"
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert any(selects(p["spec"]["selector"]["matchLabels"]) for p in pdbs), "no PDB for the API"
+    hpas = [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    targets = [h for h in hpas if h["spec"]["scaleTargetRef"]["name"] == "llm-gateway-api"]
+    assert targets, "no HPA for the API"
+    assert 1 <= targets[0]["spec"]["minReplicas"] <= targets[0]["spec"]["maxReplicas"]
+
+
+def test_one_worker_deployment_per_provider_queue(
+    provider_instances: dict[str, str], expected_queues: set[str]
+) -> None:
+    workers = base_workers()
+    assert set(workers) == expected_queues
+    for queue, deployment in workers.items():
+        instance = queue.removeprefix("llm.")
+        command = [str(c) for c in containers(deployment)[0]["command"]]
+        assert command[:4] == ["celery", "-A", "workers", "worker"], command
+        assert option(command, "-n", "--hostname") == f"{instance}@%h"
+        assert option(command, "-P", "--pool") == "threads"
+        assert option(command, "-c", "--concurrency") == "64"
+        assert instance in provider_instances
+
+
+def test_workers_wait_for_in_flight_llm_calls_on_shutdown() -> None:
+    for queue, deployment in base_workers().items():
+        grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        assert grace >= 300, f"worker for {queue}: terminationGracePeriodSeconds {grace} < 300"
+
+
+def test_provider_keys_are_only_given_to_workers() -> None:
+    workers = {d["metadata"]["name"] for d in base_workers().values()}
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        refs = secret_refs(workload)
+        if name in workers:
+            assert PROVIDER_SECRET in refs, f"{name} does not get the provider keys"
+        else:
+            assert PROVIDER_SECRET not in refs, f"{name} must not get the provider keys"
+    assert secret_refs(base_deployment("llm-gateway-api")) == {"llm-gateway-api-keys"}
+    assert secret_refs(base_deployment("llm-gateway-flower")) == {"llm-gateway-flower-auth"}
+
+
+def test_secret_template_holds_placeholders_only() -> None:
+    secrets = [d for d in resources(BASE) if d["kind"] == "Secret"]
+    assert {s["metadata"]["name"] for s in secrets} >= {PROVIDER_SECRET, "llm-gateway-api-keys"}
+    for secret in secrets:
+        assert "data" not in secret, "use stringData placeholders, not encoded values"
+        for key, value in secret["stringData"].items():
+            assert "REPLACE" in value, f"{secret['metadata']['name']}.{key} is not a placeholder"
+
+
+def test_base_providers_file_matches_config_instances(
+    provider_instances: dict[str, str], read_provider_instances: Any
+) -> None:
+    deployed = read_provider_instances(BASE / "providers.yaml")
+    assert deployed == provider_instances, "base/providers.yaml differs from config/providers.yaml"
+
+
+def test_base_config_sets_broker_bind_address_providers_file_and_json_logs() -> None:
+    generators = {g["name"]: g for g in kustomization(BASE)["configMapGenerator"]}
+    literals = dict(item.split("=", 1) for item in generators["llm-gateway-env"]["literals"])
+    assert literals["LLM_GATEWAY_REDIS_URL"].startswith("redis://")
+    assert literals["LLM_GATEWAY_PROVIDERS_FILE"] == "/app/config/providers.yaml"
+    assert literals["LLM_GATEWAY_LOG_JSON"] == "true"
+    assert literals["LLM_GATEWAY_HOST"] == "0.0.0.0"
+    assert not {k for k in literals if k.endswith("_API_KEY") or k.endswith("_API_KEYS")}
+
+
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed; cannot render the kustomizations")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+@pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
+def test_kustomization_renders_into_one_namespace(directory: Path) -> None:
+    rendered = _kustomize(directory)
+    kinds = {d["kind"] for d in rendered}
+    assert {"Deployment", "Service", "ConfigMap", "HorizontalPodAutoscaler"} <= kinds
+    for doc in rendered:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]["name"]
+
+
+def test_prod_overlay_ships_no_placeholder_secrets() -> None:
+    rendered = _kustomize(K8S_ROOT / "overlays" / "prod")
+    assert not [d["metadata"]["name"] for d in rendered if d["kind"] == "Secret"]
+
+
+def test_dev_overlay_brings_redis_and_the_emulator() -> None:
+    rendered = _kustomize(K8S_ROOT / "overlays" / "dev")
+    names = {(d["kind"], d["metadata"]["name"]) for d in rendered}
+    assert {("Service", "redis"), ("Service", "emulator")} <= names
+    env = next(d for d in rendered if d["metadata"]["name"].startswith("llm-gateway-env"))
+    assert env["data"]["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
+    assert env["data"]["ANTHROPIC_BASE_URL"] == "http://emulator:8090"

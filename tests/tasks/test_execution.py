@@ -1,0 +1,203 @@
+"""``JobRunner`` against a real Redis with a scripted provider: state machine, retries,
+duplicate deliveries and cancellation races."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+
+from gateway.errors import ProviderRejected, ProviderUnavailable
+from providers.base import Capabilities
+from providers.config import InstanceConfig
+from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
+from tasks.execution import JobRunner, RetryLater, RetryPolicy
+from tasks.records import JobRecord, JobStatus, JobType, new_job_id
+from tasks.sync_store import SyncJobStore
+from tests.support.processes import RedisServer
+from tools.registry import ToolRegistry
+
+
+@dataclass
+class ScriptedProvider:
+    """A provider double: returns or raises the scripted outcomes in order."""
+
+    outcomes: list[str | Exception]
+    instance: str = "openai"
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    calls: list[ChatRequest] = field(default_factory=list)
+    before_return: object = None
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        self.calls.append(request)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        if callable(self.before_return):
+            self.before_return()
+        return ChatResponse(
+            message=Message(role="assistant", content=(TextPart(outcome),)),
+            finish_reason="stop",
+            usage=Usage(3, 2),
+            model=request.model,
+        )
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+def make_runner(client: redis.Redis, provider: ScriptedProvider, attempts: int = 3) -> JobRunner:
+    instance = InstanceConfig(name="openai", type="openai", model_map={"alias": "gpt-real"})
+    return JobRunner(
+        store=SyncJobStore(client),
+        instances={"openai": instance},
+        provider_for=lambda _: provider,
+        tools=ToolRegistry(),
+        retry=RetryPolicy(attempts, 0.01, 0.02),
+    )
+
+
+def put_job(client: redis.Redis, model: str = "gpt-4o-mini") -> str:
+    record = JobRecord(
+        id=new_job_id(),
+        tenant="t",
+        type=JobType.COMPLETION,
+        status=JobStatus.QUEUED,
+        request={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        created_at=time.time(),
+        model=model,
+        provider="openai",
+        queue="llm.openai",
+    )
+    client.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
+    return record.id
+
+
+def test_success_records_result_usage_and_attempt(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider(["hello"])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED
+    assert job.result is not None and job.result["message"]["content"] == "hello"
+    assert job.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert job.attempts == 1 and job.started_at and job.finished_at
+
+
+def test_upstream_model_name_comes_from_model_map(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider(["ok"])
+    make_runner(sync_redis, provider).run(put_job(sync_redis, model="alias"))
+    assert provider.calls[0].model == "gpt-real"
+
+
+def test_duplicate_delivery_of_finished_job_does_nothing(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider(["first", "second"])
+    job_id = put_job(sync_redis)
+    runner = make_runner(sync_redis, provider)
+    runner.run(job_id)
+    runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.result is not None
+    assert job.result["message"]["content"] == "first"
+    assert len(provider.calls) == 1
+
+
+def test_redelivery_of_running_job_reruns_it_once(sync_redis: redis.Redis) -> None:
+    # A worker died mid-call: the record says running, the message comes back.
+    job_id = put_job(sync_redis)
+    SyncJobStore(sync_redis).transition(job_id, {JobStatus.QUEUED}, JobStatus.RUNNING, attempts_increment=1)
+    provider = ScriptedProvider(["recovered"])
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 2
+
+
+def test_retryable_error_requeues_then_gives_up_after_max_attempts(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider([ProviderUnavailable("down", provider="openai")] * 3)
+    job_id = put_job(sync_redis)
+    runner = make_runner(sync_redis, provider, attempts=3)
+    for _ in range(2):
+        with pytest.raises(RetryLater):
+            runner.run(job_id)
+        job = SyncJobStore(sync_redis).load(job_id)
+        assert job is not None and job.status is JobStatus.QUEUED
+    runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.FAILED and job.attempts == 3
+    assert job.error is not None and "gave up after 3 attempts" in job.error["message"]
+
+
+def test_retry_after_from_provider_sets_countdown(sync_redis: redis.Redis) -> None:
+    from gateway.errors import ProviderRateLimited
+
+    provider = ScriptedProvider([ProviderRateLimited("slow down", retry_after=7.0)])
+    with pytest.raises(RetryLater) as info:
+        make_runner(sync_redis, provider).run(put_job(sync_redis))
+    assert info.value.countdown >= 7.0
+
+
+def test_caller_error_fails_at_once(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider([ProviderRejected("bad max_tokens", upstream_status=400)])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1
+    assert job.error is not None and job.error["type"] == "provider_rejected"
+
+
+def test_unexpected_exception_fails_without_leaking_details(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider([RuntimeError("internal path /secret/thing")])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.error == {"type": "internal_error", "message": "internal error"}
+
+
+def test_cancel_during_call_keeps_cancelled(sync_redis: redis.Redis) -> None:
+    job_id = put_job(sync_redis)
+    store = SyncJobStore(sync_redis)
+
+    def cancel() -> None:
+        store.transition(job_id, {JobStatus.QUEUED, JobStatus.RUNNING}, JobStatus.CANCELLED)
+
+    provider = ScriptedProvider(["too late"], before_return=cancel)
+    make_runner(sync_redis, provider).run(job_id)
+    job = store.load(job_id)
+    assert job is not None and job.status is JobStatus.CANCELLED and job.result is None
+
+
+def test_cancelled_job_is_never_started(sync_redis: redis.Redis) -> None:
+    job_id = put_job(sync_redis)
+    SyncJobStore(sync_redis).transition(job_id, {JobStatus.QUEUED}, JobStatus.CANCELLED)
+    provider = ScriptedProvider(["never"])
+    make_runner(sync_redis, provider).run(job_id)
+    assert provider.calls == []
+
+
+def test_missing_record_is_ignored(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider(["never"])
+    make_runner(sync_redis, provider).run("job_doesnotexist")
+    assert provider.calls == []
+
+
+def test_terminal_transition_publishes_completion(sync_redis: redis.Redis) -> None:
+    pubsub = sync_redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("llmgw:events:job-done")
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, ScriptedProvider(["x"])).run(job_id)
+    message = None
+    deadline = time.monotonic() + 5
+    while message is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+    assert message is not None and message["data"] == f"{job_id} succeeded".encode()
+    pubsub.close()

@@ -1,0 +1,93 @@
+"""The worker-side Celery app: registers the job task and wires runtime start/stop to
+Celery's signals."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import structlog
+from celery import Celery, Task
+from celery.signals import (
+    celeryd_after_setup,
+    setup_logging,
+    worker_process_init,
+    worker_shutdown,
+)
+
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+from tasks.execution import RetryLater
+from tasks.queueing import RUN_JOB_TASK, make_celery
+from workers.runtime import WorkerRuntime
+
+log = structlog.get_logger(__name__)
+
+
+class GatewayCelery(Celery):  # type: ignore[misc]
+    """A Celery app that owns the worker's runtime (the one allowed piece of global state)."""
+
+    _runtime: WorkerRuntime | None = None
+    _runtime_lock = threading.Lock()
+
+    @property
+    def runtime(self) -> WorkerRuntime:
+        if self._runtime is None:
+            with self._runtime_lock:
+                if self._runtime is None:
+                    self._runtime = WorkerRuntime(Settings())
+        return self._runtime
+
+    def reset_runtime(self) -> None:
+        self._runtime = None
+
+    def close_runtime(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+
+def create_app(settings: Settings | None = None) -> GatewayCelery:
+    return make_celery(settings or Settings(), GatewayCelery)
+
+
+app = create_app()
+
+
+@app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def run_job(self: Task, job_id: str) -> None:
+    """Run one delivery of a job. Only the id travels; the record holds the rest."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
+    )
+    try:
+        app.runtime.runner.run(job_id)
+    except RetryLater as retry:
+        raise self.retry(countdown=retry.countdown) from None
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _configure_logging(**_: Any) -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+@celeryd_after_setup.connect  # type: ignore[untyped-decorator]
+def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
+    queues = sorted(instance.app.amqp.queues.consume_from or [])
+    app.runtime.start_heartbeat(sender, list(queues))
+    log.info("worker_started", hostname=sender, queues=queues)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _fresh_runtime_after_fork(**_: Any) -> None:
+    # Connections must not be shared across fork (prefork pool); threads pool never forks.
+    app.reset_runtime()
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _close_runtime(**_: Any) -> None:
+    app.close_runtime()
