@@ -7,9 +7,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.responses import FastJSONResponse
 from gateway.errors import GatewayError, PayloadTooLarge
 
 log = structlog.get_logger(__name__)
@@ -29,9 +29,9 @@ def error_response(
     message: str,
     param: str | None = None,
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     body = {"error": {"type": error_type, "message": message, "param": param}}
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return FastJSONResponse(body, status_code=status, headers=headers)
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
@@ -42,13 +42,13 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
-async def _gateway_error(_: Request, exc: Exception) -> ORJSONResponse:
+async def _gateway_error(_: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, GatewayError)
     body = exc.to_dict()
-    return ORJSONResponse({"error": body}, status_code=exc.status_code)
+    return FastJSONResponse({"error": body}, status_code=exc.status_code)
 
 
-async def _validation_error(_: Request, exc: Exception) -> ORJSONResponse:
+async def _validation_error(_: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
@@ -61,20 +61,20 @@ async def _validation_error(_: Request, exc: Exception) -> ORJSONResponse:
     return error_response(422, "validation_error", message, param)
 
 
-async def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if request.scope.get("state", {}).get("body_too_large"):
         too_large = PayloadTooLarge(
             f"request body exceeds {request.app.state.settings.max_body_bytes} bytes"
         )
-        return ORJSONResponse({"error": too_large.to_dict()}, status_code=413)
+        return FastJSONResponse({"error": too_large.to_dict()}, status_code=413)
     error_type = _HTTP_TYPES.get(exc.status_code, "http_error")
     return error_response(
         exc.status_code, error_type, str(exc.detail), headers=getattr(exc, "headers", None)
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+async def _unexpected(_: Request, exc: Exception) -> FastJSONResponse:
     log.exception("unhandled_error", error=type(exc).__name__)
     return error_response(500, "internal_error", "internal error")
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.responses import FastJSONResponse
 from api.routes import chat, health, jobs, models
 from api.services import ApiServices
 from gateway.logs import configure_logging
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="llm-gateway",
         version="0.1.0",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=FastJSONResponse,
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

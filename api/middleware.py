@@ -22,7 +22,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 class RequestContextMiddleware:
     """Binds a request id (from ``X-Request-ID`` or new), echoes it, logs the outcome, and
-    refuses bodies over ``Settings.max_body_bytes`` with 413 whether or not Content-Length is sent."""
+    refuses bodies over ``Settings.max_body_bytes`` with 413, with or without Content-Length."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

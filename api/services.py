@@ -38,7 +38,10 @@ class ApiServices:
 
         async def is_terminal(job_id: str) -> bool:
             status = await redis.hget(keys.job(job_id), "status")
-            return status is not None and JobStatus(status.decode()) in TERMINAL
+            if status is None:
+                return False
+            text = status.decode() if isinstance(status, bytes) else str(status)
+            return JobStatus(text) in TERMINAL
 
         hub = CompletionHub(redis, is_terminal)
         await hub.start()

@@ -21,6 +21,10 @@ def up(
     flower_port: Annotated[int, typer.Option(help="Flower port")] = 5555,
     emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
     demo: Annotated[bool, typer.Option(help="run one job per provider once ready")] = True,
+    flower: Annotated[bool, typer.Option(help="start Flower")] = True,
+    worker_concurrency: Annotated[
+        int | None, typer.Option(help="threads per worker (default LLM_GATEWAY_WORKER_CONCURRENCY)")
+    ] = None,
     exit_after_demo: Annotated[
         bool, typer.Option(help="stop the stack after the demo (smoke test)")
     ] = False,
@@ -36,6 +40,8 @@ def up(
         StackPorts(api=port, emulator=emulator_port, flower=flower_port),
         emulator_latency_ms=emulator_latency_ms,
         state_dir=state_dir,
+        flower=flower,
+        worker_concurrency=worker_concurrency,
     )
     raise typer.Exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
 

@@ -34,8 +34,17 @@ class StackPorts:
 class LocalStack:
     """Starts and supervises the local processes; stops them all on Ctrl-C or SIGTERM."""
 
-    def __init__(self, ports: StackPorts, emulator_latency_ms: int, state_dir: str) -> None:
+    def __init__(
+        self,
+        ports: StackPorts,
+        emulator_latency_ms: int,
+        state_dir: str,
+        flower: bool = True,
+        worker_concurrency: int | None = None,
+    ) -> None:
         self.ports = ports
+        self.flower = flower
+        self.worker_concurrency = worker_concurrency
         self.latency_ms = emulator_latency_ms
         self.state_dir = Path(state_dir).resolve()
         self.console = Console(stderr=True)
@@ -77,8 +86,14 @@ class LocalStack:
         exe = [sys.executable, "-m", "cli"]
         self._spawn(
             "emulator",
-            [*exe, "emulator", "--port", str(self.ports.emulator),
-             "--latency-ms", str(self.latency_ms)],
+            [
+                *exe,
+                "emulator",
+                "--port",
+                str(self.ports.emulator),
+                "--latency-ms",
+                str(self.latency_ms),
+            ],
         )
         self._wait_http("emulator", f"http://127.0.0.1:{self.ports.emulator}/_emulator/health")
         self._spawn("api", [*exe, "api", "--port", str(self.ports.api)])
@@ -87,23 +102,55 @@ class LocalStack:
         for inst in providers.instances.values():
             self._spawn(
                 f"worker {inst.queue}",
-                [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", inst.queue,
-                 "-n", f"{inst.name}@%h", "--pool", "threads",
-                 "--concurrency", str(settings.worker_concurrency), "--loglevel", "INFO",
-                 "--without-mingle", "--without-gossip"],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers",
+                    "worker",
+                    "-Q",
+                    inst.queue,
+                    "-n",
+                    f"{inst.name}@%h",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(self.worker_concurrency or settings.worker_concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
             )
-        self._spawn(
-            "flower",
-            [sys.executable, "-m", "celery", "-A", "workers", "flower",
-             f"--port={self.ports.flower}", "--address=127.0.0.1"],
-            extra_env={"FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()},
-        )
+        if self.flower:
+            self._spawn_flower(settings)
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
         self.console.print(
             f"API      http://127.0.0.1:{self.ports.api}  (key: see LLM_GATEWAY_API_KEYS; "
             f"default tenant 'local', key '{DEV_API_KEY}')\n"
-            f"Flower   http://127.0.0.1:{self.ports.flower}  (LLM_GATEWAY_FLOWER_BASIC_AUTH)\n"
-            f"Emulator http://127.0.0.1:{self.ports.emulator}"
+            + (
+                f"Flower   http://127.0.0.1:{self.ports.flower}  (LLM_GATEWAY_FLOWER_BASIC_AUTH)\n"
+                if self.flower
+                else ""
+            )
+            + f"Emulator http://127.0.0.1:{self.ports.emulator}"
+        )
+
+    def _spawn_flower(self, settings: Settings) -> None:
+        self._spawn(
+            "flower",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "flower",
+                f"--port={self.ports.flower}",
+                "--address=127.0.0.1",
+            ],
+            extra_env={"FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()},
         )
 
     def _ensure_redis(self, url: str) -> None:
@@ -121,9 +168,21 @@ class LocalStack:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._spawn(
             "redis",
-            [server, "--bind", parsed.hostname or "127.0.0.1", "--port", str(parsed.port or 6379),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir),
-             "--save", ""],
+            [
+                server,
+                "--bind",
+                parsed.hostname or "127.0.0.1",
+                "--port",
+                str(parsed.port or 6379),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--dir",
+                str(data_dir),
+                "--save",
+                "",
+            ],
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -172,31 +231,41 @@ class LocalStack:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
             for model in DEMO_MODELS:
                 started = time.perf_counter()
-                body = {"type": "completion",
-                        "request": {"model": model, "messages": [
-                            {"role": "user", "content": f"Hello from the {model} demo"}]}}
+                body = {
+                    "type": "completion",
+                    "request": {
+                        "model": model,
+                        "messages": [{"role": "user", "content": f"Hello from the {model} demo"}],
+                    },
+                }
                 job = client.post("/v1/jobs", json=body, timeout=10).json()
-                done = client.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 60},
-                                  timeout=70).json()
+                done = client.get(
+                    f"/v1/jobs/{job['id']}/wait", params={"timeout": 60}, timeout=70
+                ).json()
                 reply = ((done.get("result") or {}).get("message") or {}).get("content") or (
-                    (done.get("error") or {}).get("message", ""))
+                    (done.get("error") or {}).get("message", "")
+                )
                 failures += done["status"] != "succeeded"
-                table.add_row(model, str(done.get("provider")), done["status"], str(reply)[:60],
-                              f"{time.perf_counter() - started:.3f}")
+                table.add_row(
+                    model,
+                    str(done.get("provider")),
+                    done["status"],
+                    str(reply)[:60],
+                    f"{time.perf_counter() - started:.3f}",
+                )
         self.console.print(table)
         return 1 if failures else 0
 
     def _stop_all(self) -> None:
+        # One at a time, newest first, so Redis outlives everything that talks to it.
         for _, proc in reversed(self.children):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, proc in reversed(self.children):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         self.children.clear()
 
 

@@ -57,7 +57,8 @@ def _str(obj: Mapping[str, Any], key: str, param: str) -> str:
     """``obj[key]`` as a string; ``param`` is obj's path ("" at the top level)."""
     value = obj.get(key)
     if not isinstance(value, str):
-        raise _bad(f"{param}.{key}" if param else key, "must be a string")
+        problem = "is required" if value is None else "must be a string"
+        raise _bad(f"{param}.{key}" if param else key, problem)
     return value
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import structlog
 from redis.asyncio import Redis
@@ -51,7 +51,7 @@ class CompletionHub:
         return sum(len(v) for v in self._waiters.values())
 
     @contextlib.contextmanager
-    def watch(self, job_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:  # type: ignore[misc]
+    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
         """Register interest in ``job_id``; the event is set when the job finishes."""
         event = asyncio.Event()
         self._waiters.setdefault(job_id, set()).add(event)
@@ -93,4 +93,4 @@ class CompletionHub:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -28,7 +28,7 @@ CLAIMABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 RUNNING = frozenset({JobStatus.RUNNING})
 
 
-class RetryLater(Exception):  # noqa: N818 - a value, like arq's Retry, not a failure
+class RetryLater(Exception):
     """Raised to ask the worker to deliver the job again after ``countdown`` seconds."""
 
     def __init__(self, countdown: float, reason: str) -> None:
@@ -114,7 +114,10 @@ class JobRunner:
             moved, _ = self.store.transition(job.id, RUNNING, JobStatus.QUEUED)
             if moved:
                 log.warning(
-                    "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
+                    "provider_retry",
+                    error=exc.error_type,
+                    attempt=attempt,
+                    retry_in=round(delay, 3),
                 )
                 raise RetryLater(delay, exc.error_type)
             return

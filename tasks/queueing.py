@@ -22,7 +22,7 @@ def make_celery(
     settings: Settings, app_class: type[AppT] = Celery, main: str = "llm_gateway"
 ) -> AppT:
     """A Celery app configured from ``celeryconfig`` plus deployment settings."""
-    app = app_class(main, broker=settings.redis_url, set_as_current=False)
+    app: AppT = app_class(main, broker=settings.redis_url, set_as_current=False)
     app.config_from_object("celeryconfig")
     app.conf.broker_transport_options = {
         "visibility_timeout": settings.visibility_timeout_seconds,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -89,7 +90,7 @@ class JobRecord:
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""
         out: dict[str, str] = {}
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             value = getattr(self, name)
             if value is None:
                 continue
@@ -97,12 +98,12 @@ class JobRecord:
         return out
 
     @classmethod
-    def from_redis(cls, raw: dict[str, str] | dict[bytes, bytes]) -> JobRecord:
+    def from_redis(cls, raw: Mapping[Any, Any]) -> JobRecord:
         data: dict[str, Any] = {}
         for key, value in raw.items():
             name = key.decode() if isinstance(key, bytes) else key
             text = value.decode() if isinstance(value, bytes) else value
-            if name in cls.__slots__:  # type: ignore[attr-defined]
+            if name in cls.__slots__:
                 data[name] = decode_field(name, text)
         data["type"] = JobType(data["type"])
         data["status"] = JobStatus(data["status"])
@@ -180,8 +181,8 @@ return {1, ARGV[2]}
 # KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none).
 # ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
 # are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
-# ARGV[5] job key prefix, ARGV[6..] field/value pairs. Returns {1, id} when created, {0, existing id} when the
-# idempotency key already names a live job.
+# ARGV[5] job key prefix, ARGV[6..] field/value pairs. Returns {1, id} when created,
+# {0, existing id} when the idempotency key already names a live job.
 SUBMIT_LUA = """
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])

@@ -44,7 +44,11 @@ class JobStore:
     async def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
         """Store a new record; with an idempotency key already used by this tenant, return
         that job instead (``created`` is then False)."""
-        idem = keys.idempotency(record.tenant, record.idempotency_key) if record.idempotency_key else ""
+        idem = (
+            keys.idempotency(record.tenant, record.idempotency_key)
+            if record.idempotency_key
+            else ""
+        )
         flat: list[str] = []
         for name, value in record.to_redis().items():
             flat += [name, value]

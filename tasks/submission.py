@@ -65,9 +65,7 @@ class JobSubmitter:
             self._tools.get(name)
             queue = TOOLS_QUEUE
         else:
-            raise InvalidRequest(
-                f"job type {spec.type.value!r} is not available yet", param="type"
-            )
+            raise InvalidRequest(f"job type {spec.type.value!r} is not available yet", param="type")
         return JobRecord(
             id=job_id or new_job_id(),
             tenant=spec.tenant,
@@ -95,7 +93,11 @@ class JobSubmitter:
         try:
             # kombu publishes synchronously; keep it off the event loop.
             await asyncio.to_thread(
-                self._dispatcher.dispatch, stored.id, stored.queue, stored.priority, stored.request_id
+                self._dispatcher.dispatch,
+                stored.id,
+                stored.queue,
+                stored.priority,
+                stored.request_id,
             )
         except Exception as exc:
             log.error("dispatch_failed", job_id=stored.id, error=type(exc).__name__)

@@ -19,7 +19,7 @@ class SyncJobStore:
 
     def load(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(keys.job(job_id))
-        return JobRecord.from_redis(raw) if raw else None  # type: ignore[arg-type]
+        return JobRecord.from_redis(raw) if raw else None
 
     def transition(
         self,

@@ -25,17 +25,22 @@ log = structlog.get_logger(__name__)
 
 
 class GatewayCelery(Celery):  # type: ignore[misc]
-    """A Celery app that owns the worker's runtime (the one allowed piece of global state)."""
+    """A Celery app that owns the worker's runtime (the one allowed piece of global state).
+    The runtime is built on first use, after start-up, never at import."""
 
+    gateway_settings: Settings
     _runtime: WorkerRuntime | None = None
-    _runtime_lock = threading.Lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._runtime_lock = threading.Lock()
 
     @property
     def runtime(self) -> WorkerRuntime:
         if self._runtime is None:
             with self._runtime_lock:
                 if self._runtime is None:
-                    self._runtime = WorkerRuntime(Settings())
+                    self._runtime = WorkerRuntime(self.gateway_settings)
         return self._runtime
 
     def reset_runtime(self) -> None:
@@ -48,37 +53,49 @@ class GatewayCelery(Celery):  # type: ignore[misc]
 
 
 def create_app(settings: Settings | None = None) -> GatewayCelery:
-    return make_celery(settings or Settings(), GatewayCelery)
+    """A worker app with the job task registered."""
+    settings = settings or Settings()
+    app = make_celery(settings, GatewayCelery)
+    app.gateway_settings = settings
+    _register_tasks(app)
+    return app
+
+
+def _register_tasks(app: GatewayCelery) -> None:
+    @app.task(name=RUN_JOB_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
+    def run_job(self: Task, job_id: str) -> None:
+        """Run one delivery of a job. Only the id travels; the record holds the rest."""
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
+        )
+        try:
+            app.runtime.runner.run(job_id)
+        except RetryLater as retry:
+            raise self.retry(countdown=retry.countdown) from None
+        finally:
+            structlog.contextvars.clear_contextvars()
 
 
 app = create_app()
 
 
-@app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
-def run_job(self: Task, job_id: str) -> None:
-    """Run one delivery of a job. Only the id travels; the record holds the rest."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(
-        job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
-    )
-    try:
-        app.runtime.runner.run(job_id)
-    except RetryLater as retry:
-        raise self.retry(countdown=retry.countdown) from None
-    finally:
-        structlog.contextvars.clear_contextvars()
+def _app_of(sender: Any) -> GatewayCelery:
+    candidate = getattr(sender, "app", None)
+    return candidate if isinstance(candidate, GatewayCelery) else app
 
 
 @setup_logging.connect  # type: ignore[untyped-decorator]
 def _configure_logging(**_: Any) -> None:
-    settings = Settings()
+    settings = app.gateway_settings
     configure_logging(settings.log_level, settings.log_json)
 
 
 @celeryd_after_setup.connect  # type: ignore[untyped-decorator]
 def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
+    owner = _app_of(instance)
     queues = sorted(instance.app.amqp.queues.consume_from or [])
-    app.runtime.start_heartbeat(sender, list(queues))
+    owner.runtime.start_heartbeat(sender, list(queues))
     log.info("worker_started", hostname=sender, queues=queues)
 
 
@@ -89,5 +106,5 @@ def _fresh_runtime_after_fork(**_: Any) -> None:
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]
-def _close_runtime(**_: Any) -> None:
-    app.close_runtime()
+def _close_runtime(sender: Any = None, **_: Any) -> None:
+    _app_of(sender).close_runtime()

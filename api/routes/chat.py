@@ -13,10 +13,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from api.deps import RequestId, Services, Tenant
 from api.errors import error_response
+from api.responses import FastJSONResponse
 from api.schemas import ChatCompletionRequest
 from gateway.errors import JobTimeout, status_for_error_type
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
@@ -30,7 +31,7 @@ JOB_ID_HEADER = "x-llm-gateway-job-id"
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
-) -> ORJSONResponse | StreamingResponse:
+) -> FastJSONResponse | StreamingResponse:
     spec = JobSpec(
         type=JobType.COMPLETION, request=body.job_request(), tenant=tenant, request_id=request_id
     )
@@ -44,10 +45,9 @@ async def chat_completions(
             await asyncio.wait_for(finished.wait(), timeout)
         except TimeoutError:
             error = JobTimeout(
-                f"job {record.id} did not finish within {timeout:g}s; "
-                f"poll GET /v1/jobs/{record.id}"
+                f"job {record.id} did not finish within {timeout:g}s; poll GET /v1/jobs/{record.id}"
             )
-            return ORJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
+            return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
     done = await services.store.get(record.id, tenant)
     if done.status is not JobStatus.SUCCEEDED:
         return _job_error(done, headers)
@@ -57,7 +57,7 @@ async def chat_completions(
         return StreamingResponse(
             _sse(completion, include_usage), media_type="text/event-stream", headers=headers
         )
-    return ORJSONResponse(completion, headers=headers)
+    return FastJSONResponse(completion, headers=headers)
 
 
 def chat_completion(job: JobRecord) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def chat_completion(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def _job_error(job: JobRecord, headers: dict[str, str]) -> ORJSONResponse:
+def _job_error(job: JobRecord, headers: dict[str, str]) -> FastJSONResponse:
     error = job.error or {"type": "internal_error", "message": "job failed"}
     error_type = str(error.get("type", "internal_error"))
     status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
@@ -108,4 +108,3 @@ async def _sse(completion: dict[str, Any], include_usage: bool) -> AsyncIterator
     for chunk in chunks:
         yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     yield b"data: [DONE]\n\n"
-

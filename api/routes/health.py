@@ -5,23 +5,23 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 from redis.exceptions import RedisError
 
 from api.deps import Services
+from api.responses import FastJSONResponse
 from gateway import keys
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health() -> ORJSONResponse:
+async def health() -> FastJSONResponse:
     """The process is up and serving."""
-    return ORJSONResponse({"status": "ok"})
+    return FastJSONResponse({"status": "ok"})
 
 
 @router.get("/health/ready")
-async def ready(services: Services) -> ORJSONResponse:
+async def ready(services: Services) -> FastJSONResponse:
     """Ready when Redis answers and at least one worker has sent a heartbeat recently.
     Reports which provider queues have a live consumer."""
     fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
@@ -29,7 +29,7 @@ async def ready(services: Services) -> ORJSONResponse:
         await services.redis.ping()
         members = await services.redis.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
     except (RedisError, OSError):
-        return ORJSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+        return FastJSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
     consumed: set[str] = set()
     for member in members:
         text = member.decode() if isinstance(member, bytes) else str(member)
@@ -42,4 +42,4 @@ async def ready(services: Services) -> ORJSONResponse:
         "workers": len(members),
         "queues": queues,
     }
-    return ORJSONResponse(body, status_code=200 if is_ready else 503)
+    return FastJSONResponse(body, status_code=200 if is_ready else 503)

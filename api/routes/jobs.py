@@ -7,11 +7,11 @@ import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import ORJSONResponse
 
 from api.deps import RequestId, Services, Tenant
-from api.services import ApiServices
+from api.responses import FastJSONResponse
 from api.schemas import JobCreate
+from api.services import ApiServices
 from gateway.errors import InvalidRequest
 from tasks.records import JobRecord, JobStatus, JobType
 from tasks.submission import JobSpec
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 @router.post("", status_code=202)
 async def submit_job(
     body: JobCreate, tenant: Tenant, services: Services, request_id: RequestId
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     spec = JobSpec(
         type=JobType(body.type),
         request=body.request,
@@ -35,7 +35,7 @@ async def submit_job(
         request_id=request_id,
     )
     record, created = await services.submitter.submit(services.submitter.prepare(spec))
-    return ORJSONResponse(
+    return FastJSONResponse(
         record.public(),
         status_code=202 if created else 200,
         headers={"Location": f"/v1/jobs/{record.id}"},
@@ -43,12 +43,14 @@ async def submit_job(
 
 
 @router.get("/{job_id}")
-async def get_job(job_id: str, tenant: Tenant, services: Services) -> ORJSONResponse:
+async def get_job(job_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
     record = await services.store.get(job_id, tenant)
-    return ORJSONResponse(record.public())
+    return FastJSONResponse(record.public())
 
 
-async def wait_for_job(services: ApiServices, job_id: str, tenant: str, timeout: float) -> JobRecord:
+async def wait_for_job(
+    services: ApiServices, job_id: str, tenant: str, timeout: float
+) -> JobRecord:
     """The record once terminal, or as it is when ``timeout`` passes. No polling: the
     completion hub wakes us; the first read happens after registering, so nothing is missed."""
     with services.hub.watch(job_id) as finished:
@@ -66,18 +68,18 @@ async def wait_job(
     tenant: Tenant,
     services: Services,
     timeout: Annotated[float, Query(ge=0, description="seconds to wait")] = 30.0,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     limit = services.settings.wait_max_seconds
     if timeout > limit:
         raise InvalidRequest(f"timeout must be at most {limit:g} seconds", param="timeout")
     record = await wait_for_job(services, job_id, tenant, timeout)
-    return ORJSONResponse(record.public(), status_code=200 if record.status.terminal else 202)
+    return FastJSONResponse(record.public(), status_code=200 if record.status.terminal else 202)
 
 
 @router.post("/{job_id}/cancel")
-async def cancel_job(job_id: str, tenant: Tenant, services: Services) -> ORJSONResponse:
+async def cancel_job(job_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
     record = await services.store.cancel(job_id, tenant)
-    return ORJSONResponse(record.public())
+    return FastJSONResponse(record.public())
 
 
 @router.get("")
@@ -87,9 +89,9 @@ async def list_jobs(
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64, pattern=r"^job_[0-9a-f]+$")] = None,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     page = await services.store.list(tenant, status=status, limit=limit, cursor=cursor)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "object": "list",
             "data": [r.public() for r in page.jobs],

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 
 from api.deps import Services, Tenant
+from api.responses import FastJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models")
-async def list_models(_: Tenant, services: Services) -> ORJSONResponse:
+async def list_models(_: Tenant, services: Services) -> FastJSONResponse:
     instances = services.providers.instances
     data = [
         {
@@ -28,4 +28,4 @@ async def list_models(_: Tenant, services: Services) -> ORJSONResponse:
         for inst in instances.values()
         if inst.model_patterns
     ]
-    return ORJSONResponse({"object": "list", "data": data, "patterns": patterns})
+    return FastJSONResponse({"object": "list", "data": data, "patterns": patterns})

@@ -59,9 +59,13 @@ def test_openai_sdk_gets_chat_completion(sdk: openai.OpenAI, model: str) -> None
 def test_openai_sdk_gets_tool_call_response(
     sdk: openai.OpenAI, model: str, emulator: EmulatorControl
 ) -> None:
-    text = "weather? " + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    text = "weather? " + directive(
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    )
     completion = sdk.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": text}], tools=[WEATHER_TOOL]  # type: ignore[list-item]
+        model=model,
+        messages=[{"role": "user", "content": text}],
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -112,7 +116,9 @@ def test_provider_rejection_maps_to_sdk_bad_request(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         sdk.chat.completions.create(
             model="claude-sonnet-4-5",
-            messages=[{"role": "user", "content": directive(status=400, error="prompt is too long")}],
+            messages=[
+                {"role": "user", "content": directive(status=400, error="prompt is too long")}
+            ],
         )
     assert "prompt is too long" in str(info.value)
     assert info.value.response.headers["x-llm-gateway-job-id"].startswith("job_")
@@ -133,9 +139,13 @@ def test_unknown_model_maps_to_sdk_bad_request(sdk: openai.OpenAI) -> None:
 
 
 def test_bad_key_maps_to_sdk_authentication_error(stack: Stack) -> None:
-    with openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key="wrong", max_retries=0) as client:
-        with pytest.raises(openai.AuthenticationError):
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    with (
+        openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key="wrong", max_retries=0) as client,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_models_endpoint_lists_routable_models(sdk: openai.OpenAI) -> None:

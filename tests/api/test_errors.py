@@ -20,13 +20,17 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> dict
 
 def test_malformed_json_is_400(client_a: httpx.Client) -> None:
     response = client_a.post(
-        "/v1/jobs", content=b'{"type": "completion", "request": ', headers={"content-type": "application/json"}
+        "/v1/jobs",
+        content=b'{"type": "completion", "request": ',
+        headers={"content-type": "application/json"},
     )
     assert_error(response, 400, "invalid_request_error")
 
 
 def test_missing_field_is_422_naming_the_field(client_a: httpx.Client) -> None:
-    error = assert_error(client_a.post("/v1/jobs", json={"type": "completion"}), 422, "validation_error")
+    error = assert_error(
+        client_a.post("/v1/jobs", json={"type": "completion"}), 422, "validation_error"
+    )
     assert error["param"] == "request"
 
 
@@ -36,14 +40,20 @@ def test_unknown_job_type_is_422(client_a: httpx.Client) -> None:
 
 
 def test_unknown_model_is_400_listing_known_models(client_a: httpx.Client) -> None:
-    body = {"type": "completion", "request": {"model": "llama-9000", "messages": [{"role": "user", "content": "x"}]}}
+    body = {
+        "type": "completion",
+        "request": {"model": "llama-9000", "messages": [{"role": "user", "content": "x"}]},
+    }
     error = assert_error(client_a.post("/v1/jobs", json=body), 400, "model_not_found")
     assert error["param"] == "model"
     assert "gpt-4o-mini" in str(error["message"]) and "claude-sonnet-4-5" in str(error["message"])
 
 
 def test_malformed_message_is_400_with_param(client_a: httpx.Client) -> None:
-    body = {"type": "completion", "request": {"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}}
+    body = {
+        "type": "completion",
+        "request": {"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]},
+    }
     error = assert_error(client_a.post("/v1/jobs", json=body), 400, "invalid_request_error")
     assert str(error["param"]).startswith("messages[0]")
 
@@ -72,7 +82,13 @@ def test_bad_or_missing_key_is_401(stack: object, headers: dict[str, str]) -> No
 
 
 def test_oversized_body_is_413(client_a: httpx.Client) -> None:
-    big = {"type": "completion", "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 70_000}]}}
+    big = {
+        "type": "completion",
+        "request": {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "x" * 70_000}],
+        },
+    }
     assert_error(client_a.post("/v1/jobs", json=big), 413, "payload_too_large")
 
 
@@ -83,7 +99,9 @@ def test_oversized_chunked_body_without_length_is_413(client_a: httpx.Client) ->
             yield b"y" * 8192
         yield b'"}}'
 
-    response = client_a.post("/v1/jobs", content=chunks(), headers={"content-type": "application/json"})
+    response = client_a.post(
+        "/v1/jobs", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert_error(response, 413, "payload_too_large")
 
 
@@ -96,8 +114,18 @@ def test_wrong_method_is_405_in_error_shape(client_a: httpx.Client) -> None:
 
 
 def test_wait_timeout_above_limit_is_400(client_a: httpx.Client) -> None:
-    job = client_a.post("/v1/jobs", json={"type": "completion", "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}}).json()
-    error = assert_error(client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 100000}), 400, "invalid_request_error")
+    job = client_a.post(
+        "/v1/jobs",
+        json={
+            "type": "completion",
+            "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+        },
+    ).json()
+    error = assert_error(
+        client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 100000}),
+        400,
+        "invalid_request_error",
+    )
     assert error["param"] == "timeout"
 
 
@@ -106,8 +134,15 @@ def test_bad_list_cursor_is_422(client_a: httpx.Client) -> None:
 
 
 def test_priority_out_of_range_is_422(client_a: httpx.Client) -> None:
-    body = {"type": "completion", "priority": 42, "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}}
-    assert assert_error(client_a.post("/v1/jobs", json=body), 422, "validation_error")["param"] == "priority"
+    body = {
+        "type": "completion",
+        "priority": 42,
+        "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+    }
+    assert (
+        assert_error(client_a.post("/v1/jobs", json=body), 422, "validation_error")["param"]
+        == "priority"
+    )
 
 
 def test_chat_completions_with_empty_messages_is_422(client_a: httpx.Client) -> None:
@@ -116,5 +151,8 @@ def test_chat_completions_with_empty_messages_is_422(client_a: httpx.Client) -> 
 
 
 def test_chat_completions_unknown_model_is_400(client_a: httpx.Client) -> None:
-    response = client_a.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    response = client_a.post(
+        "/v1/chat/completions",
+        json={"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert_error(response, 400, "model_not_found")

@@ -105,16 +105,18 @@ def test_many_concurrent_waiters_all_wake(stack: Any, client_a: httpx.Client) ->
         headers = dict(client_a.headers)
         async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=30) as c:
             responses = await asyncio.gather(
-                *(c.get(f"/v1/jobs/{j}/wait", params={"timeout": 20}) for j in jobs for _ in range(5))
+                *(
+                    c.get(f"/v1/jobs/{j}/wait", params={"timeout": 20})
+                    for j in jobs
+                    for _ in range(5)
+                )
             )
         return [r.status_code for r in responses]
 
     assert asyncio.run(wait_all()) == [200] * 100
 
 
-def test_cancel_queued_job_is_never_run(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
+def test_cancel_queued_job_is_never_run(client_a: httpx.Client, emulator: EmulatorControl) -> None:
     # Occupy nothing: cancel immediately after submit, racing the worker; either the
     # cancel wins (never run) or it lands while running and the result is discarded.
     job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=1500))).json()

@@ -23,7 +23,9 @@ from gateway.logs import REDACTED, configure_logging, redact_secrets
     ],
     ids=["api_key", "authorization", "bearer-in-text", "sk-in-text", "secret-key", "untouched"],
 )
-def test_redact_secrets_masks_credentials(event: dict[str, object], expected: dict[str, object]) -> None:
+def test_redact_secrets_masks_credentials(
+    event: dict[str, object], expected: dict[str, object]
+) -> None:
     assert dict(redact_secrets(None, "info", dict(event))) == expected
 
 

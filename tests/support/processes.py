@@ -50,7 +50,11 @@ class Process:
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -96,9 +100,23 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = Process(
             "redis",
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            dict(os.environ), self.log_path,
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            dict(os.environ),
+            self.log_path,
         ).start()
         wait_until(lambda: bool(redis.Redis.from_url(self.url).ping()), 10, "redis")
         return self
@@ -132,7 +150,8 @@ class Stack:
         self.spawn("emulator", [sys.executable, "-m", "cli", "emulator", "--port", str(port)])
         wait_until(
             lambda: httpx.get(f"{self.emulator_url}/_emulator/health").status_code == 200,
-            20, "emulator",
+            20,
+            "emulator",
         )
 
     def start_api(self) -> None:
@@ -144,14 +163,34 @@ class Stack:
     def start_worker(self, name: str, queues: str, concurrency: int = 16) -> Process:
         process = self.spawn(
             name,
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queues,
-             "-n", f"{name}@%h", "--pool", "threads", "--concurrency", str(concurrency),
-             "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-Q",
+                queues,
+                "-n",
+                f"{name}@%h",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
         )
         client = redis.Redis.from_url(self.redis.url)
         wait_until(
-            lambda: any(m.decode().startswith(f"{name}@") for m in client.zrange("llmgw:workers", 0, -1)),
-            60, f"worker {name}",
+            lambda: any(
+                m.decode().startswith(f"{name}@") for m in client.zrange("llmgw:workers", 0, -1)
+            ),
+            60,
+            f"worker {name}",
         )
         return process
 

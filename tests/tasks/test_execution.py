@@ -115,7 +115,9 @@ def test_duplicate_delivery_of_finished_job_does_nothing(sync_redis: redis.Redis
 def test_redelivery_of_running_job_reruns_it_once(sync_redis: redis.Redis) -> None:
     # A worker died mid-call: the record says running, the message comes back.
     job_id = put_job(sync_redis)
-    SyncJobStore(sync_redis).transition(job_id, {JobStatus.QUEUED}, JobStatus.RUNNING, attempts_increment=1)
+    SyncJobStore(sync_redis).transition(
+        job_id, {JobStatus.QUEUED}, JobStatus.RUNNING, attempts_increment=1
+    )
     provider = ScriptedProvider(["recovered"])
     make_runner(sync_redis, provider).run(job_id)
     job = SyncJobStore(sync_redis).load(job_id)

@@ -1,0 +1,22 @@
+# The two commands of the README. Both install what they need first (scripts/bootstrap.sh).
+.PHONY: up test lint bootstrap bench
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+## Run the whole local stack (Redis, emulator, API, workers, Flower) and a demo job per provider.
+up: bootstrap
+	.venv/bin/llm-gateway up
+
+## Run the test suite (starts its own redis-server, emulator, API and Celery workers).
+test: bootstrap
+	.venv/bin/python -m pytest
+
+## ruff (lint + format check) and mypy on the packages.
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: bootstrap
+	.venv/bin/python bench/gateway_bench.py all

@@ -1,0 +1,92 @@
+"""``llm-gateway up``: the whole local stack from one command, and its parts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import ROOT, Process, free_port, wait_until
+
+
+def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
+    redis_port = free_port()
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "LLM_GATEWAY_WORKER_CONCURRENCY": "4",
+        "LLM_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    for name in ("LLM_GATEWAY_API_KEYS", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "up",
+            "--exit-after-demo",
+            "--port",
+            str(free_port()),
+            "--emulator-port",
+            str(free_port()),
+            "--flower-port",
+            str(free_port()),
+            "--emulator-latency-ms",
+            "10",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert output.count("succeeded") >= 2
+    assert "gpt-4o-mini" in output and "claude-sonnet-4-5" in output
+    # Redis it started itself kept an append-only file, and is gone again.
+    assert any((tmp_path / "redis").rglob("*.aof*"))
+    assert (
+        subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, check=False
+        ).returncode
+        != 0
+    )
+
+
+def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_REDIS_URL": redis_server.url,  # type: ignore[attr-defined]
+        "FLOWER_BASIC_AUTH": "ops:s3cret",
+    }
+    flower = Process(
+        "flower",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        env,
+        tmp_path / "flower.log",
+    ).start()
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until(lambda: httpx.get(url).status_code in (200, 401), 30, "flower")
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, auth=("ops", "s3cret")).status_code == 200
+    finally:
+        flower.stop()
