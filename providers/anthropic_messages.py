@@ -57,6 +57,7 @@ _STOP_REASONS: Mapping[str, FinishReason] = {
     "refusal": "content_filter",
 }
 # Anthropic accepts these four image types; "image/jpg" is a common misspelling of jpeg.
+_DATA_URL_FORM = "data:image/(jpeg|png|gif|webp);base64,..."
 _DATA_URL = re.compile(r"data:image/(?P<kind>jpeg|jpg|png|gif|webp);base64,(?P<data>.+)", re.S)
 
 
@@ -144,10 +145,7 @@ def _image_block(url: str, param: str) -> dict[str, Any]:
         return {"type": "image", "source": {"type": "url", "url": url}}
     match = _DATA_URL.fullmatch(url)
     if match is None:
-        raise InvalidRequest(
-            f"{param}: images must be http(s) URLs or data:image/(jpeg|png|gif|webp);base64 URLs",
-            param=param,
-        )
+        raise InvalidRequest(f"{param}: use an http(s) URL or {_DATA_URL_FORM}", param=param)
     kind = "jpeg" if match["kind"] == "jpg" else match["kind"]
     source = {"type": "base64", "media_type": f"image/{kind}", "data": match["data"]}
     return {"type": "image", "source": source}
@@ -159,19 +157,15 @@ def _tool_use_block(call: ToolCall, param: str) -> dict[str, Any]:
         # Some clients send "" for a call without arguments.
         arguments = json.loads(call.arguments) if call.arguments.strip() else {}
     except json.JSONDecodeError:
-        raise InvalidRequest(
-            f"{param}: tool call arguments are not valid JSON", param=param
-        ) from None
+        raise InvalidRequest(f"{param}: not valid JSON", param=param) from None
     if not isinstance(arguments, dict):
-        raise InvalidRequest(f"{param}: tool call arguments must be a JSON object", param=param)
+        raise InvalidRequest(f"{param}: must be a JSON object", param=param)
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
 def _tool_result_block(m: Message, param: str) -> dict[str, Any]:
     if m.tool_call_id is None:
-        raise InvalidRequest(
-            f"{param}: tool messages need a tool_call_id", param=f"{param}.tool_call_id"
-        )
+        raise InvalidRequest(f"{param}.tool_call_id: is required", param=f"{param}.tool_call_id")
     has_images = any(isinstance(p, ImagePart) for p in m.content)
     content = _content_blocks(m.content, param) if has_images else m.text
     return {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": content}
@@ -190,9 +184,8 @@ def from_anthropic_message(body: Mapping[str, Any]) -> ChatResponse:
                 texts.append(text)
             case {"type": "tool_use", "id": str(call_id), "name": str(name), "input": dict(args)}:
                 calls.append(ToolCall(id=call_id, name=name, arguments=json.dumps(args)))
-            case {
-                "type": "thinking" | "redacted_thinking"
-            }:  # reasoning is not in the public format
+            # Reasoning is not part of the public format.
+            case {"type": "thinking" | "redacted_thinking"}:
                 pass
             case _:
                 kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
@@ -216,15 +209,12 @@ def _usage(usage: object) -> Usage:
     if not isinstance(usage, Mapping):
         return Usage()
 
-    def tokens(key: str) -> int:
-        value = usage.get(key)
-        return value if isinstance(value, int) and value > 0 else 0
+    def tokens(*keys: str) -> int:
+        return sum(v for k in keys if isinstance(v := usage.get(k), int) and v > 0)
 
     # input_tokens excludes prompt-cache reads and writes; OpenAI's prompt_tokens counts them.
-    prompt = sum(
-        map(tokens, ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-    )
-    return Usage(prompt_tokens=prompt, completion_tokens=tokens("output_tokens"))
+    cache = ("cache_creation_input_tokens", "cache_read_input_tokens")
+    return Usage(tokens("input_tokens", *cache), tokens("output_tokens"))
 
 
 def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: str) -> ProviderError:
@@ -236,9 +226,8 @@ def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: st
             case anthropic.APIConnectionError():
                 return ProviderUnavailable("could not connect to the provider", provider=provider)
             case _:
-                return ProviderError(
-                    f"the provider call failed ({type(exc).__name__})", provider=provider
-                )
+                failure = f"the provider call failed ({type(exc).__name__})"
+                return ProviderError(failure, provider=provider)
     status = exc.status_code
     retry_after = parse_retry_after(exc.response.headers)
     message = upstream_message(exc.body, status, api_key)
@@ -256,12 +245,8 @@ def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: st
             return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
         case anthropic.AuthenticationError() | anthropic.PermissionDeniedError():
             return error(ProviderRejected, AUTH_FAILED)
-        # InternalServerError covers OverloadedError (529) and every other 5xx.
-        case (
-            anthropic.InternalServerError()
-            | anthropic.RequestTimeoutError()
-            | anthropic.ConflictError()
-        ):
+        # 5xx includes OverloadedError (529); 408 and 409 are transient too.
+        case anthropic.RequestTimeoutError() | anthropic.ConflictError():
             return error(ProviderUnavailable, f"the provider failed: {message}")
         case _ if status >= 500:
             return error(ProviderUnavailable, f"the provider failed: {message}")
@@ -283,9 +268,7 @@ class AnthropicMessagesProvider:
         self._api_key = api_key or PLACEHOLDER_API_KEY
         raw = config.options.get("default_max_tokens", "4096")
         if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(
-                f"instance {config.name}: options.default_max_tokens must be a positive integer"
-            )
+            raise ValueError(f"{config.name}: options.default_max_tokens must be an integer > 0")
         self._default_max_tokens = int(raw)
         self._client = anthropic.Anthropic(
             base_url=config.base_url,

@@ -37,6 +37,20 @@ class Limits(BaseModel):
     max_concurrency: int | None = Field(default=None, gt=0)
 
 
+class ModelPrice(BaseModel):
+    """USD per million tokens, for ``cost_usd`` on job records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok
+        ) / 1e6
+
+
 class InstanceConfig(BaseModel):
     """One provider instance: one queue, one set of credentials and limits."""
 
@@ -56,6 +70,8 @@ class InstanceConfig(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     weight: int = Field(default=1, ge=0)
     options: dict[str, str] = Field(default_factory=dict)
+    # Gateway model name → price; models without one get ``cost_usd: null``.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     @property
     def queue(self) -> str:

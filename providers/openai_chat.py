@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import openai
 
@@ -94,9 +94,8 @@ def _map_api_errors(exc: openai.OpenAIError, *, provider: str, api_key: str) -> 
             case openai.APIConnectionError():
                 return ProviderUnavailable("could not connect to the provider", provider=provider)
             case _:
-                return ProviderError(
-                    f"the provider call failed ({type(exc).__name__})", provider=provider
-                )
+                failure = f"the provider call failed ({type(exc).__name__})"
+                return ProviderError(failure, provider=provider)
     status = exc.status_code
     retry_after = parse_retry_after(exc.response.headers)
     message = upstream_message(exc.body, status, api_key)
@@ -112,7 +111,7 @@ def _map_api_errors(exc: openai.OpenAIError, *, provider: str, api_key: str) -> 
             return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
         case openai.AuthenticationError() | openai.PermissionDeniedError():
             return error(ProviderRejected, AUTH_FAILED)
-        # 408 request timeout and 409 conflict are transient; OpenAI's docs say retry them.
+        # 5xx, 408 and 409 are transient: the SDK's own retry policy retries exactly these.
         case openai.InternalServerError() | openai.ConflictError():
             return error(ProviderUnavailable, f"the provider failed: {message}")
         case _ if status == 408 or status >= 500:
@@ -137,9 +136,9 @@ class OpenAIChatProvider:
             case "max_completion_tokens" | "max_tokens" as field:
                 self._max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = field
             case other:
+                expected = "'max_completion_tokens' or 'max_tokens'"
                 raise ValueError(
-                    f"instance {config.name}: options.max_tokens_field must be "
-                    f"'max_completion_tokens' or 'max_tokens', not {other!r}"
+                    f"{config.name}: options.max_tokens_field must be {expected}, not {other!r}"
                 )
         self._client = openai.OpenAI(
             base_url=config.base_url,
@@ -150,9 +149,7 @@ class OpenAIChatProvider:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One chat completion; every failure is a ``ProviderError``."""
-        body: dict[str, Any] = chat_request_to_openai(
-            request, max_tokens_field=self._max_tokens_field
-        )
+        body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
         try:
             completion = self._client.chat.completions.create(**body)
         except openai.OpenAIError as exc:

@@ -70,18 +70,18 @@ def _opt_number(
     obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0
 ) -> float | None:
     value = obj.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise _bad(f"{param}.{key}" if param else key, "must be a number")
-    if value is not None and value < minimum:
-        raise _bad(f"{param}.{key}" if param else key, f"must be at least {minimum}")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise _bad(f"{param}.{key}" if param else key, f"must be a number >= {minimum}")
     return value
 
 
 def _opt_int(obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0) -> int | None:
     value = _opt_number(obj, key, param, minimum)
-    if value is not None and not isinstance(value, int):
-        raise _bad(f"{param}.{key}" if param else key, "must be an integer")
-    return value
+    if value is None or isinstance(value, int):
+        return value
+    raise _bad(f"{param}.{key}" if param else key, "must be an integer")
 
 
 def _function(obj: object, param: str) -> Mapping[str, Any]:
@@ -105,7 +105,7 @@ def chat_request_from_openai(body: Mapping[str, Any]) -> ChatRequest:
     # max_completion_tokens is OpenAI's current name, max_tokens the deprecated one.
     max_key = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
     return ChatRequest(
-        model=_str(body, "model", "") if "model" in body else "",
+        model=_opt_str(body, "model", "") or "",
         messages=tuple(
             message_from_openai(m, f"messages[{i}]") for i, m in enumerate(raw_messages)
         ),
@@ -125,10 +125,8 @@ def message_from_openai(value: object, param: str = "message") -> Message:
     raw_role = d.get("role")
     role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
-        raise _bad(
-            f"{param}.role",
-            f"unknown role {raw_role!r}; expected system, developer, user, assistant or tool",
-        )
+        expected = "system, developer, user, assistant or tool"
+        raise _bad(f"{param}.role", f"unknown role {raw_role!r}; expected {expected}")
     tool_call_id = _opt_str(d, "tool_call_id", param)
     if role == "tool" and tool_call_id is None:
         raise _bad(f"{param}.tool_call_id", "tool messages need the id of the call they answer")
@@ -253,7 +251,14 @@ def chat_request_to_openai(
 
 def message_to_openai(m: Message) -> dict[str, Any]:
     """One neutral message as an OpenAI message dict."""
-    out: dict[str, Any] = {"role": m.role, "content": _content_to_openai(m)}
+    out: dict[str, Any] = {"role": m.role}
+    match m.content:
+        case ():
+            out["content"] = None if m.role == "assistant" else ""
+        case (TextPart(text=text),):
+            out["content"] = text
+        case parts:
+            out["content"] = [_part_to_openai(p) for p in parts]
     if m.tool_calls:
         out["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -264,16 +269,6 @@ def message_to_openai(m: Message) -> dict[str, Any]:
     if m.name is not None and m.role != "tool":  # OpenAI's tool messages have no name field
         out["name"] = m.name
     return out
-
-
-def _content_to_openai(m: Message) -> str | list[dict[str, Any]] | None:
-    match m.content:
-        case ():
-            return None if m.role == "assistant" else ""
-        case (TextPart(text=text),):
-            return text
-        case parts:
-            return [_part_to_openai(p) for p in parts]
 
 
 def _part_to_openai(part: ContentPart) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from providers.base import Provider
+from providers.config import InstanceConfig, ModelPrice
 from providers.openai_format import chat_request_from_openai, message_to_openai
 from providers.types import ChatResponse
 from tasks.records import JobRecord
@@ -20,16 +21,22 @@ class JobOutcome:
     cost_usd: float | None = None
 
 
-def run_completion(job: JobRecord, provider: Provider, upstream_model: str) -> JobOutcome:
+def run_completion(job: JobRecord, provider: Provider, instance: InstanceConfig) -> JobOutcome:
     """Call the provider once and shape the result as the job record stores it."""
-    request = replace(chat_request_from_openai(job.request), model=upstream_model)
+    model = job.model or ""
+    request = replace(chat_request_from_openai(job.request), model=instance.upstream_model(model))
     response = provider.complete(request)
-    return completion_outcome(response, requested_model=job.model or upstream_model)
+    return completion_outcome(response, model, instance.prices.get(model))
 
 
-def completion_outcome(response: ChatResponse, requested_model: str) -> JobOutcome:
+def completion_outcome(
+    response: ChatResponse, requested_model: str, price: ModelPrice | None = None
+) -> JobOutcome:
+    """The record fields for a finished completion, with its cost when the price is known."""
     usage = response.usage
+    cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
     return JobOutcome(
+        cost_usd=round(cost, 8) if cost is not None else None,
         result={
             "message": message_to_openai(response.message),
             "finish_reason": response.finish_reason,

@@ -102,7 +102,7 @@ class JobRunner:
             if instance is None:
                 raise InvalidRequest(f"provider instance {job.provider!r} is not configured")
             provider = self.provider_for(instance.name)
-            return run_completion(job, provider, instance.upstream_model(job.model or ""))
+            return run_completion(job, provider, instance)
         if job.type is JobType.TOOL:
             tool = self.tools.get(str(job.request.get("name", "")))
             return JobOutcome(result={"output": tool.handler(job.request.get("arguments", {}))})

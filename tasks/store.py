@@ -103,8 +103,18 @@ class JobStore:
                 if status is None or record.status == status:
                     found.append(record)
                     if len(found) == limit:
-                        return JobPage(found, record.id)
-        return JobPage(found, upper[1:] if upper != "+" else None)
+                        return JobPage(found, await self._cursor_if_more(tenant, record.id))
+        return JobPage(
+            found, await self._cursor_if_more(tenant, upper[1:]) if upper != "+" else None
+        )
+
+    async def _cursor_if_more(self, tenant: str, last_id: str) -> str | None:
+        """``last_id`` as the next cursor when older entries exist (with a status filter the
+        next page may still come back empty)."""
+        older = await self._redis.zrevrangebylex(
+            keys.tenant_jobs(tenant), f"({last_id}", "-", start=0, num=1
+        )
+        return last_id if older else None
 
     async def cancel(self, job_id: str, tenant: str) -> JobRecord:
         """Cancel a queued or running job. A running call's result is discarded when it lands."""

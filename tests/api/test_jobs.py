@@ -44,6 +44,7 @@ def test_submit_then_poll_reaches_succeeded(client_a: httpx.Client) -> None:
     assert job["status"] == "succeeded"
     assert job["result"]["message"]["content"] == "echo: poll me"
     assert job["usage"]["total_tokens"] > 0
+    assert job["cost_usd"] > 0  # gpt-4o-mini has a price in config/providers.yaml
     assert job["attempts"] == 1
     assert job["started_at"] and job["finished_at"]
 

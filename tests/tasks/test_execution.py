@@ -12,7 +12,7 @@ import redis
 
 from gateway.errors import ProviderRejected, ProviderUnavailable
 from providers.base import Capabilities
-from providers.config import InstanceConfig
+from providers.config import InstanceConfig, ModelPrice
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
 from tasks.execution import JobRunner, RetryLater, RetryPolicy
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
@@ -57,7 +57,12 @@ def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 def make_runner(client: redis.Redis, provider: ScriptedProvider, attempts: int = 3) -> JobRunner:
-    instance = InstanceConfig(name="openai", type="openai", model_map={"alias": "gpt-real"})
+    instance = InstanceConfig(
+        name="openai",
+        type="openai",
+        model_map={"alias": "gpt-real"},
+        prices={"gpt-4o-mini": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)},
+    )
     return JobRunner(
         store=SyncJobStore(client),
         instances={"openai": instance},
@@ -92,6 +97,14 @@ def test_success_records_result_usage_and_attempt(sync_redis: redis.Redis) -> No
     assert job.result is not None and job.result["message"]["content"] == "hello"
     assert job.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     assert job.attempts == 1 and job.started_at and job.finished_at
+    assert job.cost_usd == (3 * 1.0 + 2 * 2.0) / 1e6
+
+
+def test_model_without_price_has_no_cost(sync_redis: redis.Redis) -> None:
+    job_id = put_job(sync_redis, model="alias")
+    make_runner(sync_redis, ScriptedProvider(["x"])).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.cost_usd is None
 
 
 def test_upstream_model_name_comes_from_model_map(sync_redis: redis.Redis) -> None:
