@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(resolved.log_level, resolved.log_json)
         app.state.settings = resolved
         app.state.services = await ApiServices.start(resolved)
+        app.state.metrics = app.state.services.metrics
         try:
             yield
         finally:

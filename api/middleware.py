@@ -72,6 +72,11 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_with_id)
         finally:
             self._log(scope, status, started)
+            metrics = getattr(scope["app"].state, "metrics", None)
+            if metrics is not None:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                elapsed = time.perf_counter() - started
+                metrics.observe_request(scope.get("method", ""), route, status, elapsed)
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from api.metrics import ApiMetrics
 from gateway import keys
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
@@ -28,6 +29,7 @@ class ApiServices:
     hub: CompletionHub
     submitter: JobSubmitter
     tools: ToolRegistry
+    metrics: ApiMetrics
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -48,7 +50,9 @@ class ApiServices:
         router = ModelRouter(providers)
         tools = ToolRegistry()
         submitter = JobSubmitter(store, JobDispatcher(make_celery(settings)), router, tools)
-        return cls(settings, redis, providers, router, store, hub, submitter, tools)
+        metrics = ApiMetrics()
+        metrics.waiters.set_function(lambda: hub.waiter_count)
+        return cls(settings, redis, providers, router, store, hub, submitter, tools, metrics)
 
     async def close(self) -> None:
         await self.hub.stop()

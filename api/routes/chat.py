@@ -41,6 +41,7 @@ async def chat_completions(
     # Watch before submitting: the completion cannot be announced before we listen.
     with services.hub.watch(record.id) as finished:
         await services.submitter.submit(record)
+        services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
         try:
             await asyncio.wait_for(finished.wait(), timeout)
         except TimeoutError:

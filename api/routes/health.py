@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from redis.exceptions import RedisError
 
 from api.deps import Services
+from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import FastJSONResponse
 from gateway import keys
 
@@ -18,6 +19,12 @@ router = APIRouter(tags=["health"])
 async def health() -> FastJSONResponse:
     """The process is up and serving."""
     return FastJSONResponse({"status": "ok"})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(services: Services) -> Response:
+    """Prometheus exposition for this API process."""
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/health/ready")

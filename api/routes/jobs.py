@@ -35,6 +35,8 @@ async def submit_job(
         request_id=request_id,
     )
     record, created = await services.submitter.submit(services.submitter.prepare(spec))
+    if created:
+        services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
     return FastJSONResponse(
         record.public(),
         status_code=202 if created else 200,
