@@ -23,12 +23,6 @@ from gateway.errors import (
 )
 from providers.base import Capabilities
 from providers.config import InstanceConfig
-from providers.openai_chat import (
-    AUTH_FAILED,
-    PLACEHOLDER_API_KEY,
-    parse_retry_after,
-    upstream_message,
-)
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -40,6 +34,12 @@ from providers.types import (
     ToolCall,
     ToolDefinition,
     Usage,
+)
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    PLACEHOLDER_API_KEY,
+    parse_retry_after,
+    upstream_message,
 )
 
 _TOOL_CHOICES: Mapping[str, dict[str, str]] = {
@@ -244,7 +244,8 @@ def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: st
         case anthropic.RateLimitError():
             return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
         case anthropic.AuthenticationError() | anthropic.PermissionDeniedError():
-            return error(ProviderRejected, AUTH_FAILED)
+            # The operator's credential, not the caller's request: a 502, never retried.
+            return error(ProviderError, AUTH_FAILED)
         # 5xx includes OverloadedError (529); 408 and 409 are transient too.
         case anthropic.RequestTimeoutError() | anthropic.ConflictError():
             return error(ProviderUnavailable, f"the provider failed: {message}")

@@ -11,6 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, assert_never, get_args
 
 from gateway.errors import InvalidRequest, ProviderError
+from providers.json_fields import (
+    array,
+    bad,
+    mapping,
+    optional_int,
+    optional_number,
+    optional_string,
+    string,
+)
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -37,59 +46,12 @@ _TOOL_CHOICES = ("auto", "none", "required")
 _IMAGE_SCHEMES = ("data:", "https://", "http://")
 
 
-def _bad(param: str, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"{param}: {problem}", param=param)
-
-
-def _mapping(value: object, param: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _bad(param, "must be an object")
-    return value
-
-
-def _list(value: object, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _bad(param, "must be an array")
-    return value
-
-
-def _str(obj: Mapping[str, Any], key: str, param: str) -> str:
-    """``obj[key]`` as a string; ``param`` is obj's path ("" at the top level)."""
-    value = obj.get(key)
-    if not isinstance(value, str):
-        problem = "is required" if value is None else "must be a string"
-        raise _bad(f"{param}.{key}" if param else key, problem)
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], key: str, param: str) -> str | None:
-    return None if obj.get(key) is None else _str(obj, key, param)
-
-
-def _opt_number(
-    obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0
-) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise _bad(f"{param}.{key}" if param else key, f"must be a number >= {minimum}")
-    return value
-
-
-def _opt_int(obj: Mapping[str, Any], key: str, param: str = "", minimum: int = 0) -> int | None:
-    value = _opt_number(obj, key, param, minimum)
-    if value is None or isinstance(value, int):
-        return value
-    raise _bad(f"{param}.{key}" if param else key, "must be an integer")
-
-
 def _function(obj: object, param: str) -> Mapping[str, Any]:
     """The ``function`` member of a tool or tool call, the only kind OpenAI defines."""
-    d = _mapping(obj, param)
+    d = mapping(obj, param)
     if d.get("type", "function") != "function":
-        raise _bad(f"{param}.type", "must be 'function'")
-    return _mapping(d.get("function"), f"{param}.function")
+        raise bad(f"{param}.type", "must be 'function'")
+    return mapping(d.get("function"), f"{param}.function")
 
 
 def chat_request_from_openai(body: Mapping[str, Any]) -> ChatRequest:
@@ -97,45 +59,45 @@ def chat_request_from_openai(body: Mapping[str, Any]) -> ChatRequest:
 
     A missing ``model`` becomes ``""`` so the router can apply the configured default model.
     """
-    body = _mapping(body, "body")
-    raw_messages = _list(body.get("messages"), "messages")
+    body = mapping(body, "body")
+    raw_messages = array(body.get("messages"), "messages")
     if not raw_messages:
-        raise _bad("messages", "must contain at least one message")
+        raise bad("messages", "must contain at least one message")
     tools = _tools_from_openai(body.get("tools"))
     # max_completion_tokens is OpenAI's current name, max_tokens the deprecated one.
     max_key = "max_tokens" if body.get("max_completion_tokens") is None else "max_completion_tokens"
     return ChatRequest(
-        model=_opt_str(body, "model", "") or "",
+        model=optional_string(body, "model", "") or "",
         messages=tuple(
             message_from_openai(m, f"messages[{i}]") for i, m in enumerate(raw_messages)
         ),
         tools=tools,
         tool_choice=_tool_choice_from_openai(body.get("tool_choice"), tools),
-        max_tokens=_opt_int(body, max_key, minimum=1),
-        temperature=_opt_number(body, "temperature"),
-        top_p=_opt_number(body, "top_p"),
+        max_tokens=optional_int(body, max_key, minimum=1),
+        temperature=optional_number(body, "temperature"),
+        top_p=optional_number(body, "top_p"),
         stop=_stop_from_openai(body.get("stop")),
-        user=_opt_str(body, "user", ""),
+        user=optional_string(body, "user", ""),
     )
 
 
 def message_from_openai(value: object, param: str = "message") -> Message:
     """Parse one OpenAI message; ``param`` is its path, used in error messages."""
-    d = _mapping(value, param)
+    d = mapping(value, param)
     raw_role = d.get("role")
     role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
         expected = "system, developer, user, assistant or tool"
-        raise _bad(f"{param}.role", f"unknown role {raw_role!r}; expected {expected}")
-    tool_call_id = _opt_str(d, "tool_call_id", param)
+        raise bad(f"{param}.role", f"unknown role {raw_role!r}; expected {expected}")
+    tool_call_id = optional_string(d, "tool_call_id", param)
     if role == "tool" and tool_call_id is None:
-        raise _bad(f"{param}.tool_call_id", "tool messages need the id of the call they answer")
+        raise bad(f"{param}.tool_call_id", "tool messages need the id of the call they answer")
     return Message(
         role=role,
         content=_content_from_openai(d.get("content"), role, f"{param}.content"),
         tool_calls=_tool_calls_from_openai(d.get("tool_calls"), role, f"{param}.tool_calls"),
         tool_call_id=tool_call_id if role == "tool" else None,
-        name=_opt_str(d, "name", param),
+        name=optional_string(d, "name", param),
     )
 
 
@@ -143,60 +105,60 @@ def _content_from_openai(value: object, role: Role, param: str) -> tuple[Content
     if value is None:
         if role == "assistant":  # an assistant turn that only calls tools has no content
             return ()
-        raise _bad(param, f"is required for {role} messages")
+        raise bad(param, f"is required for {role} messages")
     if isinstance(value, str):
         return (TextPart(value),) if value else ()
     if not isinstance(value, list):
-        raise _bad(param, "must be a string or an array of content parts")
+        raise bad(param, "must be a string or an array of content parts")
     return tuple(_part_from_openai(p, role, f"{param}[{i}]") for i, p in enumerate(value))
 
 
 def _part_from_openai(value: object, role: Role, param: str) -> ContentPart:
-    part = _mapping(value, param)
+    part = mapping(value, param)
     kind = part.get("type")
     match kind:
         case "text":
-            return TextPart(_str(part, "text", param))
+            return TextPart(string(part, "text", param))
         case "refusal" if role == "assistant":  # a replayed refusal is the assistant's text
-            return TextPart(_str(part, "refusal", param))
+            return TextPart(string(part, "refusal", param))
         case "image_url" if role == "user":
-            image = _mapping(part.get("image_url"), f"{param}.image_url")
-            url = _str(image, "url", f"{param}.image_url")
+            image = mapping(part.get("image_url"), f"{param}.image_url")
+            url = string(image, "url", f"{param}.image_url")
             if not url.startswith(_IMAGE_SCHEMES):
-                raise _bad(f"{param}.image_url.url", "must be an http(s) or data: URL")
-            return ImagePart(url=url, detail=_opt_str(image, "detail", f"{param}.image_url"))
+                raise bad(f"{param}.image_url.url", "must be an http(s) or data: URL")
+            return ImagePart(url=url, detail=optional_string(image, "detail", f"{param}.image_url"))
         case "image_url":
-            raise _bad(f"{param}.type", f"images are only allowed in user messages, not {role}")
+            raise bad(f"{param}.type", f"images are only allowed in user messages, not {role}")
         case _:
-            raise _bad(f"{param}.type", f"unsupported content part type {kind!r}")
+            raise bad(f"{param}.type", f"unsupported content part type {kind!r}")
 
 
 def _tool_calls_from_openai(value: object, role: Role, param: str) -> tuple[ToolCall, ...]:
     if value is None or value == []:
         return ()
     if role != "assistant":
-        raise _bad(param, "only assistant messages carry tool_calls")
+        raise bad(param, "only assistant messages carry tool_calls")
     calls = []
-    for i, raw in enumerate(_list(value, param)):
+    for i, raw in enumerate(array(value, param)):
         p = f"{param}[{i}]"
         function = _function(raw, p)
-        call_id = _str(raw, "id", p)
-        name, arguments = (_str(function, k, f"{p}.function") for k in ("name", "arguments"))
+        call_id = string(raw, "id", p)
+        name, arguments = (string(function, k, f"{p}.function") for k in ("name", "arguments"))
         calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
     return tuple(calls)
 
 
 def _tools_from_openai(value: object) -> tuple[ToolDefinition, ...]:
     tools: list[ToolDefinition] = []
-    for i, raw in enumerate(_list(value, "tools") if value is not None else []):
+    for i, raw in enumerate(array(value, "tools") if value is not None else []):
         p = f"tools[{i}].function"
         function = _function(raw, f"tools[{i}]")
-        name = _str(function, "name", p)
+        name = string(function, "name", p)
         if any(t.name == name for t in tools):
-            raise _bad(f"{p}.name", f"duplicate tool name {name!r}")
+            raise bad(f"{p}.name", f"duplicate tool name {name!r}")
         params = function.get("parameters")
-        params = {} if params is None else dict(_mapping(params, f"{p}.parameters"))
-        description = _opt_str(function, "description", p) or ""
+        params = {} if params is None else dict(mapping(params, f"{p}.parameters"))
+        description = optional_string(function, "description", p) or ""
         tools.append(ToolDefinition(name=name, description=description, parameters=params))
     return tuple(tools)
 
@@ -207,11 +169,11 @@ def _tool_choice_from_openai(value: object, tools: Sequence[ToolDefinition]) -> 
     if isinstance(value, str) and value in _TOOL_CHOICES:
         return value
     if isinstance(value, Mapping) and value.get("type") == "function":
-        name = _str(_function(value, "tool_choice"), "name", "tool_choice.function")
+        name = string(_function(value, "tool_choice"), "name", "tool_choice.function")
         if all(t.name != name for t in tools):
-            raise _bad("tool_choice.function.name", f"function {name!r} is not in tools")
+            raise bad("tool_choice.function.name", f"function {name!r} is not in tools")
         return name
-    raise _bad("tool_choice", "must be 'auto', 'none', 'required' or a function object")
+    raise bad("tool_choice", "must be 'auto', 'none', 'required' or a function object")
 
 
 def _stop_from_openai(value: object) -> tuple[str, ...]:
@@ -221,7 +183,7 @@ def _stop_from_openai(value: object) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and all(isinstance(s, str) for s in value):
         return tuple(value)
-    raise _bad("stop", "must be a string or an array of strings")
+    raise bad("stop", "must be a string or an array of strings")
 
 
 def chat_request_to_openai(
@@ -290,15 +252,17 @@ def _tool_to_openai(tool: ToolDefinition) -> dict[str, Any]:
 def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
     """Parse a ``chat.completion`` object (e.g. the SDK's ``model_dump()``); first choice only."""
     try:
-        choices = _list(_mapping(body, "body").get("choices"), "choices")
-        choice = _mapping(choices[0] if choices else None, "choices[0]")
-        raw = dict(_mapping(choice.get("message"), "choices[0].message"))
+        choices = array(mapping(body, "body").get("choices"), "choices")
+        choice = mapping(choices[0] if choices else None, "choices[0]")
+        raw = dict(mapping(choice.get("message"), "choices[0].message"))
         raw.setdefault("role", "assistant")
         if raw.get("content") is None and isinstance(raw.get("refusal"), str):
             raw["content"] = raw["refusal"]  # a refusal is the only text the caller will get
         message = message_from_openai(raw, "choices[0].message")
-        usage = _mapping(body.get("usage") or {}, "usage")
-        tokens = [_opt_int(usage, k, "usage") or 0 for k in ("prompt_tokens", "completion_tokens")]
+        usage = mapping(body.get("usage") or {}, "usage")
+        tokens = [
+            optional_int(usage, k, "usage") or 0 for k in ("prompt_tokens", "completion_tokens")
+        ]
     except InvalidRequest as exc:
         raise ProviderError(f"malformed chat completion from the provider: {exc.message}") from None
     reason = choice.get("finish_reason")

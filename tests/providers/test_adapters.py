@@ -202,12 +202,15 @@ def test_client_errors_are_rejected_with_the_providers_message(
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_auth_failures_say_so_without_echoing_the_providers_text(
+def test_auth_failures_are_502_and_do_not_echo_the_providers_text(
     provider: Provider, kind: str, api_key: str, status: int
 ) -> None:
     echoed = f"Incorrect API key provided: {api_key}"
-    with pytest.raises(ProviderRejected) as caught:
+    with pytest.raises(ProviderError) as caught:
         ask(provider, kind, user(directive(status=status, error=echoed)))
+    # A bad provider credential is the operator's fault, not the caller's: 502, no retry.
+    assert type(caught.value) is ProviderError
+    assert (caught.value.status_code, caught.value.retryable) == (502, False)
     assert caught.value.message == "provider authentication failed"
     assert caught.value.upstream_status == status
 

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from providers import anthropic_messages, openai_chat
-from providers.openai_chat import parse_retry_after, scrub_secrets, upstream_message
+from providers.upstream_errors import parse_retry_after, scrub_secrets, upstream_message
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
 
@@ -143,9 +143,7 @@ OPENAI_ERRORS = [
     pytest.param(
         _openai(openai.ConflictError, 409, message="conflict"), ProviderUnavailable, id="409"
     ),
-    pytest.param(
-        _openai(openai.AuthenticationError, 401, message="no"), ProviderRejected, id="401"
-    ),
+    pytest.param(_openai(openai.AuthenticationError, 401, message="no"), ProviderError, id="401"),
     pytest.param(_openai(openai.BadRequestError, 400, message="bad"), ProviderRejected, id="400"),
     pytest.param(openai.APITimeoutError(REQUEST), ProviderUnavailable, id="timeout"),
     pytest.param(openai.APIConnectionError(request=REQUEST), ProviderUnavailable, id="connection"),
@@ -189,7 +187,7 @@ ANTHROPIC_ERRORS = [
     ),
     pytest.param(
         _anthropic(anthropic.PermissionDeniedError, 403, "permission_error"),
-        ProviderRejected,
+        ProviderError,
         id="403",
     ),
     pytest.param(
