@@ -42,12 +42,15 @@ class RetryPolicy:
     max_attempts: int
     backoff_seconds: float
     backoff_max_seconds: float
+    # A countdown is an unacked message held by the worker; past the broker's visibility
+    # timeout it would be delivered a second time, so no delay may reach it.
+    max_countdown_seconds: float = float("inf")
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter; a provider's ``retry-after`` wins if longer."""
+        """Exponential backoff with jitter; a provider's ``retry-after`` wins if longer."""
         ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(attempt - 1, 0))
         delay = random.uniform(ceiling / 2, ceiling)
-        return max(delay, retry_after or 0.0)
+        return min(max(delay, retry_after or 0.0), self.max_countdown_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ class WorkerRuntime:
                 max_attempts=settings.max_attempts,
                 backoff_seconds=settings.retry_backoff_seconds,
                 backoff_max_seconds=settings.retry_backoff_max_seconds,
+                max_countdown_seconds=settings.visibility_timeout_seconds / 2,
             ),
         )
 

@@ -216,3 +216,12 @@ def test_terminal_transition_publishes_completion(sync_redis: redis.Redis) -> No
         message = pubsub.get_message(timeout=0.5)
     assert message is not None and message["data"] == f"{job_id} succeeded".encode()
     pubsub.close()
+
+
+def test_retry_delay_never_reaches_visibility_timeout() -> None:
+    policy = RetryPolicy(
+        max_attempts=5, backoff_seconds=1, backoff_max_seconds=60, max_countdown_seconds=1800
+    )
+    assert policy.delay(1, retry_after=86_400) == 1800
+    assert 0.5 <= policy.delay(1, retry_after=None) <= 1
+    assert 30 <= policy.delay(10, retry_after=None) <= 60
