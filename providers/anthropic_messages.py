@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, assert_never
 
 import anthropic
+import orjson
 
 from gateway.errors import (
     InvalidRequest,
@@ -282,12 +283,16 @@ class AnthropicMessagesProvider:
         """One Messages API call; every failure is a ``ProviderError``."""
         body = to_anthropic_request(request, self._default_max_tokens)
         try:
-            message = self._client.messages.create(**body)
+            # The raw response skips building the SDK's models only to dump them again.
+            raw = self._client.messages.with_raw_response.create(**body)
+            payload = orjson.loads(raw.http_response.content)
         except anthropic.AnthropicError as exc:
             # "from None": the SDK error holds the request, x-api-key header included.
             raise _map_api_errors(exc, provider=self.instance, api_key=self._api_key) from None
+        except orjson.JSONDecodeError:
+            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:
-            return from_anthropic_message(message.model_dump())
+            return from_anthropic_message(payload)
         except ProviderError as exc:
             raise ProviderError(exc.message, provider=self.instance) from None
 

@@ -24,7 +24,6 @@ from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
-CLAIMABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 RUNNING = frozenset({JobStatus.RUNNING})
 
 
@@ -65,25 +64,13 @@ class JobRunner:
 
     def run(self, job_id: str) -> None:
         """Run one delivery of ``job_id``; raises ``RetryLater`` to be re-delivered."""
-        job = self.store.load(job_id)
+        job, status = self.store.claim(job_id, time.time())
         if job is None:
-            log.warning("job_missing", job_id=job_id)
+            # Expired, or already terminal: a duplicate delivery, or cancelled while queued.
+            log.info("delivery_ignored", job_id=job_id, status=status)
             return
         structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
-        if job.status.terminal:
-            log.info("duplicate_delivery_ignored", status=job.status.value)
-            return
-        claimed, current = self.store.transition(
-            job_id,
-            CLAIMABLE,
-            JobStatus.RUNNING,
-            attempts_increment=1,
-            fields={"started_at": time.time()},
-        )
-        if not claimed:
-            log.info("job_not_claimable", status=current)
-            return
-        attempt = job.attempts + 1
+        attempt = job.attempts
         started = time.perf_counter()
         try:
             outcome = self._dispatch(job)

@@ -178,6 +178,19 @@ if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) 
 return {1, ARGV[2]}
 """
 
+# KEYS[1] job hash. ARGV[1] started_at. Moves queued|running → running (a running job being
+# delivered again is a re-run after a lost worker), counts the attempt, and returns the
+# record in the same round trip: {1, fields} when claimed, {0, status} when the job is
+# terminal, {-1} when it does not exist.
+CLAIM_LUA = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {-1} end
+if current ~= 'queued' and current ~= 'running' then return {0, current} end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
 # KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none).
 # ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
 # are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,

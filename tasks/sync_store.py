@@ -7,7 +7,7 @@ from typing import Any
 from redis import Redis
 
 from gateway import keys
-from tasks.records import TRANSITION_LUA, JobRecord, JobStatus, transition_args
+from tasks.records import CLAIM_LUA, TRANSITION_LUA, JobRecord, JobStatus, transition_args
 
 
 class SyncJobStore:
@@ -16,10 +16,23 @@ class SyncJobStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._transition = redis.register_script(TRANSITION_LUA)
+        self._claim = redis.register_script(CLAIM_LUA)
 
     def load(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(keys.job(job_id))
         return JobRecord.from_redis(raw) if raw else None
+
+    def claim(self, job_id: str, started_at: float) -> tuple[JobRecord | None, str]:
+        """Start an attempt: (the record as claimed, "running"), or (None, why not): the
+        terminal status it already has, or "missing"."""
+        reply = self._claim(keys=[keys.job(job_id)], args=[repr(started_at)])
+        if int(reply[0]) == -1:
+            return None, "missing"
+        if int(reply[0]) == 0:
+            status = reply[1]
+            return None, status.decode() if isinstance(status, bytes) else str(status)
+        flat = reply[1]
+        return JobRecord.from_redis(dict(zip(flat[::2], flat[1::2], strict=True))), "running"
 
     def transition(
         self,

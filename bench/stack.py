@@ -1,0 +1,277 @@
+"""A private gateway stack for one benchmark run, or a handle on one that is already running.
+
+The bench starts ``llm-gateway up`` with its own free ports, its own Redis (a free port in
+``LLM_GATEWAY_REDIS_URL``, so ``up`` starts a fresh redis-server instead of reusing a shared
+one) and a temporary state dir, and always stops it again: on success, on error, on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_API_KEY = "bench-key"
+STOP_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the benchmark sends requests."""
+
+    api_url: str
+    emulator_url: str
+    api_key: str
+    # ``llm-gateway up`` when the bench started the stack: its processes' CPU is measurable.
+    root_pid: int | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+class StackError(RuntimeError):
+    """The stack did not come up (the message carries the tail of its log)."""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports. All sockets stay bound until every port is picked,
+    so the kernel cannot hand out the same port twice."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def emulator_latency(target: Target, latency_ms: int | None = None) -> int:
+    """Set the emulator's server-wide latency (when given); returns the value now in force."""
+    url = f"{target.emulator_url}/_emulator/config"
+    if latency_ms is None:
+        response = httpx.get(url, timeout=10)
+    else:
+        response = httpx.post(url, json={"latency_ms": latency_ms}, timeout=10)
+    response.raise_for_status()
+    return int(response.json()["latency_ms"])
+
+
+def clear_emulator_records(target: Target) -> None:
+    """Drop the emulator's request log, so a long phase doesn't carry the last one's."""
+    httpx.delete(f"{target.emulator_url}/_emulator/requests", timeout=10).raise_for_status()
+
+
+@contextmanager
+def bench_target(
+    api_url: str | None,
+    emulator_url: str | None,
+    api_key: str,
+    worker_concurrency: int,
+    keep_state: bool = False,
+) -> Iterator[Target]:
+    """A running stack: the one at ``api_url``/``emulator_url`` if given, else a fresh one."""
+    if api_url or emulator_url:
+        if not (api_url and emulator_url):
+            raise StackError("--api-url and --emulator-url go together")
+        yield Target(api_url.rstrip("/"), emulator_url.rstrip("/"), api_key)
+        return
+    stack = BenchStack(worker_concurrency, keep_state=keep_state)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+class BenchStack:
+    """``llm-gateway up`` as a child process in its own session.
+
+    Its own session means a Ctrl-C in the terminal reaches only the bench, which then stops
+    the stack in order (SIGTERM → ``up`` stops its children newest first) instead of every
+    process dying at once mid-request."""
+
+    def __init__(self, worker_concurrency: int, keep_state: bool = False) -> None:
+        self.worker_concurrency = worker_concurrency
+        self.keep_state = keep_state
+        self.state_dir = Path(tempfile.mkdtemp(prefix="llm-gateway-bench-"))
+        self.log_path = self.state_dir / "stack.log"
+        self._log: IO[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout_s: float = 120.0) -> Target:
+        api, emulator, redis = free_ports(3)
+        target = Target(f"http://127.0.0.1:{api}", f"http://127.0.0.1:{emulator}", BENCH_API_KEY)
+        argv = [
+            _gateway_command(),
+            "up",
+            "--no-demo",
+            "--no-flower",
+            f"--port={api}",
+            f"--emulator-port={emulator}",
+            "--emulator-latency-ms=0",
+            f"--worker-concurrency={self.worker_concurrency}",
+            f"--state-dir={self.state_dir}",
+        ]
+        self._log = self.log_path.open("wb")
+        self._proc = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=self._env(target, redis),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(target, ready_timeout_s)
+        return replace(target, root_pid=self._proc.pid)
+
+    def _env(self, target: Target, redis_port: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            LLM_GATEWAY_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+            # Per-request INFO logs would measure the logger, not the gateway.
+            LLM_GATEWAY_LOG_LEVEL="WARNING",
+            LLM_GATEWAY_API_KEYS=f"bench:{target.api_key}",
+            # Explicit, not inherited: a shell pointed at a real provider must not be benched
+            # (up only fills these in when they are unset).
+            OPENAI_BASE_URL=f"{target.emulator_url}/v1",
+            ANTHROPIC_BASE_URL=target.emulator_url,
+            OPENAI_API_KEY="bench-not-a-secret",
+            ANTHROPIC_API_KEY="bench-not-a-secret",
+        )
+        env.pop("LLM_GATEWAY_AUTH_DISABLED", None)
+        return env
+
+    def _wait_ready(self, target: Target, timeout_s: float) -> None:
+        """Ready means every provider queue has a live worker, not just one (what
+        ``/health/ready`` answers 200 for): the latency phase uses both queues."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise StackError(f"llm-gateway up exited ({self._proc.returncode})\n{self._tail()}")
+            try:
+                response = httpx.get(f"{target.api_url}/health/ready", timeout=2)
+                queues = response.json().get("queues", {}) if response.status_code == 200 else {}
+                if queues and all(queues.values()):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.25)
+        raise StackError(f"stack not ready after {timeout_s:g}s\n{self._tail()}")
+
+    def _tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM and wait (``up`` stops its own children); SIGKILL what is left on timeout.
+        Safe to call twice; ignores a second Ctrl-C so the cleanup itself finishes."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self._stop_process()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            if self.keep_state:
+                print(f"stack state and log kept in {self.state_dir}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop_process(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        # Collected before signalling: once ``up`` is gone its children are re-parented and
+        # could no longer be told apart from anyone else's processes.
+        descendants = _descendants(proc.pid)
+        # Not SIGINT: a child started from a background job of a non-interactive shell
+        # inherits SIGINT as ignored, while ``up`` always installs its SIGTERM handler.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        print("stack did not stop in time; killing its processes", file=sys.stderr)
+        for pid in [*descendants, proc.pid]:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _gateway_command() -> str:
+    """The ``llm-gateway`` script of the interpreter running the bench (the project venv)."""
+    beside = Path(sys.executable).with_name("llm-gateway")
+    found = str(beside) if beside.exists() else shutil.which("llm-gateway")
+    if found is None:
+        raise StackError("llm-gateway is not installed; activate the project venv")
+    return found
+
+
+def _descendants(root: int) -> list[int]:
+    """Process ids below ``root``, from /proc (Linux). ``up`` starts each child in its own
+    session, so a process-group kill of ``up`` alone would miss them."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 4 is the parent pid; the command name (field 2) may contain spaces or ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_seconds(target: Target) -> dict[str, float]:
+    """CPU time (user + system) so far of each process of a started stack, by role, plus
+    the bench itself; empty for a stack the bench did not start. On a 2-core machine the
+    load generator competes with the gateway, so its share is part of the result."""
+    usage: dict[str, float] = {"bench client": time.process_time()}
+    if target.root_pid is None:
+        return usage
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _descendants(target.root_pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        role = _role([arg.decode(errors="replace") for arg in argv])
+        # Fields 14 and 15 (utime, stime) are at 11 and 12 after the ")".
+        usage[role] = usage.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return usage
+
+
+def _role(argv: list[str]) -> str:
+    """A short name for a stack process from its command line."""
+    if "-Q" in argv:
+        return f"worker {argv[argv.index('-Q') + 1]}"
+    for role in ("api", "emulator", "flower"):
+        if role in argv:
+            return role
+    # redis-server rewrites its command line to "/usr/bin/redis-server 127.0.0.1:PORT".
+    return Path(argv[0].split(" ")[0]).name or "?"
