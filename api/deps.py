@@ -11,8 +11,11 @@ from api.services import ApiServices
 from gateway.errors import AuthenticationFailed
 from gateway.settings import hash_api_key
 
+# All dependencies are ``async def``: FastAPI runs plain ``def`` dependencies in a thread
+# pool, which would cost a thread hop each on every request.
 
-def get_services(request: Request) -> ApiServices:
+
+async def get_services(request: Request) -> ApiServices:
     services: ApiServices = request.app.state.services
     return services
 
@@ -30,7 +33,7 @@ def _presented_key(request: Request) -> str | None:
     return key.strip() if key else None
 
 
-def get_tenant(request: Request, services: Services) -> str:
+async def get_tenant(request: Request, services: Services) -> str:
     """The tenant owning the presented API key; 401 otherwise."""
     settings = services.settings
     if settings.auth_disabled:
@@ -48,7 +51,7 @@ def get_tenant(request: Request, services: Services) -> str:
 Tenant = Annotated[str, Depends(get_tenant)]
 
 
-def get_request_id(request: Request) -> str | None:
+async def get_request_id(request: Request) -> str | None:
     value = request.scope.get("state", {}).get("request_id")
     return str(value) if value else None
 

@@ -25,7 +25,7 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> None:
     """Print a table whose first ``left`` columns are labels and the rest numbers."""
-    out = Table(title=title)
+    out = Table(title=title, min_width=len(title) + 4)  # keep the title on one line
     for i, column in enumerate(columns):
         out.add_column(column, justify="left" if i < left else "right")
     for row in rows:

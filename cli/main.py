@@ -25,6 +25,9 @@ def up(
     worker_concurrency: Annotated[
         int | None, typer.Option(help="threads per worker (default LLM_GATEWAY_WORKER_CONCURRENCY)")
     ] = None,
+    worker_processes: Annotated[
+        int, typer.Option(min=1, help="worker processes per provider queue")
+    ] = 1,
     exit_after_demo: Annotated[
         bool, typer.Option(help="stop the stack after the demo (smoke test)")
     ] = False,
@@ -42,6 +45,7 @@ def up(
         state_dir=state_dir,
         flower=flower,
         worker_concurrency=worker_concurrency,
+        worker_processes=worker_processes,
     )
     raise typer.Exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
 

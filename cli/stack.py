@@ -41,10 +41,12 @@ class LocalStack:
         state_dir: str,
         flower: bool = True,
         worker_concurrency: int | None = None,
+        worker_processes: int = 1,
     ) -> None:
         self.ports = ports
         self.flower = flower
         self.worker_concurrency = worker_concurrency
+        self.worker_processes = worker_processes
         self.latency_ms = emulator_latency_ms
         self.state_dir = Path(state_dir).resolve()
         self.console = Console(stderr=True)
@@ -100,29 +102,8 @@ class LocalStack:
         self._wait_http("api", f"http://127.0.0.1:{self.ports.api}/health")
         providers = load_providers(settings.providers_file, self.env)
         for inst in providers.instances.values():
-            self._spawn(
-                f"worker {inst.queue}",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "workers",
-                    "worker",
-                    "-Q",
-                    inst.queue,
-                    "-n",
-                    f"{inst.name}@%h",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    str(self.worker_concurrency or settings.worker_concurrency),
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-            )
+            for index in range(self.worker_processes):
+                self._spawn_worker(inst.name, inst.queue, index, settings)
         if self.flower:
             self._spawn_flower(settings)
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
@@ -136,6 +117,16 @@ class LocalStack:
             )
             + f"Emulator http://127.0.0.1:{self.ports.emulator}"
         )
+
+    def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
+        node = f"{name}-{index}@%h" if index else f"{name}@%h"
+        concurrency = self.worker_concurrency or settings.worker_concurrency
+        self._spawn(
+            f"worker {queue} #{index}",
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue, "-n", node,
+             "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
+             "--without-mingle", "--without-gossip"],
+        )  # fmt: skip
 
     def _spawn_flower(self, settings: Settings) -> None:
         self._spawn(
@@ -257,8 +248,11 @@ class LocalStack:
         return 1 if failures else 0
 
     def _stop_all(self) -> None:
-        # One at a time, newest first, so Redis outlives everything that talks to it.
-        for _, proc in reversed(self.children):
+        # One at a time: the API first (no new jobs; in-flight sync requests end), then the
+        # rest newest first, so Redis outlives everything that talks to it.
+        ordered = [c for c in self.children if c[0] == "api"]
+        ordered += [c for c in reversed(self.children) if c[0] != "api"]
+        for _, proc in ordered:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 try:

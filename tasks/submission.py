@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,14 +90,10 @@ class JobSubmitter:
             return stored, False
         assert stored.queue is not None
         try:
-            # kombu publishes synchronously; keep it off the event loop.
-            await asyncio.to_thread(
-                self._dispatcher.dispatch,
-                stored.id,
-                stored.queue,
-                stored.priority,
-                stored.request_id,
-            )
+            # kombu publishes synchronously: one LPUSH, ~0.3 ms. Run inline, because a thread
+            # hop per job cost more API CPU than the publish itself; the dispatcher's short
+            # retry policy bounds how long a broker hiccup can hold the event loop.
+            self._dispatcher.dispatch(stored.id, stored.queue, stored.priority, stored.request_id)
         except Exception as exc:
             log.error("dispatch_failed", job_id=stored.id, error=type(exc).__name__)
             await self._store.fail_undispatched(stored.id, "the job queue is unavailable")
