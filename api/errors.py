@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import FastJSONResponse
@@ -74,6 +75,11 @@ async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     )
 
 
+async def _redis_down(_: Request, exc: Exception) -> FastJSONResponse:
+    log.error("redis_unavailable", error=type(exc).__name__)
+    return error_response(503, "service_unavailable", "the job store is unavailable; try again")
+
+
 async def _unexpected(_: Request, exc: Exception) -> FastJSONResponse:
     log.exception("unhandled_error", error=type(exc).__name__)
     return error_response(500, "internal_error", "internal error")
@@ -83,4 +89,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RedisError, _redis_down)
     app.add_exception_handler(Exception, _unexpected)

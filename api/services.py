@@ -12,7 +12,6 @@ from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
 from providers.router import ModelRouter
 from tasks.completions import CompletionHub
-from tasks.queueing import JobDispatcher, make_celery
 from tasks.records import TERMINAL, JobStatus
 from tasks.store import JobStore
 from tasks.submission import JobSubmitter
@@ -49,7 +48,7 @@ class ApiServices:
         await hub.start()
         router = ModelRouter(providers)
         tools = ToolRegistry()
-        submitter = JobSubmitter(store, JobDispatcher(make_celery(settings)), router, tools)
+        submitter = JobSubmitter(store, router, tools)
         metrics = ApiMetrics()
         metrics.waiters.set_function(lambda: hub.waiter_count)
         return cls(settings, redis, providers, router, store, hub, submitter, tools, metrics)

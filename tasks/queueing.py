@@ -1,4 +1,5 @@
-"""The Celery app factory and ``JobDispatcher``, which puts job ids on provider queues."""
+"""The Celery app factory, and ``JobDispatcher`` for sending a job through Celery's own
+publisher (the API pushes messages atomically with the record instead: ``task_messages``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from typing import Any, TypeVar
 from celery import Celery
 
 from gateway.settings import Settings
+from tasks.task_messages import MAX_PRIORITY, PRIORITY_SEP, RUN_JOB_TASK
 
-RUN_JOB_TASK = "llm.run_job"
+__all__ = ["RUN_JOB_TASK", "TOOLS_QUEUE", "JobDispatcher", "make_celery"]
+
 # Tool jobs run beside provider queues on their own queue.
 TOOLS_QUEUE = "llm.tools"
-# API priorities: 0 (lowest) .. 9 (highest). Kombu's Redis transport runs 0 first.
-MAX_PRIORITY = 9
-# The API publishes on its event loop: at most ~0.15 s of retrying before the submission
-# fails with 503 (and the record is marked failed), instead of Celery's default ~0.6 s.
+# Bounded retrying: a broker outage fails fast instead of Celery's default ~0.6 s.
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.05, "interval_max": 0.1}
 
 
@@ -31,7 +31,7 @@ def make_celery(
         "visibility_timeout": settings.visibility_timeout_seconds,
         "queue_order_strategy": "priority",
         "priority_steps": list(range(MAX_PRIORITY + 1)),
-        "sep": ":",
+        "sep": PRIORITY_SEP,
         "health_check_interval": 25,
     }
     app.conf.broker_pool_limit = 32

@@ -191,10 +191,11 @@ redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 return {1, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none).
+# KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none), KEYS[4] the
+# queue list the Celery message goes to. ARGV[6] is that message.
 # ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
 # are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
-# ARGV[5] job key prefix, ARGV[6..] field/value pairs. Returns {1, id} when created,
+# ARGV[5] job key prefix, ARGV[7..] field/value pairs. Returns {1, id} when created,
 # {0, existing id} when the idempotency key already names a live job.
 SUBMIT_LUA = """
 if KEYS[3] ~= '' then
@@ -204,13 +205,14 @@ if KEYS[3] ~= '' then
   end
 end
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[1]) end
+redis.call('LPUSH', KEYS[4], ARGV[6])
 return {1, ARGV[3]}
 """
 

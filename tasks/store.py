@@ -19,6 +19,7 @@ from tasks.records import (
     oldest_live_id_bound,
     transition_args,
 )
+from tasks.task_messages import TaskMessage
 
 CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
@@ -41,9 +42,9 @@ class JobStore:
         self._submit = redis.register_script(SUBMIT_LUA)
         self._transition = redis.register_script(TRANSITION_LUA)
 
-    async def create(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store a new record; with an idempotency key already used by this tenant, return
-        that job instead (``created`` is then False)."""
+    async def create(self, record: JobRecord, message: TaskMessage) -> tuple[JobRecord, bool]:
+        """Store a new record and push its task message, atomically; with an idempotency key
+        already used by this tenant, return that job instead (``created`` is then False)."""
         idem = (
             keys.idempotency(record.tenant, record.idempotency_key)
             if record.idempotency_key
@@ -53,13 +54,14 @@ class JobStore:
         for name, value in record.to_redis().items():
             flat += [name, value]
         created, job_id = await self._submit(
-            keys=[keys.job(record.id), keys.tenant_jobs(record.tenant), idem],
+            keys=[keys.job(record.id), keys.tenant_jobs(record.tenant), idem, message.key],
             args=[
                 self._ttl,
                 0,
                 record.id,
                 oldest_live_id_bound(self._ttl),
                 keys.job(""),
+                message.payload,
                 *flat,
             ],
         )
@@ -137,22 +139,6 @@ class JobStore:
         if int(ok) != 1:
             raise Conflict(f"job {job_id!r} is already {_text(current)}", param="id")
         return await self.get(job_id, tenant)
-
-    async def fail_undispatched(self, job_id: str, message: str) -> None:
-        """Mark a job failed that never reached its queue (broker unavailable)."""
-        await self._transition(
-            keys=[keys.job(job_id)],
-            args=transition_args(
-                {JobStatus.QUEUED},
-                JobStatus.FAILED,
-                job_id,
-                publish_channel=keys.JOB_DONE_CHANNEL,
-                fields={
-                    "finished_at": time.time(),
-                    "error": {"type": "service_unavailable", "message": message},
-                },
-            ),
-        )
 
 
 def _text(value: Any) -> str:

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from providers.openai_format import chat_request_from_openai
 from providers.router import ModelRouter
-from tasks.queueing import TOOLS_QUEUE, JobDispatcher
+from tasks.queueing import TOOLS_QUEUE
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.store import JobStore
+from tasks.task_messages import TaskMessageBuilder
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -40,12 +42,11 @@ class JobSubmitter:
     def __init__(
         self,
         store: JobStore,
-        dispatcher: JobDispatcher,
         router: ModelRouter,
         tools: ToolRegistry,
     ) -> None:
         self._store = store
-        self._dispatcher = dispatcher
+        self._messages = TaskMessageBuilder()
         self._router = router
         self._tools = tools
 
@@ -84,18 +85,14 @@ class JobSubmitter:
         )
 
     async def submit(self, record: JobRecord) -> tuple[JobRecord, bool]:
-        """Store then queue. Returns (record, created); an idempotent repeat is not re-queued."""
-        stored, created = await self._store.create(record)
-        if not created:
-            return stored, False
-        assert stored.queue is not None
+        """Store the record and queue its message in one atomic step. Returns (record,
+        created); an idempotent repeat returns the first job and queues nothing."""
+        assert record.queue is not None
+        message = self._messages.run_job(
+            record.id, record.queue, record.priority, record.request_id
+        )
         try:
-            # kombu publishes synchronously: one LPUSH, ~0.3 ms. Run inline, because a thread
-            # hop per job cost more API CPU than the publish itself; the dispatcher's short
-            # retry policy bounds how long a broker hiccup can hold the event loop.
-            self._dispatcher.dispatch(stored.id, stored.queue, stored.priority, stored.request_id)
-        except Exception as exc:
-            log.error("dispatch_failed", job_id=stored.id, error=type(exc).__name__)
-            await self._store.fail_undispatched(stored.id, "the job queue is unavailable")
-            raise ServiceUnavailable("the job queue is unavailable; try again") from exc
-        return stored, True
+            return await self._store.create(record, message)
+        except RedisError as exc:
+            log.error("submit_failed", job_id=record.id, error=type(exc).__name__)
+            raise ServiceUnavailable("the job store is unavailable; try again") from exc
