@@ -1,0 +1,64 @@
+"""Redis down: the API answers 503 in the error shape, never a 500; when Redis comes back
+(AOF on), the accepted job is still there and the API serves again."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import Process, RedisServer, free_port, wait_until
+
+KEY = "outage-key-123456"
+JOB = {
+    "type": "completion",
+    "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+}
+
+
+def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> None:
+    redis_server = RedisServer(free_port(), tmp_path / "redis", tmp_path / "redis.log").start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_REDIS_URL": redis_server.url,
+        "LLM_GATEWAY_API_KEYS": f"t:{KEY}",
+        "LLM_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    api = Process(
+        "api", [sys.executable, "-m", "cli", "api", "--port", str(port)], env, tmp_path / "api.log"
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    try:
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 30, "api")
+        accepted = httpx.post(f"{url}/v1/jobs", json=JOB, headers=headers)
+        assert accepted.status_code == 202  # no worker: it stays queued
+        job_id = accepted.json()["id"]
+
+        redis_server.stop()
+        for method, path, body in (
+            ("POST", "/v1/jobs", JOB),
+            ("GET", f"/v1/jobs/{job_id}", None),
+            ("GET", "/v1/jobs", None),
+        ):
+            response = httpx.request(method, f"{url}{path}", json=body, headers=headers)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json()["error"]["type"] == "service_unavailable"
+        ready = httpx.get(f"{url}/health/ready")
+        assert ready.status_code == 503
+        assert httpx.get(f"{url}/health").status_code == 200  # alive, just not ready
+
+        redis_server.start()  # same port and data dir: the AOF is replayed
+        wait_until(
+            lambda: httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers).status_code == 200,
+            20,
+            "api after redis restart",
+        )
+        assert httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers).json()["status"] == "queued"
+        assert "Traceback" not in api.output()
+    finally:
+        api.stop()
+        redis_server.stop()
