@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from api.metrics import ApiMetrics
-from gateway import keys
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
 from providers.router import ModelRouter
 from tasks.completions import CompletionHub
-from tasks.records import TERMINAL, JobStatus
 from tasks.store import JobStore
 from tasks.submission import JobSubmitter
 from tools.registry import ToolRegistry
@@ -37,14 +35,7 @@ class ApiServices:
         redis = Redis.from_url(settings.redis_url, max_connections=512)
         store = JobStore(redis, settings.job_ttl_seconds)
 
-        async def is_terminal(job_id: str) -> bool:
-            status = await redis.hget(keys.job(job_id), "status")
-            if status is None:
-                return False
-            text = status.decode() if isinstance(status, bytes) else str(status)
-            return JobStatus(text) in TERMINAL
-
-        hub = CompletionHub(redis, is_terminal)
+        hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
         router = ModelRouter(providers)
         tools = ToolRegistry()

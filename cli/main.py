@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 cli = typer.Typer(
     name="llm-gateway",
@@ -60,8 +62,12 @@ def api(
     import uvicorn
 
     from gateway.settings import Settings
+    from providers.config import load_providers
 
-    settings = Settings()
+    settings = _checked(Settings)
+    # Fail here with one clear line, not a stack trace from inside the server's start-up.
+    _checked(settings.check_auth_configured)
+    _checked(lambda: load_providers(settings.providers_file))
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,
@@ -114,6 +120,18 @@ def emulator(
     from emulator import serve
 
     serve(host=host, port=port, latency_ms=latency_ms)
+
+
+T = TypeVar("T")
+
+
+def _checked(build: Callable[[], T]) -> T:
+    """Run a start-up check; a configuration error exits 2 with one line on stderr."""
+    try:
+        return build()
+    except (ValueError, ValidationError) as exc:
+        typer.echo(f"llm-gateway: configuration error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

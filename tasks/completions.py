@@ -21,16 +21,16 @@ from gateway import keys
 
 log = structlog.get_logger(__name__)
 
-# Returns True when the job is terminal (used to re-check waiters after a reconnect).
-IsTerminal = Callable[[str], Awaitable[bool]]
+# Which of these jobs are terminal (used to re-check every waiter after a reconnect).
+AreTerminal = Callable[[list[str]], Awaitable[list[bool]]]
 
 
 class CompletionHub:
     """Waits for job completions announced on ``keys.JOB_DONE_CHANNEL``."""
 
-    def __init__(self, redis: Redis, is_terminal: IsTerminal) -> None:
+    def __init__(self, redis: Redis, are_terminal: AreTerminal) -> None:
         self._redis = redis
-        self._is_terminal = is_terminal
+        self._are_terminal = are_terminal
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -69,8 +69,9 @@ class CompletionHub:
             event.set()
 
     async def _recheck_all(self) -> None:
-        for job_id in list(self._waiters):
-            if await self._is_terminal(job_id):
+        waiting = list(self._waiters)
+        for job_id, done in zip(waiting, await self._are_terminal(waiting), strict=True):
+            if done:
                 self._notify(job_id)
 
     async def _listen(self) -> None:

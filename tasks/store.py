@@ -80,6 +80,14 @@ class JobStore:
         raw = await self._redis.hgetall(keys.job(job_id))
         return JobRecord.from_redis(raw) if raw else None
 
+    async def are_terminal(self, job_ids: list[str]) -> list[bool]:
+        """For each id, whether its job is finished (or gone); one pipelined round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job(job_id), "status")
+        statuses = await pipe.execute()
+        return [s is None or JobStatus(_text(s)) in TERMINAL for s in statuses]
+
     async def list(
         self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
     ) -> JobPage:
