@@ -156,3 +156,34 @@ def test_chat_completions_unknown_model_is_400(client_a: httpx.Client) -> None:
         json={"model": "nope", "messages": [{"role": "user", "content": "x"}]},
     )
     assert_error(response, 400, "model_not_found")
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"idempotency_key": "has spaces"}, "idempotency_key"),
+        ({"idempotency_key": "x" * 300}, "idempotency_key"),
+        ({"metadata": {f"k{i}": i for i in range(65)}}, "metadata"),
+        ({"metadata": {"nested": {"no": "objects"}}}, "metadata.nested"),
+        ({"webhook": {"url": "not a url"}}, "webhook.url"),
+        ({"unknown_field": 1}, "unknown_field"),
+    ],
+    ids=[
+        "key-spaces",
+        "key-too-long",
+        "metadata-too-big",
+        "metadata-nested",
+        "webhook-url",
+        "extra-field",
+    ],
+)
+def test_invalid_job_options_are_422_naming_the_field(
+    client_a: httpx.Client, extra: dict[str, object], param: str
+) -> None:
+    body = {
+        "type": "completion",
+        "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+        **extra,
+    }
+    error = assert_error(client_a.post("/v1/jobs", json=body), 422, "validation_error")
+    assert str(error["param"]).startswith(param)
