@@ -65,7 +65,10 @@ class LocalStack:
         return env
 
     def run(self, demo: bool, exit_after_demo: bool) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        # SIGTERM stops the stack like Ctrl-C; SIGINT is re-armed because a process started
+        # from a non-interactive background job inherits it ignored.
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         try:
             self._start_all()
             code = self._demo() if demo else 0
@@ -104,9 +107,9 @@ class LocalStack:
         for inst in providers.instances.values():
             for index in range(self.worker_processes):
                 self._spawn_worker(inst.name, inst.queue, index, settings)
-        if self.flower:
-            self._spawn_flower(settings)
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
+        if self.flower:  # after the workers, so its first inspection finds them
+            self._spawn_flower(settings)
         self.console.print(
             f"API      http://127.0.0.1:{self.ports.api}  (key: see LLM_GATEWAY_API_KEYS; "
             f"default tenant 'local', key '{DEV_API_KEY}')\n"
@@ -261,6 +264,10 @@ class LocalStack:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.children.clear()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class StackError(RuntimeError):

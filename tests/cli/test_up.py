@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.processes import ROOT, Process, free_port, wait_until
 
@@ -90,3 +92,35 @@ def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> Non
         assert httpx.get(url, auth=("ops", "s3cret")).status_code == 200
     finally:
         flower.stop()
+
+
+def test_interrupt_stops_every_process(tmp_path: Path) -> None:
+    api_port, redis_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "LLM_GATEWAY_WORKER_CONCURRENCY": "2",
+        "LLM_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    for name in ("LLM_GATEWAY_API_KEYS", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        env.pop(name, None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "cli", "up", "--no-demo", "--no-flower", "--port", str(api_port),
+         "--emulator-port", str(free_port()), "--state-dir", str(tmp_path)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        ready = f"http://127.0.0.1:{api_port}/health/ready"
+        wait_until(lambda: httpx.get(ready).status_code == 200, 60, "stack")
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(ready)
+        ping = subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, check=False
+        )
+        assert b"PONG" not in ping.stdout
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
