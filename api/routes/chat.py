@@ -26,6 +26,9 @@ from tasks.submission import JobSpec
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 JOB_ID_HEADER = "x-llm-gateway-job-id"
+# OpenAI's and Anthropic's SDKs honour this header. A failed or timed-out job has already
+# been retried by the gateway (or is still running): an SDK retry would submit a duplicate.
+NO_SDK_RETRY = {"x-should-retry": "false"}
 
 
 @router.post("/chat/completions", response_model=None)
@@ -48,7 +51,9 @@ async def chat_completions(
             error = JobTimeout(
                 f"job {record.id} did not finish within {timeout:g}s; poll GET /v1/jobs/{record.id}"
             )
-            return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
+            return FastJSONResponse(
+                {"error": error.to_dict()}, status_code=504, headers={**headers, **NO_SDK_RETRY}
+            )
     done = await services.store.get(record.id, tenant)
     if done.status is not JobStatus.SUCCEEDED:
         return _job_error(done, headers)
@@ -87,7 +92,11 @@ def _job_error(job: JobRecord, headers: dict[str, str]) -> FastJSONResponse:
     error_type = str(error.get("type", "internal_error"))
     status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
     return error_response(
-        status, error_type, str(error.get("message", "job failed")), error.get("param"), headers
+        status,
+        error_type,
+        str(error.get("message", "job failed")),
+        error.get("param"),
+        {**headers, **NO_SDK_RETRY},
     )
 
 

@@ -124,12 +124,20 @@ def test_provider_rejection_maps_to_sdk_bad_request(sdk: openai.OpenAI) -> None:
     assert info.value.response.headers["x-llm-gateway-job-id"].startswith("job_")
 
 
-def test_provider_outage_maps_to_sdk_server_error(sdk: openai.OpenAI) -> None:
-    with pytest.raises(openai.InternalServerError) as info:
-        sdk.chat.completions.create(
+def test_provider_outage_maps_to_sdk_server_error_without_sdk_retries(
+    stack: Stack, emulator: EmulatorControl
+) -> None:
+    # An SDK left at its default retries must not resubmit: the gateway already retried.
+    with (
+        openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY_A, max_retries=2) as retrying,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        retrying.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": directive(status=503)}]
         )
     assert info.value.status_code == 502
+    assert info.value.response.headers["x-should-retry"] == "false"
+    assert len(emulator.requests()) == 3  # the gateway's 3 attempts, one job
 
 
 def test_unknown_model_maps_to_sdk_bad_request(sdk: openai.OpenAI) -> None:
