@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.metrics import ApiMetrics
 from gateway.settings import Settings
@@ -32,7 +32,12 @@ class ApiServices:
     async def start(cls, settings: Settings) -> ApiServices:
         providers = load_providers(settings.providers_file)
         # One pool for request handling; pub/sub takes its own dedicated connection.
-        redis = Redis.from_url(settings.redis_url, max_connections=512)
+        # Blocking pool: a burst of waiters waking at once waits for a connection instead of
+        # failing with "too many connections".
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=512, timeout=10, health_check_interval=30
+        )
+        redis = Redis(connection_pool=pool)
         store = JobStore(redis, settings.job_ttl_seconds)
 
         hub = CompletionHub(redis, store.are_terminal)

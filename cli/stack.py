@@ -251,6 +251,9 @@ class LocalStack:
         return 1 if failures else 0
 
     def _stop_all(self) -> None:
+        # A second Ctrl-C must not abandon the children half-way through stopping them.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # One at a time: the API first (no new jobs; in-flight sync requests end), then the
         # rest newest first, so Redis outlives everything that talks to it.
         ordered = [c for c in self.children if c[0] == "api"]

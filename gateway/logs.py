@@ -20,15 +20,31 @@ _SECRET_VALUE = re.compile(r"(Bearer\s+\S+|sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0
 REDACTED = "[redacted]"
 
 
+def _redact(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _SECRET_VALUE.sub(REDACTED, value)
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _redact(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(v, depth + 1) for v in value]
+    return value
+
+
 def redact_secrets(
     _logger: object, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask credential-looking keys and values."""
+    """structlog processor: mask credential-looking keys and values, nested ones and
+    formatted exceptions included."""
     for key, value in list(event_dict.items()):
-        if _SECRET_KEY.search(key) and key != "event":
+        if key != "event" and _SECRET_KEY.search(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, str):
-            event_dict[key] = _SECRET_VALUE.sub(REDACTED, value)
+        else:
+            event_dict[key] = _redact(value)
     return event_dict
 
 
@@ -39,6 +55,9 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Exceptions become text before redaction, so a key inside a message or traceback
+        # is masked like any other value.
+        structlog.processors.format_exc_info,
         redact_secrets,
     ]
     renderer: structlog.types.Processor = (
@@ -61,7 +80,6 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
                 renderer,
             ],
         )

@@ -92,6 +92,11 @@ class CompletionHub:
                 log.warning("completion_hub_disconnected", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:
+                # Anything else must not end the listener: every waiter depends on it.
+                log.exception("completion_hub_failed", retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

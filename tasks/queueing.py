@@ -35,6 +35,9 @@ def make_celery(
         "health_check_interval": 25,
     }
     app.conf.broker_pool_limit = 32
+    # So that plain ``celery -A workers worker -Q llm.<instance>`` runs the right pool too.
+    app.conf.worker_pool = "threads"
+    app.conf.worker_concurrency = settings.worker_concurrency
     return app
 
 

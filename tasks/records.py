@@ -86,6 +86,9 @@ class JobRecord:
     webhook: dict[str, Any] | None = None
     session_id: str | None = None
     request_id: str | None = None
+    # sha256 of the submitted type + request: an idempotency key reused for a different
+    # request is a conflict, not a silent return of the first job.
+    fingerprint: str | None = None
 
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""

@@ -67,7 +67,14 @@ class JobStore:
         )
         if int(created):
             return record, True
-        return await self.get(_text(job_id), record.tenant), False
+        existing = await self.get(_text(job_id), record.tenant)
+        if existing.fingerprint != record.fingerprint:
+            raise Conflict(
+                f"idempotency key {record.idempotency_key!r} was used for a different request "
+                f"(job {existing.id})",
+                param="idempotency_key",
+            )
+        return existing, False
 
     async def get(self, job_id: str, tenant: str) -> JobRecord:
         record = await self.get_any(job_id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from redis.exceptions import RedisError
 
@@ -36,6 +38,16 @@ class JobSpec:
     request_id: str | None = None
 
 
+def _check_storable(spec: JobSpec) -> None:
+    """Python's JSON parser accepts what the record's encoder cannot store: integers beyond
+    64 bits, lone surrogates, nesting past 255 levels. Refuse those as the caller's error."""
+    for name, value in (("request", spec.request), ("metadata", spec.metadata)):
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError as exc:
+            raise InvalidRequest(f"{name} cannot be stored: {exc}", param=name) from None
+
+
 class JobSubmitter:
     """Turns a ``JobSpec`` into a stored, queued job."""
 
@@ -52,6 +64,7 @@ class JobSubmitter:
 
     def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
+        _check_storable(spec)
         model: str | None = None
         provider: str | None = None
         if spec.type is JobType.COMPLETION:
@@ -66,8 +79,12 @@ class JobSubmitter:
             queue = TOOLS_QUEUE
         else:
             raise InvalidRequest(f"job type {spec.type.value!r} is not available yet", param="type")
+        fingerprint = hashlib.sha256(
+            orjson.dumps([spec.type.value, spec.request], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
         return JobRecord(
             id=job_id or new_job_id(),
+            fingerprint=fingerprint,
             tenant=spec.tenant,
             type=spec.type,
             status=JobStatus.QUEUED,

@@ -3,21 +3,26 @@ Celery's signals."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 import structlog
 from celery import Celery, Task
+from celery.exceptions import Reject
 from celery.signals import (
     celeryd_after_setup,
     setup_logging,
+    worker_init,
     worker_process_init,
     worker_shutdown,
 )
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from gateway.logs import configure_logging
 from gateway.settings import Settings
-from tasks.execution import RetryLater
+from tasks.execution import JobRunner, RetryLater
 from tasks.queueing import RUN_JOB_TASK, make_celery
 from workers.runtime import WorkerRuntime
 
@@ -70,11 +75,29 @@ def _register_tasks(app: GatewayCelery) -> None:
             job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
         )
         try:
-            app.runtime.runner.run(job_id)
-        except RetryLater as retry:
-            raise self.retry(countdown=retry.countdown) from None
+            run_delivery(self, app.runtime.runner, job_id)
         finally:
             structlog.contextvars.clear_contextvars()
+
+
+def run_delivery(task: Task, runner: JobRunner, job_id: str) -> None:
+    """Run a delivery; a store or broker failure puts the message back instead of losing it.
+
+    Any other exception escaping a task makes Celery ack (or drop) the message while the
+    record still says queued/running. The claim accepts both, so the re-delivery runs.
+    """
+    try:
+        runner.run(job_id)
+    except RetryLater as retry:
+        try:
+            task.retry(countdown=retry.countdown)  # raises celery's Retry when published
+        except Reject as rejected:
+            # Celery drops the message when it cannot publish the retry; put it back instead.
+            log.error("retry_publish_failed", error=str(rejected.reason))
+            raise Reject(rejected.reason, requeue=True) from None
+    except (RedisError, KombuOperationalError) as exc:
+        log.error("store_unavailable_requeueing", error=type(exc).__name__)
+        raise Reject(exc, requeue=True) from None
 
 
 app = create_app()
@@ -97,6 +120,14 @@ def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
     queues = sorted(instance.app.amqp.queues.consume_from or [])
     owner.runtime.start_heartbeat(sender, list(queues))
     log.info("worker_started", hostname=sender, queues=queues)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _tune_gil(sender: Any = None, **_: Any) -> None:
+    # Pool threads wake on network I/O; with Python's 5 ms switch interval they wait behind
+    # the consumer thread. Process-wide on purpose: this process is a worker and nothing else.
+    settings = _app_of(sender).gateway_settings
+    sys.setswitchinterval(settings.worker_gil_switch_interval_ms / 1000)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]

@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import KEY_A
 
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}
+
 
 def assert_error(response: httpx.Response, status: int, error_type: str) -> dict[str, object]:
     assert response.status_code == status, response.text
@@ -159,6 +161,37 @@ def test_chat_completions_unknown_model_is_400(client_a: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_body", "metadata"),
+    [
+        ({**CHAT, "max_tokens": 10**30}, {}),
+        (CHAT, {"n": 10**30}),
+    ],
+    ids=["huge-int-in-request", "huge-int-in-metadata"],
+)
+def test_unstorable_values_are_400_not_500(
+    client_a: httpx.Client, request_body: dict[str, object], metadata: dict[str, object]
+) -> None:
+    body = {"type": "completion", "request": request_body, "metadata": metadata}
+    assert_error(client_a.post("/v1/jobs", json=body), 400, "invalid_request_error")
+
+
+def test_lone_surrogate_and_deep_nesting_are_400_not_500(client_a: httpx.Client) -> None:
+    def raw_job(content_json: str, extra: str = "") -> bytes:
+        message = '{"role": "user", "content": ' + content_json + "}"
+        request = '{"model": "gpt-4o-mini", "messages": [' + message + "]" + extra + "}"
+        return ('{"type": "completion", "request": ' + request + "}").encode()
+
+    headers = {"content-type": "application/json"}
+    surrogate = raw_job('"\\ud800"')  # valid JSON text, but not storable UTF-8
+    response = client_a.post("/v1/jobs", content=surrogate, headers=headers)
+    assert_error(response, 400, "invalid_request_error")
+    deep = raw_job('"x"', ', "x": ' + "[" * 300 + "]" * 300)
+    response = client_a.post("/v1/jobs", content=deep, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
     ("extra", "param"),
     [
         ({"idempotency_key": "has spaces"}, "idempotency_key"),
@@ -168,22 +201,11 @@ def test_chat_completions_unknown_model_is_400(client_a: httpx.Client) -> None:
         ({"webhook": {"url": "not a url"}}, "webhook.url"),
         ({"unknown_field": 1}, "unknown_field"),
     ],
-    ids=[
-        "key-spaces",
-        "key-too-long",
-        "metadata-too-big",
-        "metadata-nested",
-        "webhook-url",
-        "extra-field",
-    ],
+    ids=["key-spaces", "key-too-long", "metadata-big", "metadata-nested", "webhook", "extra"],
 )
 def test_invalid_job_options_are_422_naming_the_field(
     client_a: httpx.Client, extra: dict[str, object], param: str
 ) -> None:
-    body = {
-        "type": "completion",
-        "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
-        **extra,
-    }
+    body = {"type": "completion", "request": CHAT, **extra}
     error = assert_error(client_a.post("/v1/jobs", json=body), 422, "validation_error")
     assert str(error["param"]).startswith(param)

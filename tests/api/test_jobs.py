@@ -166,6 +166,15 @@ def test_same_idempotency_key_returns_same_job(
     assert len(emulator.requests()) == 1
 
 
+def test_reused_idempotency_key_with_other_request_is_409(client_a: httpx.Client) -> None:
+    first = client_a.post("/v1/jobs", json=completion(text="one", idempotency_key="k-409"))
+    other = client_a.post("/v1/jobs", json=completion(text="two", idempotency_key="k-409"))
+    assert first.status_code == 202
+    assert other.status_code == 409
+    error = other.json()["error"]
+    assert error["param"] == "idempotency_key" and first.json()["id"] in error["message"]
+
+
 def test_idempotency_key_is_scoped_to_tenant(
     client_a: httpx.Client, client_b: httpx.Client
 ) -> None:

@@ -41,3 +41,18 @@ def test_json_log_line_has_bound_context_and_no_secret(capsys: pytest.CaptureFix
     assert lines[0]["request_id"] == "req-1" and lines[0]["job_id"] == "job_1"
     assert lines[0]["event"] == "calling"
     assert "sk-live-abcdefghijkl" not in json.dumps(lines)
+
+
+def test_nested_values_and_exceptions_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", json=True)
+    log = structlog.get_logger("t")
+    log.info("nested", detail={"api_key": "sk-nested-abcdefghij", "items": ["Bearer tok123"]})
+    try:
+        raise RuntimeError("upstream said sk-proj-abcdefghijklmnop is wrong")
+    except RuntimeError:
+        log.exception("structlog_failure")
+        logging.getLogger("celery.worker").exception("stdlib_failure")
+    out = capsys.readouterr().err
+    for secret in ("sk-nested-abcdefghij", "tok123", "sk-proj-abcdefghijklmnop"):
+        assert secret not in out
+    assert out.count("RuntimeError") >= 2  # the tracebacks are still there, just masked
