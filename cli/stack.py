@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,10 @@ class LocalStack:
         self.console = Console(stderr=True)
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.env = self._child_env()
+        configured = Settings().flower_basic_auth
+        self.flower_login = (
+            configured.get_secret_value() if configured else f"admin:{secrets.token_urlsafe(12)}"
+        )
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -114,7 +119,7 @@ class LocalStack:
             f"API      http://127.0.0.1:{self.ports.api}  (key: see LLM_GATEWAY_API_KEYS; "
             f"default tenant 'local', key '{DEV_API_KEY}')\n"
             + (
-                f"Flower   http://127.0.0.1:{self.ports.flower}  (LLM_GATEWAY_FLOWER_BASIC_AUTH)\n"
+                f"Flower   http://127.0.0.1:{self.ports.flower}  (login {self.flower_login})\n"
                 if self.flower
                 else ""
             )
@@ -144,7 +149,7 @@ class LocalStack:
                 f"--port={self.ports.flower}",
                 "--address=127.0.0.1",
             ],
-            extra_env={"FLOWER_BASIC_AUTH": settings.flower_basic_auth.get_secret_value()},
+            extra_env={"FLOWER_BASIC_AUTH": self.flower_login},
         )
 
     def _ensure_redis(self, url: str) -> None:

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     flower_port: int = 5555
-    flower_basic_auth: SecretStr = SecretStr("admin:change-me")
+    # "user:password" for the Flower that ``llm-gateway up`` starts; unset, up makes a
+    # random password and prints it (no default password that works everywhere).
+    flower_basic_auth: SecretStr | None = None
     emulator_port: int = 8090
 
     @field_validator("log_level")

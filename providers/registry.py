@@ -9,10 +9,11 @@ import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from providers.anthropic_messages import AnthropicMessagesProvider
+from providers.anthropic_messages import AnthropicMessagesProvider, to_anthropic_request
 from providers.base import Provider
 from providers.config import InstanceConfig
 from providers.openai_chat import OpenAIChatProvider
+from providers.types import ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +47,21 @@ def build_provider(config: InstanceConfig, environ: Mapping[str, str]) -> Provid
             config.api_key_env or "api_key_env is not configured",
         )
     return factory(config, api_key or None)
+
+
+RequestCheck = Callable[[ChatRequest], object]
+"""Raises ``InvalidRequest`` for a request the provider's wire format cannot carry."""
+
+REQUEST_CHECKS: Mapping[str, RequestCheck] = MappingProxyType(
+    {
+        # The mapping is pure: running it is the check (bad tool-call JSON, image URLs, ...).
+        "anthropic": lambda request: to_anthropic_request(request, default_max_tokens=1),
+    }
+)
+
+
+def check_request(provider_type: str, request: ChatRequest) -> None:
+    """Refuse, before anything is queued, what the routed provider would reject anyway."""
+    check = REQUEST_CHECKS.get(provider_type)
+    if check is not None:
+        check(request)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
 from providers.openai_format import chat_request_from_openai
+from providers.registry import check_request
 from providers.router import ModelRouter
 from tasks.queueing import TOOLS_QUEUE
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
@@ -70,6 +71,7 @@ class JobSubmitter:
         if spec.type is JobType.COMPLETION:
             chat = chat_request_from_openai(spec.request)
             route = self._router.route(chat.model)
+            check_request(route.instance.type, chat)
             model, provider, queue = chat.model, route.instance.name, route.queue
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")

@@ -60,6 +60,22 @@ def test_malformed_message_is_400_with_param(client_a: httpx.Client) -> None:
     assert str(error["param"]).startswith("messages[0]")
 
 
+def test_request_the_routed_provider_cannot_carry_is_400_before_queueing(
+    client_a: httpx.Client,
+) -> None:
+    # Valid OpenAI shape, but Anthropic needs the tool-call arguments as a JSON object.
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{bad"}}
+    messages = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "r"},
+    ]
+    body = {"type": "completion", "request": {"model": "claude-sonnet-4-5", "messages": messages}}
+    error = assert_error(client_a.post("/v1/jobs", json=body), 400, "invalid_request_error")
+    assert "arguments" in str(error["message"])
+    assert client_a.get("/v1/jobs").json()["data"] == []
+
+
 def test_unknown_tool_job_is_404(client_a: httpx.Client) -> None:
     body = {"type": "tool", "request": {"name": "no_such_tool", "arguments": {}}}
     error = assert_error(client_a.post("/v1/jobs", json=body), 404, "tool_not_found")
