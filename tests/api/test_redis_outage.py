@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import httpx
+import redis
 
 from tests.support.processes import Process, RedisServer, free_port, wait_until
 
@@ -38,7 +40,12 @@ def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> Non
         assert accepted.status_code == 202  # no worker: it stays queued
         job_id = accepted.json()["id"]
 
-        redis_server.stop()
+        client = redis.Redis.from_url(redis_server.url)
+        assert client.llen("llm.openai:4") == 1  # its Celery message (priority 5)
+        client.close()
+        # A crash, not a clean shutdown: the AOF (fsync always in tests) must hold the job.
+        assert redis_server.process is not None
+        redis_server.process.kill(signal.SIGKILL)
         for method, path, body in (
             ("POST", "/v1/jobs", JOB),
             ("GET", f"/v1/jobs/{job_id}", None),
@@ -58,6 +65,9 @@ def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> Non
             "api after redis restart",
         )
         assert httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers).json()["status"] == "queued"
+        client = redis.Redis.from_url(redis_server.url)
+        assert client.llen("llm.openai:4") == 1  # and its message, for a worker to pick up
+        client.close()
         assert "Traceback" not in api.output()
     finally:
         api.stop()

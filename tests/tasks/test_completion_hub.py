@@ -61,3 +61,33 @@ def test_wait_survives_the_subscription_being_killed(stack: Stack, client_a: htt
     assert killed >= 1
     assert outcome[0].status_code == 200
     assert outcome[0].json()["status"] == "succeeded"
+
+
+def test_reconnect_wakes_waiters_whose_job_finished_unannounced(stack: Stack) -> None:
+    """A completion published while the hub was disconnected is gone; the re-check after
+    reconnecting must find the finished record anyway."""
+    import asyncio
+
+    from redis.asyncio import Redis as AsyncRedis
+
+    from tasks.completions import CompletionHub
+    from tasks.store import JobStore
+
+    async def scenario() -> bool:
+        client = AsyncRedis.from_url(stack.redis.url)
+        hub = CompletionHub(client, JobStore(client, 60).are_terminal)
+        await hub.start()
+        try:
+            with hub.watch("job_unannounced") as finished:
+                await client.hset("llmgw:job:job_unannounced", mapping={"status": "running"})
+                # Finish the job without any PUBLISH, then cut the subscription.
+                await client.hset("llmgw:job:job_unannounced", "status", "succeeded")
+                await client.client_kill_filter(_type="pubsub")
+                await asyncio.wait_for(finished.wait(), timeout=10)
+                return True
+        finally:
+            await hub.stop()
+            await client.delete("llmgw:job:job_unannounced")
+            await client.aclose()
+
+    assert asyncio.run(scenario())
