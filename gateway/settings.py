@@ -41,10 +41,6 @@ class Settings(BaseSettings):
     # Must exceed the longest provider call: an unacked message is re-delivered after it.
     visibility_timeout_seconds: int = Field(default=3600, ge=60)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
-    # How long a thread may hold the GIL before another runnable thread gets it. Python's
-    # 5 ms default makes a job wait behind Celery's consumer thread; 0.5 ms took ~3 ms off
-    # the gateway's added latency (bench/, "latency").
-    worker_gil_switch_interval_ms: float = Field(default=0.5, gt=0, le=100)
 
     log_level: str = "INFO"
     log_json: bool = True

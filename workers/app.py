@@ -3,7 +3,6 @@ Celery's signals."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import Any
 
@@ -13,7 +12,6 @@ from celery.exceptions import Reject
 from celery.signals import (
     celeryd_after_setup,
     setup_logging,
-    worker_init,
     worker_process_init,
     worker_shutdown,
 )
@@ -120,14 +118,6 @@ def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
     queues = sorted(instance.app.amqp.queues.consume_from or [])
     owner.runtime.start_heartbeat(sender, list(queues))
     log.info("worker_started", hostname=sender, queues=queues)
-
-
-@worker_init.connect  # type: ignore[untyped-decorator]
-def _tune_gil(sender: Any = None, **_: Any) -> None:
-    # Pool threads wake on network I/O; with Python's 5 ms switch interval they wait behind
-    # the consumer thread. Process-wide on purpose: this process is a worker and nothing else.
-    settings = _app_of(sender).gateway_settings
-    sys.setswitchinterval(settings.worker_gil_switch_interval_ms / 1000)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
