@@ -45,6 +45,7 @@ class StackOptions:
     api_key: str
     worker_concurrency: int
     keep_state: bool
+    worker_processes: int
 
 
 @app.callback()
@@ -57,9 +58,14 @@ def main(
         int, typer.Option(help="worker threads per queue of a started stack (≥ clients)")
     ] = 128,
     keep_state: Annotated[bool, typer.Option(help="keep a started stack's log dir")] = False,
+    worker_processes: Annotated[
+        int, typer.Option(min=1, help="worker processes per queue of a started stack")
+    ] = 1,
 ) -> None:
     """Starts a private stack per run unless --api-url/--emulator-url point at one."""
-    ctx.obj = StackOptions(api_url, emulator_url, api_key, worker_concurrency, keep_state)
+    ctx.obj = StackOptions(
+        api_url, emulator_url, api_key, worker_concurrency, keep_state, worker_processes
+    )
 
 
 @contextmanager
@@ -69,7 +75,12 @@ def open_stack(ctx: typer.Context) -> Iterator[Target]:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with bench_target(
-            opts.api_url, opts.emulator_url, opts.api_key, opts.worker_concurrency, opts.keep_state
+            opts.api_url,
+            opts.emulator_url,
+            opts.api_key,
+            opts.worker_concurrency,
+            opts.keep_state,
+            opts.worker_processes,
         ) as target:
             original = emulator_latency(target)
             try:

@@ -80,6 +80,7 @@ def bench_target(
     api_key: str,
     worker_concurrency: int,
     keep_state: bool = False,
+    worker_processes: int = 1,
 ) -> Iterator[Target]:
     """A running stack: the one at ``api_url``/``emulator_url`` if given, else a fresh one."""
     if api_url or emulator_url:
@@ -87,7 +88,7 @@ def bench_target(
             raise StackError("--api-url and --emulator-url go together")
         yield Target(api_url.rstrip("/"), emulator_url.rstrip("/"), api_key)
         return
-    stack = BenchStack(worker_concurrency, keep_state=keep_state)
+    stack = BenchStack(worker_concurrency, keep_state=keep_state, worker_processes=worker_processes)
     try:
         yield stack.start()
     finally:
@@ -101,8 +102,11 @@ class BenchStack:
     the stack in order (SIGTERM → ``up`` stops its children newest first) instead of every
     process dying at once mid-request."""
 
-    def __init__(self, worker_concurrency: int, keep_state: bool = False) -> None:
+    def __init__(
+        self, worker_concurrency: int, keep_state: bool = False, worker_processes: int = 1
+    ) -> None:
         self.worker_concurrency = worker_concurrency
+        self.worker_processes = worker_processes
         self.keep_state = keep_state
         self.state_dir = Path(tempfile.mkdtemp(prefix="llm-gateway-bench-"))
         self.log_path = self.state_dir / "stack.log"
@@ -121,6 +125,7 @@ class BenchStack:
             f"--emulator-port={emulator}",
             "--emulator-latency-ms=0",
             f"--worker-concurrency={self.worker_concurrency}",
+            f"--worker-processes={self.worker_processes}",
             f"--state-dir={self.state_dir}",
         ]
         self._log = self.log_path.open("wb")
