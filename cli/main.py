@@ -85,7 +85,8 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="calls in flight per process")] = None,
     name: Annotated[str | None, typer.Option(help="node name (default from queues)")] = None,
 ) -> None:
-    """Run a Celery worker (same as ``celery -A workers worker -Q ... --pool threads``)."""
+    """Run a Celery worker (same as ``celery -A workers worker -Q ...``); ``up`` and the test
+    fixtures start workers through this command, so its flags are defined once."""
     from gateway.settings import Settings
     from workers import app
 

@@ -131,9 +131,8 @@ class LocalStack:
         concurrency = self.worker_concurrency or settings.worker_concurrency
         self._spawn(
             f"worker {queue} #{index}",
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", queue, "-n", node,
-             "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
-             "--without-mingle", "--without-gossip"],
+            [sys.executable, "-m", "cli", "worker", "--queues", queue, "--name", node,
+             "--concurrency", str(concurrency)],
         )  # fmt: skip
 
     def _spawn_flower(self, settings: Settings) -> None:

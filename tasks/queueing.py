@@ -10,12 +10,7 @@ from celery import Celery
 from gateway.settings import Settings
 from tasks.task_messages import MAX_PRIORITY, PRIORITY_SEP, RUN_JOB_TASK
 
-__all__ = ["RUN_JOB_TASK", "TOOLS_QUEUE", "JobDispatcher", "make_celery"]
-
-# Tool jobs run beside provider queues on their own queue.
-TOOLS_QUEUE = "llm.tools"
-# Bounded retrying: a broker outage fails fast instead of Celery's default ~0.6 s.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.05, "interval_max": 0.1}
+__all__ = ["RUN_JOB_TASK", "JobDispatcher", "make_celery"]
 
 
 AppT = TypeVar("AppT", bound=Celery)
@@ -55,6 +50,4 @@ class JobDispatcher:
             queue=queue,
             priority=MAX_PRIORITY - priority,
             headers=headers,
-            retry=True,
-            retry_policy=PUBLISH_RETRY,
         )

@@ -15,10 +15,9 @@ from gateway.errors import InvalidRequest, ServiceUnavailable
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
 from providers.router import ModelRouter
-from tasks.queueing import TOOLS_QUEUE
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.store import JobStore
-from tasks.task_messages import TaskMessageBuilder
+from tasks.task_messages import TOOLS_QUEUE, TaskMessageBuilder
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -39,14 +38,21 @@ class JobSpec:
     request_id: str | None = None
 
 
-def _check_storable(spec: JobSpec) -> None:
-    """Python's JSON parser accepts what the record's encoder cannot store: integers beyond
-    64 bits, lone surrogates, nesting past 255 levels. Refuse those as the caller's error."""
-    for name, value in (("request", spec.request), ("metadata", spec.metadata)):
-        try:
-            orjson.dumps(value)
-        except orjson.JSONEncodeError as exc:
-            raise InvalidRequest(f"{name} cannot be stored: {exc}", param=name) from None
+def _encoded(value: object, param: str) -> bytes:
+    """Canonical JSON, refusing as the caller's error what Python's JSON parser accepts but
+    the record's encoder cannot store: integers beyond 64 bits, lone surrogates, nesting
+    past 255 levels."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"{param} cannot be stored: {exc}", param=param) from None
+
+
+def _fingerprint(spec: JobSpec) -> str:
+    """sha256 of the canonical type + request: tells an idempotent repeat from a conflict."""
+    digest = hashlib.sha256(_encoded([spec.type.value, spec.request], "request")).hexdigest()
+    _encoded(spec.metadata, "metadata")
+    return digest
 
 
 class JobSubmitter:
@@ -65,7 +71,7 @@ class JobSubmitter:
 
     def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
-        _check_storable(spec)
+        fingerprint = _fingerprint(spec)
         model: str | None = None
         provider: str | None = None
         if spec.type is JobType.COMPLETION:
@@ -81,9 +87,6 @@ class JobSubmitter:
             queue = TOOLS_QUEUE
         else:
             raise InvalidRequest(f"job type {spec.type.value!r} is not available yet", param="type")
-        fingerprint = hashlib.sha256(
-            orjson.dumps([spec.type.value, spec.request], option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()
         return JobRecord(
             id=job_id or new_job_id(),
             fingerprint=fingerprint,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import orjson
 
 RUN_JOB_TASK = "llm.run_job"
+# Tool jobs run beside provider queues on their own queue.
+TOOLS_QUEUE = "llm.tools"
 # API priorities: 0 (lowest) .. 9 (highest). Kombu's Redis transport runs 0 first.
 MAX_PRIORITY = 9
 # kombu's separator between a queue name and its priority (``broker_transport_options.sep``).

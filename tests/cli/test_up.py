@@ -14,16 +14,22 @@ import pytest
 from tests.support.processes import ROOT, Process, free_port, wait_until
 
 
-def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
-    redis_port = free_port()
+def up_env(redis_port: int, worker_concurrency: int) -> dict[str, str]:
+    """The environment of a fresh machine: own Redis port, no keys, no provider URLs."""
     env = {
         **os.environ,
         "LLM_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "LLM_GATEWAY_WORKER_CONCURRENCY": "4",
+        "LLM_GATEWAY_WORKER_CONCURRENCY": str(worker_concurrency),
         "LLM_GATEWAY_LOG_LEVEL": "WARNING",
     }
     for name in ("LLM_GATEWAY_API_KEYS", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         env.pop(name, None)
+    return env
+
+
+def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
+    redis_port = free_port()
+    env = up_env(redis_port, worker_concurrency=4)
     result = subprocess.run(
         [
             sys.executable,
@@ -96,14 +102,7 @@ def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> Non
 
 def test_interrupt_stops_every_process(tmp_path: Path) -> None:
     api_port, redis_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "LLM_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "LLM_GATEWAY_WORKER_CONCURRENCY": "2",
-        "LLM_GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    for name in ("LLM_GATEWAY_API_KEYS", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        env.pop(name, None)
+    env = up_env(redis_port, worker_concurrency=2)
     up = subprocess.Popen(
         [sys.executable, "-m", "cli", "up", "--no-demo", "--no-flower", "--port", str(api_port),
          "--emulator-port", str(free_port()), "--state-dir", str(tmp_path)],
