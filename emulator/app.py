@@ -3,7 +3,8 @@
 Request flow for a generation endpoint (identical for every protocol): check
 credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
 pick the behaviour (scripted queue first, then the last in-text directive),
-decide, record, sleep the latency, render.
+decide, record, sleep the latency, complete the record (``t_done``, ``usage``),
+render. The whole exchange, until the last byte is sent, counts as in flight.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.behaviour import decide
 from emulator.control import control_routes
@@ -40,11 +43,36 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
     routes: list[BaseRoute] = control_routes(state)
     for protocol in registry:
         endpoint = _Generation(protocol, state)
-        routes.append(Route(protocol.path, endpoint.handle, methods=list(protocol.methods)))
+        in_flight = Middleware(_InFlight, state)
+        routes.append(
+            Route(
+                protocol.path,
+                endpoint.handle,
+                methods=list(protocol.methods),
+                middleware=[in_flight],
+            )
+        )
         routes.extend(protocol.extra_routes())
     app = Starlette(routes=routes)
     app.state.emulator = state
     return app
+
+
+class _InFlight:
+    """Counts a route's requests as in flight until their response is fully sent.
+
+    ASGI level rather than inside the endpoint: the endpoint returns before a
+    (streaming) response is sent, and a disconnect surfaces here as an exception
+    or cancellation, which ``EmulatorState.serving`` turns into a decrement.
+    """
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self._state.serving():
+            await self._app(scope, receive, send)
 
 
 class _Generation:
@@ -80,11 +108,18 @@ class _Generation:
         scripted = self._state.next_scripted()
         decision = decide(turn, scripted if scripted is not None else in_text)
         status = decision.error.status if decision.error else 200
-        self._record(request, received, turn.model, body, status)
+        entry = self._record(request, received, turn.model, body, status)
 
         latency = self._state.latency_ms if decision.latency_ms is None else decision.latency_ms
         if latency > 0:
             await asyncio.sleep(latency / 1000)
+        usage = None
+        if decision.error is None:
+            usage = {
+                "prompt_tokens": decision.prompt_tokens,
+                "completion_tokens": decision.completion_tokens,
+            }
+        self._state.complete(entry, t_done=time.time(), usage=usage)
         if decision.error:
             error = decision.error
             content = protocol.render_error(error.status, error.message)
@@ -107,14 +142,17 @@ class _Generation:
         param: str | None = None,
     ) -> Response:
         model = body.get("model") if isinstance(body, dict) else None
-        self._record(request, received, model if isinstance(model, str) else None, body, status)
+        entry = self._record(
+            request, received, model if isinstance(model, str) else None, body, status
+        )
+        self._state.complete(entry, t_done=time.time())
         content = self._protocol.render_error(status, message, param)
         return JSONResponse(content, status_code=status)
 
     def _record(
         self, request: Request, received: float, model: str | None, body: Any, status: int
-    ) -> None:
-        self._state.record(
+    ) -> dict[str, Any]:
+        return self._state.record(
             t=received,
             protocol=self._protocol.name,
             path=request.url.path,

@@ -46,8 +46,13 @@ class EmulatorControl:
         return records
 
     def clear_requests(self) -> None:
-        """Forget recorded requests."""
+        """Forget recorded requests and restart peak concurrency tracking."""
         self._call("DELETE", "requests")
+
+    def stats(self) -> dict[str, int]:
+        """``in_flight``, ``peak_in_flight`` (since the last clear) and ``requests`` count."""
+        stats: dict[str, int] = self._call("GET", "stats")
+        return stats
 
     def set_latency(self, latency_ms: int) -> None:
         """Change the server-wide latency."""
@@ -63,7 +68,7 @@ class EmulatorControl:
         self._call("DELETE", "script")
 
     def reset(self, latency_ms: int = 0) -> None:
-        """Clear recorded requests and the script, and set the latency."""
+        """Clear recorded requests (and the peak) and the script, and set the latency."""
         self.clear_requests()
         self.clear_script()
         self.set_latency(latency_ms)

@@ -1,9 +1,18 @@
 """The JSON control API under ``/_emulator/`` used by tests and benchmarks.
 
 ``GET /_emulator/health``                       ``{"ok": true}``
-``GET|DELETE /_emulator/requests``              recorded requests / clear them
+``GET|DELETE /_emulator/requests``              recorded requests / clear them (and the peak)
+``GET /_emulator/stats``                        ``in_flight``, ``peak_in_flight``, ``requests``
 ``GET|POST /_emulator/config``                  ``{"latency_ms": N}``
 ``GET|POST|DELETE /_emulator/script``           ``{"behaviours": [...]}`` FIFO queue
+
+A record holds ``t`` (receipt, epoch seconds), ``protocol``, ``path``,
+``model``, ``body``, ``status``, ``t_done`` (reply produced, after the latency
+sleep; ``null`` while pending or if the client left first) and ``usage``
+(``{"prompt_tokens", "completion_tokens"}``, ``null`` for errors).
+``in_flight`` counts generation requests from receipt until their response is
+fully sent; ``peak_in_flight`` is its maximum since the last ``DELETE
+/_emulator/requests``; ``requests`` is the number of records kept.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
     return [
         Route("/_emulator/health", api.health, methods=["GET"]),
         Route("/_emulator/requests", api.requests, methods=["GET", "DELETE"]),
+        Route("/_emulator/stats", api.stats, methods=["GET"]),
         Route("/_emulator/config", api.config, methods=["GET", "POST"]),
         Route("/_emulator/script", api.script, methods=["GET", "POST", "DELETE"]),
     ]
@@ -41,7 +51,11 @@ class _ControlAPI:
     async def requests(self, request: Request) -> Response:
         if request.method == "DELETE":
             self._state.clear_records()
+            self._state.reset_peak()
         return JSONResponse({"requests": self._state.records()})
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self._state.stats())
 
     async def config(self, request: Request) -> Response:
         if request.method == "POST":

@@ -1,4 +1,5 @@
-"""Per-server mutable state: latency, the script queue and recorded requests.
+"""Per-server mutable state: latency, the script queue, recorded requests and
+in-flight counters.
 
 One :class:`EmulatorState` is created by ``create_app`` and attached to the app
 (``app.state.emulator``); nothing is kept at module level, so several
@@ -8,7 +9,8 @@ emulators can run in one process (e.g. one per test).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from emulator.directives import Directive
@@ -28,6 +30,30 @@ class EmulatorState:
         self.latency_ms = latency_ms
         self._records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._script: deque[Directive] = deque()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count one generation request as in flight for the duration of the block."""
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    def reset_peak(self) -> None:
+        """Restart peak tracking from the current ``in_flight``."""
+        self.peak_in_flight = self.in_flight
+
+    def stats(self) -> dict[str, int]:
+        """Concurrency counters and the number of recorded requests."""
+        return {
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "requests": len(self._records),
+        }
 
     def record(
         self,
@@ -38,22 +64,35 @@ class EmulatorState:
         model: str | None,
         body: Any,
         status: int,
+    ) -> dict[str, Any]:
+        """Remember one generation request (``t`` is its receipt time, epoch seconds).
+
+        Returns the record so :meth:`complete` can fill in the outcome later;
+        until then ``t_done`` and ``usage`` are ``None``.
+        """
+        entry: dict[str, Any] = {
+            "t": t,
+            "protocol": protocol,
+            "path": path,
+            "model": model,
+            "body": body,
+            "status": status,
+            "usage": None,
+            "t_done": None,
+        }
+        self._records.append(entry)
+        return entry
+
+    def complete(
+        self, entry: dict[str, Any], *, t_done: float, usage: dict[str, int] | None = None
     ) -> None:
-        """Remember one generation request (``t`` is its receipt time, epoch seconds)."""
-        self._records.append(
-            {
-                "t": t,
-                "protocol": protocol,
-                "path": path,
-                "model": model,
-                "body": body,
-                "status": status,
-            }
-        )
+        """Fill in when the reply was produced and, for successes, its token usage."""
+        entry["t_done"] = t_done
+        entry["usage"] = usage
 
     def records(self) -> list[dict[str, Any]]:
-        """Recorded requests, oldest first."""
-        return list(self._records)
+        """Recorded requests, oldest first (snapshots: later completion won't change them)."""
+        return [dict(entry) for entry in self._records]
 
     def clear_records(self) -> None:
         """Forget all recorded requests."""
