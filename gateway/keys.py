@@ -23,3 +23,21 @@ def tenant_jobs(tenant: str) -> str:
 def idempotency(tenant: str, key: str) -> str:
     """String: the job id first submitted with this idempotency key."""
     return f"{PREFIX}:idem:{tenant}:{key}"
+
+
+# Sorted set of running jobs: member job id, score = lease expiry (ms, Redis clock). A job
+# whose lease lapses (its worker died) is re-queued by whichever worker reaps it first.
+RUNNING = f"{PREFIX}:running"
+# Sorted set of jobs waiting to go back onto their queue: member job id, score = when (ms,
+# Redis clock). Retries, limiter waits and crash recovery all pass through it.
+DEFERRED = f"{PREFIX}:deferred"
+
+
+def limit(instance: str, part: str) -> str:
+    """One of a provider instance's limiter structures (see ``providers.rate_limits``)."""
+    return f"{PREFIX}:limit:{instance}:{part}"
+
+
+def circuit(instance: str) -> str:
+    """Hash holding a provider instance's circuit breaker state."""
+    return f"{PREFIX}:circuit:{instance}"

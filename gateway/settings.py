@@ -37,10 +37,22 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
 
+    # A 429 without retry-after cools the instance down for this long.
+    rate_limit_cooldown_seconds: float = Field(default=1.0, ge=0)
+
     worker_concurrency: int = Field(default=64, ge=1)
-    # Must exceed the longest provider call: an unacked message is re-delivered after it.
+    # Celery re-delivers an unacked message after this. Crash recovery does not wait for
+    # it (leases below); it only bounds how long a lost message can stay invisible.
     visibility_timeout_seconds: int = Field(default=3600, ge=60)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # A running job's lease: renewed every third of it; a lapsed lease re-queues the job.
+    job_lease_seconds: float = Field(default=30.0, ge=1)
+    # How often workers move due deferred jobs (retries, capacity waits) onto queues.
+    deferred_poll_seconds: float = Field(default=0.05, gt=0)
+    # The longest a job sleeps in its worker slot for capacity; longer waits hand it back.
+    capacity_wait_in_slot_seconds: float = Field(default=0.5, ge=0)
+    # Re-check interval for a job waiting on capacity with no better estimate.
+    capacity_poll_seconds: float = Field(default=5.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

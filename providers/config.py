@@ -6,6 +6,7 @@ file serves the local stack (emulator defaults) and production (real base URLs a
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -35,6 +36,18 @@ class Limits(BaseModel):
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
     max_concurrency: int | None = Field(default=None, gt=0)
+    # Tokens reserved for the reply when a request sets no ``max_tokens`` (``tpm`` only).
+    reply_tokens_estimate: int = Field(default=1024, gt=0)
+
+
+class CircuitConfig(BaseModel):
+    """When to stop calling an instance that keeps failing, and when to probe it again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Consecutive failures (5xx, timeouts, connection errors), counted across all workers.
+    failure_threshold: int = Field(default=5, ge=1)
+    reset_seconds: float = Field(default=30.0, gt=0)
 
 
 class ModelPrice(BaseModel):
@@ -66,7 +79,10 @@ class InstanceConfig(BaseModel):
     # Gateway model name → the name the upstream API expects (e.g. an Azure deployment).
     model_map: dict[str, str] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     timeout_seconds: float = Field(default=120.0, gt=0)
+    # Used in order on 429, 5xx, timeouts or an open circuit: an instance name (same model
+    # there) or a model name (routed like a request for it).
     fallbacks: list[str] = Field(default_factory=list)
     weight: int = Field(default=1, ge=0)
     options: dict[str, str] = Field(default_factory=dict)
@@ -106,10 +122,18 @@ class ProvidersConfig(BaseModel):
     def _check_references(self) -> ProvidersConfig:
         if not self.instances:
             raise ValueError("no provider instances configured")
+        models = {m for inst in self.instances.values() for m in [*inst.models, *inst.model_map]}
+        patterns = [p for inst in self.instances.values() for p in inst.model_patterns]
         for inst in self.instances.values():
             for fb in inst.fallbacks:
-                if fb not in self.instances:
-                    raise ValueError(f"instance {inst.name!r}: unknown fallback {fb!r}")
+                known = fb in self.instances or fb in models
+                if not known and not any(fnmatch.fnmatchcase(fb, p) for p in patterns):
+                    raise ValueError(
+                        f"instance {inst.name!r}: fallback {fb!r} is neither an instance "
+                        "nor a model any instance serves"
+                    )
+                if fb == inst.name:
+                    raise ValueError(f"instance {inst.name!r} lists itself as a fallback")
         return self
 
 

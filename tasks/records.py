@@ -39,9 +39,9 @@ class JobType(StrEnum):
     ENHANCEMENT = "enhancement"
 
 
-_JSON_FIELDS = frozenset({"request", "result", "error", "usage", "metadata", "webhook"})
+_JSON_FIELDS = frozenset({"request", "result", "error", "usage", "metadata", "webhook", "route"})
 _FLOAT_FIELDS = frozenset({"created_at", "started_at", "finished_at", "cost_usd"})
-_INT_FIELDS = frozenset({"attempts", "priority"})
+_INT_FIELDS = frozenset({"attempts", "priority", "recoveries"})
 
 
 def new_job_id() -> str:
@@ -89,6 +89,10 @@ class JobRecord:
     # sha256 of the submitted type + request: an idempotency key reused for a different
     # request is a conflict, not a silent return of the first job.
     fingerprint: str | None = None
+    # Where a completion runs now and which fallbacks it has tried (``tasks.routing``).
+    route: dict[str, Any] | None = None
+    # Times a worker running this job was lost (its lease lapsed) and the job re-queued.
+    recoveries: int = 0
 
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""
@@ -181,21 +185,9 @@ if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) 
 return {1, ARGV[2]}
 """
 
-# KEYS[1] job hash. ARGV[1] started_at. Moves queued|running → running (a running job being
-# delivered again is a re-run after a lost worker), counts the attempt, and returns the
-# record in the same round trip: {1, fields} when claimed, {0, status} when the job is
-# terminal, {-1} when it does not exist.
-CLAIM_LUA = """
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {-1} end
-if current ~= 'queued' and current ~= 'running' then return {0, current} end
-redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-return {1, redis.call('HGETALL', KEYS[1])}
-"""
-
 # KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none), KEYS[4] the
-# queue list the Celery message goes to. ARGV[6] is that message.
+# queue list the Celery message goes to. ARGV[6] is that message; the record keeps a copy,
+# so a reaped or deferred job can be put back on its queue by a script (``tasks.leases``).
 # ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
 # are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
 # ARGV[5] job key prefix, ARGV[7..] field/value pairs. Returns {1, id} when created,
@@ -210,6 +202,7 @@ end
 local fields = {}
 for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', KEYS[1], 'message', ARGV[6], 'message_key', KEYS[4])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])

@@ -1,38 +1,127 @@
-"""``SyncJobStore``: the worker side's blocking access to job records (pool threads)."""
+"""``SyncJobStore``: the worker side's blocking access to job records (pool threads):
+claims and leases, finishing, re-queueing, and the deferred-job pump (``tasks.leases``)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from redis import Redis
 
 from gateway import keys
-from tasks.records import CLAIM_LUA, TRANSITION_LUA, JobRecord, JobStatus, transition_args
+from tasks.leases import CLAIM_LUA, FINISH_LUA, PUMP_LUA, REAP_LUA, RENEW_LUA, REQUEUE_LUA
+from tasks.records import TRANSITION_LUA, JobRecord, JobStatus, encode_field, transition_args
+
+_JOB_PREFIX = keys.job("")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(fields: dict[str, Any] | None) -> list[str]:
+    out: list[str] = []
+    for name, value in (fields or {}).items():
+        out += [name, "" if value is None else encode_field(name, value)]
+    return out
 
 
 class SyncJobStore:
-    """Load records and move them through the state machine."""
+    """Load records, move them through the state machine, and keep their leases."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, lease_seconds: float = 30.0) -> None:
         self._redis = redis
+        self.lease_ms = int(lease_seconds * 1000)
         self._transition = redis.register_script(TRANSITION_LUA)
         self._claim = redis.register_script(CLAIM_LUA)
+        self._finish = redis.register_script(FINISH_LUA)
+        self._requeue = redis.register_script(REQUEUE_LUA)
+        self._renew = redis.register_script(RENEW_LUA)
+        self._reap = redis.register_script(REAP_LUA)
+        self._pump = redis.register_script(PUMP_LUA)
 
     def load(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(keys.job(job_id))
         return JobRecord.from_redis(raw) if raw else None
 
-    def claim(self, job_id: str, started_at: float) -> tuple[JobRecord | None, str]:
-        """Start an attempt: (the record as claimed, "running"), or (None, why not): the
-        terminal status it already has, or "missing"."""
-        reply = self._claim(keys=[keys.job(job_id)], args=[repr(started_at)])
+    def claim(self, job_id: str, token: str) -> tuple[JobRecord | None, str]:
+        """Start running ``job_id`` under lease ``token``: (the record, "running"), or
+        (None, why not): its terminal status, "running" (another live lease), "missing"."""
+        reply = self._claim(
+            keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
+            args=[token, self.lease_ms, repr(time.time()), job_id],
+        )
         if int(reply[0]) == -1:
             return None, "missing"
         if int(reply[0]) == 0:
-            status = reply[1]
-            return None, status.decode() if isinstance(status, bytes) else str(status)
+            return None, _text(reply[1])
         flat = reply[1]
         return JobRecord.from_redis(dict(zip(flat[::2], flat[1::2], strict=True))), "running"
+
+    def finish(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        attempts_increment: int = 0,
+        fields: dict[str, Any] | None = None,
+    ) -> tuple[bool, str]:
+        """Record the terminal outcome if ``token`` still holds the job; (moved, status)."""
+        assert status.terminal
+        ok, current = self._finish(
+            keys=[keys.job(job_id), keys.RUNNING],
+            args=[
+                token,
+                status.value,
+                keys.JOB_DONE_CHANNEL,
+                job_id,
+                attempts_increment,
+                *_pairs(fields),
+            ],
+        )
+        return int(ok) == 1, _text(current)
+
+    def requeue(
+        self,
+        job_id: str,
+        token: str,
+        *,
+        delay_seconds: float,
+        attempts_increment: int = 0,
+        fields: dict[str, Any] | None = None,
+    ) -> bool:
+        """Give the job back: to the deferred set for ``delay_seconds``, or (0) straight to
+        the front of its queue. False if ``token`` no longer holds it."""
+        ok, _ = self._requeue(
+            keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
+            args=[
+                token,
+                job_id,
+                max(int(delay_seconds * 1000), 0),
+                attempts_increment,
+                *_pairs(fields),
+            ],
+        )
+        return int(ok) == 1
+
+    def renew(self, leases: list[tuple[str, str]]) -> None:
+        """Extend the leases (job id, token) this worker still holds."""
+        if leases:
+            flat = [part for lease in leases for part in lease]
+            self._renew(keys=[keys.RUNNING], args=[self.lease_ms, _JOB_PREFIX, *flat])
+
+    def reap(self, recoveries_allowed: int, batch: int = 100) -> tuple[int, int]:
+        """Re-queue jobs whose lease lapsed; (re-queued, failed for losing too many workers)."""
+        requeued, failed = self._reap(
+            keys=[keys.RUNNING],
+            args=[_JOB_PREFIX, recoveries_allowed, batch, keys.JOB_DONE_CHANNEL, repr(time.time())],
+        )
+        return int(requeued), int(failed)
+
+    def pump(self, batch: int = 200) -> int:
+        """Push due deferred jobs back onto their queues; returns how many were due."""
+        return int(self._pump(keys=[keys.DEFERRED], args=[_JOB_PREFIX, batch]))
 
     def transition(
         self,
@@ -43,7 +132,7 @@ class SyncJobStore:
         attempts_increment: int = 0,
         fields: dict[str, Any] | None = None,
     ) -> tuple[bool, str]:
-        """Atomically move ``allowed`` → ``new``; returns (moved, status now)."""
+        """Atomically move ``allowed`` → ``new`` regardless of leases; returns (moved, now)."""
         ok, current = self._transition(
             keys=[keys.job(job_id)],
             args=transition_args(
@@ -55,5 +144,4 @@ class SyncJobStore:
                 fields=fields,
             ),
         )
-        text = current.decode() if isinstance(current, bytes) else str(current)
-        return int(ok) == 1, text
+        return int(ok) == 1, _text(current)

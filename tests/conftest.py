@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import redis
+import yaml
 
 from emulator import EmulatorControl
 from gateway.settings import hash_api_key
-from tests.support.processes import RedisServer, Stack, free_port
+from tests.support.processes import ROOT, RedisServer, Stack, free_port
 
 KEY_A = "key-tenant-a-0123456789"
 KEY_B = "key-tenant-b-9876543210"
@@ -34,9 +36,45 @@ def redis_server(session_tmp: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+# Instances for the limits and failure tests, beside the shipped openai/anthropic ones.
+# All are served by the emulator through the OpenAI wire protocol.
+TEST_INSTANCES: dict[str, dict[str, Any]] = {
+    "limited-rpm": {"models": ["limited-rpm-model"], "limits": {"rpm": 60}},
+    "limited-tpm": {"models": ["limited-tpm-model"], "limits": {"tpm": 2000}},
+    "limited-conc": {"models": ["limited-conc-model"], "limits": {"max_concurrency": 5}},
+    "slow": {"models": ["slow-model"]},
+    "cooling": {"models": ["cooling-model"]},
+    "unstable": {"models": ["unstable-model"], "circuit": {"failure_threshold": 50}},
+    "fragile": {
+        "models": ["fragile-model"],
+        "circuit": {"failure_threshold": 3, "reset_seconds": 2},
+    },
+    "primary": {"models": ["fallback-model"], "fallbacks": ["secondary"]},
+    "secondary": {"models": ["secondary-model"]},
+    # No worker consumes this queue until a test starts one.
+    "standby": {"models": ["standby-model"]},
+}
+LIMIT_QUEUES = ",".join(f"llm.{name}" for name in TEST_INSTANCES if name != "standby")
+
+
+def write_test_providers(path: Path) -> Path:
+    """config/providers.yaml plus ``TEST_INSTANCES``."""
+    config = yaml.safe_load((ROOT / "config" / "providers.yaml").read_text())
+    for name, body in TEST_INSTANCES.items():
+        config["instances"][name] = {
+            "type": "openai",
+            "base_url": "${OPENAI_BASE_URL}",
+            "api_key_env": "OPENAI_API_KEY",
+            **body,
+        }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
-    """API + one worker per provider queue + emulator, sharing one Redis."""
+    """API + emulator + one worker per shipped provider queue + three worker processes for
+    the test instances' queues, sharing one Redis."""
     env = {
         **os.environ,
         "LLM_GATEWAY_REDIS_URL": redis_server.url,
@@ -48,6 +86,9 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_RETRY_BACKOFF_MAX_SECONDS": "0.2",
         "LLM_GATEWAY_WORKER_HEARTBEAT_SECONDS": "1",
         "LLM_GATEWAY_MAX_BODY_BYTES": "65536",
+        "LLM_GATEWAY_PROVIDERS_FILE": str(write_test_providers(session_tmp / "providers.yaml")),
+        # Crash recovery within seconds: leases renewed every ~1.3 s, lapse after 4 s.
+        "LLM_GATEWAY_JOB_LEASE_SECONDS": "4",
         "OPENAI_API_KEY": OPENAI_SECRET,
         "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
         "PYTHONUNBUFFERED": "1",
@@ -59,6 +100,8 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         running.start_api()
         running.start_worker("openai", "llm.openai")
         running.start_worker("anthropic", "llm.anthropic")
+        for i in (1, 2, 3):
+            running.start_worker(f"limits{i}", LIMIT_QUEUES)
         yield running
     finally:
         running.stop()
@@ -87,7 +130,15 @@ def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     client = redis.Redis.from_url(server.url)
-    for pattern in ("llmgw:job:*", "llmgw:tenant:*", "llmgw:idem:*"):
+    for pattern in (
+        "llmgw:job:*",
+        "llmgw:tenant:*",
+        "llmgw:idem:*",
+        "llmgw:limit:*",
+        "llmgw:circuit:*",
+        "llmgw:running",
+        "llmgw:deferred",
+    ):
         for key in client.scan_iter(pattern, count=1000):
             client.delete(key)
     client.close()

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway.logs import configure_logging
 from gateway.settings import Settings
-from tasks.execution import JobRunner, RetryLater
+from tasks.execution import JobRunner
 from tasks.queueing import RUN_JOB_TASK, make_celery
 from workers.runtime import WorkerRuntime
 
@@ -73,26 +73,20 @@ def _register_tasks(app: GatewayCelery) -> None:
             job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
         )
         try:
-            run_delivery(self, app.runtime.runner, job_id)
+            run_delivery(app.runtime.runner, job_id)
         finally:
             structlog.contextvars.clear_contextvars()
 
 
-def run_delivery(task: Task, runner: JobRunner, job_id: str) -> None:
+def run_delivery(runner: JobRunner, job_id: str) -> None:
     """Run a delivery; a store or broker failure puts the message back instead of losing it.
 
-    Any other exception escaping a task makes Celery ack (or drop) the message while the
-    record still says queued/running. The claim accepts both, so the re-delivery runs.
+    Retries and waits never go through Celery: the runner hands the job back to the
+    deferred set (``tasks.leases``). If anything else escapes, the job's lease lapses and
+    the reaper re-queues it.
     """
     try:
         runner.run(job_id)
-    except RetryLater as retry:
-        try:
-            task.retry(countdown=retry.countdown)  # raises celery's Retry when published
-        except Reject as rejected:
-            # Celery drops the message when it cannot publish the retry; put it back instead.
-            log.error("retry_publish_failed", error=str(rejected.reason))
-            raise Reject(rejected.reason, requeue=True) from None
     except (RedisError, KombuOperationalError) as exc:
         log.error("store_unavailable_requeueing", error=type(exc).__name__)
         raise Reject(exc, requeue=True) from None
@@ -116,7 +110,7 @@ def _configure_logging(**_: Any) -> None:
 def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
     owner = _app_of(instance)
     queues = sorted(instance.app.amqp.queues.consume_from or [])
-    owner.runtime.start_heartbeat(sender, list(queues))
+    owner.runtime.start(sender, list(queues))
     log.info("worker_started", hostname=sender, queues=queues)
 
 

@@ -1,5 +1,7 @@
 """``WorkerRuntime``: the resources one worker process uses, built after start-up (never at
-import) and closed at shutdown: Redis, the job store, provider clients, the heartbeat."""
+import) and closed at shutdown: Redis, the job store, provider clients, and two
+background threads — the heartbeat (readiness) and the upkeep loop (leases, the reaper
+and the deferred-job pump)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ from redis import Redis
 from gateway import keys
 from gateway.settings import Settings
 from providers.base import Provider
+from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig, load_providers
 from providers.registry import build_provider
 from tasks.execution import JobRunner, RetryPolicy
+from tasks.in_flight import InFlight
+from tasks.routing import FallbackPlanner
 from tasks.sync_store import SyncJobStore
 from tools.registry import ToolRegistry
 
@@ -34,9 +39,16 @@ class WorkerRuntime:
         self._clients: dict[str, Provider] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self.in_flight = InFlight()
+        self.store = SyncJobStore(self.redis, settings.job_lease_seconds)
+        self.capacity = ProviderCapacity(
+            self.redis,
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.capacity_poll_seconds,
+        )
         self.runner = JobRunner(
-            store=SyncJobStore(self.redis),
+            store=self.store,
             instances=dict(self.providers.instances),
             provider_for=self.provider_for,
             tools=ToolRegistry(),
@@ -44,8 +56,12 @@ class WorkerRuntime:
                 max_attempts=settings.max_attempts,
                 backoff_seconds=settings.retry_backoff_seconds,
                 backoff_max_seconds=settings.retry_backoff_max_seconds,
-                max_countdown_seconds=settings.visibility_timeout_seconds / 2,
+                rate_limit_cooldown_seconds=settings.rate_limit_cooldown_seconds,
             ),
+            capacity=self.capacity,
+            planner=FallbackPlanner(self.providers),
+            in_flight=self.in_flight,
+            wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
         )
 
     def provider_for(self, instance: str) -> Provider:
@@ -59,30 +75,55 @@ class WorkerRuntime:
                 self._clients[instance] = build_provider(config, os.environ)
             return self._clients[instance]
 
-    def start_heartbeat(self, hostname: str, queues: list[str]) -> None:
-        """Announce this worker (for readiness and the providers view) until shutdown."""
+    def start(self, hostname: str, queues: list[str]) -> None:
+        """Start the heartbeat and upkeep threads; they run until ``close``."""
         member = f"{hostname}|{','.join(sorted(queues))}"
-        interval = self.settings.worker_heartbeat_seconds
+        self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
+        self._spawn("worker-upkeep", self._upkeep)
 
-        def beat() -> None:
-            while not self._stop.is_set():
-                try:
-                    self.redis.zadd(keys.WORKERS, {member: time.time()})
-                except Exception as exc:  # Redis restarting: keep beating
-                    log.warning("worker_heartbeat_failed", error=str(exc))
-                self._stop.wait(interval)
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _heartbeat(self, member: str) -> None:
+        """Announce this worker (readiness, the providers view) until shutdown."""
+        while not self._stop.is_set():
             try:
-                self.redis.zrem(keys.WORKERS, member)
-            except Exception as exc:
-                log.warning("worker_heartbeat_cleanup_failed", error=str(exc))
+                self.redis.zadd(keys.WORKERS, {member: time.time()})
+            except Exception as exc:  # Redis restarting: keep beating
+                log.warning("worker_heartbeat_failed", error=str(exc))
+            self._stop.wait(self.settings.worker_heartbeat_seconds)
+        try:
+            self.redis.zrem(keys.WORKERS, member)
+        except Exception as exc:
+            log.warning("worker_heartbeat_cleanup_failed", error=str(exc))
 
-        self._heartbeat = threading.Thread(target=beat, name="worker-heartbeat", daemon=True)
-        self._heartbeat.start()
+    def _upkeep(self) -> None:
+        """Pump due deferred jobs often; renew this worker's leases and reap lapsed ones
+        every third of a lease."""
+        lease_every = self.settings.job_lease_seconds / 3
+        next_lease = 0.0
+        while not self._stop.is_set():
+            try:
+                while self.store.pump() >= 200:
+                    pass  # a backlog came due at once: drain it before sleeping
+                if time.monotonic() >= next_lease:
+                    next_lease = time.monotonic() + lease_every
+                    jobs, calls = self.in_flight.snapshot()
+                    self.store.renew(jobs)
+                    self.capacity.renew(calls)
+                    requeued, failed = self.store.reap(self.settings.max_attempts)
+                    if requeued or failed:
+                        log.warning("lapsed_leases_reaped", requeued=requeued, failed=failed)
+            except Exception as exc:  # Redis restarting: the next round catches up
+                log.warning("worker_upkeep_failed", error=str(exc))
+            self._stop.wait(self.settings.deferred_poll_seconds)
 
     def close(self) -> None:
         self._stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=2)
+        for thread in self._threads:
+            thread.join(timeout=2)
         for client in self._clients.values():
             client.close()
         self.redis.close()

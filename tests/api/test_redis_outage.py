@@ -1,5 +1,6 @@
 """Redis down: the API answers 503 in the error shape, never a 500; when Redis comes back
-(AOF on), the accepted job is still there and the API serves again."""
+(AOF on), the accepted job is still there, the API serves again, and a worker started
+afterwards runs the job."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ JOB = {
 }
 
 
-def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> None:
+def test_api_answers_503_while_redis_is_down_and_the_accepted_job_runs_after_restart(
+    tmp_path: Path,
+) -> None:
     redis_server = RedisServer(free_port(), tmp_path / "redis", tmp_path / "redis.log").start()
     port = free_port()
     env = {
@@ -34,6 +37,7 @@ def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> Non
     ).start()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {KEY}"}
+    children: list[Process] = []
     try:
         wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 30, "api")
         accepted = httpx.post(f"{url}/v1/jobs", json=JOB, headers=headers)
@@ -68,7 +72,35 @@ def test_api_answers_503_while_redis_is_down_and_recovers(tmp_path: Path) -> Non
         client = redis.Redis.from_url(redis_server.url)
         assert client.llen("llm.openai:4") == 1  # and its message, for a worker to pick up
         client.close()
+
+        # Pickup after the restart: the job runs to completion.
+        emulator_port = free_port()
+        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{emulator_port}/v1"
+        env["OPENAI_API_KEY"] = "sk-outage-test"
+        emulator = Process(
+            "emulator",
+            [sys.executable, "-m", "cli", "emulator", "--port", str(emulator_port)],
+            env,
+            tmp_path / "emulator.log",
+        ).start()
+        worker = Process(
+            "worker",
+            [sys.executable, "-m", "cli", "worker", "--queues", "llm.openai", "--concurrency", "2"],
+            env,
+            tmp_path / "worker.log",
+        ).start()
+        children += [emulator, worker]
+        wait_until(
+            lambda: (
+                httpx.get(f"{url}/v1/jobs/{job_id}", headers=headers).json()["status"]
+                == "succeeded"
+            ),
+            60,
+            "the job after the restart",
+        )
         assert "Traceback" not in api.output()
     finally:
+        for child in children:
+            child.stop()
         api.stop()
         redis_server.stop()

@@ -74,7 +74,26 @@ def test_models_lists_every_instance_serving_a_model(router: ModelRouter) -> Non
 
 def test_unknown_fallback_is_rejected() -> None:
     bad = {"instances": {"a": {"type": "openai", "fallbacks": ["ghost"]}}}
-    with pytest.raises(ValueError, match="unknown fallback"):
+    with pytest.raises(ValueError, match="neither an instance nor a model"):
+        ProvidersConfig.model_validate(bad)
+
+
+def test_fallback_may_name_an_instance_or_a_model_it_serves() -> None:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "a": {"type": "openai", "models": ["m1"], "fallbacks": ["b", "claude-x"]},
+                "b": {"type": "openai", "models": ["m1"]},
+                "c": {"type": "anthropic", "model_patterns": ["claude-*"]},
+            }
+        }
+    )
+    assert config.instances["a"].fallbacks == ["b", "claude-x"]
+
+
+def test_instance_cannot_fall_back_to_itself() -> None:
+    bad = {"instances": {"a": {"type": "openai", "fallbacks": ["a"]}}}
+    with pytest.raises(ValueError, match="itself"):
         ProvidersConfig.model_validate(bad)
 
 

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from gateway.errors import ProviderRejected, ProviderUnavailable
+from gateway.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from providers.base import Capabilities
-from providers.config import InstanceConfig, ModelPrice
+from providers.capacity import ProviderCapacity
+from providers.config import ProvidersConfig
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
-from tasks.execution import JobRunner, RetryLater, RetryPolicy
+from tasks.execution import JobRunner, RetryPolicy
+from tasks.in_flight import InFlight
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
+from tasks.routing import FallbackPlanner
 from tasks.sync_store import SyncJobStore
 from tests.support.processes import RedisServer
 from tools.registry import ToolRegistry
@@ -56,19 +59,35 @@ def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
-def make_runner(client: redis.Redis, provider: ScriptedProvider, attempts: int = 3) -> JobRunner:
-    instance = InstanceConfig(
-        name="openai",
-        type="openai",
-        model_map={"alias": "gpt-real"},
-        prices={"gpt-4o-mini": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)},
+def make_runner(
+    client: redis.Redis,
+    provider: ScriptedProvider,
+    attempts: int = 3,
+    fallbacks: list[str] | None = None,
+) -> JobRunner:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "openai": {
+                    "type": "openai",
+                    "models": ["gpt-4o-mini"],
+                    "model_map": {"alias": "gpt-real"},
+                    "prices": {"gpt-4o-mini": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
+                    "fallbacks": fallbacks or [],
+                },
+                "backup": {"type": "openai", "models": ["backup-model"]},
+            }
+        }
     )
     return JobRunner(
         store=SyncJobStore(client),
-        instances={"openai": instance},
+        instances=dict(config.instances),
         provider_for=lambda _: provider,
         tools=ToolRegistry(),
         retry=RetryPolicy(attempts, 0.01, 0.02),
+        capacity=ProviderCapacity(client, lease_seconds=30),
+        planner=FallbackPlanner(config),
+        in_flight=InFlight(),
     )
 
 
@@ -85,7 +104,14 @@ def put_job(client: redis.Redis, model: str = "gpt-4o-mini") -> str:
         queue="llm.openai",
     )
     client.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
+    client.hset(f"llmgw:job:{record.id}", mapping={"message": "m", "message_key": "q:test"})
     return record.id
+
+
+def make_due(client: redis.Redis, job_id: str) -> None:
+    """Skip a deferred job's wait: it may be delivered again now."""
+    assert client.zscore("llmgw:deferred", job_id) is not None
+    client.zrem("llmgw:deferred", job_id)
 
 
 def test_success_records_result_usage_and_attempt(sync_redis: redis.Redis) -> None:
@@ -125,40 +151,62 @@ def test_duplicate_delivery_of_finished_job_does_nothing(sync_redis: redis.Redis
     assert len(provider.calls) == 1
 
 
-def test_redelivery_of_running_job_reruns_it_once(sync_redis: redis.Redis) -> None:
-    # A worker died mid-call: the record says running, the message comes back.
+def test_delivery_of_job_held_by_live_lease_is_ignored(sync_redis: redis.Redis) -> None:
     job_id = put_job(sync_redis)
-    SyncJobStore(sync_redis).transition(
-        job_id, {JobStatus.QUEUED}, JobStatus.RUNNING, attempts_increment=1
-    )
-    provider = ScriptedProvider(["recovered"])
+    store = SyncJobStore(sync_redis)
+    job, _ = store.claim(job_id, "other-worker")
+    assert job is not None
+    provider = ScriptedProvider(["never"])
     make_runner(sync_redis, provider).run(job_id)
-    job = SyncJobStore(sync_redis).load(job_id)
-    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 2
+    assert provider.calls == []
+    assert store.load(job_id).status is JobStatus.RUNNING  # type: ignore[union-attr]
 
 
-def test_retryable_error_requeues_then_gives_up_after_max_attempts(sync_redis: redis.Redis) -> None:
+def test_retryable_error_defers_then_gives_up_after_max_attempts(sync_redis: redis.Redis) -> None:
     provider = ScriptedProvider([ProviderUnavailable("down", provider="openai")] * 3)
     job_id = put_job(sync_redis)
     runner = make_runner(sync_redis, provider, attempts=3)
-    for _ in range(2):
-        with pytest.raises(RetryLater):
-            runner.run(job_id)
+    for attempt in (1, 2):
+        runner.run(job_id)
         job = SyncJobStore(sync_redis).load(job_id)
-        assert job is not None and job.status is JobStatus.QUEUED
+        assert job is not None and job.status is JobStatus.QUEUED and job.attempts == attempt
+        make_due(sync_redis, job_id)
     runner.run(job_id)
     job = SyncJobStore(sync_redis).load(job_id)
     assert job is not None and job.status is JobStatus.FAILED and job.attempts == 3
     assert job.error is not None and "gave up after 3 attempts" in job.error["message"]
+    assert sync_redis.zscore("llmgw:running", job_id) is None
 
 
-def test_retry_after_from_provider_sets_countdown(sync_redis: redis.Redis) -> None:
-    from gateway.errors import ProviderRateLimited
-
+def test_rate_limited_call_waits_for_retry_after_and_cools_the_instance(
+    sync_redis: redis.Redis,
+) -> None:
     provider = ScriptedProvider([ProviderRateLimited("slow down", retry_after=7.0)])
-    with pytest.raises(RetryLater) as info:
-        make_runner(sync_redis, provider).run(put_job(sync_redis))
-    assert info.value.countdown >= 7.0
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    due_ms = sync_redis.zscore("llmgw:deferred", job_id)
+    now_s, now_us = sync_redis.time()
+    assert due_ms is not None and due_ms - (now_s * 1000 + now_us / 1000) >= 6_900
+    assert sync_redis.pttl("llmgw:limit:openai:cooldown") > 6_000
+
+
+def test_failure_moves_to_untried_fallback_at_once(sync_redis: redis.Redis) -> None:
+    provider = ScriptedProvider([ProviderUnavailable("down", provider="openai")])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider, fallbacks=["backup"]).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.provider == "backup"
+    assert job.queue == "llm.backup" and job.attempts == 1
+    assert job.route == {
+        "primary": "openai",
+        "instance": "backup",
+        "model": "gpt-4o-mini",
+        "tried": ["openai"],
+    }
+    # Pushed straight onto the fallback's queue, not deferred.
+    assert sync_redis.zscore("llmgw:deferred", job_id) is None
+    raw = sync_redis.hget(f"llmgw:job:{job_id}", "message_key")
+    assert raw is not None and sync_redis.llen(raw) == 1
 
 
 def test_caller_error_fails_at_once(sync_redis: redis.Redis) -> None:
@@ -218,10 +266,8 @@ def test_terminal_transition_publishes_completion(sync_redis: redis.Redis) -> No
     pubsub.close()
 
 
-def test_retry_delay_never_reaches_visibility_timeout() -> None:
-    policy = RetryPolicy(
-        max_attempts=5, backoff_seconds=1, backoff_max_seconds=60, max_countdown_seconds=1800
-    )
-    assert policy.delay(1, retry_after=86_400) == 1800
+def test_retry_delay_backs_off_exponentially_and_honours_retry_after() -> None:
+    policy = RetryPolicy(max_attempts=5, backoff_seconds=1, backoff_max_seconds=60)
+    assert policy.delay(1, retry_after=90) == 90
     assert 0.5 <= policy.delay(1, retry_after=None) <= 1
     assert 30 <= policy.delay(10, retry_after=None) <= 60

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
-from celery.exceptions import Reject, Retry
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tasks.execution import RetryLater
 from workers.app import run_delivery
 
 
@@ -22,35 +21,12 @@ class Runner:
             raise self.outcome
 
 
-@dataclass
-class Task:
-    retry_raises: Exception
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def retry(self, **options: Any) -> None:
-        self.calls.append(options)
-        raise self.retry_raises
-
-
-def test_redis_failure_requeues_the_message() -> None:
+@pytest.mark.parametrize("error", [RedisConnectionError("down"), OperationalError("broker")])
+def test_store_or_broker_failure_requeues_the_message(error: Exception) -> None:
     with pytest.raises(Reject) as info:
-        run_delivery(Task(Retry()), Runner(RedisConnectionError("down")), "job_1")  # type: ignore[arg-type]
-    assert info.value.requeue is True
-
-
-def test_retry_goes_through_celery_retry_with_countdown() -> None:
-    task = Task(Retry())
-    with pytest.raises(Retry):
-        run_delivery(task, Runner(RetryLater(2.5, "provider_unavailable")), "job_1")  # type: ignore[arg-type]
-    assert task.calls == [{"countdown": 2.5}]
-
-
-def test_unpublishable_retry_requeues_instead_of_dropping() -> None:
-    task = Task(Reject(RedisConnectionError("down"), requeue=False))
-    with pytest.raises(Reject) as info:
-        run_delivery(task, Runner(RetryLater(1.0, "x")), "job_1")  # type: ignore[arg-type]
+        run_delivery(Runner(error), "job_1")  # type: ignore[arg-type]
     assert info.value.requeue is True
 
 
 def test_successful_delivery_returns_quietly() -> None:
-    run_delivery(Task(Retry()), Runner(None), "job_1")  # type: ignore[arg-type]
+    run_delivery(Runner(None), "job_1")  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from gateway.settings import Settings
 from tasks.queueing import RUN_JOB_TASK, JobDispatcher
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.sync_store import SyncJobStore
+from tasks.task_messages import TaskMessageBuilder
 from tests.support.processes import Stack
 from workers.app import GatewayCelery, create_app
 
@@ -81,18 +82,27 @@ def test_dispatched_job_runs_on_celery_test_worker(worker_app: GatewayCelery, st
     client.close()
 
 
-def test_retry_goes_back_through_the_broker(worker_app: GatewayCelery, stack: Stack) -> None:
+def test_retry_goes_through_the_deferred_set_and_back_to_the_queue(
+    worker_app: GatewayCelery, stack: Stack
+) -> None:
     from emulator import EmulatorControl
 
     control = EmulatorControl(stack.emulator_url)
     control.reset()
     control.script({"status": 500}, {"reply": "after retry"})
     client = redis.Redis.from_url(stack.redis.url)
+    # The upkeep thread (started by Celery's after-setup signal in a real worker) pumps it.
+    worker_app.runtime.start("inprocess-test", [QUEUE])
     with start_worker(
         worker_app, pool="threads", concurrency=1, perform_ping_check=False, queues=[QUEUE]
     ):
         job_id = put_job(client, "x")
-        JobDispatcher(worker_app).dispatch(job_id, QUEUE, priority=5, request_id=None)
+        # As the API does: the record keeps the message it was queued with.
+        message = TaskMessageBuilder().run_job(job_id, QUEUE, 5, None)
+        client.hset(
+            f"llmgw:job:{job_id}", mapping={"message": message.payload, "message_key": message.key}
+        )
+        client.lpush(message.key, message.payload)
         job = wait_status(SyncJobStore(client), job_id)
     control.reset()
     assert job.status is JobStatus.SUCCEEDED and job.attempts == 2

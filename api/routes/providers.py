@@ -1,0 +1,82 @@
+"""``GET /v1/providers``: each provider instance's queue, capacity use, limits and circuit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import Services, Tenant
+from api.responses import FastJSONResponse
+from gateway import keys
+from providers.capacity import WINDOW_MS, Usage, limit_keys
+from providers.capacity_scripts import USAGE_LUA
+from providers.config import InstanceConfig
+from tasks.task_messages import MAX_PRIORITY, queue_key
+
+router = APIRouter(prefix="/v1", tags=["providers"])
+
+
+@router.get("/providers")
+async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
+    """One pipelined round trip for every instance: queue depth, live workers, usage."""
+    instances = list(services.providers.instances.values())
+    fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
+    for inst in instances:
+        for priority in range(MAX_PRIORITY + 1):
+            pipe.llen(queue_key(inst.queue, priority))
+        pipe.eval(USAGE_LUA, len(limit_keys(inst.name)), *limit_keys(inst.name), WINDOW_MS)
+    replies = await pipe.execute()
+    workers = _workers_per_queue(replies[0])
+    data = []
+    step = MAX_PRIORITY + 2
+    for i, inst in enumerate(instances):
+        chunk = replies[1 + i * step : 1 + (i + 1) * step]
+        usage = Usage.from_reply(chunk[-1])
+        depth = sum(int(n) for n in chunk[:-1])
+        data.append(_describe(inst, depth, workers.get(inst.queue, 0), usage))
+    return FastJSONResponse({"object": "list", "data": data})
+
+
+def _workers_per_queue(members: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for member in members:
+        text = member.decode() if isinstance(member, bytes) else str(member)
+        for queue in filter(None, text.partition("|")[2].split(",")):
+            counts[queue] = counts.get(queue, 0) + 1
+    return counts
+
+
+def _describe(inst: InstanceConfig, depth: int, workers: int, usage: Usage) -> dict[str, Any]:
+    limits = inst.limits
+    return {
+        "name": inst.name,
+        "object": "provider_instance",
+        "type": inst.type,
+        "queue": inst.queue,
+        "queue_depth": depth,
+        "waiting_for_capacity": usage.waiting,
+        "in_flight": usage.in_flight,
+        "workers": workers,
+        "limits": {
+            "rpm": limits.rpm,
+            "tpm": limits.tpm,
+            "max_concurrency": limits.max_concurrency,
+        },
+        "usage": {
+            "requests_last_minute": usage.requests_last_minute,
+            "tokens_last_minute": usage.tokens_last_minute,
+        },
+        "cooldown_seconds": usage.cooldown_seconds,
+        "circuit": {
+            "state": usage.circuit,
+            "consecutive_failures": usage.consecutive_failures,
+            "probe_in_seconds": usage.probe_in_seconds,
+            "failure_threshold": inst.circuit.failure_threshold,
+            "reset_seconds": inst.circuit.reset_seconds,
+        },
+        "fallbacks": inst.fallbacks,
+    }
