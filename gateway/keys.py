@@ -33,9 +33,13 @@ RUNNING = f"{PREFIX}:running"
 DEFERRED = f"{PREFIX}:deferred"
 
 
+# Prefix of every provider instance's limiter structures: ``<prefix><instance>:<part>``.
+LIMIT_PREFIX = f"{PREFIX}:limit:"
+
+
 def limit(instance: str, part: str) -> str:
-    """One of a provider instance's limiter structures (see ``providers.rate_limits``)."""
-    return f"{PREFIX}:limit:{instance}:{part}"
+    """One of a provider instance's limiter structures (see ``providers.capacity``)."""
+    return f"{LIMIT_PREFIX}{instance}:{part}"
 
 
 def circuit(instance: str) -> str:

@@ -166,6 +166,14 @@ class ProviderCapacity:
         )
         return state.decode() if isinstance(state, bytes) else str(state)
 
+    def forget(self, instance: str, job_id: str) -> None:
+        """Take ``job_id`` out of ``instance``'s waiting line (it moved to a fallback)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(keys.limit(instance, "waiting"), job_id)
+        pipe.zrem(keys.limit(instance, "waiting:until"), job_id)
+        pipe.hdel(keys.limit(instance, "waiting:n"), job_id)
+        pipe.execute()
+
     def renew(self, admissions: list[Admission]) -> None:
         """Extend the in-flight leases of calls still running (a lapsed one frees its slot)."""
         if not admissions:

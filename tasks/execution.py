@@ -245,6 +245,9 @@ class JobRunner:
         self.store.requeue(
             job.id, token, delay_seconds=delay, attempts_increment=attempts, fields=fields
         )
+        if route.current.instance != job.provider and job.provider:
+            # Leaving this instance: give up its place in the line there at once.
+            self.capacity.forget(job.provider, job.id)
 
     def _finish_succeeded(
         self, job: JobRecord, token: str, outcome: JobOutcome, seconds: float

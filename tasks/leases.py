@@ -158,8 +158,10 @@ return {requeued, failed}
 """
 )
 
-# KEYS[1] deferred set. ARGV[1] job key prefix, ARGV[2] batch size. Pushes due jobs that
-# are still queued to the front of their queues, earliest-due first. Returns the count.
+# KEYS[1] deferred set. ARGV[1] job key prefix, ARGV[2] batch size, ARGV[3] limiter key
+# prefix. Pushes due jobs that are still queued to the front of their queues, earliest-due
+# first. A job that is no longer queued (cancelled while it waited) also leaves its
+# instance's waiting line, so it holds no place there. Returns the count.
 PUMP_LUA = (
     _NOW
     + """
@@ -167,8 +169,15 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 for i = #due, 1, -1 do
   local id = due[i]
   redis.call('ZREM', KEYS[1], id)
-  local m = redis.call('HMGET', ARGV[1] .. id, 'status', 'message', 'message_key')
-  if m[1] == 'queued' and m[2] and m[3] then redis.call('RPUSH', m[3], m[2]) end
+  local m = redis.call('HMGET', ARGV[1] .. id, 'status', 'message', 'message_key', 'provider')
+  if m[1] == 'queued' and m[2] and m[3] then
+    redis.call('RPUSH', m[3], m[2])
+  elseif m[4] then
+    local line = ARGV[3] .. m[4] .. ':waiting'
+    redis.call('ZREM', line, id)
+    redis.call('ZREM', line .. ':until', id)
+    redis.call('HDEL', line .. ':n', id)
+  end
 end
 return #due
 """

@@ -121,7 +121,8 @@ class SyncJobStore:
 
     def pump(self, batch: int = 200) -> int:
         """Push due deferred jobs back onto their queues; returns how many were due."""
-        return int(self._pump(keys=[keys.DEFERRED], args=[_JOB_PREFIX, batch]))
+        args: list[str | int] = [_JOB_PREFIX, batch, keys.LIMIT_PREFIX]
+        return int(self._pump(keys=[keys.DEFERRED], args=args))
 
     def transition(
         self,

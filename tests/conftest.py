@@ -122,6 +122,17 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture
+def isolated_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A database of the session's Redis that no worker touches (their upkeep threads pump
+    and reap in database 0), emptied after the test."""
+    client = redis.Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/1")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
 @pytest.fixture(autouse=True)
 def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Remove job records, indexes and idempotency keys left by the previous test."""

@@ -22,14 +22,11 @@ from providers.capacity import (
 )
 from providers.config import CircuitConfig, InstanceConfig, Limits
 from providers.types import ChatRequest, Message, TextPart, ToolCall, ToolDefinition
-from tests.support.processes import RedisServer
 
 
 @pytest.fixture
-def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    client.close()
+def sync_redis(isolated_redis: redis.Redis) -> redis.Redis:
+    return isolated_redis
 
 
 @pytest.fixture
@@ -191,12 +188,12 @@ def test_lapsed_in_flight_lease_frees_its_slot(sync_redis: redis.Redis) -> None:
 
 
 def test_renew_keeps_an_in_flight_slot_past_its_lease(sync_redis: redis.Redis) -> None:
-    capacity = ProviderCapacity(sync_redis, lease_seconds=0.5)
+    capacity = ProviderCapacity(sync_redis, lease_seconds=1.0)
     inst = instance("renew", max_concurrency=1)
     a = admitted(capacity.acquire(inst, "a", 1, 1))
-    time.sleep(0.3)
+    time.sleep(0.5)
     capacity.renew([a])
-    time.sleep(0.35)  # past the original lease, within the renewed one
+    time.sleep(0.7)  # past the original lease, within the renewed one
     waited(capacity.acquire(inst, "b", 2, 1), "concurrency")
 
 
@@ -205,12 +202,12 @@ def test_renewed_slot_outlives_the_in_flight_key_expiry_of_its_acquire(
 ) -> None:
     """A long call renewed by a live worker keeps its slot, however long it runs — even
     when nothing else is admitted on the instance meanwhile."""
-    capacity = ProviderCapacity(sync_redis, lease_seconds=0.25)
+    capacity = ProviderCapacity(sync_redis, lease_seconds=0.6)
     inst = instance("long-call", max_concurrency=1)
     a = admitted(capacity.acquire(inst, "a", 1, 1))
-    deadline = time.monotonic() + 1.3  # more than 4 leases
+    deadline = time.monotonic() + 2.6  # more than 4 leases
     while time.monotonic() < deadline:
-        time.sleep(0.08)
+        time.sleep(0.1)
         capacity.renew([a])
         waited(capacity.acquire(inst, "b", 2, 1), "concurrency")
 
@@ -335,9 +332,9 @@ def test_shorter_cooldown_does_not_cut_a_longer_one(capacity: ProviderCapacity) 
 def test_cooldown_ends(capacity: ProviderCapacity) -> None:
     inst = instance("cool-end")
     a = admitted(capacity.acquire(inst, "a", 1, 1))
-    capacity.release(inst, a, Outcome.RATE_LIMITED, cooldown_seconds=0.3)
+    capacity.release(inst, a, Outcome.RATE_LIMITED, cooldown_seconds=1.0)
     waited(capacity.acquire(inst, "b", 2, 1), "cooldown")
-    time.sleep(0.4)
+    time.sleep(1.1)
     admitted(capacity.acquire(inst, "b", 2, 1))
 
 

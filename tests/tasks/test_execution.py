@@ -4,7 +4,6 @@ duplicate deliveries and cancellation races."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -20,7 +19,6 @@ from tasks.in_flight import InFlight
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.routing import FallbackPlanner
 from tasks.sync_store import SyncJobStore
-from tests.support.processes import RedisServer
 from tools.registry import ToolRegistry
 
 
@@ -53,10 +51,8 @@ class ScriptedProvider:
 
 
 @pytest.fixture
-def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    client.close()
+def sync_redis(isolated_redis: redis.Redis) -> redis.Redis:
+    return isolated_redis
 
 
 def make_runner(

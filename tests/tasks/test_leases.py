@@ -12,7 +12,6 @@ import redis
 
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.sync_store import SyncJobStore
-from tests.support.processes import RedisServer
 
 RUNNING = "llmgw:running"
 DEFERRED = "llmgw:deferred"
@@ -20,10 +19,8 @@ DONE_CHANNEL = "llmgw:events:job-done"
 
 
 @pytest.fixture
-def sync_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    client.close()
+def sync_redis(isolated_redis: redis.Redis) -> redis.Redis:
+    return isolated_redis
 
 
 @pytest.fixture
@@ -257,9 +254,11 @@ def test_renew_extends_a_live_lease_and_ignores_jobs_not_running(
     store = SyncJobStore(sync_redis, lease_seconds=1)
     job_id = put_job(sync_redis, queue_key)
     store.claim(job_id, "holder")
-    time.sleep(0.6)
+    before = sync_redis.zscore(RUNNING, job_id)
+    time.sleep(0.2)
     store.renew([(job_id, "holder"), ("job_not_running", "x")])
-    time.sleep(0.6)  # past the first lease, within the renewed one
+    after = sync_redis.zscore(RUNNING, job_id)
+    assert before is not None and after is not None and after >= before + 150
     assert store.claim(job_id, "other") == (None, "running")
     assert sync_redis.zscore(RUNNING, "job_not_running") is None
     store.renew([])
@@ -383,3 +382,20 @@ def test_pump_drops_a_due_job_that_was_claimed_meanwhile(
     assert store.pump() == 1
     assert sync_redis.llen(queue_key) == 0
     assert sync_redis.zscore(DEFERRED, job_id) is None
+
+
+def test_pump_takes_a_cancelled_job_out_of_its_instance_waiting_line(
+    sync_redis: redis.Redis, queue_key: str
+) -> None:
+    store = SyncJobStore(sync_redis)
+    job_id = put_job(sync_redis, queue_key)
+    sync_redis.hset(f"llmgw:job:{job_id}", mapping={"status": "cancelled", "provider": "inst"})
+    sync_redis.zadd("llmgw:limit:inst:waiting", {job_id: 1})
+    sync_redis.zadd("llmgw:limit:inst:waiting:until", {job_id: 1e15})
+    sync_redis.hset("llmgw:limit:inst:waiting:n", job_id, 10)
+    sync_redis.zadd(DEFERRED, {job_id: 0})
+    assert store.pump() == 1
+    assert sync_redis.zcard("llmgw:limit:inst:waiting") == 0
+    assert sync_redis.zcard("llmgw:limit:inst:waiting:until") == 0
+    assert sync_redis.hlen("llmgw:limit:inst:waiting:n") == 0
+    assert sync_redis.llen(queue_key) == 0
