@@ -4,7 +4,7 @@ duplicate deliveries and cancellation races."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import redis
@@ -267,3 +267,63 @@ def test_retry_delay_backs_off_exponentially_and_honours_retry_after() -> None:
     assert policy.delay(1, retry_after=90) == 90
     assert 0.5 <= policy.delay(1, retry_after=None) <= 1
     assert 30 <= policy.delay(10, retry_after=None) <= 60
+
+
+def test_after_every_candidate_failed_the_job_backs_off_from_the_primary(
+    sync_redis: redis.Redis,
+) -> None:
+    down = ProviderUnavailable("down", provider="x")
+    provider = ScriptedProvider([down, down, "third time lucky"])
+    job_id = put_job(sync_redis)
+    runner = make_runner(sync_redis, provider, attempts=3, fallbacks=["backup"])
+    runner.run(job_id)  # primary fails → straight to the fallback
+    runner.run(job_id)  # fallback fails → back off, primary again
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.provider == "openai"
+    assert job.route is not None and job.route["tried"] == [] and job.attempts == 2
+    make_due(sync_redis, job_id)
+    runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 3
+    assert job.result is not None and job.result["provider"] == "openai"
+
+
+def test_open_circuit_sends_the_job_to_its_fallback_without_a_call(
+    sync_redis: redis.Redis,
+) -> None:
+    sync_redis.hset("llmgw:circuit:openai", mapping={"state": "open", "until": 10**15})
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider, fallbacks=["backup"]).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.provider == "backup"
+    assert job.attempts == 0 and provider.calls == []
+
+
+def test_waiting_for_capacity_hands_the_job_back_without_an_attempt(
+    sync_redis: redis.Redis,
+) -> None:
+    sync_redis.set("llmgw:limit:openai:cooldown", 1, px=30_000)
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.attempts == 0
+    assert sync_redis.zscore("llmgw:deferred", job_id) is not None
+    assert provider.calls == []
+
+
+def test_request_larger_than_the_whole_tpm_fails_with_a_clear_error(
+    sync_redis: redis.Redis,
+) -> None:
+    config = ProvidersConfig.model_validate(
+        {"instances": {"openai": {"type": "openai", "limits": {"tpm": 100}}}}
+    )
+    runner = make_runner(sync_redis, ScriptedProvider(["never"]))
+    runner = replace(runner, instances=dict(config.instances))
+    job_id = put_job(sync_redis)
+    runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error is not None and job.error["type"] == "invalid_request_error"
+    assert "allows 100/min" in job.error["message"]
