@@ -22,6 +22,8 @@ and every step is one Lua script on Redis's own clock, so no worker's clock matt
 
 from __future__ import annotations
 
+from tasks.records import SET_FIELDS_LUA
+
 # Milliseconds now, by Redis's clock.
 _NOW = """
 local clock = redis.call('TIME')
@@ -55,21 +57,15 @@ return {1, redis.call('HGETALL', KEYS[1])}
 
 # The lease holder's check, shared by finish and requeue: {0, status} if the caller no
 # longer holds the job (cancelled, finished by another copy, or reaped).
-_HOLDER = """
+_HOLDER = (
+    SET_FIELDS_LUA
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'running' or redis.call('HGET', KEYS[1], 'lease') ~= ARGV[1] then
   return {0, status or ''}
 end
-local function set_fields(first)
-  for i = first, #ARGV, 2 do
-    if ARGV[i + 1] == '' then
-      redis.call('HDEL', KEYS[1], ARGV[i])
-    else
-      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    end
-  end
-end
 """
+)
 
 # KEYS[1] job hash, KEYS[2] running set. ARGV[1] lease token, ARGV[2] terminal status,
 # ARGV[3] channel, ARGV[4] job id, ARGV[5] attempts increment, ARGV[6..] field/value pairs

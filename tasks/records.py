@@ -159,11 +159,27 @@ def decode_field(name: str, text: str) -> Any:
     return text
 
 
+# Lua: ``set_fields(first)`` writes the field/value pairs ARGV[first..] to the job hash
+# KEYS[1]; an empty value deletes the field.
+SET_FIELDS_LUA = """
+local function set_fields(first)
+  for i = first, #ARGV, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+  end
+end
+"""
+
 # KEYS[1] job hash. ARGV: allowed from-statuses (comma-separated), new status, channel to
 # publish the id on when the new status is terminal ("" = none), job id, attempts increment,
 # then field/value pairs to set. Returns {1, new} on success, {0, current} when the current
 # status is not allowed, {-1, ""} when the job does not exist (expired or never created).
-TRANSITION_LUA = """
+TRANSITION_LUA = (
+    SET_FIELDS_LUA
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {-1, ''} end
 local allowed = false
@@ -174,16 +190,11 @@ if not allowed then return {0, current} end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 local inc = tonumber(ARGV[5])
 if inc and inc ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', inc) end
-for i = 6, #ARGV, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-end
+set_fields(6)
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) end
 return {1, ARGV[2]}
 """
+)
 
 # KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none), KEYS[4] the
 # queue list the Celery message goes to. ARGV[6] is that message; the record keeps a copy,
