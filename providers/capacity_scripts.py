@@ -115,8 +115,11 @@ end
 if conc > 0 then
   local busy = redis.call('ZCARD', KEYS[5])
   if busy + rank >= conc then
-    -- A release wakes the first waiter; the poll only covers a lapsed lease.
+    -- A release wakes the first waiter, so polling only covers a lapsed lease or a missed
+    -- wake-up. Waiters deep in the line poll less often: they cannot start before those
+    -- ahead of them anyway, and a long backlog must not turn into a stream of re-checks.
     local w = poll
+    if rank >= conc then w = math.min(poll * math.ceil((rank + 1) / conc), window) end
     local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
     if first[2] then w = math.min(w, tonumber(first[2]) - now) end
     if w > wait then wait = w end
@@ -124,7 +127,7 @@ if conc > 0 then
   end
 end
 if tpm > 0 and not reason then
-  if rank > 1000 then return deny(poll, 'tpm') end
+  if rank > 1000 then return deny(math.min(poll * math.ceil(rank / 1000), window), 'tpm') end
   local ahead = 0
   if rank > 0 then
     local ids = redis.call('ZRANGE', KEYS[6], 0, rank - 1)

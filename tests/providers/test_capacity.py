@@ -466,3 +466,16 @@ def test_releasing_twice_wakes_no_second_waiter(
     capacity.release(inst, running, Outcome.OK)
     assert sync_redis.llen(queue_key) == 0
     assert sync_redis.zscore("llmgw:deferred", "head") is not None
+
+
+def test_waiters_deep_in_a_concurrency_line_poll_less_often(sync_redis: redis.Redis) -> None:
+    capacity = ProviderCapacity(sync_redis, lease_seconds=30, poll_seconds=2)
+    inst = instance("deep-line", max_concurrency=2)
+    admitted(capacity.acquire(inst, "busy1", 0, 1))
+    admitted(capacity.acquire(inst, "busy2", 0, 1))
+    head = waited(capacity.acquire(inst, "head", 1, 1), "concurrency")
+    for i in range(2, 9):
+        waited(capacity.acquire(inst, f"w{i}", i, 1), "concurrency")
+    deep = waited(capacity.acquire(inst, "deep", 100, 1), "concurrency")  # rank 8
+    assert head.seconds <= 2
+    assert deep.seconds == pytest.approx(2 * 5, abs=0.01)  # ceil((8 + 1) / 2) polls
