@@ -98,4 +98,5 @@ def _git(*args: str) -> str:
     run = subprocess.run(
         ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
     )
-    return run.stdout.strip()
+    # Not strip(): porcelain lines start with a status column that may be a space.
+    return run.stdout.rstrip("\n")

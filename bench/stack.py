@@ -273,8 +273,9 @@ def cpu_seconds(target: Target) -> dict[str, float]:
 
 def _role(argv: list[str]) -> str:
     """A short name for a stack process from its command line."""
-    if "-Q" in argv:
-        return f"worker {argv[argv.index('-Q') + 1]}"
+    for flag in ("-Q", "--queues"):
+        if flag in argv:
+            return f"worker {argv[argv.index(flag) + 1]}"
     for role in ("api", "emulator", "flower"):
         if role in argv:
             return role

@@ -278,13 +278,15 @@ class AnthropicMessagesProvider:
             max_retries=0,
             timeout=config.timeout_seconds,
         )
+        # Resolved once here: the SDK loads resources lazily on first use.
+        self._create = self._client.messages.with_raw_response.create
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One Messages API call; every failure is a ``ProviderError``."""
         body = to_anthropic_request(request, self._default_max_tokens)
         try:
             # The raw response skips building the SDK's models only to dump them again.
-            raw = self._client.messages.with_raw_response.create(**body)
+            raw = self._create(**body)
             payload = orjson.loads(raw.http_response.content)
         except anthropic.AnthropicError as exc:
             # "from None": the SDK error holds the request, x-api-key header included.

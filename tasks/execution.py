@@ -119,13 +119,16 @@ class JobRunner:
             raise InvalidRequest(f"provider instance {route.current.instance!r} is not configured")
         parsed = chat_request_from_openai(job.request)
         request = replace(parsed, model=instance.upstream_model(route.current.model))
+        # Before admission: a client built after it would delay the call past its slot in
+        # the window, and a later, faster call could then share the provider's window.
+        provider = self.provider_for(instance.name)
         admission = self._admit(job, token, instance, request, route)
         if admission is None:
             return  # handed back to wait, or moved to a fallback
         started = time.perf_counter()
         with self.in_flight.call(admission):
             try:
-                response = self.provider_for(instance.name).complete(request)
+                response = provider.complete(request)
             except ProviderError as exc:
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, parsed, exc)

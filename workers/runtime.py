@@ -78,8 +78,19 @@ class WorkerRuntime:
     def start(self, hostname: str, queues: list[str]) -> None:
         """Start the heartbeat and upkeep threads; they run until ``close``."""
         member = f"{hostname}|{','.join(sorted(queues))}"
+        self._warm_clients(queues)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
         self._spawn("worker-upkeep", self._upkeep)
+
+    def _warm_clients(self, queues: list[str]) -> None:
+        """Build the provider clients this worker will use now, not on its first job: the
+        first call after start-up then reaches the provider as fast as the rest."""
+        for inst in self.providers.instances.values():
+            if inst.queue in queues:
+                try:
+                    self.provider_for(inst.name)
+                except Exception as exc:  # retried on first use, where the job reports it
+                    log.warning("provider_client_failed", instance=inst.name, error=str(exc))
 
     def _spawn(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
