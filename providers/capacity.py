@@ -161,7 +161,7 @@ class ProviderCapacity:
                 instance.circuit.failure_threshold,
                 int(instance.circuit.reset_seconds * 1000),
                 keys.job(""),
-                "1" if instance.limits.max_concurrency else "0",
+                instance.limits.max_concurrency or 0,
             ],
         )
         return state.decode() if isinstance(state, bytes) else str(state)

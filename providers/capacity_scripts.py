@@ -188,8 +188,8 @@ return {1, 0, 'ok'}
 # Same KEYS plus KEYS[11] the deferred-jobs set. ARGV: 1 admission token, 2 tokens used
 # (-1 = keep the reservation), 3 outcome ("ok", "fail", "rate_limited", "neutral"),
 # 4 cooldown ms (for "rate_limited"), 5 circuit failure threshold, 6 circuit reset ms,
-# 7 job key prefix, 8 "1" when the instance has a concurrency limit (a release then wakes
-# the first waiter). Returns the circuit state after the call.
+# 7 job key prefix, 8 the instance's max concurrency (0 = none; with one, a release wakes
+# the waiters the free slots can take). Returns the circuit state after the call.
 RELEASE_LUA = (
     _NOW
     + """
@@ -201,12 +201,19 @@ if used >= 0 then
     redis.call('INCRBY', KEYS[4], used - tonumber(reserved))
   end
 end
-if redis.call('ZREM', KEYS[5], token) == 1 and ARGV[8] == '1' then
-  -- Hand the freed concurrency slot to the first waiter now rather than at its next poll.
-  local head = redis.call('ZRANGE', KEYS[6], 0, 0)
-  if head[1] and redis.call('ZREM', KEYS[11], head[1]) == 1 then
-    local m = redis.call('HMGET', ARGV[7] .. head[1], 'status', 'message', 'message_key')
-    if m[1] == 'queued' and m[2] and m[3] then redis.call('RPUSH', m[3], m[2]) end
+local conc = tonumber(ARGV[8])
+if redis.call('ZREM', KEYS[5], token) == 1 and conc > 0 then
+  -- Hand the free slots to the first waiters in line now rather than at their next poll.
+  -- A waiter that is not in the deferred set is already on its way back (pushed, or being
+  -- run): it counts as coming, and the next one in line is woken only for a slot left over.
+  local free = conc - redis.call('ZCARD', KEYS[5])
+  if free > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, free - 1)) do
+      if redis.call('ZREM', KEYS[11], id) == 1 then
+        local m = redis.call('HMGET', ARGV[7] .. id, 'status', 'message', 'message_key')
+        if m[1] == 'queued' and m[2] and m[3] then redis.call('RPUSH', m[3], m[2]) end
+      end
+    end
   end
 end
 if outcome == 'rate_limited' then

@@ -191,9 +191,12 @@ def test_renew_keeps_an_in_flight_slot_past_its_lease(sync_redis: redis.Redis) -
     capacity = ProviderCapacity(sync_redis, lease_seconds=1.0)
     inst = instance("renew", max_concurrency=1)
     a = admitted(capacity.acquire(inst, "a", 1, 1))
-    time.sleep(0.5)
+    key = f"llmgw:limit:{inst.name}:inflight"
+    before = sync_redis.zscore(key, a.token)
+    time.sleep(0.2)
     capacity.renew([a])
-    time.sleep(0.7)  # past the original lease, within the renewed one
+    after = sync_redis.zscore(key, a.token)
+    assert before is not None and after is not None and after >= before + 150
     waited(capacity.acquire(inst, "b", 2, 1), "concurrency")
 
 
@@ -479,3 +482,25 @@ def test_waiters_deep_in_a_concurrency_line_poll_less_often(sync_redis: redis.Re
     deep = waited(capacity.acquire(inst, "deep", 100, 1), "concurrency")  # rank 8
     assert head.seconds <= 2
     assert deep.seconds == pytest.approx(2 * 5, abs=0.01)  # ceil((8 + 1) / 2) polls
+
+
+def test_release_wakes_the_next_waiter_when_the_head_is_already_on_its_way(
+    sync_redis: redis.Redis, capacity: ProviderCapacity, queue_key: str
+) -> None:
+    inst = instance("wake-next", max_concurrency=2)
+    first = admitted(capacity.acquire(inst, "first", 1, 1))
+    second = admitted(capacity.acquire(inst, "second", 2, 1))
+    waited(capacity.acquire(inst, "head", 3, 1), "concurrency")
+    waited(capacity.acquire(inst, "next", 4, 1), "concurrency")
+    put_waiting_job(sync_redis, "head", queue_key, "queued")
+    put_waiting_job(sync_redis, "next", queue_key, "queued")
+    capacity.release(inst, first, Outcome.OK)  # one slot: the head is pushed
+    assert sync_redis.zscore("llmgw:deferred", "head") is None
+    assert sync_redis.zscore("llmgw:deferred", "next") is not None
+    # The head has not claimed its slot yet when the second call ends: two slots are
+    # free, the head is coming for one, so the next waiter is woken for the other.
+    capacity.release(inst, second, Outcome.OK)
+    assert sync_redis.zscore("llmgw:deferred", "next") is None
+    assert sync_redis.llen(queue_key) == 2
+    admitted(capacity.acquire(inst, "head", 3, 1))
+    admitted(capacity.acquire(inst, "next", 4, 1))
