@@ -97,7 +97,11 @@ local circuit = redis.call('HMGET', KEYS[10], 'state', 'until')
 local probe = false
 if circuit[1] == 'open' or circuit[1] == 'half_open' then
   local reopen = tonumber(circuit[2] or '0')
-  if now < reopen then return deny(reopen - now, 'circuit_open') end
+  if now < reopen then
+    if circuit[1] == 'open' then return deny(reopen - now, 'circuit_open') end
+    -- A probe is out: its verdict may come any moment, so look again soon.
+    return deny(math.min(reopen - now, poll), 'circuit_probing')
+  end
   probe = true
 end
 
@@ -202,20 +206,7 @@ if used >= 0 then
   end
 end
 local conc = tonumber(ARGV[8])
-if redis.call('ZREM', KEYS[5], token) == 1 and conc > 0 then
-  -- Hand the free slots to the first waiters in line now rather than at their next poll.
-  -- A waiter that is not in the deferred set is already on its way back (pushed, or being
-  -- run): it counts as coming, and the next one in line is woken only for a slot left over.
-  local free = conc - redis.call('ZCARD', KEYS[5])
-  if free > 0 then
-    for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, free - 1)) do
-      if redis.call('ZREM', KEYS[11], id) == 1 then
-        local m = redis.call('HMGET', ARGV[7] .. id, 'status', 'message', 'message_key')
-        if m[1] == 'queued' and m[2] and m[3] then redis.call('RPUSH', m[3], m[2]) end
-      end
-    end
-  end
-end
+local freed = redis.call('ZREM', KEYS[5], token) == 1
 if outcome == 'rate_limited' then
   local ms = tonumber(ARGV[4])
   if ms > 0 and redis.call('PTTL', KEYS[9]) < ms then
@@ -223,8 +214,10 @@ if outcome == 'rate_limited' then
   end
 end
 local state = redis.call('HGET', KEYS[10], 'state') or 'closed'
-if outcome == 'fail' then
-  local failures = redis.call('HINCRBY', KEYS[10], 'failures', 1)
+if outcome == 'fail' or (outcome == 'neutral' and state == 'half_open') then
+  -- A failed call counts towards opening; a probe that ended without a verdict (our own
+  -- error) reopens the circuit for a new probe after the reset time.
+  local failures = redis.call('HINCRBY', KEYS[10], 'failures', outcome == 'fail' and 1 or 0)
   if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[5])) then
     state = 'open'
     redis.call('HSET', KEYS[10], 'state', 'open', 'until', now + tonumber(ARGV[6]),
@@ -237,6 +230,34 @@ elseif outcome ~= 'neutral' then
     redis.call('HSET', KEYS[10], 'state', 'closed', 'failures', 0)
   elseif redis.call('HGET', KEYS[10], 'failures') ~= '0' then
     redis.call('HSET', KEYS[10], 'failures', 0)
+  end
+end
+if freed and conc > 0 and state == 'closed' and redis.call('PTTL', KEYS[9]) <= 0 then
+  -- Hand the free slots to the first waiters in line now rather than at their next poll.
+  -- A waiter that is not in the deferred set is already on its way back (pushed, or being
+  -- run): it counts as coming. One that has ended (cancelled while waiting) leaves the
+  -- line, so it does not hold a slot it will never take.
+  local free = conc - redis.call('ZCARD', KEYS[5])
+  local coming, start = 0, 0
+  while coming < free do
+    local ids = redis.call('ZRANGE', KEYS[6], start, start + free - coming - 1)
+    if #ids == 0 then break end
+    start = start + #ids
+    for _, id in ipairs(ids) do
+      local m = redis.call('HMGET', ARGV[7] .. id, 'status', 'message', 'message_key')
+      if m[1] ~= 'queued' and m[1] ~= 'running' then
+        redis.call('ZREM', KEYS[6], id)
+        redis.call('ZREM', KEYS[7], id)
+        redis.call('HDEL', KEYS[8], id)
+        redis.call('ZREM', KEYS[11], id)
+        start = start - 1
+      else
+        if redis.call('ZREM', KEYS[11], id) == 1 and m[2] and m[3] then
+          redis.call('RPUSH', m[3], m[2])
+        end
+        coming = coming + 1
+      end
+    end
   end
 end
 return state

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 
 from gateway.errors import (
     GatewayError,
@@ -95,8 +96,10 @@ class JobRunner:
                 self._dispatch(job, token)
             except GatewayError as exc:
                 self._finish_failed(job, token, exc.to_dict())
-            except RequestTooLarge as exc:
-                self._finish_failed(job, token, InvalidRequest(str(exc)).to_dict())
+            except RedisError:
+                # Not the job's fault: the delivery is put back (``run_delivery``), and the
+                # lease reaper re-runs the job if this worker cannot record anything.
+                raise
             except Exception:
                 log.exception("job_crashed")
                 error: dict[str, object] = {"type": "internal_error", "message": "internal error"}
@@ -136,13 +139,14 @@ class JobRunner:
             except BaseException:
                 self.capacity.release(instance, admission, Outcome.NEUTRAL)
                 raise
-        self.capacity.release(
-            instance, admission, Outcome.OK, tokens_used=response.usage.total_tokens
-        )
         price = instance.prices.get(route.current.model)
         outcome = completion_outcome(response, job.model or "", price)
         outcome.result["provider"] = instance.name
+        # The result first: a paid-for answer is recorded even if the release then fails.
         self._finish_succeeded(job, token, outcome, time.perf_counter() - started)
+        used = response.usage.total_tokens
+        # No usage reported: keep the reservation rather than pretend nothing was spent.
+        self.capacity.release(instance, admission, Outcome.OK, tokens_used=used or None)
 
     def _admit(
         self,
@@ -157,10 +161,18 @@ class JobRunner:
         tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
         deadline = time.monotonic() + self.wait_in_slot_seconds
         while True:
-            verdict = self.capacity.acquire(instance, job.id, order, tokens)
+            try:
+                verdict = self.capacity.acquire(instance, job.id, order, tokens)
+            except RequestTooLarge as exc:
+                # This instance can never take it; another candidate may.
+                fallback = self.planner.next_untried(route, request)
+                if fallback is None:
+                    raise InvalidRequest(str(exc)) from None
+                self._move(job, token, route.moved_to(fallback), delay=0, attempts=0)
+                return None
             if isinstance(verdict, Admission):
                 return verdict
-            if verdict.reason in ("cooldown", "circuit_open"):
+            if verdict.reason in ("cooldown", "circuit_open", "circuit_probing"):
                 fallback = self.planner.next_untried(route, request)
                 if fallback is not None:
                     self._move(job, token, route.moved_to(fallback), delay=0, attempts=0)
@@ -168,7 +180,9 @@ class JobRunner:
                     return None
             if verdict.reason == "circuit_open":
                 # Counted as an attempt, so a provider that stays down fails its jobs in
-                # bounded time instead of holding them forever.
+                # bounded time instead of holding them forever. The job leaves the line:
+                # a freed slot must not wake it before the circuit's reset time.
+                self.capacity.forget(instance.name, job.id)
                 error = ProviderUnavailable(f"provider instance {instance.name!r} is failing")
                 self._retry_or_fail(job, token, route, error, verdict.seconds)
                 return None

@@ -6,9 +6,10 @@ and every step is one Lua script on Redis's own clock, so no worker's clock matt
   claimed again, so a duplicate delivery never runs a job twice at the same time.
 - **Renew**: each worker extends the leases of the jobs it is running, every third of the
   lease. A worker killed with SIGKILL stops renewing.
-- **Reap**: any worker moves a job whose lease lapsed back to ``queued`` and pushes its
-  Celery message to the front of its queue, so another worker re-runs it within about one
-  lease period (not the broker's one-hour visibility timeout). A job that keeps losing its
+- **Reap**: any worker moves a job whose lease lapsed (half a lease ago, a grace for a
+  worker that was only cut off from Redis) back to ``queued`` and pushes its Celery
+  message to the front of its queue, so another worker re-runs it within about 1.5 lease
+  periods (not the broker's one-hour visibility timeout). A job that keeps losing its
   worker is failed after ``max_attempts`` recoveries instead of crashing workers forever.
 - **Finish / requeue** succeed only for the lease holder: a worker that lost its lease
   (reaped while stalled) cannot overwrite what the new holder does.
@@ -33,7 +34,7 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 # KEYS[1] job hash, KEYS[2] running set, KEYS[3] deferred set. ARGV[1] lease token,
 # ARGV[2] lease ms, ARGV[3] started_at (wall clock, for the record), ARGV[4] job id.
 # Returns {1, fields} when claimed, {0, status} when not ("running" = held by a live
-# lease), {-1} when the job does not exist.
+# lease, "deferred" = waiting in the deferred set), {-1} when the job does not exist.
 CLAIM_LUA = (
     _NOW
     + """
@@ -44,8 +45,14 @@ if not status then
 end
 if status == 'running' then
   local expiry = redis.call('ZSCORE', KEYS[2], ARGV[4])
-  if expiry and tonumber(expiry) > now then return {0, 'running'} end
-elseif status ~= 'queued' then
+  local mine = redis.call('HGET', KEYS[1], 'lease') == ARGV[1]
+  -- "mine": the client re-sent this script after a lost reply; the claim stands.
+  if expiry and tonumber(expiry) > now and not mine then return {0, 'running'} end
+elseif status == 'queued' then
+  -- A stale duplicate of the message must not cut a backoff or capacity wait short.
+  local due = redis.call('ZSCORE', KEYS[3], ARGV[4])
+  if due and tonumber(due) > now then return {0, 'deferred'} end
+else
   return {0, status}
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'lease', ARGV[1], 'started_at', ARGV[3])
@@ -124,11 +131,14 @@ return renewed
 )
 
 # KEYS[1] running set. ARGV[1] job key prefix, ARGV[2] recoveries allowed, ARGV[3] batch
-# size, ARGV[4] channel, ARGV[5] finished_at (wall clock). Returns {requeued, failed}.
+# size, ARGV[4] channel, ARGV[5] finished_at (wall clock), ARGV[6] grace ms: a lease must
+# have lapsed this long before, so a worker that was merely cut off from Redis for a
+# while gets to renew before its jobs are taken away. Returns {requeued, failed}.
 REAP_LUA = (
     _NOW
     + """
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[6]),
+  'LIMIT', 0, tonumber(ARGV[3]))
 local requeued, failed = 0, 0
 for _, id in ipairs(lapsed) do
   redis.call('ZREM', KEYS[1], id)

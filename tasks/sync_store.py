@@ -11,6 +11,7 @@ from redis import Redis
 from gateway import keys
 from tasks.leases import CLAIM_LUA, FINISH_LUA, PUMP_LUA, REAP_LUA, RENEW_LUA, REQUEUE_LUA
 from tasks.records import TRANSITION_LUA, JobRecord, JobStatus, encode_field, transition_args
+from tasks.task_messages import TaskMessageBuilder
 
 _JOB_PREFIX = keys.job("")
 
@@ -39,6 +40,7 @@ class SyncJobStore:
         self._renew = redis.register_script(RENEW_LUA)
         self._reap = redis.register_script(REAP_LUA)
         self._pump = redis.register_script(PUMP_LUA)
+        self._messages = TaskMessageBuilder()
 
     def load(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(keys.job(job_id))
@@ -55,8 +57,18 @@ class SyncJobStore:
             return None, "missing"
         if int(reply[0]) == 0:
             return None, _text(reply[1])
-        flat = reply[1]
-        return JobRecord.from_redis(dict(zip(flat[::2], flat[1::2], strict=True))), "running"
+        fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
+        record = JobRecord.from_redis(fields)
+        if b"message" not in fields and record.queue:
+            # Submitted before records kept their message: store one now, so the scripts
+            # that put the job back on its queue have something to push.
+            message = self._messages.run_job(
+                record.id, record.queue, record.priority, record.request_id
+            )
+            self._redis.hset(
+                keys.job(job_id), mapping={"message": message.payload, "message_key": message.key}
+            )
+        return record, "running"
 
     def finish(
         self,
@@ -115,7 +127,14 @@ class SyncJobStore:
         """Re-queue jobs whose lease lapsed; (re-queued, failed for losing too many workers)."""
         requeued, failed = self._reap(
             keys=[keys.RUNNING],
-            args=[_JOB_PREFIX, recoveries_allowed, batch, keys.JOB_DONE_CHANNEL, repr(time.time())],
+            args=[
+                _JOB_PREFIX,
+                recoveries_allowed,
+                batch,
+                keys.JOB_DONE_CHANNEL,
+                repr(time.time()),
+                self.lease_ms // 2,
+            ],
         )
         return int(requeued), int(failed)
 

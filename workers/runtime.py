@@ -120,10 +120,11 @@ class WorkerRuntime:
                 while self.store.pump() >= 200:
                     pass  # a backlog came due at once: drain it before sleeping
                 if time.monotonic() >= next_lease:
-                    next_lease = time.monotonic() + lease_every
                     jobs, calls = self.in_flight.snapshot()
                     self.store.renew(jobs)
                     self.capacity.renew(calls)
+                    # Only after a successful renewal: a failed one is retried next tick.
+                    next_lease = time.monotonic() + lease_every
                     requeued, failed = self.store.reap(self.settings.max_attempts)
                     if requeued or failed:
                         log.warning("lapsed_leases_reaped", requeued=requeued, failed=failed)

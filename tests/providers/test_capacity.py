@@ -399,7 +399,7 @@ def test_after_reset_exactly_one_probe_is_admitted_and_success_closes(
     probes = [v for v in results if isinstance(v, Admission)]
     assert len(probes) == 1 and probes[0].probe
     waits = [v for v in results if isinstance(v, Wait)]
-    assert len(waits) == 7 and {w.reason for w in waits} == {"circuit_open"}
+    assert len(waits) == 7 and {w.reason for w in waits} == {"circuit_probing"}
     assert capacity.release(inst, probes[0], Outcome.OK) == "closed"
     after = admitted(capacity.acquire(inst, "after", 1, 1))
     assert not after.probe
@@ -411,7 +411,7 @@ def test_failed_probe_reopens_the_circuit(capacity: ProviderCapacity) -> None:
     time.sleep(0.6)
     probe = admitted(capacity.acquire(inst, "probe", 1, 1))
     assert probe.probe
-    waited(capacity.acquire(inst, "other", 2, 1), "circuit_open")
+    waited(capacity.acquire(inst, "other", 2, 1), "circuit_probing")
     assert capacity.release(inst, probe, Outcome.FAILED) == "open"
     wait = waited(capacity.acquire(inst, "other", 2, 1), "circuit_open")
     assert 0 < wait.seconds <= 0.5
@@ -504,3 +504,41 @@ def test_release_wakes_the_next_waiter_when_the_head_is_already_on_its_way(
     assert sync_redis.llen(queue_key) == 2
     admitted(capacity.acquire(inst, "head", 3, 1))
     admitted(capacity.acquire(inst, "next", 4, 1))
+
+
+def test_probe_without_a_verdict_reopens_the_circuit(capacity: ProviderCapacity) -> None:
+    inst = instance("probe-neutral", failure_threshold=2, reset_seconds=0.5)
+    fail_until_open(capacity, inst)
+    time.sleep(0.6)
+    probe = admitted(capacity.acquire(inst, "probe", 1, 1))
+    assert capacity.release(inst, probe, Outcome.NEUTRAL) == "open"
+    waited(capacity.acquire(inst, "other", 2, 1), "circuit_open")
+
+
+def test_release_does_not_wake_waiters_while_the_instance_cools_down(
+    sync_redis: redis.Redis, capacity: ProviderCapacity, queue_key: str
+) -> None:
+    inst = instance("wake-cooling", max_concurrency=1)
+    running = admitted(capacity.acquire(inst, "running", 1, 1))
+    waited(capacity.acquire(inst, "head", 2, 1), "concurrency")
+    put_waiting_job(sync_redis, "head", queue_key, "queued")
+    capacity.release(inst, running, Outcome.RATE_LIMITED, cooldown_seconds=5)
+    assert sync_redis.llen(queue_key) == 0
+    assert sync_redis.zscore("llmgw:deferred", "head") is not None
+
+
+def test_release_skips_and_drops_ended_waiters_ahead_in_line(
+    sync_redis: redis.Redis, capacity: ProviderCapacity, queue_key: str
+) -> None:
+    inst = instance("wake-skip", max_concurrency=1)
+    running = admitted(capacity.acquire(inst, "running", 1, 1))
+    waited(capacity.acquire(inst, "gone", 2, 1), "concurrency")
+    waited(capacity.acquire(inst, "next", 3, 1), "concurrency")
+    put_waiting_job(sync_redis, "gone", queue_key, "cancelled")
+    sync_redis.zrem("llmgw:deferred", "gone")  # e.g. its pump already dropped it
+    put_waiting_job(sync_redis, "next", queue_key, "queued")
+    capacity.release(inst, running, Outcome.OK)
+    assert sync_redis.zscore(f"llmgw:limit:{inst.name}:waiting", "gone") is None
+    assert sync_redis.zscore("llmgw:deferred", "next") is None
+    assert sync_redis.llen(queue_key) == 1
+    admitted(capacity.acquire(inst, "next", 3, 1))

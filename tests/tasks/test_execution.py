@@ -327,3 +327,39 @@ def test_request_larger_than_the_whole_tpm_fails_with_a_clear_error(
     assert job is not None and job.status is JobStatus.FAILED
     assert job.error is not None and job.error["type"] == "invalid_request_error"
     assert "allows 100/min" in job.error["message"]
+
+
+def test_request_too_large_for_one_instance_moves_to_a_fallback_that_fits(
+    sync_redis: redis.Redis,
+) -> None:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "openai": {"type": "openai", "limits": {"tpm": 100}, "fallbacks": ["backup"]},
+                "backup": {"type": "openai"},
+            }
+        }
+    )
+    runner = replace(
+        make_runner(sync_redis, ScriptedProvider(["never"])),
+        instances=dict(config.instances),
+        planner=FallbackPlanner(config),
+    )
+    job_id = put_job(sync_redis)
+    runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.provider == "backup"
+    assert job.attempts == 0
+
+
+def test_job_arriving_while_a_probe_is_out_waits_without_an_attempt(
+    sync_redis: redis.Redis,
+) -> None:
+    sync_redis.hset("llmgw:circuit:openai", mapping={"state": "half_open", "until": 10**15})
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.attempts == 0
+    assert sync_redis.zscore("llmgw:deferred", job_id) is not None
+    assert provider.calls == []

@@ -399,3 +399,43 @@ def test_pump_takes_a_cancelled_job_out_of_its_instance_waiting_line(
     assert sync_redis.zcard("llmgw:limit:inst:waiting:until") == 0
     assert sync_redis.hlen("llmgw:limit:inst:waiting:n") == 0
     assert sync_redis.llen(queue_key) == 0
+
+
+def test_claim_repeated_with_the_same_token_stands(
+    store: SyncJobStore, sync_redis: redis.Redis, queue_key: str
+) -> None:
+    # redis-py re-sends a script whose reply was lost: the claim must not turn into "busy".
+    job_id = put_job(sync_redis, queue_key)
+    first, _ = store.claim(job_id, "tok")
+    again, status = store.claim(job_id, "tok")
+    assert first is not None and again is not None and status == "running"
+
+
+def test_claim_of_a_job_waiting_in_the_deferred_set_is_refused(
+    store: SyncJobStore, sync_redis: redis.Redis, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "holder")
+    store.requeue(job_id, "holder", delay_seconds=30)
+    assert store.claim(job_id, "duplicate") == (None, "deferred")
+
+
+def test_claim_stores_a_message_for_a_record_that_has_none(
+    store: SyncJobStore, sync_redis: redis.Redis
+) -> None:
+    record = JobRecord(
+        id=new_job_id(),
+        tenant="t",
+        type=JobType.COMPLETION,
+        status=JobStatus.QUEUED,
+        request={},
+        created_at=time.time(),
+        queue="llm.legacy",
+        priority=5,
+    )
+    sync_redis.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
+    store.claim(record.id, "tok")
+    assert sync_redis.hget(f"llmgw:job:{record.id}", "message_key") == b"llm.legacy:4"
+    assert store.requeue(record.id, "tok", delay_seconds=0)
+    assert sync_redis.llen("llm.legacy:4") == 1
+    sync_redis.delete("llm.legacy:4")
