@@ -1,15 +1,13 @@
-"""The ``completion`` job kind: one chat completion through the routed provider."""
+"""The ``completion`` job kind's result: what a finished chat completion writes back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from providers.base import Provider
-from providers.config import InstanceConfig, ModelPrice
-from providers.openai_format import chat_request_from_openai, message_to_openai
+from providers.config import ModelPrice
+from providers.openai_format import message_to_openai
 from providers.types import ChatResponse
-from tasks.records import JobRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,14 +17,6 @@ class JobOutcome:
     result: dict[str, Any]
     usage: dict[str, int] | None = None
     cost_usd: float | None = None
-
-
-def run_completion(job: JobRecord, provider: Provider, instance: InstanceConfig) -> JobOutcome:
-    """Call the provider once and shape the result as the job record stores it."""
-    model = job.model or ""
-    request = replace(chat_request_from_openai(job.request), model=instance.upstream_model(model))
-    response = provider.complete(request)
-    return completion_outcome(response, model, instance.prices.get(model))
 
 
 def completion_outcome(
