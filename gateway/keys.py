@@ -10,6 +10,17 @@ JOB_DONE_CHANNEL = f"{PREFIX}:events:job-done"
 WORKERS = f"{PREFIX}:workers"
 
 
+def worker_member(hostname: str, queues: list[str]) -> str:
+    """A worker's member of ``WORKERS``."""
+    return f"{hostname}|{','.join(sorted(queues))}"
+
+
+def worker_queues(member: object) -> list[str]:
+    """The queues a ``WORKERS`` member (as redis-py returns it) consumes."""
+    text = member.decode() if isinstance(member, bytes) else str(member)
+    return [queue for queue in text.partition("|")[2].split(",") if queue]
+
+
 def job(job_id: str) -> str:
     """Hash holding the job record."""
     return f"{PREFIX}:job:{job_id}"

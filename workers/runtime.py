@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 from redis import Redis
@@ -77,7 +78,7 @@ class WorkerRuntime:
 
     def start(self, hostname: str, queues: list[str]) -> None:
         """Start the heartbeat and upkeep threads; they run until ``close``."""
-        member = f"{hostname}|{','.join(sorted(queues))}"
+        member = keys.worker_member(hostname, queues)
         self._warm_clients(queues)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
         self._spawn("worker-upkeep", self._upkeep)
@@ -92,8 +93,8 @@ class WorkerRuntime:
                 except Exception as exc:  # retried on first use, where the job reports it
                     log.warning("provider_client_failed", instance=inst.name, error=str(exc))
 
-    def _spawn(self, name: str, target: object) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 

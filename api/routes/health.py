@@ -39,8 +39,7 @@ async def ready(services: Services) -> FastJSONResponse:
         return FastJSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
     consumed: set[str] = set()
     for member in members:
-        text = member.decode() if isinstance(member, bytes) else str(member)
-        consumed.update(q for q in text.partition("|")[2].split(",") if q)
+        consumed.update(keys.worker_queues(member))
     queues = {inst.queue: inst.queue in consumed for inst in services.providers.instances.values()}
     is_ready = bool(members)
     body = {

@@ -44,8 +44,7 @@ async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
 def _workers_per_queue(members: list[Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for member in members:
-        text = member.decode() if isinstance(member, bytes) else str(member)
-        for queue in filter(None, text.partition("|")[2].split(",")):
+        for queue in keys.worker_queues(member):
             counts[queue] = counts.get(queue, 0) + 1
     return counts
 

@@ -4,7 +4,7 @@ duplicate deliveries and cancellation races."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 import redis
@@ -60,6 +60,7 @@ def make_runner(
     provider: ScriptedProvider,
     attempts: int = 3,
     fallbacks: list[str] | None = None,
+    tpm: int | None = None,
 ) -> JobRunner:
     config = ProvidersConfig.model_validate(
         {
@@ -70,6 +71,7 @@ def make_runner(
                     "model_map": {"alias": "gpt-real"},
                     "prices": {"gpt-4o-mini": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}},
                     "fallbacks": fallbacks or [],
+                    "limits": {"tpm": tpm},
                 },
                 "backup": {"type": "openai", "models": ["backup-model"]},
             }
@@ -316,11 +318,7 @@ def test_waiting_for_capacity_hands_the_job_back_without_an_attempt(
 def test_request_larger_than_the_whole_tpm_fails_with_a_clear_error(
     sync_redis: redis.Redis,
 ) -> None:
-    config = ProvidersConfig.model_validate(
-        {"instances": {"openai": {"type": "openai", "limits": {"tpm": 100}}}}
-    )
-    runner = make_runner(sync_redis, ScriptedProvider(["never"]))
-    runner = replace(runner, instances=dict(config.instances))
+    runner = make_runner(sync_redis, ScriptedProvider(["never"]), tpm=100)
     job_id = put_job(sync_redis)
     runner.run(job_id)
     job = SyncJobStore(sync_redis).load(job_id)
@@ -332,19 +330,7 @@ def test_request_larger_than_the_whole_tpm_fails_with_a_clear_error(
 def test_request_too_large_for_one_instance_moves_to_a_fallback_that_fits(
     sync_redis: redis.Redis,
 ) -> None:
-    config = ProvidersConfig.model_validate(
-        {
-            "instances": {
-                "openai": {"type": "openai", "limits": {"tpm": 100}, "fallbacks": ["backup"]},
-                "backup": {"type": "openai"},
-            }
-        }
-    )
-    runner = replace(
-        make_runner(sync_redis, ScriptedProvider(["never"])),
-        instances=dict(config.instances),
-        planner=FallbackPlanner(config),
-    )
+    runner = make_runner(sync_redis, ScriptedProvider(["never"]), fallbacks=["backup"], tpm=100)
     job_id = put_job(sync_redis)
     runner.run(job_id)
     job = SyncJobStore(sync_redis).load(job_id)
@@ -363,3 +349,17 @@ def test_job_arriving_while_a_probe_is_out_waits_without_an_attempt(
     assert job is not None and job.status is JobStatus.QUEUED and job.attempts == 0
     assert sync_redis.zscore("llmgw:deferred", job_id) is not None
     assert provider.calls == []
+
+
+def test_redis_failure_mid_delivery_is_raised_not_recorded_as_a_job_failure(
+    sync_redis: redis.Redis,
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    job_id = put_job(sync_redis)
+    runner = make_runner(sync_redis, ScriptedProvider([RedisConnectionError("gone")]))  # type: ignore[list-item]
+    with pytest.raises(RedisConnectionError):
+        runner.run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    # Left running under its lease: the reaper re-queues it if nobody finishes it.
+    assert job is not None and job.status is JobStatus.RUNNING and job.error is None
