@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emulator.behaviour import decide
+from emulator.behaviour import Turn, decide
 from emulator.control import control_routes
 from emulator.directives import DirectiveError, find_directive
 from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
@@ -98,17 +98,18 @@ class _Generation:
             return self._error(request, received, body, 400, "The request body is not valid JSON.")
         try:
             turn = protocol.parse(body, request.path_params)
-            # Validated even when a scripted behaviour wins, so typos never go unnoticed.
-            in_text = find_directive(turn.texts)
         except RequestError as exc:
             return self._error(request, received, body, exc.status, exc.message, exc.param)
+        try:
+            # Validated even when a scripted behaviour wins, so typos never go unnoticed.
+            in_text = find_directive(turn.texts)
         except DirectiveError as exc:
-            return self._error(request, received, body, 400, str(exc))
+            return self._error(request, received, body, 400, str(exc), turn=turn)
 
         scripted = self._state.next_scripted()
         decision = decide(turn, scripted if scripted is not None else in_text)
         status = decision.error.status if decision.error else 200
-        entry = self._record(request, received, turn.model, body, status)
+        entry = self._record(request, received, turn.model, body, status, turn)
 
         latency = self._state.latency_ms if decision.latency_ms is None else decision.latency_ms
         if latency > 0:
@@ -140,17 +141,25 @@ class _Generation:
         status: int,
         message: str,
         param: str | None = None,
+        *,
+        turn: Turn | None = None,
     ) -> Response:
         model = body.get("model") if isinstance(body, dict) else None
         entry = self._record(
-            request, received, model if isinstance(model, str) else None, body, status
+            request, received, model if isinstance(model, str) else None, body, status, turn
         )
         self._state.complete(entry, t_done=time.time())
         content = self._protocol.render_error(status, message, param)
         return JSONResponse(content, status_code=status)
 
     def _record(
-        self, request: Request, received: float, model: str | None, body: Any, status: int
+        self,
+        request: Request,
+        received: float,
+        model: str | None,
+        body: Any,
+        status: int,
+        turn: Turn | None,
     ) -> dict[str, Any]:
         return self._state.record(
             t=received,
@@ -159,6 +168,8 @@ class _Generation:
             model=model,
             body=body,
             status=status,
+            turn=None if turn is None else turn.index,
+            tool_results=None if turn is None else turn.tool_results,
         )
 
 

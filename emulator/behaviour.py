@@ -9,7 +9,8 @@ Default replies
 Without a ``reply`` the answer is ``"echo: " + <last user message text>``;
 when tool results follow the last user message it is ``"tool results: " +
 <results joined by "; ">``. Directives are stripped (and the remaining text
-trimmed) before anything is echoed.
+trimmed) before anything is echoed. A directive with ``turns`` is first
+reduced to the entry for :attr:`Turn.index` merged over the outer fields.
 
 Token counting
 --------------
@@ -46,14 +47,17 @@ class Turn:
 
     ``texts`` holds every text fragment in conversation order (raw, directives
     included); ``tool_results`` the tool result texts that follow the last user
-    message. ``body`` keeps the parsed wire request for protocol-specific
-    rendering options (e.g. OpenAI ``stream_options``).
+    message; ``index`` the number of assistant messages after it (the position
+    in a tool loop, which picks a directive's ``turns`` entry). ``body`` keeps
+    the parsed wire request for protocol-specific rendering options (e.g.
+    OpenAI ``stream_options``).
     """
 
     model: str
     texts: tuple[str, ...]
     last_user_text: str
     tool_results: tuple[str, ...] = ()
+    index: int = 0
     stream: bool = False
     body: Mapping[str, Any] = field(default_factory=dict)
 
@@ -94,16 +98,21 @@ class Decision:
 def decide(turn: Turn, directive: Directive | None) -> Decision:
     """Apply ``directive`` (scripted or in-text, already chosen) to ``turn``."""
     d = directive or Directive()
+    entry = d.turn_entry(turn.index)
+    if entry is not None:
+        d = d.overridden_by(entry)
     if d.status is not None:
         message = d.error or f"{_reason(d.status)} (emulated)"
         return Decision(error=ErrorReply(d.status, message, d.retry_after), latency_ms=d.latency_ms)
+    # Plain tool calls stop once results arrive (so loops end); a turn entry's own always fire.
+    own_calls = entry is not None and entry.tool_calls is not None
     calls: tuple[ToolCall, ...] = ()
     text: str | None
-    if turn.tool_results:
+    if d.tool_calls and (own_calls or not turn.tool_results):
+        text, calls = d.reply, d.tool_calls
+    elif turn.tool_results:
         results = "; ".join(map(strip_directives, turn.tool_results))
         text = d.reply if d.reply is not None else "tool results: " + results
-    elif d.tool_calls:
-        text, calls = d.reply, d.tool_calls
     else:
         text = d.reply if d.reply is not None else "echo: " + strip_directives(turn.last_user_text)
     completion_chars = len(text or "") + sum(len(c.name) + len(c.arguments_json) for c in calls)

@@ -7,9 +7,14 @@
 ``GET|POST|DELETE /_emulator/script``           ``{"behaviours": [...]}`` FIFO queue
 
 A record holds ``t`` (receipt, epoch seconds), ``protocol``, ``path``,
-``model``, ``body``, ``status``, ``t_done`` (reply produced, after the latency
-sleep; ``null`` while pending or if the client left first) and ``usage``
-(``{"prompt_tokens", "completion_tokens"}``, ``null`` for errors).
+``model``, ``body``, ``status``, ``turn`` (assistant messages after the last
+user message: the position in a tool loop, see ``turns`` in
+:mod:`emulator.directives`), ``tool_results`` (the tool result texts after the
+last user message, each cut to 2000 characters; ``turn`` and ``tool_results``
+are ``null`` when the request could not be parsed), ``t_done`` (reply
+produced, after the latency sleep; ``null`` while pending or if the client
+left first) and ``usage`` (``{"prompt_tokens", "completion_tokens"}``,
+``null`` for errors).
 ``in_flight`` counts generation requests from receipt until their response is
 fully sent; ``peak_in_flight`` is its maximum since the last ``DELETE
 /_emulator/requests``; ``requests`` is the number of records kept.

@@ -18,6 +18,24 @@ control API (``POST /_emulator/script``) replaces in-text ones for one request
 ``finish_reason``  ``"stop"``, ``"length"`` or ``"tool_calls"`` override
                    (Anthropic names ``end_turn``/``max_tokens``/``tool_use``
                    are accepted too).
+``turns``          a non-empty list of directive objects scripting a
+                   multi-turn tool loop, see below.
+
+Multi-turn tool loops (``turns``)
+---------------------------------
+``turns[k]`` applies, where ``k`` is the number of assistant messages after the
+last user message (Anthropic: the last user message that is not only tool
+results): 0 on a loop's first call, 1 after one tool round, and so on. Past
+the end the last entry applies again, so ``{"turns": [{"tool_calls": [...]}]}``
+calls tools forever. The chosen entry's fields override the outer directive's
+(which act as defaults for every turn). An entry's own ``tool_calls`` fire
+even when tool results follow the last user message; ``tool_calls`` inherited
+from the outer directive keep the guard above. Entries are validated like
+top-level directives and cannot hold ``turns`` themselves. Example::
+
+    {"turns": [{"tool_calls": [{"name": "search_corpus", "arguments": {"q": "x"}}]},
+               {"tool_calls": [{"name": "get_chunk", "arguments": {"id": 3}}]},
+               {"reply": "done"}]}
 
 A malformed directive (bad JSON, unknown field, wrong type) makes the request
 fail with a 400 in the protocol's error shape, so typos never pass silently.
@@ -27,7 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "tool_calls", "length"]
@@ -53,6 +71,7 @@ _DIRECTIVE_FIELDS = frozenset(
         "latency_ms",
         "usage",
         "finish_reason",
+        "turns",
     )
 )
 
@@ -92,6 +111,7 @@ class Directive:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: FinishReason | None = None
+    turns: tuple[Directive, ...] | None = None
 
     @classmethod
     def from_json(cls, data: object) -> Directive:
@@ -122,7 +142,22 @@ class Directive:
             prompt_tokens=_opt_int(usage, "prompt_tokens"),
             completion_tokens=_opt_int(usage, "completion_tokens"),
             finish_reason=None if finish is None else _FINISH_REASONS[finish],
+            turns=_turns(data.get("turns")),
         )
+
+    def turn_entry(self, index: int) -> Directive | None:
+        """The ``turns`` entry for turn ``index`` (past the end: the last), if any."""
+        if self.turns is None:
+            return None
+        return self.turns[min(index, len(self.turns) - 1)]
+
+    def overridden_by(self, entry: Directive) -> Directive:
+        """This directive with ``entry``'s scripted fields taking precedence, without ``turns``."""
+        changes = {name: value for name in _FIELDS if (value := getattr(entry, name)) is not None}
+        return replace(self, **{**changes, "turns": None})
+
+
+_FIELDS = tuple(field.name for field in fields(Directive))
 
 
 def _opt(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -154,6 +189,24 @@ def _tool_calls(value: object) -> tuple[ToolCall, ...] | None:
             raise DirectiveError("tool call 'arguments' must be an object")
         calls.append(ToolCall(name=item["name"], arguments=arguments))
     return tuple(calls)
+
+
+def _turns(value: object) -> tuple[Directive, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise DirectiveError("emulator directive 'turns' must be a non-empty list")
+    entries = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise DirectiveError(f"emulator directive turns[{index}] must be an object")
+        if "turns" in item:
+            raise DirectiveError(f"emulator directive turns[{index}] must not hold 'turns'")
+        try:
+            entries.append(Directive.from_json(item))
+        except DirectiveError as exc:
+            raise DirectiveError(f"emulator directive turns[{index}]: {exc}") from exc
+    return tuple(entries)
 
 
 def _scan(text: str) -> Iterator[tuple[int, int, object]]:

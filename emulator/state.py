@@ -9,7 +9,7 @@ emulators can run in one process (e.g. one per test).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,6 +17,8 @@ from emulator.directives import Directive
 
 #: Recorded requests kept; older ones are dropped so long benchmarks stay bounded.
 DEFAULT_MAX_RECORDS = 100_000
+#: Characters of each tool result kept in a record (enough to assert on, bounded memory).
+RECORDED_TOOL_RESULT_CHARS = 2000
 
 
 class EmulatorState:
@@ -64,11 +66,16 @@ class EmulatorState:
         model: str | None,
         body: Any,
         status: int,
+        turn: int | None = None,
+        tool_results: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Remember one generation request (``t`` is its receipt time, epoch seconds).
 
-        Returns the record so :meth:`complete` can fill in the outcome later;
-        until then ``t_done`` and ``usage`` are ``None``.
+        ``turn`` (assistant messages after the last user message) and
+        ``tool_results`` (each cut to :data:`RECORDED_TOOL_RESULT_CHARS`) are
+        ``None`` when the request could not be parsed. Returns the record so
+        :meth:`complete` can fill in the outcome later; until then ``t_done``
+        and ``usage`` are ``None``.
         """
         entry: dict[str, Any] = {
             "t": t,
@@ -77,6 +84,12 @@ class EmulatorState:
             "model": model,
             "body": body,
             "status": status,
+            "turn": turn,
+            "tool_results": (
+                None
+                if tool_results is None
+                else [text[:RECORDED_TOOL_RESULT_CHARS] for text in tool_results]
+            ),
             "usage": None,
             "t_done": None,
         }

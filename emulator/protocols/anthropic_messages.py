@@ -65,11 +65,13 @@ class AnthropicMessages(Protocol):
             texts += [part for part in (text, *results) if part]
             if message["role"] == "user" and text:
                 last_user_text = text
+        index, tool_results = _since_last_user(messages)
         return Turn(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user_text,
-            tool_results=_trailing_tool_results(messages),
+            tool_results=tool_results,
+            index=index,
             stream=body.get("stream") is True,
             body=body,
         )
@@ -154,14 +156,17 @@ def _tool_results(content: object) -> list[str]:
     ]
 
 
-def _trailing_tool_results(messages: list[Any]) -> tuple[str, ...]:
-    """Tool results sent since the last user message that was not only tool results."""
+def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
+    """Assistant messages and tool results since the last user message that was not
+    only tool results (tool results travel in user-role messages here)."""
+    assistants = 0
     results: list[str] = []
     for message in reversed(messages):
-        if message["role"] != "user":
+        if message["role"] == "assistant":
+            assistants += 1
             continue
         found = _tool_results(message.get("content"))
         if not found:
             break
         results = found + results
-    return tuple(results)
+    return assistants, tuple(results)

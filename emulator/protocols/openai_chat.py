@@ -67,11 +67,13 @@ class OpenAIChat(Protocol):
                 texts.append(text)
             if message["role"] == "user":
                 last_user_text = text
+        index, tool_results = _since_last_user(messages)
         return Turn(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user_text,
-            tool_results=_trailing_tool_results(messages),
+            tool_results=tool_results,
+            index=index,
             stream=body.get("stream") is True,
             body=body,
         )
@@ -152,16 +154,19 @@ class OpenAIChat(Protocol):
         return JSONResponse({"object": "list", "data": data})
 
 
-def _trailing_tool_results(messages: list[Any]) -> tuple[str, ...]:
-    """Contents of ``role: "tool"`` messages after the last user message."""
+def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
+    """Assistant messages and contents of ``role: "tool"`` messages after the last user message."""
+    assistants = 0
     results: list[str] = []
     for message in reversed(messages):
-        role = message.get("role")
+        role = message["role"]
         if role == "user":
             break
-        if role == "tool":
+        if role == "assistant":
+            assistants += 1
+        elif role == "tool":
             results.append(text_of(message.get("content")))
-    return tuple(reversed(results))
+    return assistants, tuple(reversed(results))
 
 
 def _tool_call(call: ToolCall) -> dict[str, Any]:
