@@ -31,6 +31,37 @@ class JobCreate(BaseModel):
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
 
 
+class SessionCreate(BaseModel):
+    """``POST /v1/sessions``. ``ttl_seconds``' upper bound is a setting, checked by the route;
+    ``messages`` are checked by the chat-request parser, the one judge of a message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str | None = Field(default=None, max_length=100_000)
+    context: dict[str, Any] = Field(default_factory=dict, max_length=256)
+    ttl_seconds: int | None = Field(default=None, ge=1)
+    context_budget_tokens: int | None = Field(default=None, ge=1)
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+class SessionUpdate(BaseModel):
+    """``PATCH /v1/sessions/{id}``: merged into the context; a null value deletes the key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    context: dict[str, Any] = Field(max_length=256)
+
+
+class ToolExecute(BaseModel):
+    """``POST /v1/tools/execute``: the arguments are checked against the tool's schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
 class ChatCompletionRequest(BaseModel):
     """``POST /v1/chat/completions``: the OpenAI request; fields we do not model pass through
     to the normalizer, which is the one place that decides what a message may contain."""

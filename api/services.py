@@ -11,9 +11,12 @@ from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
 from providers.router import ModelRouter
 from tasks.completions import CompletionHub
+from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.submission import JobSubmitter
+from tasks.tool_loop import LoopLimits
 from tools.registry import ToolRegistry
+from tools.toolbox import build_tool_registry
 
 
 @dataclass(slots=True)
@@ -25,6 +28,7 @@ class ApiServices:
     store: JobStore
     hub: CompletionHub
     submitter: JobSubmitter
+    sessions: SessionStore
     tools: ToolRegistry
     metrics: ApiMetrics
 
@@ -43,11 +47,21 @@ class ApiServices:
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
         router = ModelRouter(providers)
-        tools = ToolRegistry()
-        submitter = JobSubmitter(store, router, tools)
+        tools = build_tool_registry(settings)
+        sessions = SessionStore(redis)
+        submitter = JobSubmitter(
+            store,
+            router,
+            tools,
+            sessions,
+            LoopLimits.defaults(settings),
+            settings.tool_loop_max_iterations_limit,
+        )
         metrics = ApiMetrics()
         metrics.waiters.set_function(lambda: hub.waiter_count)
-        return cls(settings, redis, providers, router, store, hub, submitter, tools, metrics)
+        return cls(
+            settings, redis, providers, router, store, hub, submitter, sessions, tools, metrics
+        )
 
     async def close(self) -> None:
         await self.hub.stop()

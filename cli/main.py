@@ -21,6 +21,9 @@ def up(
     port: Annotated[int, typer.Option(help="API port")] = 8080,
     emulator_port: Annotated[int, typer.Option(help="provider emulator port")] = 8090,
     flower_port: Annotated[int, typer.Option(help="Flower port")] = 5555,
+    downstream_port: Annotated[
+        int, typer.Option(help="port of the semantic-search / ai-agents stand-in")
+    ] = 8091,
     emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
     demo: Annotated[bool, typer.Option(help="run one job per provider once ready")] = True,
     flower: Annotated[bool, typer.Option(help="start Flower")] = True,
@@ -42,7 +45,9 @@ def up(
     from cli.stack import LocalStack, StackPorts
 
     stack = LocalStack(
-        StackPorts(api=port, emulator=emulator_port, flower=flower_port),
+        StackPorts(
+            api=port, emulator=emulator_port, flower=flower_port, downstream=downstream_port
+        ),
         emulator_latency_ms=emulator_latency_ms,
         state_dir=state_dir,
         flower=flower,
@@ -121,6 +126,17 @@ def emulator(
     from emulator import serve
 
     serve(host=host, port=port, latency_ms=latency_ms)
+
+
+@cli.command()
+def downstream(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8081,
+) -> None:
+    """Serve the stand-in for the tools' downstream services (semantic-search, ai-agents)."""
+    from emulator.downstream import serve_downstream
+
+    serve_downstream(host=host, port=port)
 
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -18,11 +19,38 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from emulator.directives import directive
 from gateway.settings import Settings
 from providers.config import load_providers
+from tasks.task_messages import TOOLS_QUEUE
 
 DEV_API_KEY = "dev-key"
-DEMO_MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
+_SEARCH = {"name": "search_corpus", "arguments": {"query": "retry backoff", "top_k": 2}}
+
+
+def _completion(model: str, content: str, **extra: Any) -> dict[str, Any]:
+    messages = [{"role": "user", "content": content}]
+    return {"type": "completion", "request": {"model": model, "messages": messages, **extra}}
+
+
+# (what the row shows, the job): a plain completion per provider, a tool loop (the
+# emulated model searches the corpus, then answers from the results) and one tool job.
+DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("gpt-4o-mini", _completion("gpt-4o-mini", "Hello from the gpt-4o-mini demo")),
+    ("claude-sonnet-4-5", _completion("claude-sonnet-4-5", "Hello from the Claude demo")),
+    (
+        "gpt-4o-mini + search_corpus",
+        _completion(
+            "gpt-4o-mini",
+            "How do retries back off? " + directive(turns=[{"tool_calls": [_SEARCH]}, {}]),
+            tools=[{"type": "function", "function": {"name": "search_corpus"}}],
+        ),
+    ),
+    (
+        "tool get_chunk",
+        {"type": "tool", "request": {"name": "get_chunk", "arguments": {"chunk_id": "chunk-001"}}},
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +58,7 @@ class StackPorts:
     api: int
     emulator: int
     flower: int
+    downstream: int
 
 
 class LocalStack:
@@ -67,6 +96,10 @@ class LocalStack:
         # Only where the user has not pointed an instance at a real service.
         env.setdefault("OPENAI_BASE_URL", f"{emulator}/v1")
         env.setdefault("ANTHROPIC_BASE_URL", emulator)
+        # The stand-in serves both tool services unless the user points them elsewhere.
+        downstream = f"http://127.0.0.1:{self.ports.downstream}"
+        env.setdefault("LLM_GATEWAY_SEMANTIC_SEARCH_URL", downstream)
+        env.setdefault("LLM_GATEWAY_AI_AGENTS_URL", downstream)
         return env
 
     def run(self, demo: bool, exit_after_demo: bool) -> int:
@@ -106,12 +139,16 @@ class LocalStack:
             ],
         )
         self._wait_http("emulator", f"http://127.0.0.1:{self.ports.emulator}/_emulator/health")
+        self._spawn("downstream", [*exe, "downstream", "--port", str(self.ports.downstream)])
+        self._wait_http("downstream", f"http://127.0.0.1:{self.ports.downstream}/health")
         self._spawn("api", [*exe, "api", "--port", str(self.ports.api)])
         self._wait_http("api", f"http://127.0.0.1:{self.ports.api}/health")
         providers = load_providers(settings.providers_file, self.env)
-        for inst in providers.instances.values():
+        queues = {inst.name: inst.queue for inst in providers.instances.values()}
+        queues["tools"] = TOOLS_QUEUE
+        for name, queue in queues.items():
             for index in range(self.worker_processes):
-                self._spawn_worker(inst.name, inst.queue, index, settings)
+                self._spawn_worker(name, queue, index, settings)
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
         if self.flower:  # after the workers, so its first inspection finds them
             self._spawn_flower(settings)
@@ -123,7 +160,9 @@ class LocalStack:
                 if self.flower
                 else ""
             )
-            + f"Emulator http://127.0.0.1:{self.ports.emulator}"
+            + f"Emulator http://127.0.0.1:{self.ports.emulator}\n"
+            + f"Tools    http://127.0.0.1:{self.ports.downstream}  (semantic-search and "
+            "ai-agents stand-in)"
         )
 
     def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
@@ -223,30 +262,26 @@ class LocalStack:
         key = self.env["LLM_GATEWAY_API_KEYS"].split(",")[0].partition(":")[2]
         base = f"http://127.0.0.1:{self.ports.api}"
         table = Table(title="demo jobs through the stack")
-        for column in ("model", "provider", "status", "reply", "seconds"):
+        for column in ("job", "provider", "status", "reply", "seconds"):
             table.add_column(column)
         failures = 0
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-            for model in DEMO_MODELS:
+            for label, body in DEMO_JOBS:
                 started = time.perf_counter()
-                body = {
-                    "type": "completion",
-                    "request": {
-                        "model": model,
-                        "messages": [{"role": "user", "content": f"Hello from the {model} demo"}],
-                    },
-                }
                 job = client.post("/v1/jobs", json=body, timeout=10).json()
                 done = client.get(
                     f"/v1/jobs/{job['id']}/wait", params={"timeout": 60}, timeout=70
                 ).json()
-                reply = ((done.get("result") or {}).get("message") or {}).get("content") or (
-                    (done.get("error") or {}).get("message", "")
+                result = done.get("result") or {}
+                reply = (
+                    (result.get("message") or {}).get("content")
+                    or result.get("output")
+                    or (done.get("error") or {}).get("message", "")
                 )
                 failures += done["status"] != "succeeded"
                 table.add_row(
-                    model,
-                    str(done.get("provider")),
+                    label,
+                    str(done.get("provider") or "-"),
                     done["status"],
                     str(reply)[:60],
                     f"{time.perf_counter() - started:.3f}",

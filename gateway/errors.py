@@ -5,16 +5,25 @@
     │   ├── UnknownModel (400 model_not_found)
     │   └── CapabilityMissing (400 unsupported_capability)
     ├── RequestValidationFailed (422 validation_error)
+    │   └── InvalidToolArguments (422 invalid_tool_arguments)   param = the JSON path
     ├── AuthenticationFailed (401 authentication_error)
     ├── NotFound (404 not_found)
+    │   ├── SessionNotFound (404 session_not_found)
+    │   └── ToolNotFound (404 tool_not_found)
     ├── Conflict (409 conflict)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── ServiceUnavailable (503 service_unavailable)
     ├── JobTimeout (504 timeout)
-    └── ProviderError (502 provider_error)           raised by provider adapters
-        ├── ProviderRateLimited (429 upstream)       retryable, may carry retry_after
-        ├── ProviderUnavailable (5xx/timeout/conn)   retryable
-        └── ProviderRejected (upstream 4xx)          the caller's fault: 400, not retryable
+    ├── ToolLoopStopped (422)                       a tool loop hit its limit
+    │   ├── MaxIterationsReached (422 max_iterations_reached)
+    │   └── BudgetExhausted (422 budget_exhausted)
+    ├── ProviderError (502 provider_error)           raised by provider adapters
+    │   ├── ProviderRateLimited (429 upstream)       retryable, may carry retry_after
+    │   ├── ProviderUnavailable (5xx/timeout/conn)   retryable
+    │   └── ProviderRejected (upstream 4xx)          the caller's fault: 400, not retryable
+    └── ToolFailed (502 tool_error)                  a tool's service answered with an error
+        └── ToolUnavailable (503 tool_unavailable)   down, 5xx, circuit open; may carry retry_after
+            └── ToolTimeout (504 tool_timeout)
 
 Messages are public: they must never contain credentials or stack traces.
 """
@@ -78,6 +87,16 @@ class NotFound(GatewayError):
     default_message = "not found"
 
 
+class SessionNotFound(NotFound):
+    """A session that does not exist, expired, or belongs to another tenant (never said)."""
+
+    error_type = "session_not_found"
+    default_message = "session not found"
+
+    def __init__(self, message: str | None = None, *, param: str | None = "session_id") -> None:
+        super().__init__(message, param=param)
+
+
 class Conflict(GatewayError):
     status_code = 409
     error_type = "conflict"
@@ -100,6 +119,22 @@ class JobTimeout(GatewayError):
     status_code = 504
     error_type = "timeout"
     default_message = "the job did not finish in time"
+
+
+class ToolLoopStopped(GatewayError):
+    """A completion's tool loop hit one of its limits; what was spent stays on the record."""
+
+    status_code = 422
+    error_type = "tool_loop_stopped"
+    default_message = "the tool loop stopped at a limit"
+
+
+class MaxIterationsReached(ToolLoopStopped):
+    error_type = "max_iterations_reached"
+
+
+class BudgetExhausted(ToolLoopStopped):
+    error_type = "budget_exhausted"
 
 
 class ProviderError(GatewayError):
@@ -150,6 +185,55 @@ class ProviderRejected(ProviderError):
     default_message = "the provider rejected the request"
 
 
+class ToolNotFound(NotFound):
+    error_type = "tool_not_found"
+
+
+class InvalidToolArguments(RequestValidationFailed):
+    """A tool call's arguments do not match its JSON Schema; ``param`` is the JSON path."""
+
+    error_type = "invalid_tool_arguments"
+    default_message = "invalid tool arguments"
+
+
+class ToolFailed(GatewayError):
+    """A tool ran and failed: its service answered with an error (carried in the message)."""
+
+    status_code = 502
+    error_type = "tool_error"
+    default_message = "the tool failed"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        return body
+
+
+class ToolUnavailable(ToolFailed):
+    """The tool's service is down, kept failing after retries, or its circuit is open."""
+
+    status_code = 503
+    error_type = "tool_unavailable"
+    default_message = "the tool's service is unavailable"
+
+
+class ToolTimeout(ToolUnavailable):
+    status_code = 504
+    error_type = "tool_timeout"
+    default_message = "the tool did not finish in time"
+
+
 ERROR_TYPES: dict[str, type[GatewayError]] = {
     cls.error_type: cls
     for cls in (
@@ -160,6 +244,7 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         RequestValidationFailed,
         AuthenticationFailed,
         NotFound,
+        SessionNotFound,
         Conflict,
         PayloadTooLarge,
         ServiceUnavailable,
@@ -168,6 +253,14 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         ProviderRateLimited,
         ProviderUnavailable,
         ProviderRejected,
+        ToolNotFound,
+        InvalidToolArguments,
+        ToolFailed,
+        ToolUnavailable,
+        ToolTimeout,
+        ToolLoopStopped,
+        MaxIterationsReached,
+        BudgetExhausted,
     )
 }
 

@@ -26,6 +26,22 @@ def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
+def session(session_id: str) -> str:
+    """Hash holding a conversation session's header (tenant, created_at, ttl_seconds,
+    context_budget_tokens, system, metadata); the session is alive while it exists."""
+    return f"{PREFIX}:session:{session_id}"
+
+
+def session_messages(session_id: str) -> str:
+    """List of the session's history, JSON-encoded OpenAI chat messages, oldest first."""
+    return f"{PREFIX}:session:{session_id}:messages"
+
+
+def session_context(session_id: str) -> str:
+    """Hash of the session's context: key → JSON-encoded value."""
+    return f"{PREFIX}:session:{session_id}:context"
+
+
 def tenant_jobs(tenant: str) -> str:
     """Sorted set of a tenant's job ids, all scored 0: ordered by id, ids are time-ordered."""
     return f"{PREFIX}:tenant:{tenant}:jobs"
@@ -56,3 +72,8 @@ def limit(instance: str, part: str) -> str:
 def circuit(instance: str) -> str:
     """Hash holding a provider instance's circuit breaker state."""
     return f"{PREFIX}:circuit:{instance}"
+
+
+def tool_circuit(service: str) -> str:
+    """Hash holding the circuit breaker state of a tool's downstream service."""
+    return f"{PREFIX}:tool-circuit:{service}"

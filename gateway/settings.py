@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent.parent / "config" / "providers.yaml"
+DEFAULT_TOOLS_FILE = Path(__file__).resolve().parent.parent / "config" / "tools.yaml"
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,40 @@ class Settings(BaseSettings):
     # Re-check interval for a job waiting on capacity with no better estimate.
     capacity_poll_seconds: float = Field(default=5.0, gt=0)
 
+    # Conversation sessions. The TTL is an idle expiry: every write (create, append, context
+    # update) renews it; clients may ask for their own, up to the maximum.
+    session_ttl_seconds: int = Field(default=3600, ge=1)
+    session_max_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
+    # Default token budget of the prompt a session's job sends (history trimmed to fit).
+    session_context_budget_tokens: int = Field(default=16_000, ge=1)
+    # Stored history cap: appends keep only the newest messages.
+    session_max_messages: int = Field(default=1000, ge=1)
+
+    # Tools: the definitions file (empty = no tools) and their downstream services.
+    tools_file: Path | None = DEFAULT_TOOLS_FILE
+    semantic_search_url: str = "http://127.0.0.1:8081"
+    ai_agents_url: str = "http://127.0.0.1:8082"
+    # Whole budget of one tool call, retries included (a tool may set its own).
+    tool_timeout_seconds: float = Field(default=30.0, gt=0)
+    # HTTP attempts per tool call on connection errors, timeouts, 429 and 5xx.
+    tool_max_attempts: int = Field(default=3, ge=1, le=10)
+    tool_retry_backoff_seconds: float = Field(default=0.2, ge=0)
+    # Consecutive failed tool calls (all processes) that open a service's circuit, and
+    # how long it stays open before one probe call is let through.
+    tool_circuit_failure_threshold: int = Field(default=5, ge=1)
+    tool_circuit_reset_seconds: float = Field(default=30.0, gt=0)
+    # Tool calls one process runs at once.
+    tool_max_parallel: int = Field(default=8, ge=1)
+
+    # Tool loops in completion jobs: tool rounds per job unless the request sets its own
+    # ``tool_loop.max_iterations`` (at most the limit), and default budgets (unset = none).
+    tool_loop_max_iterations: int = Field(default=8, ge=1)
+    tool_loop_max_iterations_limit: int = Field(default=50, ge=1)
+    tool_loop_max_total_tokens: int | None = Field(default=None, ge=1)
+    tool_loop_max_cost_usd: float | None = Field(default=None, ge=0)
+    # A tool result longer than this is truncated before the model sees it.
+    tool_result_max_chars: int = Field(default=32_000, ge=256)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -62,6 +97,11 @@ class Settings(BaseSettings):
     # random password and prints it (no default password that works everywhere).
     flower_basic_auth: SecretStr | None = None
     emulator_port: int = 8090
+
+    @field_validator("tools_file", mode="before")
+    @classmethod
+    def _no_tools_file(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("log_level")
     @classmethod

@@ -1,86 +1,83 @@
-"""Running one delivery of a job: claim it under a lease, run its kind within the
-provider's capacity, and record exactly one outcome — or hand the job back to wait.
+"""Running one delivery of a job: claim it under a lease, run its kind, and record exactly
+one outcome — or hand the job back to wait.
 
 Duplicate deliveries are harmless: a job held by a live lease or already terminal is not
-run again, and only the lease holder can finish or re-queue it, so a job cancelled
-mid-call (or re-run after its worker was lost) keeps its first terminal state.
+run again, and only the lease holder can finish, checkpoint or re-queue it, so a job
+cancelled mid-call (or re-run after its worker was lost) keeps its first terminal state.
 
-An *attempt* is a provider call. Waiting for capacity is not an attempt; a 429, a 5xx,
-a timeout or an open circuit is. Untried fallbacks are always used before giving up;
-after that the job backs off and retries until ``max_attempts`` calls have failed.
+A completion is one model turn, or a tool loop of several (``tasks.tool_loop``): each
+turn waits for the instance's capacity (``tasks.model_calls``) and is checkpointed, so a
+re-delivered job resumes at the turn it had reached.
 """
 
 from __future__ import annotations
 
-import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
 
 from gateway.errors import (
+    BudgetExhausted,
     GatewayError,
     InvalidRequest,
-    ProviderError,
-    ProviderRateLimited,
-    ProviderUnavailable,
+    MaxIterationsReached,
+    SessionNotFound,
+    ToolLoopStopped,
 )
 from providers.base import Provider
-from providers.capacity import (
-    Admission,
-    Outcome,
-    ProviderCapacity,
-    RequestTooLarge,
-    estimate_tokens,
-    wait_order,
-)
-from providers.config import InstanceConfig
-from providers.openai_format import chat_request_from_openai
-from providers.types import ChatRequest
+from providers.openai_format import chat_request_from_openai, message_from_openai
+from providers.types import ChatResponse
 from tasks.completion import JobOutcome, completion_outcome
-from tasks.in_flight import InFlight
+from tasks.model_calls import ModelCalls, Turn
 from tasks.records import JobRecord, JobStatus, JobType
-from tasks.routing import FallbackPlanner, RouteState
-from tasks.sync_store import SyncJobStore
-from tasks.task_messages import TaskMessageBuilder
+from tasks.routing import RouteState
+from tasks.session_context import estimate_message_tokens, new_session_messages, session_prompt
+from tasks.sessions import SyncSessionStore
+from tasks.sync_store import SessionAppend
+from tasks.tool_loop import (
+    LoopLimits,
+    LoopState,
+    gateway_tools,
+    parse_arguments,
+    with_gateway_definitions,
+)
+from tools.executor import ToolExecutor
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int
-    backoff_seconds: float
-    backoff_max_seconds: float
-    # A 429 without retry-after still cools the instance down for this long.
-    rate_limit_cooldown_seconds: float = 1.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter; a provider's ``retry-after`` wins if longer."""
-        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(attempt - 1, 0))
-        return max(random.uniform(ceiling / 2, ceiling), retry_after or 0.0)
-
-
-@dataclass(frozen=True, slots=True)
 class JobRunner:
     """Everything a delivery needs, passed in by the worker that owns it."""
 
-    store: SyncJobStore
-    instances: dict[str, InstanceConfig]
-    provider_for: Callable[[str], Provider]
-    tools: ToolRegistry
-    retry: RetryPolicy
-    capacity: ProviderCapacity
-    planner: FallbackPlanner
-    in_flight: InFlight
-    # How long a job may sleep in its worker slot for capacity before handing it back.
-    wait_in_slot_seconds: float = 0.5
-    messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
+    def __init__(
+        self,
+        *,
+        calls: ModelCalls,
+        provider_for: Callable[[str], Provider],
+        tools: ToolRegistry,
+        executor: ToolExecutor,
+        sessions: SyncSessionStore,
+        loop_defaults: LoopLimits,
+        max_iterations_ceiling: int,
+        tool_result_max_chars: int = 32_000,
+        session_max_messages: int = 1000,
+    ) -> None:
+        self.calls = calls
+        self.store = calls.store
+        self.provider_for = provider_for
+        self.tools = tools
+        self.executor = executor
+        self.sessions = sessions
+        self.loop_defaults = loop_defaults
+        self.max_iterations_ceiling = max_iterations_ceiling
+        self.tool_result_max_chars = tool_result_max_chars
+        self.session_max_messages = session_max_messages
 
     def run(self, job_id: str) -> None:
         """Run one delivery of ``job_id``."""
@@ -91,11 +88,11 @@ class JobRunner:
             log.info("delivery_ignored", job_id=job_id, status=status)
             return
         structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
-        with self.in_flight.job(job_id, token):
+        with self.calls.in_flight.job(job_id, token):
             try:
                 self._dispatch(job, token)
             except GatewayError as exc:
-                self._finish_failed(job, token, exc.to_dict())
+                self.calls.fail(job, token, exc.to_dict())
             except RedisError:
                 # Not the job's fault: the delivery is put back (``run_delivery``), and the
                 # lease reaper re-runs the job if this worker cannot record anything.
@@ -103,171 +100,167 @@ class JobRunner:
             except Exception:
                 log.exception("job_crashed")
                 error: dict[str, object] = {"type": "internal_error", "message": "internal error"}
-                self._finish_failed(job, token, error)
+                self.calls.fail(job, token, error)
 
     def _dispatch(self, job: JobRecord, token: str) -> None:
         if job.type is JobType.COMPLETION:
             self._run_completion(job, token)
         elif job.type is JobType.TOOL:
-            tool = self.tools.get(str(job.request.get("name", "")))
-            output = tool.handler(job.request.get("arguments", {}))
-            self._finish_succeeded(job, token, JobOutcome(result={"output": output}), 0.0)
+            self._run_tool(job, token)
         else:
             raise InvalidRequest(f"job type {job.type.value!r} is not supported yet", param="type")
 
+    def _run_tool(self, job: JobRecord, token: str) -> None:
+        name = str(job.request.get("name", ""))
+        outcome = self.executor.run(name, job.request.get("arguments", {}))
+        if not outcome.ok:
+            self.calls.fail(job, token, dict(outcome.error or {}), attempts=1)
+            return
+        result = {"name": name, "output": outcome.output, "seconds": round(outcome.seconds, 4)}
+        self._succeed(job, token, JobOutcome(result=result), outcome.seconds)
+
+    def _prompt(self, job: JobRecord) -> list[dict[str, Any]]:
+        """The request's messages, after the session's history when the job has one."""
+        messages: list[dict[str, Any]] = list(job.request.get("messages", []))
+        if not job.session_id:
+            return messages
+        session = self.sessions.load(job.session_id, job.tenant)
+        if session is None:
+            raise SessionNotFound(
+                f"session {job.session_id!r} does not exist or has expired", param="session_id"
+            )
+        window = session_prompt(
+            session.system, session.messages, messages, session.context_budget_tokens
+        )
+        if window.dropped:
+            log.info("session_history_trimmed", dropped=window.dropped)
+        return window.messages
+
     def _run_completion(self, job: JobRecord, token: str) -> None:
         route = RouteState.of(job)
-        instance = self.instances.get(route.current.instance)
+        instance = self.calls.instances.get(route.current.instance)
         if instance is None:
             raise InvalidRequest(f"provider instance {route.current.instance!r} is not configured")
-        parsed = chat_request_from_openai(job.request)
-        request = replace(parsed, model=instance.upstream_model(route.current.model))
+        prompt = self._prompt(job)
+        parsed = with_gateway_definitions(chat_request_from_openai(job.request), self.tools)
+        limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)
+        ours = gateway_tools(parsed, self.tools)
+        state = LoopState.of(job.loop)
         # Before admission: a client built after it would delay the call past its slot in
         # the window, and a later, faster call could then share the provider's window.
         provider = self.provider_for(instance.name)
-        admission = self._admit(job, token, instance, request, route)
-        if admission is None:
-            return  # handed back to wait, or moved to a fallback
-        started = time.perf_counter()
-        with self.in_flight.call(admission):
-            try:
-                response = provider.complete(request)
-            except ProviderError as exc:
-                self._release_failed(instance, admission, exc)
-                self._provider_failed(job, token, route, parsed, exc)
-                return
-            except BaseException:
-                self.capacity.release(instance, admission, Outcome.NEUTRAL)
-                raise
         price = instance.prices.get(route.current.model)
-        outcome = completion_outcome(response, job.model or "", price)
-        outcome.result["provider"] = instance.name
-        # The result first: a paid-for answer is recorded even if the release then fails.
-        self._finish_succeeded(job, token, outcome, time.perf_counter() - started)
-        used = response.usage.total_tokens
-        # No usage reported: keep the reservation rather than pretend nothing was spent.
-        self.capacity.release(instance, admission, Outcome.OK, tokens_used=used or None)
-
-    def _admit(
-        self,
-        job: JobRecord,
-        token: str,
-        instance: InstanceConfig,
-        request: ChatRequest,
-        route: RouteState,
-    ) -> Admission | None:
-        """Capacity for one call, or None once the job has been handed back."""
-        order = wait_order(job.priority, job.created_at)
-        tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
-        deadline = time.monotonic() + self.wait_in_slot_seconds
         while True:
-            try:
-                verdict = self.capacity.acquire(instance, job.id, order, tokens)
-            except RequestTooLarge as exc:
-                # This instance can never take it; another candidate may.
-                fallback = self.planner.next_untried(route, request)
-                if fallback is None:
-                    raise InvalidRequest(str(exc)) from None
-                self._move(job, token, route.moved_to(fallback), delay=0, attempts=0)
-                return None
-            if isinstance(verdict, Admission):
-                return verdict
-            if verdict.reason in ("cooldown", "circuit_open", "circuit_probing"):
-                fallback = self.planner.next_untried(route, request)
-                if fallback is not None:
-                    self._move(job, token, route.moved_to(fallback), delay=0, attempts=0)
-                    log.info("fallback_used", reason=verdict.reason, to=fallback.instance)
-                    return None
-            if verdict.reason == "circuit_open":
-                # Counted as an attempt, so a provider that stays down fails its jobs in
-                # bounded time instead of holding them forever. The job leaves the line:
-                # a freed slot must not wake it before the circuit's reset time.
-                self.capacity.forget(instance.name, job.id)
-                error = ProviderUnavailable(f"provider instance {instance.name!r} is failing")
-                self._retry_or_fail(job, token, route, error, verdict.seconds)
-                return None
-            if time.monotonic() + verdict.seconds <= deadline:
-                time.sleep(verdict.seconds)
-                continue
-            self.store.requeue(job.id, token, delay_seconds=verdict.seconds)
-            log.info("capacity_wait", reason=verdict.reason, wait=round(verdict.seconds, 3))
-            return None
-
-    def _release_failed(
-        self, instance: InstanceConfig, admission: Admission, exc: ProviderError
-    ) -> None:
-        if isinstance(exc, ProviderRateLimited):
-            cooldown = exc.retry_after or self.retry.rate_limit_cooldown_seconds
-            self.capacity.release(
-                instance, admission, Outcome.RATE_LIMITED, tokens_used=0, cooldown_seconds=cooldown
+            if state.pending and not self._run_tools(job, token, state):
+                return
+            messages = prompt + state.produced
+            reason = state.over_budget(limits, estimate_message_tokens(messages))
+            if reason:
+                self._stop(job, token, state, BudgetExhausted(reason, param="tool_loop"))
+                return
+            request = replace(
+                parsed,
+                model=instance.upstream_model(route.current.model),
+                messages=tuple(message_from_openai(m) for m in messages),
             )
-        elif exc.retryable:
-            self.capacity.release(instance, admission, Outcome.FAILED)
-        else:
-            self.capacity.release(instance, admission, Outcome.OK, tokens_used=0)
+            turn = self.calls.call(job, token, route, provider, request)
+            if turn is None:
+                return  # handed back to wait, moved to a fallback, or failed
+            response = turn.response
+            usage = response.usage
+            state.spend(
+                response,
+                price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None,
+            )
+            calls = response.message.tool_calls
+            if not calls or not all(c.name in ours for c in calls):
+                # An answer, or calls the client must run: the job is done either way.
+                self._finish_completion(job, token, state, turn, bool(ours))
+                return
+            stop = self._limit(state, limits)
+            state.add_tool_turn(response)
+            if stop is not None:
+                self._stop(job, token, state, stop, response)
+                self.calls.settle(turn)
+                return
+            saved = self._checkpoint(job, token, state)
+            self.calls.settle(turn)
+            if not saved:
+                return
 
-    def _provider_failed(
+    def _limit(self, state: LoopState, limits: LoopLimits) -> ToolLoopStopped | None:
+        """The limit that keeps the model's latest tool calls from running, if any."""
+        if state.iterations >= limits.max_iterations:
+            return MaxIterationsReached(
+                f"the model still called tools after {state.iterations} tool rounds "
+                f"(max_iterations {limits.max_iterations})",
+                param="tool_loop.max_iterations",
+            )
+        reason = state.over_budget(limits)
+        return BudgetExhausted(reason, param="tool_loop") if reason else None
+
+    def _run_tools(self, job: JobRecord, token: str, state: LoopState) -> bool:
+        """Run the pending round's tools concurrently and checkpoint the results; False if
+        the job is no longer ours."""
+        pending = state.pending_calls()
+        outcomes = self.executor.run_many([(c.name, parse_arguments(c)) for c in pending])
+        state.add_results(pending, outcomes, self.tool_result_max_chars)
+        failed = [o.name for o in outcomes if not o.ok]
+        log.info("tool_round", round=state.iterations, calls=len(pending), failed=failed)
+        return self._checkpoint(job, token, state)
+
+    def _checkpoint(self, job: JobRecord, token: str, state: LoopState) -> bool:
+        saved = self.store.checkpoint(job.id, token, {"loop": state.to_record()})
+        if not saved:
+            log.info("checkpoint_refused", reason="lease lost or job finished")
+        return saved
+
+    def _finish_completion(
+        self, job: JobRecord, token: str, state: LoopState, turn: Turn, looped: bool
+    ) -> None:
+        response = turn.response
+        outcome = completion_outcome(response, job.model or "", None)
+        result = outcome.result
+        result["provider"] = turn.instance.name
+        if looped:
+            result["tool_loop"] = state.summary()
+        totals = JobOutcome(result=result, usage=state.usage_dict(), cost_usd=state.cost_usd)
+        session = None
+        if job.session_id:
+            produced = [*state.produced, result["message"]]
+            session = SessionAppend(
+                job.session_id,
+                job.tenant,
+                new_session_messages(list(job.request.get("messages", [])), produced),
+                self.session_max_messages,
+            )
+        # The result first: a paid-for answer is recorded even if the release then fails.
+        self._succeed(job, token, totals, turn.seconds, session)
+        self.calls.settle(turn)
+
+    def _stop(
         self,
         job: JobRecord,
         token: str,
-        route: RouteState,
-        request: ChatRequest,
-        exc: ProviderError,
+        state: LoopState,
+        error: ToolLoopStopped,
+        last: ChatResponse | None = None,
     ) -> None:
-        if not exc.retryable:
-            self._finish_failed(job, token, exc.to_dict(), attempts=1)
-            return
-        fallback = self.planner.next_untried(route, request)
-        if fallback is not None:
-            self._move(job, token, route.moved_to(fallback), delay=0, attempts=1)
-            log.warning("fallback_used", error=exc.error_type, to=fallback.instance)
-            return
-        self._retry_or_fail(job, token, route, exc, exc.retry_after)
+        """End the loop at a limit: failed, with what was spent and the last reply kept."""
+        result: dict[str, Any] = {"tool_loop": state.summary()}
+        if last is not None:
+            result["message"] = state.produced[-1]
+            result["finish_reason"] = last.finish_reason
+        fields = {"result": result, "usage": state.usage_dict(), "cost_usd": state.cost_usd}
+        self.calls.fail(job, token, error.to_dict(), attempts=1, fields=fields)
 
-    def _retry_or_fail(
+    def _succeed(
         self,
         job: JobRecord,
         token: str,
-        route: RouteState,
-        exc: ProviderError,
-        wait: float | None,
-    ) -> None:
-        """One more failed attempt: back off and start a new round, or give up."""
-        attempt = job.attempts + 1
-        if attempt >= self.retry.max_attempts:
-            error = exc.to_dict()
-            error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
-            self._finish_failed(job, token, error, attempts=1)
-            return
-        delay = self.retry.delay(attempt, wait)
-        log.warning(
-            "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
-        )
-        self._move(job, token, route.restarted(), delay=delay, attempts=1)
-
-    def _move(
-        self, job: JobRecord, token: str, route: RouteState, *, delay: float, attempts: int
-    ) -> None:
-        """Hand the job back for ``route``'s instance, now or after ``delay`` seconds."""
-        fields: dict[str, Any] = {"route": route.to_record()}
-        if route.current.instance != job.provider:
-            queue = self.instances[route.current.instance].queue
-            message = self.messages.run_job(job.id, queue, job.priority, job.request_id)
-            fields |= {
-                "provider": route.current.instance,
-                "queue": queue,
-                "message": message.payload.decode(),
-                "message_key": message.key,
-            }
-        self.store.requeue(
-            job.id, token, delay_seconds=delay, attempts_increment=attempts, fields=fields
-        )
-        if route.current.instance != job.provider and job.provider:
-            # Leaving this instance: give up its place in the line there at once.
-            self.capacity.forget(job.provider, job.id)
-
-    def _finish_succeeded(
-        self, job: JobRecord, token: str, outcome: JobOutcome, seconds: float
+        outcome: JobOutcome,
+        seconds: float,
+        session: SessionAppend | None = None,
     ) -> None:
         moved, current = self.store.finish(
             job.id,
@@ -281,20 +274,9 @@ class JobRunner:
                 "error": None,
                 "finished_at": time.time(),
             },
+            session=session,
         )
         if moved:
             log.info("job_succeeded", seconds=round(seconds, 4), usage=outcome.usage)
         else:
             log.info("job_result_discarded", status=current)
-
-    def _finish_failed(
-        self, job: JobRecord, token: str, error: dict[str, object], attempts: int = 0
-    ) -> None:
-        moved, current = self.store.finish(
-            job.id,
-            token,
-            JobStatus.FAILED,
-            attempts_increment=attempts,
-            fields={"error": error, "finished_at": time.time()},
-        )
-        log.warning("job_failed", error_type=error.get("type"), recorded=moved, status=current)

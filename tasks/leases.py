@@ -90,6 +90,50 @@ return {1, ARGV[2]}
 """
 )
 
+# KEYS[1] job hash, KEYS[2] running set, KEYS[3] session hash, KEYS[4] session messages
+# list, KEYS[5] session context hash. ARGV[1..5] as for FINISH_LUA, ARGV[6] the session's
+# tenant, ARGV[7] how many messages a session keeps, ARGV[8] n, ARGV[9..8+n] the messages
+# (JSON) to append, then field/value pairs. The job's terminal state and its messages in
+# its session are one step: neither a crash nor a duplicate delivery can record one
+# without the other, and concurrent jobs on one session each append all of theirs.
+# Returns {1, status, appended (1, or 0 when the session has expired)} or {0, status}.
+FINISH_IN_SESSION_LUA = (
+    _HOLDER
+    + """
+local n = tonumber(ARGV[8])
+local appended = 0
+if redis.call('HGET', KEYS[3], 'tenant') == ARGV[6] then
+  if n > 0 then
+    redis.call('RPUSH', KEYS[4], unpack(ARGV, 9, 8 + n))
+    redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+  end
+  local ttl = tonumber(redis.call('HGET', KEYS[3], 'ttl_seconds') or '0') * 1000
+  if ttl > 0 then
+    for i = 3, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+  appended = 1
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+redis.call('HDEL', KEYS[1], 'lease')
+redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[5]))
+set_fields(9 + n)
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2])
+return {1, ARGV[2], appended}
+"""
+)
+
+# KEYS[1] job hash. ARGV[1] lease token, ARGV[2..] field/value pairs. A tool loop's
+# checkpoint: written only while the caller still holds the job. Returns {1, "running"}
+# or {0, current status}.
+CHECKPOINT_LUA = (
+    _HOLDER
+    + """
+set_fields(2)
+return {1, 'running'}
+"""
+)
+
 # KEYS[1] job hash, KEYS[2] running set, KEYS[3] deferred set. ARGV[1] lease token,
 # ARGV[2] job id, ARGV[3] delay ms (0 = push the message now), ARGV[4] attempts increment,
 # ARGV[5..] field/value pairs (e.g. a new route and message). Returns {1, "queued"} or

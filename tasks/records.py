@@ -39,7 +39,9 @@ class JobType(StrEnum):
     ENHANCEMENT = "enhancement"
 
 
-_JSON_FIELDS = frozenset({"request", "result", "error", "usage", "metadata", "webhook", "route"})
+_JSON_FIELDS = frozenset(
+    {"request", "result", "error", "usage", "metadata", "webhook", "route", "loop"}
+)
 _FLOAT_FIELDS = frozenset({"created_at", "started_at", "finished_at", "cost_usd"})
 _INT_FIELDS = frozenset({"attempts", "priority", "recoveries"})
 
@@ -93,6 +95,8 @@ class JobRecord:
     route: dict[str, Any] | None = None
     # Times a worker running this job was lost (its lease lapsed) and the job re-queued.
     recoveries: int = 0
+    # A completion's tool-loop checkpoint (``tasks.tool_loop.LoopState``).
+    loop: dict[str, Any] | None = None
 
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""
@@ -138,7 +142,15 @@ class JobRecord:
             "idempotency_key": self.idempotency_key,
             "session_id": self.session_id,
             "request": self.request,
+            "tool_loop": _loop_progress(self.loop),
         }
+
+
+def _loop_progress(loop: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A running tool loop as clients see it: rounds and calls, not the messages."""
+    if not loop:
+        return None
+    return {"iterations": loop.get("iterations", 0), "calls": loop.get("calls", [])}
 
 
 def encode_field(name: str, value: Any) -> str:

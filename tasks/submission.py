@@ -11,13 +11,15 @@ import orjson
 import structlog
 from redis.exceptions import RedisError
 
-from gateway.errors import InvalidRequest, ServiceUnavailable
+from gateway.errors import InvalidRequest, ServiceUnavailable, SessionNotFound
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
 from providers.router import ModelRouter
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
+from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.task_messages import TOOLS_QUEUE, TaskMessageBuilder
+from tasks.tool_loop import LoopLimits
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -63,11 +65,17 @@ class JobSubmitter:
         store: JobStore,
         router: ModelRouter,
         tools: ToolRegistry,
+        sessions: SessionStore,
+        loop_defaults: LoopLimits,
+        max_iterations_ceiling: int,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
         self._router = router
         self._tools = tools
+        self._sessions = sessions
+        self._loop_defaults = loop_defaults
+        self._max_iterations_ceiling = max_iterations_ceiling
 
     def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
@@ -78,12 +86,21 @@ class JobSubmitter:
             chat = chat_request_from_openai(spec.request)
             route = self._router.route(chat.model)
             check_request(route.instance.type, chat)
+            limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
+            if limits.max_cost_usd is not None and chat.model not in route.instance.prices:
+                raise InvalidRequest(
+                    f"a cost budget needs a price for model {chat.model!r}, and none is "
+                    "configured; use tool_loop.max_total_tokens instead",
+                    param="tool_loop.max_cost_usd",
+                )
             model, provider, queue = chat.model, route.instance.name, route.queue
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")
             if not isinstance(name, str) or not name:
                 raise InvalidRequest("a tool job needs request.name", param="request.name")
-            self._tools.get(name)
+            if spec.session_id is not None:
+                raise InvalidRequest("session_id applies to completion jobs", param="session_id")
+            self._tools.validate(name, spec.request.get("arguments", {}))
             queue = TOOLS_QUEUE
         else:
             raise InvalidRequest(f"job type {spec.type.value!r} is not available yet", param="type")
@@ -113,6 +130,12 @@ class JobSubmitter:
         message = self._messages.run_job(
             record.id, record.queue, record.priority, record.request_id
         )
+        if record.session_id is not None and not await self._sessions.exists(
+            record.session_id, record.tenant
+        ):
+            raise SessionNotFound(
+                f"session {record.session_id!r} does not exist or has expired", param="session_id"
+            )
         try:
             return await self._store.create(record, message)
         except RedisError as exc:

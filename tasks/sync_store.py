@@ -4,16 +4,40 @@ claims and leases, finishing, re-queueing, and the deferred-job pump (``tasks.le
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+import structlog
 from redis import Redis
 
 from gateway import keys
-from tasks.leases import CLAIM_LUA, FINISH_LUA, PUMP_LUA, REAP_LUA, RENEW_LUA, REQUEUE_LUA
+from tasks.leases import (
+    CHECKPOINT_LUA,
+    CLAIM_LUA,
+    FINISH_IN_SESSION_LUA,
+    FINISH_LUA,
+    PUMP_LUA,
+    REAP_LUA,
+    RENEW_LUA,
+    REQUEUE_LUA,
+)
 from tasks.records import TRANSITION_LUA, JobRecord, JobStatus, encode_field, transition_args
 from tasks.task_messages import TaskMessageBuilder
 
 _JOB_PREFIX = keys.job("")
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAppend:
+    """Messages a finishing job adds to its conversation session, in the same step."""
+
+    session_id: str
+    tenant: str
+    messages: list[dict[str, Any]]
+    max_messages: int
 
 
 def _text(value: Any) -> str:
@@ -36,6 +60,8 @@ class SyncJobStore:
         self._transition = redis.register_script(TRANSITION_LUA)
         self._claim = redis.register_script(CLAIM_LUA)
         self._finish = redis.register_script(FINISH_LUA)
+        self._finish_in_session = redis.register_script(FINISH_IN_SESSION_LUA)
+        self._checkpoint = redis.register_script(CHECKPOINT_LUA)
         self._requeue = redis.register_script(REQUEUE_LUA)
         self._renew = redis.register_script(RENEW_LUA)
         self._reap = redis.register_script(REAP_LUA)
@@ -78,21 +104,43 @@ class SyncJobStore:
         *,
         attempts_increment: int = 0,
         fields: dict[str, Any] | None = None,
+        session: SessionAppend | None = None,
     ) -> tuple[bool, str]:
-        """Record the terminal outcome if ``token`` still holds the job; (moved, status)."""
+        """Record the terminal outcome if ``token`` still holds the job, appending to its
+        session in the same step when given; (moved, status)."""
         assert status.terminal
-        ok, current = self._finish(
-            keys=[keys.job(job_id), keys.RUNNING],
+        head = [token, status.value, keys.JOB_DONE_CHANNEL, job_id, attempts_increment]
+        if session is None:
+            ok, current = self._finish(
+                keys=[keys.job(job_id), keys.RUNNING], args=[*head, *_pairs(fields)]
+            )
+            return int(ok) == 1, _text(current)
+        encoded = [orjson.dumps(m).decode() for m in session.messages]
+        reply = self._finish_in_session(
+            keys=[
+                keys.job(job_id),
+                keys.RUNNING,
+                keys.session(session.session_id),
+                keys.session_messages(session.session_id),
+                keys.session_context(session.session_id),
+            ],
             args=[
-                token,
-                status.value,
-                keys.JOB_DONE_CHANNEL,
-                job_id,
-                attempts_increment,
+                *head,
+                session.tenant,
+                session.max_messages,
+                len(encoded),
+                *encoded,
                 *_pairs(fields),
             ],
         )
-        return int(ok) == 1, _text(current)
+        if int(reply[0]) == 1 and int(reply[2]) == 0:
+            log.warning("session_expired_before_append", session_id=session.session_id)
+        return int(reply[0]) == 1, _text(reply[1])
+
+    def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
+        """Save progress fields while ``token`` still holds the job; False otherwise."""
+        ok, _ = self._checkpoint(keys=[keys.job(job_id)], args=[token, *_pairs(fields)])
+        return int(ok) == 1
 
     def requeue(
         self,

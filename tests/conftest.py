@@ -14,6 +14,7 @@ import redis
 import yaml
 
 from emulator import EmulatorControl
+from emulator.downstream import DownstreamControl
 from gateway.settings import hash_api_key
 from tests.support.processes import ROOT, RedisServer, Stack, free_port
 
@@ -89,6 +90,11 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_PROVIDERS_FILE": str(write_test_providers(session_tmp / "providers.yaml")),
         # Crash recovery within seconds: leases renewed every ~1.3 s, lapse after 4 s.
         "LLM_GATEWAY_JOB_LEASE_SECONDS": "4",
+        # Tools: quick retries, and a circuit that opens after 3 failures for 2 s.
+        "LLM_GATEWAY_TOOL_RETRY_BACKOFF_SECONDS": "0.05",
+        "LLM_GATEWAY_TOOL_TIMEOUT_SECONDS": "10",
+        "LLM_GATEWAY_TOOL_CIRCUIT_FAILURE_THRESHOLD": "3",
+        "LLM_GATEWAY_TOOL_CIRCUIT_RESET_SECONDS": "2",
         "OPENAI_API_KEY": OPENAI_SECRET,
         "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
         "PYTHONUNBUFFERED": "1",
@@ -97,8 +103,10 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
     running = Stack(tmp=session_tmp, redis=redis_server, env=env)
     try:
         running.start_emulator()
+        running.start_downstream()
         running.start_api()
         running.start_worker("openai", "llm.openai")
+        running.start_worker("tools", "llm.tools")
         running.start_worker("anthropic", "llm.anthropic")
         for i in (1, 2, 3):
             running.start_worker(f"limits{i}", LIMIT_QUEUES)
@@ -113,6 +121,21 @@ def emulator(stack: Stack) -> Iterator[EmulatorControl]:
     control.reset()
     yield control
     control.reset()
+
+
+@pytest.fixture
+def downstream(stack: Stack) -> Iterator[Stack]:
+    """The stack with its downstream stand-in up, healthy and with nothing recorded, before
+    and after the test (a test may take it down)."""
+
+    def healthy() -> None:
+        if "downstream" not in stack.processes:
+            stack.start_downstream()
+        DownstreamControl(stack.downstream_url).reset()
+
+    healthy()
+    yield stack
+    healthy()
 
 
 @pytest.fixture
@@ -147,6 +170,8 @@ def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
         "llmgw:idem:*",
         "llmgw:limit:*",
         "llmgw:circuit:*",
+        "llmgw:tool-circuit:*",
+        "llmgw:session:*",
         "llmgw:running",
         "llmgw:deferred",
     ):

@@ -19,11 +19,14 @@ from providers.base import Provider
 from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig, load_providers
 from providers.registry import build_provider
-from tasks.execution import JobRunner, RetryPolicy
+from tasks.execution import JobRunner
 from tasks.in_flight import InFlight
+from tasks.model_calls import ModelCalls, RetryPolicy
 from tasks.routing import FallbackPlanner
+from tasks.sessions import SyncSessionStore
 from tasks.sync_store import SyncJobStore
-from tools.registry import ToolRegistry
+from tasks.tool_loop import LoopLimits
+from tools.toolbox import ToolBox
 
 log = structlog.get_logger(__name__)
 
@@ -48,11 +51,10 @@ class WorkerRuntime:
             lease_seconds=settings.job_lease_seconds,
             poll_seconds=settings.capacity_poll_seconds,
         )
-        self.runner = JobRunner(
+        self.tools = ToolBox.build(settings, self.redis)
+        calls = ModelCalls(
             store=self.store,
             instances=dict(self.providers.instances),
-            provider_for=self.provider_for,
-            tools=ToolRegistry(),
             retry=RetryPolicy(
                 max_attempts=settings.max_attempts,
                 backoff_seconds=settings.retry_backoff_seconds,
@@ -63,6 +65,17 @@ class WorkerRuntime:
             planner=FallbackPlanner(self.providers),
             in_flight=self.in_flight,
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
+        )
+        self.runner = JobRunner(
+            calls=calls,
+            provider_for=self.provider_for,
+            tools=self.tools.registry,
+            executor=self.tools.executor,
+            sessions=SyncSessionStore(self.redis),
+            loop_defaults=LoopLimits.defaults(settings),
+            max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
+            tool_result_max_chars=settings.tool_result_max_chars,
+            session_max_messages=settings.session_max_messages,
         )
 
     def provider_for(self, instance: str) -> Provider:
@@ -139,4 +152,5 @@ class WorkerRuntime:
             thread.join(timeout=2)
         for client in self._clients.values():
             client.close()
+        self.tools.close()
         self.redis.close()

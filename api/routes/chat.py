@@ -7,7 +7,6 @@ that times out can still fetch the result.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,47 +15,38 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api.deps import RequestId, Services, Tenant
-from api.errors import error_response
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletionRequest
-from gateway.errors import JobTimeout, status_for_error_type
+from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
+from gateway.errors import InvalidRequest
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.submission import JobSpec
 
 router = APIRouter(prefix="/v1", tags=["chat"])
-
-JOB_ID_HEADER = "x-llm-gateway-job-id"
-# OpenAI's and Anthropic's SDKs honour this header. A failed or timed-out job has already
-# been retried by the gateway (or is still running): an SDK retry would submit a duplicate.
-NO_SDK_RETRY = {"x-should-retry": "false"}
 
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
 ) -> FastJSONResponse | StreamingResponse:
+    request = body.job_request()
+    # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
+    session_id = request.pop("session_id", None)
+    if session_id is not None and (not isinstance(session_id, str) or not session_id):
+        raise InvalidRequest("session_id must be a non-empty string", param="session_id")
     spec = JobSpec(
-        type=JobType.COMPLETION, request=body.job_request(), tenant=tenant, request_id=request_id
+        type=JobType.COMPLETION,
+        request=request,
+        tenant=tenant,
+        request_id=request_id,
+        session_id=session_id,
     )
-    record = services.submitter.prepare(spec, new_job_id())
-    headers = {JOB_ID_HEADER: record.id}
-    timeout = services.settings.sync_timeout_seconds
-    # Watch before submitting: the completion cannot be announced before we listen.
-    with services.hub.watch(record.id) as finished:
-        await services.submitter.submit(record)
-        services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
-        try:
-            await asyncio.wait_for(finished.wait(), timeout)
-        except TimeoutError:
-            error = JobTimeout(
-                f"job {record.id} did not finish within {timeout:g}s; poll GET /v1/jobs/{record.id}"
-            )
-            return FastJSONResponse(
-                {"error": error.to_dict()}, status_code=504, headers={**headers, **NO_SDK_RETRY}
-            )
-    done = await services.store.get(record.id, tenant)
+    done = await submit_and_wait(services, spec, new_job_id())
+    if isinstance(done, FastJSONResponse):
+        return done
     if done.status is not JobStatus.SUCCEEDED:
-        return _job_error(done, headers)
+        return job_error(done)
+    headers = {JOB_ID_HEADER: done.id}
     completion = chat_completion(done)
     if body.stream:
         include_usage = bool((body.stream_options or {}).get("include_usage"))
@@ -85,19 +75,6 @@ def chat_completion(job: JobRecord) -> dict[str, Any]:
         "usage": job.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "system_fingerprint": None,
     }
-
-
-def _job_error(job: JobRecord, headers: dict[str, str]) -> FastJSONResponse:
-    error = job.error or {"type": "internal_error", "message": "job failed"}
-    error_type = str(error.get("type", "internal_error"))
-    status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
-    return error_response(
-        status,
-        error_type,
-        str(error.get("message", "job failed")),
-        error.get("param"),
-        {**headers, **NO_SDK_RETRY},
-    )
 
 
 async def _sse(completion: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:

@@ -22,7 +22,13 @@ def up_env(redis_port: int, worker_concurrency: int) -> dict[str, str]:
         "LLM_GATEWAY_WORKER_CONCURRENCY": str(worker_concurrency),
         "LLM_GATEWAY_LOG_LEVEL": "WARNING",
     }
-    for name in ("LLM_GATEWAY_API_KEYS", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+    for name in (
+        "LLM_GATEWAY_API_KEYS",
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "LLM_GATEWAY_SEMANTIC_SEARCH_URL",
+        "LLM_GATEWAY_AI_AGENTS_URL",
+    ):
         env.pop(name, None)
     return env
 
@@ -43,6 +49,8 @@ def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
             str(free_port()),
             "--flower-port",
             str(free_port()),
+            "--downstream-port",
+            str(free_port()),
             "--emulator-latency-ms",
             "10",
             "--state-dir",
@@ -57,8 +65,10 @@ def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert output.count("succeeded") >= 2
+    # Both providers, a tool loop and a tool job.
+    assert output.count("succeeded") >= 4
     assert "gpt-4o-mini" in output and "claude-sonnet-4-5" in output
+    assert "search_corpus" in output and "tool get_chunk" in output
     # Redis it started itself kept an append-only file, and is gone again.
     assert any((tmp_path / "redis").rglob("*.aof*"))
     assert (
@@ -105,7 +115,8 @@ def test_interrupt_stops_every_process(tmp_path: Path) -> None:
     env = up_env(redis_port, worker_concurrency=2)
     up = subprocess.Popen(
         [sys.executable, "-m", "cli", "up", "--no-demo", "--no-flower", "--port", str(api_port),
-         "--emulator-port", str(free_port()), "--state-dir", str(tmp_path)],
+         "--emulator-port", str(free_port()), "--downstream-port", str(free_port()),
+         "--state-dir", str(tmp_path)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip

@@ -135,6 +135,7 @@ class Stack:
     env: dict[str, str]
     emulator_url: str = ""
     api_url: str = ""
+    downstream_url: str = ""
     processes: dict[str, Process] = field(default_factory=dict)
 
     def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Process:
@@ -153,6 +154,27 @@ class Stack:
             20,
             "emulator",
         )
+
+    def start_downstream(self) -> None:
+        """The semantic-search / ai-agents stand-in; the tools reach it through the env.
+        Call again after ``stop_downstream`` to bring it back on the same port."""
+        if not self.downstream_url:
+            self.downstream_url = f"http://127.0.0.1:{free_port()}"
+            self.env["LLM_GATEWAY_SEMANTIC_SEARCH_URL"] = self.downstream_url
+            self.env["LLM_GATEWAY_AI_AGENTS_URL"] = self.downstream_url
+        port = self.downstream_url.rsplit(":", 1)[1]
+        self.spawn("downstream", [sys.executable, "-m", "cli", "downstream", "--port", port])
+        wait_until(
+            lambda: httpx.get(f"{self.downstream_url}/health").status_code == 200,
+            20,
+            "downstream stand-in",
+        )
+
+    def stop_downstream(self) -> None:
+        """Take the downstream services away: connections are refused until restarted."""
+        process = self.processes.pop("downstream", None)
+        if process is not None:
+            process.kill()
 
     def start_api(self) -> None:
         port = free_port()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import redis
@@ -14,11 +15,15 @@ from providers.base import Capabilities
 from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
-from tasks.execution import JobRunner, RetryPolicy
+from tasks.execution import JobRunner
 from tasks.in_flight import InFlight
+from tasks.model_calls import ModelCalls, RetryPolicy
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id
 from tasks.routing import FallbackPlanner
+from tasks.sessions import SyncSessionStore
 from tasks.sync_store import SyncJobStore
+from tasks.tool_loop import LoopLimits
+from tools.executor import ToolExecutor
 from tools.registry import ToolRegistry
 
 
@@ -26,7 +31,7 @@ from tools.registry import ToolRegistry
 class ScriptedProvider:
     """A provider double: returns or raises the scripted outcomes in order."""
 
-    outcomes: list[str | Exception]
+    outcomes: list[str | Exception | ChatResponse]
     instance: str = "openai"
     capabilities: Capabilities = field(default_factory=Capabilities)
     calls: list[ChatRequest] = field(default_factory=list)
@@ -39,6 +44,8 @@ class ScriptedProvider:
             raise outcome
         if callable(self.before_return):
             self.before_return()
+        if isinstance(outcome, ChatResponse):
+            return outcome
         return ChatResponse(
             message=Message(role="assistant", content=(TextPart(outcome),)),
             finish_reason="stop",
@@ -61,6 +68,8 @@ def make_runner(
     attempts: int = 3,
     fallbacks: list[str] | None = None,
     tpm: int | None = None,
+    tools: ToolRegistry | None = None,
+    max_iterations: int = 8,
 ) -> JobRunner:
     config = ProvidersConfig.model_validate(
         {
@@ -77,29 +86,50 @@ def make_runner(
             }
         }
     )
-    return JobRunner(
+    calls = ModelCalls(
         store=SyncJobStore(client),
         instances=dict(config.instances),
-        provider_for=lambda _: provider,
-        tools=ToolRegistry(),
         retry=RetryPolicy(attempts, 0.01, 0.02),
         capacity=ProviderCapacity(client, lease_seconds=30),
         planner=FallbackPlanner(config),
         in_flight=InFlight(),
     )
+    registry = tools or ToolRegistry()
+    return JobRunner(
+        calls=calls,
+        provider_for=lambda _: provider,
+        tools=registry,
+        executor=ToolExecutor(registry, max_parallel=4),
+        sessions=SyncSessionStore(client),
+        loop_defaults=LoopLimits(max_iterations=max_iterations),
+        max_iterations_ceiling=50,
+    )
 
 
-def put_job(client: redis.Redis, model: str = "gpt-4o-mini") -> str:
+def put_job(
+    client: redis.Redis,
+    model: str = "gpt-4o-mini",
+    *,
+    request: dict[str, Any] | None = None,
+    session_id: str | None = None,
+    loop: dict[str, Any] | None = None,
+) -> str:
     record = JobRecord(
         id=new_job_id(),
         tenant="t",
         type=JobType.COMPLETION,
         status=JobStatus.QUEUED,
-        request={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        request={
+            "model": model,
+            "messages": [{"role": "user", "content": "hi"}],
+            **(request or {}),
+        },
         created_at=time.time(),
         model=model,
         provider="openai",
         queue="llm.openai",
+        session_id=session_id,
+        loop=loop,
     )
     client.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
     client.hset(f"llmgw:job:{record.id}", mapping={"message": "m", "message_key": "q:test"})

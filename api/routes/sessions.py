@@ -1,0 +1,74 @@
+"""``/v1/sessions``: create, read, delete conversation sessions and merge into their context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import Services, Tenant
+from api.responses import FastJSONResponse
+from api.schemas import SessionCreate, SessionUpdate
+from gateway.errors import RequestValidationFailed
+from gateway.settings import Settings
+from providers.openai_format import chat_request_from_openai, message_to_openai
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+
+def _initial_history(messages: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """The messages as stored: parsed by the chat-request parser (a bad one is a 400 naming
+    it, e.g. ``messages[2].tool_call_id``) and written back in canonical OpenAI form."""
+    if len(messages) > settings.session_max_messages:
+        raise RequestValidationFailed(
+            f"messages: at most {settings.session_max_messages} messages", param="messages"
+        )
+    if not messages:
+        return []
+    parsed = chat_request_from_openai({"model": "x", "messages": messages})
+    return [message_to_openai(m) for m in parsed.messages]
+
+
+@router.post("", status_code=201)
+async def create_session(
+    body: SessionCreate, tenant: Tenant, services: Services
+) -> FastJSONResponse:
+    settings = services.settings
+    ttl = body.ttl_seconds if body.ttl_seconds is not None else settings.session_ttl_seconds
+    if ttl > settings.session_max_ttl_seconds:
+        raise RequestValidationFailed(
+            f"ttl_seconds: must be at most {settings.session_max_ttl_seconds}",
+            param="ttl_seconds",
+        )
+    session = await services.sessions.create(
+        tenant,
+        ttl_seconds=ttl,
+        system=body.system,
+        context=body.context,
+        context_budget_tokens=body.context_budget_tokens or settings.session_context_budget_tokens,
+        metadata=dict(body.metadata),
+        messages=_initial_history(body.messages, settings),
+    )
+    return FastJSONResponse(
+        session.public(), status_code=201, headers={"Location": f"/v1/sessions/{session.id}"}
+    )
+
+
+@router.get("/{session_id}")
+async def get_session(session_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
+    session = await services.sessions.get(session_id, tenant)
+    return FastJSONResponse(session.public())
+
+
+@router.patch("/{session_id}")
+async def update_session(
+    session_id: str, body: SessionUpdate, tenant: Tenant, services: Services
+) -> FastJSONResponse:
+    session = await services.sessions.update_context(session_id, tenant, body.context)
+    return FastJSONResponse(session.public())
+
+
+@router.delete("/{session_id}", status_code=204)
+async def delete_session(session_id: str, tenant: Tenant, services: Services) -> Response:
+    await services.sessions.delete(session_id, tenant)
+    return Response(status_code=204)

@@ -1,0 +1,53 @@
+"""Synchronous endpoints on top of jobs (``/v1/chat/completions``, ``/v1/tools/execute``):
+submit a job, wait for it on the completion hub, and answer with its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+
+from api.errors import error_response
+from api.responses import FastJSONResponse
+from api.services import ApiServices
+from gateway.errors import JobTimeout, status_for_error_type
+from tasks.records import JobRecord, JobStatus
+from tasks.submission import JobSpec
+
+JOB_ID_HEADER = "x-llm-gateway-job-id"
+# OpenAI's and Anthropic's SDKs honour this header. A failed or timed-out job has already
+# been retried by the gateway (or is still running): an SDK retry would submit a duplicate.
+NO_SDK_RETRY = {"x-should-retry": "false"}
+
+
+async def submit_and_wait(
+    services: ApiServices, spec: JobSpec, job_id: str
+) -> JobRecord | FastJSONResponse:
+    """The finished record, or a 504 in the error shape if it is not done in time."""
+    record = services.submitter.prepare(spec, job_id)
+    timeout = services.settings.sync_timeout_seconds
+    # Watch before submitting: the completion cannot be announced before we listen.
+    with services.hub.watch(record.id) as finished:
+        await services.submitter.submit(record)
+        services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
+        try:
+            await asyncio.wait_for(finished.wait(), timeout)
+        except TimeoutError:
+            error = JobTimeout(
+                f"job {record.id} did not finish within {timeout:g}s; poll GET /v1/jobs/{record.id}"
+            )
+            headers = {JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
+            return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
+    return await services.store.get(record.id, spec.tenant)
+
+
+def job_error(job: JobRecord) -> FastJSONResponse:
+    """A job that did not succeed, in the error shape with the status its error maps to."""
+    error = job.error or {"type": "internal_error", "message": "job failed"}
+    error_type = str(error.get("type", "internal_error"))
+    status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
+    return error_response(
+        status,
+        error_type,
+        str(error.get("message", "job failed")),
+        error.get("param"),
+        {JOB_ID_HEADER: job.id, **NO_SDK_RETRY},
+    )
