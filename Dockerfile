@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every llm-gateway role (api, worker, flower, emulator).
+# One image for every llm-gateway role (api, worker, flower, emulator, downstream).
 # The role is chosen by the command; the default is the HTTP API.
 #
 #   docker build -t llm-gateway:local .
@@ -31,7 +31,7 @@ RUN pip install --no-cache-dir . \
     && test -x "${VIRTUAL_ENV}/bin/celery"
 
 # ---------------------------------------------------------------------------
-# runtime: slim base + the venv + the provider config, running as uid 10001
+# runtime: slim base + the venv + config/ (providers, tools), running as uid 10001
 # ---------------------------------------------------------------------------
 FROM python:3.11-slim AS runtime
 
@@ -44,7 +44,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH="/opt/venv/bin:${PATH}" \
     LLM_GATEWAY_HOST=0.0.0.0 \
     LLM_GATEWAY_PORT=8080 \
-    LLM_GATEWAY_PROVIDERS_FILE=/app/config/providers.yaml
+    LLM_GATEWAY_PROVIDERS_FILE=/app/config/providers.yaml \
+    LLM_GATEWAY_TOOLS_FILE=/app/config/tools.yaml
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app \
@@ -52,6 +53,8 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
+# The settings' default config paths point next to the source tree, which the
+# installed packages do not have: the ENV above points them at /app/config.
 # Code and config stay owned by root (read-only for the app user); nothing is
 # written under /app, so the container also runs with a read-only root fs.
 COPY --from=builder /opt/venv /opt/venv

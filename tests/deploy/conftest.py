@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.task_messages import TOOLS_QUEUE
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_FILE = REPO_ROOT / "config" / "providers.yaml"
+TOOLS_FILE = REPO_ROOT / "config" / "tools.yaml"
+# Where every app container finds the config files (the image's copy or a mount over it).
+APP_PROVIDERS_FILE = "/app/config/providers.yaml"
+APP_TOOLS_FILE = "/app/config/tools.yaml"
+# Base URLs of the tools' downstream services; every worker needs both.
+TOOL_SERVICE_URL_VARS = ("LLM_GATEWAY_SEMANTIC_SEARCH_URL", "LLM_GATEWAY_AI_AGENTS_URL")
 
 # Used when config/providers.yaml does not exist (yet).
 DEFAULT_INSTANCES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -36,6 +44,12 @@ def load_provider_instances(path: Path = PROVIDERS_FILE) -> dict[str, str]:
     return _instances_from(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+def load_tool_names(path: Path = TOOLS_FILE) -> set[str]:
+    """Names of the tools a tools.yaml-shaped file defines."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(tool["name"]) for tool in data.get("tools") or []}
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
@@ -59,6 +73,12 @@ def provider_instances() -> dict[str, str]:
 def expected_queues(provider_instances: dict[str, str]) -> set[str]:
     """One Celery queue per provider instance: llm.<instance name>."""
     return {f"llm.{name}" for name in provider_instances}
+
+
+@pytest.fixture(scope="session")
+def worker_queues(expected_queues: set[str]) -> set[str]:
+    """Every queue some worker must consume: the provider queues plus tool jobs."""
+    return expected_queues | {TOOLS_QUEUE}
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,17 @@ import jsonschema
 import pytest
 import yaml
 
+from tasks.task_messages import TOOLS_QUEUE
+from tests.deploy.conftest import APP_PROVIDERS_FILE, APP_TOOLS_FILE, TOOL_SERVICE_URL_VARS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
 SCHEMA_SHA256 = "1f91e091f16b2dd50ab8860e02bb391d22df553d91c145eacedb1b6eff9c3f0e"
 
-CORE_SERVICES = {"redis", "emulator", "api", "flower"}
+CORE_SERVICES = {"redis", "emulator", "downstream", "api", "flower"}
 REDIS_URL = "redis://redis:6379/0"
-PROVIDERS_PATH = "/app/config/providers.yaml"
+DOWNSTREAM_URL = "http://downstream:8091"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +84,11 @@ def worker_services(services: dict[str, dict[str, Any]]) -> dict[str, str]:
     return workers
 
 
+def provider_workers(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The workers that call providers: every worker but the tools worker."""
+    return {name: q for name, q in worker_services(services).items() if q != TOOLS_QUEUE}
+
+
 def test_vendored_compose_schema_is_the_pinned_draft07_spec() -> None:
     raw = SCHEMA_FILE.read_bytes()
     assert hashlib.sha256(raw).hexdigest() == SCHEMA_SHA256, "compose-spec.json was modified"
@@ -110,25 +118,28 @@ def test_compose_file_has_no_obsolete_version_key(compose: dict[str, Any]) -> No
     assert "version" not in compose
 
 
-def test_compose_defines_redis_emulator_api_and_flower(services: dict[str, Any]) -> None:
+def test_compose_defines_redis_emulators_api_and_flower(services: dict[str, Any]) -> None:
     missing = CORE_SERVICES - set(services)
     assert not missing, f"missing services: {sorted(missing)}"
 
 
-def test_compose_runs_one_celery_worker_per_provider_queue(
-    services: dict[str, Any], provider_instances: dict[str, str], expected_queues: set[str]
+def test_compose_runs_one_celery_worker_per_provider_queue_and_one_for_tools(
+    services: dict[str, Any], provider_instances: dict[str, str], worker_queues: set[str]
 ) -> None:
     workers = worker_services(services)
     queues = sorted(q for q in workers.values() if q)
-    assert sorted(expected_queues) == queues, f"worker queues {workers} != {expected_queues}"
+    assert sorted(worker_queues) == queues, f"worker queues {workers} != {worker_queues}"
     for name, queue in workers.items():
-        instance = queue.removeprefix("llm.")
+        node = queue.removeprefix("llm.")
         command = command_of(services[name])
         assert command[:4] == ["celery", "-A", "workers", "worker"], command
-        assert option(command, "-n", "--hostname") == f"{instance}@%h"
+        assert option(command, "-n", "--hostname") == f"{node}@%h"
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
-        assert instance in provider_instances
+        assert node in provider_instances or queue == TOOLS_QUEUE
+        assert f"{node}@$$HOSTNAME" in " ".join(
+            command_of({"command": services[name]["healthcheck"]["test"]})
+        )
 
 
 def test_workers_get_a_long_stop_grace_period_for_late_acked_calls(
@@ -174,6 +185,8 @@ def test_dependencies_wait_until_healthy(services: dict[str, Any]) -> None:
     for name in ["api", "flower", *worker_services(services)]:
         assert "redis" in (services[name].get("depends_on") or {}), f"{name} must wait for redis"
     for name in worker_services(services):
+        assert "downstream" in services[name]["depends_on"], f"{name} must wait for downstream"
+    for name in provider_workers(services):
         assert "emulator" in services[name]["depends_on"], f"{name} must wait for the emulator"
 
 
@@ -181,7 +194,8 @@ def test_app_services_share_broker_and_provider_config(services: dict[str, Any])
     for name in ["api", "flower", *worker_services(services)]:
         env = env_of(services[name])
         assert env.get("LLM_GATEWAY_REDIS_URL") == REDIS_URL, name
-        assert env.get("LLM_GATEWAY_PROVIDERS_FILE") == PROVIDERS_PATH, name
+        assert env.get("LLM_GATEWAY_PROVIDERS_FILE") == APP_PROVIDERS_FILE, name
+        assert env.get("LLM_GATEWAY_TOOLS_FILE") == APP_TOOLS_FILE, name
         assert env.get("LLM_GATEWAY_LOG_JSON") == "true", name
 
 
@@ -193,10 +207,18 @@ def test_api_listens_on_all_interfaces_with_keys_from_env(services: dict[str, An
     assert any(str(p).endswith(":8080") for p in services["api"]["ports"])
 
 
-def test_workers_call_the_emulator_with_keys_from_env(
+def test_every_worker_calls_the_tool_services_on_the_stand_in(services: dict[str, Any]) -> None:
+    # Provider workers run tool loops, the tools worker runs tool jobs: all call the tools.
+    for name in worker_services(services):
+        env = env_of(services[name])
+        for var in TOOL_SERVICE_URL_VARS:
+            assert env.get(var) == DOWNSTREAM_URL, f"{name}: {var} must point at the stand-in"
+
+
+def test_provider_workers_call_the_emulator_with_keys_from_env(
     services: dict[str, Any], provider_secret_env_names: set[str]
 ) -> None:
-    for name in worker_services(services):
+    for name in provider_workers(services):
         env = env_of(services[name])
         assert env["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
         assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
@@ -204,10 +226,10 @@ def test_workers_call_the_emulator_with_keys_from_env(
             assert env.get(key, "").startswith("${" + key), f"{name}: {key} must come from env"
 
 
-def test_provider_api_keys_never_reach_api_flower_or_emulator(
+def test_provider_api_keys_reach_provider_workers_only(
     services: dict[str, Any], provider_secret_env_names: set[str]
 ) -> None:
-    workers = set(worker_services(services))
+    workers = set(provider_workers(services))
     for name, service in services.items():
         if name in workers:
             continue
@@ -231,3 +253,12 @@ def test_emulator_listens_on_8090_with_latency(services: dict[str, Any]) -> None
     assert option(command, "--latency-ms") == "50"
     probe = command_of({"command": services["emulator"]["healthcheck"]["test"]})
     assert "/_emulator/health" in " ".join(probe)
+
+
+def test_downstream_stand_in_listens_on_8091_with_a_health_probe(services: dict[str, Any]) -> None:
+    command = command_of(services["downstream"])
+    assert command[:2] == ["llm-gateway", "downstream"]
+    assert option(command, "--host") == "0.0.0.0"
+    assert option(command, "--port") == DOWNSTREAM_URL.rsplit(":", 1)[1]
+    probe = command_of({"command": services["downstream"]["healthcheck"]["test"]})
+    assert "http://127.0.0.1:8091/health" in " ".join(probe)

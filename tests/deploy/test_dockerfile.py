@@ -129,6 +129,14 @@ def test_dockerfile_ships_provider_config_at_app_config() -> None:
     assert any(args.split()[-1].rstrip("/") == "/app/config" for args in copies), copies
 
 
+def test_dockerfile_points_the_tools_file_at_the_shipped_config() -> None:
+    # The settings default resolves next to the installed packages, where no config/ exists:
+    # without this the API and every worker fail to load the tools at start-up.
+    env = " ".join(args for kw, args in _stages()[-1] if kw == "ENV")
+    assert "LLM_GATEWAY_TOOLS_FILE=/app/config/tools.yaml" in env
+    assert (REPO_ROOT / "config" / "tools.yaml").is_file()
+
+
 def _ignored(path: str, patterns: list[str]) -> bool:
     """Rough .dockerignore semantics: last matching pattern wins, `!` re-includes."""
     ignored = False

@@ -11,6 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
+from tasks.task_messages import TOOLS_QUEUE
+from tests.deploy.conftest import (
+    APP_PROVIDERS_FILE,
+    APP_TOOLS_FILE,
+    TOOL_SERVICE_URL_VARS,
+    load_tool_names,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_ROOT = REPO_ROOT / "deploy" / "kubernetes"
 BASE = K8S_ROOT / "base"
@@ -18,6 +26,14 @@ OVERLAYS = sorted(p.parent for p in (K8S_ROOT / "overlays").glob("*/kustomizatio
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 NAMESPACE = "llm-gateway"
 PROVIDER_SECRET = "llm-gateway-provider-keys"
+ENV_CONFIG_MAP = "llm-gateway-env"
+CONFIG_FILES_MAP = "llm-gateway-config"
+# The downstream services in production, and the dev overlay's stand-in for both.
+PROD_TOOL_SERVICE_URLS = {
+    "LLM_GATEWAY_SEMANTIC_SEARCH_URL": "http://semantic-search.llm-services.svc.cluster.local:8081",
+    "LLM_GATEWAY_AI_AGENTS_URL": "http://ai-agents.llm-services.svc.cluster.local:8082",
+}
+DEV_DOWNSTREAM_URL = "http://downstream:8091"
 
 
 def yaml_files() -> list[Path]:
@@ -84,6 +100,28 @@ def base_workers() -> dict[str, dict[str, Any]]:
         if command[:1] == ["celery"] and "worker" in command:
             found[option(command, "-Q", "--queues")] = doc
     return found
+
+
+def base_provider_workers() -> dict[str, dict[str, Any]]:
+    """Queue -> worker Deployment, for the workers that call providers (all but tools)."""
+    return {q: d for q, d in base_workers().items() if q != TOOLS_QUEUE}
+
+
+def base_env_literals(directory: Path = BASE) -> dict[str, str]:
+    """The literals a kustomization gives the llm-gateway-env ConfigMap."""
+    generators = {g["name"]: g for g in kustomization(directory).get("configMapGenerator", [])}
+    literals = generators[ENV_CONFIG_MAP].get("literals", [])
+    return dict(item.split("=", 1) for item in literals)
+
+
+def rendered_env(rendered: list[dict[str, Any]]) -> dict[str, str]:
+    """The data of the rendered llm-gateway-env ConfigMap (its name carries a hash)."""
+    env = next(d for d in rendered if d["metadata"]["name"].startswith(ENV_CONFIG_MAP))
+    return {str(key): str(value) for key, value in env["data"].items()}
+
+
+def patched_deployments(path: Path) -> set[str]:
+    return {d["metadata"]["name"] for d in load_docs(path) if d["kind"] == "Deployment"}
 
 
 def base_deployment(name: str) -> dict[str, Any]:
@@ -208,19 +246,35 @@ def test_api_has_a_service_a_disruption_budget_and_an_autoscaler() -> None:
     assert 1 <= targets[0]["spec"]["minReplicas"] <= targets[0]["spec"]["maxReplicas"]
 
 
-def test_one_worker_deployment_per_provider_queue(
-    provider_instances: dict[str, str], expected_queues: set[str]
+def test_one_worker_deployment_per_provider_queue_and_one_for_tools(
+    provider_instances: dict[str, str], worker_queues: set[str]
 ) -> None:
     workers = base_workers()
-    assert set(workers) == expected_queues
+    assert set(workers) == worker_queues
     for queue, deployment in workers.items():
-        instance = queue.removeprefix("llm.")
-        command = [str(c) for c in containers(deployment)[0]["command"]]
+        node = queue.removeprefix("llm.")
+        container = containers(deployment)[0]
+        command = [str(c) for c in container["command"]]
         assert command[:4] == ["celery", "-A", "workers", "worker"], command
-        assert option(command, "-n", "--hostname") == f"{instance}@%h"
+        assert option(command, "-n", "--hostname") == f"{node}@%h"
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
-        assert instance in provider_instances
+        assert node in provider_instances or queue == TOOLS_QUEUE
+        assert deployment["metadata"]["annotations"]["llm-gateway/queue"] == queue
+        probe = " ".join(container["livenessProbe"]["exec"]["command"])
+        assert f'--destination "{node}@' in probe, f"worker for {queue} pings another node"
+
+
+def test_worker_deployments_select_only_their_own_pods() -> None:
+    workers = base_workers().values()
+    for deployment in workers:
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        for other in workers:
+            labels = other["spec"]["template"]["metadata"]["labels"]
+            owns = selector.items() <= labels.items()
+            assert owns == (other is deployment), (
+                f"{deployment['metadata']['name']} selects pods of {other['metadata']['name']}"
+            )
 
 
 def test_workers_wait_for_in_flight_llm_calls_on_shutdown() -> None:
@@ -229,8 +283,8 @@ def test_workers_wait_for_in_flight_llm_calls_on_shutdown() -> None:
         assert grace >= 300, f"worker for {queue}: terminationGracePeriodSeconds {grace} < 300"
 
 
-def test_provider_keys_are_only_given_to_workers() -> None:
-    workers = {d["metadata"]["name"] for d in base_workers().values()}
+def test_provider_keys_are_only_given_to_provider_workers() -> None:
+    workers = {d["metadata"]["name"] for d in base_provider_workers().values()}
     for workload in workloads():
         name = workload["metadata"]["name"]
         refs = secret_refs(workload)
@@ -240,6 +294,7 @@ def test_provider_keys_are_only_given_to_workers() -> None:
             assert PROVIDER_SECRET not in refs, f"{name} must not get the provider keys"
     assert secret_refs(base_deployment("llm-gateway-api")) == {"llm-gateway-api-keys"}
     assert secret_refs(base_deployment("llm-gateway-flower")) == {"llm-gateway-flower-auth"}
+    assert secret_refs(base_workers()[TOOLS_QUEUE]) == set()
 
 
 def test_secret_template_holds_placeholders_only() -> None:
@@ -258,11 +313,57 @@ def test_base_providers_file_matches_config_instances(
     assert deployed == provider_instances, "base/providers.yaml differs from config/providers.yaml"
 
 
-def test_base_config_sets_broker_bind_address_providers_file_and_json_logs() -> None:
+def test_base_tools_file_defines_the_tools_of_config() -> None:
+    deployed = load_tool_names(BASE / "tools.yaml")
+    assert deployed == load_tool_names(), "base/tools.yaml differs from config/tools.yaml"
+
+
+def test_config_mount_carries_providers_and_tools_files() -> None:
+    # The mount hides the image's /app/config, so it must bring every file read from there.
     generators = {g["name"]: g for g in kustomization(BASE)["configMapGenerator"]}
-    literals = dict(item.split("=", 1) for item in generators["llm-gateway-env"]["literals"])
+    files = {f.split("=", 1)[0] for f in generators[CONFIG_FILES_MAP]["files"]}
+    for path in (APP_PROVIDERS_FILE, APP_TOOLS_FILE):
+        assert path.removeprefix("/app/config/") in files, f"{CONFIG_FILES_MAP} lacks {path}"
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+        for container in containers(workload):
+            for mount in container.get("volumeMounts", []):
+                if mount["mountPath"] == "/app/config":
+                    source = volumes[mount["name"]].get("configMap") or {}
+                    assert source.get("name") == CONFIG_FILES_MAP, f"{name}: /app/config"
+
+
+def test_every_worker_gets_the_production_tool_service_urls() -> None:
+    literals = base_env_literals()
+    for var in TOOL_SERVICE_URL_VARS:
+        assert literals.get(var) == PROD_TOOL_SERVICE_URLS[var], var
+    for queue, deployment in base_workers().items():
+        sources = [s for c in containers(deployment) for s in c.get("envFrom", [])]
+        refs = {(s.get("configMapRef") or {}).get("name") for s in sources}
+        assert ENV_CONFIG_MAP in refs, f"worker for {queue} does not get {ENV_CONFIG_MAP}"
+        env = {v["name"] for c in containers(deployment) for v in c.get("env", [])}
+        assert not env & set(TOOL_SERVICE_URL_VARS), f"worker for {queue} overrides a URL"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        K8S_ROOT / "overlays" / "dev" / "patch-replicas.yaml",
+        K8S_ROOT / "overlays" / "prod" / "patch-workers.yaml",
+    ],
+    ids=lambda p: p.parent.name,
+)
+def test_overlay_worker_patches_cover_every_worker(patch: Path) -> None:
+    workers = {d["metadata"]["name"] for d in base_workers().values()}
+    assert workers <= patched_deployments(patch), f"{patch.name} misses a worker"
+
+
+def test_base_config_sets_broker_bind_address_providers_file_and_json_logs() -> None:
+    literals = base_env_literals()
     assert literals["LLM_GATEWAY_REDIS_URL"].startswith("redis://")
-    assert literals["LLM_GATEWAY_PROVIDERS_FILE"] == "/app/config/providers.yaml"
+    assert literals["LLM_GATEWAY_PROVIDERS_FILE"] == APP_PROVIDERS_FILE
+    assert literals["LLM_GATEWAY_TOOLS_FILE"] == APP_TOOLS_FILE
     assert literals["LLM_GATEWAY_LOG_JSON"] == "true"
     assert literals["LLM_GATEWAY_HOST"] == "0.0.0.0"
     assert not {k for k in literals if k.endswith("_API_KEY") or k.endswith("_API_KEYS")}
@@ -298,10 +399,33 @@ def test_prod_overlay_ships_no_placeholder_secrets() -> None:
     assert not [d["metadata"]["name"] for d in rendered if d["kind"] == "Secret"]
 
 
-def test_dev_overlay_brings_redis_and_the_emulator() -> None:
+def test_prod_overlay_calls_the_production_tool_services() -> None:
+    env = rendered_env(_kustomize(K8S_ROOT / "overlays" / "prod"))
+    for var, url in PROD_TOOL_SERVICE_URLS.items():
+        assert env[var] == url, var
+
+
+def test_dev_overlay_brings_redis_the_emulator_and_the_tools_stand_in() -> None:
     rendered = _kustomize(K8S_ROOT / "overlays" / "dev")
     names = {(d["kind"], d["metadata"]["name"]) for d in rendered}
-    assert {("Service", "redis"), ("Service", "emulator")} <= names
-    env = next(d for d in rendered if d["metadata"]["name"].startswith("llm-gateway-env"))
-    assert env["data"]["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
-    assert env["data"]["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
+    assert {("Service", "redis"), ("Service", "emulator"), ("Service", "downstream")} <= names
+    env = rendered_env(rendered)
+    assert env["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
+    assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
+    for var in TOOL_SERVICE_URL_VARS:
+        assert env[var] == DEV_DOWNSTREAM_URL, var
+
+
+def test_dev_tools_stand_in_serves_the_port_its_service_targets() -> None:
+    docs = load_docs(K8S_ROOT / "overlays" / "dev" / "downstream.yaml")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    service = next(d for d in docs if d["kind"] == "Service")
+    container = containers(deployment)[0]
+    command = [str(c) for c in container["command"]]
+    assert command[:2] == ["llm-gateway", "downstream"]
+    assert option(command, "--host") == "0.0.0.0"
+    port = int(DEV_DOWNSTREAM_URL.rsplit(":", 1)[1])
+    assert option(command, "--port") == str(port)
+    assert container["ports"][0]["containerPort"] == port
+    assert service["spec"]["ports"][0]["port"] == port
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
