@@ -16,6 +16,8 @@ Keys of one instance (``keys.limit(instance, part)``), in the order every script
 
 from __future__ import annotations
 
+from gateway.redis_clock import NOW_MS_LUA
+
 LIMIT_PARTS = (
     "rpm",
     "tpm",
@@ -28,10 +30,6 @@ LIMIT_PARTS = (
     "cooldown",
 )
 
-_NOW = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
 
 # Drops what left the window (returning its tokens), lapsed in-flight leases and waiters
 # that stopped coming back. Needs ``now`` and ``window``.
@@ -68,7 +66,7 @@ end
 # job waiting ahead of it, so a backlog drains oldest-first (by priority band first) and
 # a newer job cannot take the slot an older one is waiting for.
 ACQUIRE_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local job, order, need = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local rpm, tpm, conc = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -195,7 +193,7 @@ return {1, 0, 'ok'}
 # 7 job key prefix, 8 the instance's max concurrency (0 = none; with one, a release wakes
 # the waiters the free slots can take). Returns the circuit state after the call.
 RELEASE_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local token, used, outcome = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if used >= 0 then
@@ -268,7 +266,7 @@ return state
 # in window, in flight, waiting, cooldown ms left, circuit state, failures, circuit ms
 # until a probe}.
 USAGE_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local window = tonumber(ARGV[1])
 local requests = redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf')
@@ -295,7 +293,7 @@ return {requests, tokens, inflight, waiting, cooldown, state, tonumber(c[2] or '
 # Also extends the set's own TTL (set at admission), so a renewed call outliving it keeps
 # its slot.
 RENEW_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local renewed = redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) * 4)

@@ -23,20 +23,15 @@ and every step is one Lua script on Redis's own clock, so no worker's clock matt
 
 from __future__ import annotations
 
+from gateway.redis_clock import NOW_MS_LUA
 from tasks.records import SET_FIELDS_LUA
-
-# Milliseconds now, by Redis's clock.
-_NOW = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
 
 # KEYS[1] job hash, KEYS[2] running set, KEYS[3] deferred set. ARGV[1] lease token,
 # ARGV[2] lease ms, ARGV[3] started_at (wall clock, for the record), ARGV[4] job id.
 # Returns {1, fields} when claimed, {0, status} when not ("running" = held by a live
 # lease, "deferred" = waiting in the deferred set), {-1} when the job does not exist.
 CLAIM_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -140,7 +135,7 @@ return {1, 'running'}
 # {0, current status}.
 REQUEUE_LUA = (
     _HOLDER
-    + _NOW
+    + NOW_MS_LUA
     + """
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'lease')
@@ -162,7 +157,7 @@ return {1, 'queued'}
 # token pairs. Extends only leases that exist and that the caller still holds (a worker
 # that stalled and lost a job must not keep the new holder's lease alive).
 RENEW_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local expiry, renewed = now + tonumber(ARGV[1]), 0
 for i = 3, #ARGV, 2 do
@@ -179,7 +174,7 @@ return renewed
 # have lapsed this long before, so a worker that was merely cut off from Redis for a
 # while gets to renew before its jobs are taken away. Returns {requeued, failed}.
 REAP_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[6]),
   'LIMIT', 0, tonumber(ARGV[3]))
@@ -213,7 +208,7 @@ return {requeued, failed}
 # first. A job that is no longer queued (cancelled while it waited) also leaves its
 # instance's waiting line, so it holds no place there. Returns the count.
 PUMP_LUA = (
-    _NOW
+    NOW_MS_LUA
     + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for i = #due, 1, -1 do

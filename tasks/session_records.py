@@ -81,6 +81,16 @@ class Session:
         }
 
 
+def queue_session_reads(pipe: Any, session_id: str) -> None:
+    """Queue, on a sync or asyncio pipeline, the four reads ``session_from_redis`` takes:
+    header, messages, context, and the header's PTTL."""
+    header_key, messages_key, context_key = session_keys(session_id)
+    pipe.hgetall(header_key)
+    pipe.lrange(messages_key, 0, -1)
+    pipe.hgetall(context_key)
+    pipe.pttl(header_key)
+
+
 def session_from_redis(
     session_id: str,
     header: Mapping[Any, Any],

@@ -22,6 +22,7 @@ from tasks.session_records import (
     Session,
     encode_context_patch,
     new_session_id,
+    queue_session_reads,
     session_from_redis,
     session_keys,
 )
@@ -97,12 +98,8 @@ class SessionStore:
 
     async def get(self, session_id: str, tenant: str) -> Session:
         """The session, in one round trip; ``SessionNotFound`` if missing or not ``tenant``'s."""
-        header_key, messages_key, context_key = session_keys(session_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hgetall(header_key)
-        pipe.lrange(messages_key, 0, -1)
-        pipe.hgetall(context_key)
-        pipe.pttl(header_key)
+        queue_session_reads(pipe, session_id)
         with _store_available("get", session_id):
             header, messages, context, pttl = await pipe.execute()
         if _tenant_of(header) != tenant:
@@ -142,12 +139,8 @@ class SyncSessionStore:
 
     def load(self, session_id: str, tenant: str) -> Session | None:
         """The session in one round trip, or None if missing or not ``tenant``'s."""
-        header_key, messages_key, context_key = session_keys(session_id)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.hgetall(header_key)
-        pipe.lrange(messages_key, 0, -1)
-        pipe.hgetall(context_key)
-        pipe.pttl(header_key)
+        queue_session_reads(pipe, session_id)
         header, messages, context, pttl = pipe.execute()
         if _tenant_of(header) != tenant:
             return None

@@ -28,20 +28,17 @@ from redis.exceptions import RedisError
 
 from gateway import keys
 from gateway.errors import ToolFailed, ToolUnavailable
+from gateway.redis_clock import NOW_MS_LUA
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-_NOW = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-"""
 
 # ARGV: 1 probe lease ms, 2 caller token, 3 longest retry hint while a probe is out (ms).
 # Returns {1, 0} go, {2, 0} go as the probe, {0, ms} refused: retry in ms.
 _ADMIT = (
-    _NOW
+    NOW_MS_LUA
     + """
 local c = redis.call('HMGET', KEYS[1], 'state', 'until')
 local state = c[1] or 'closed'
@@ -60,7 +57,7 @@ return {2, 0}
 # ARGV: 1 outcome (ok | fail | neutral), 2 caller token, 3 failure threshold, 4 reset ms,
 # 5 key TTL ms. Returns the state after the call.
 _RECORD = (
-    _NOW
+    NOW_MS_LUA
     + """
 local c = redis.call('HMGET', KEYS[1], 'state', 'probe', 'failures')
 local state = c[1] or 'closed'
@@ -92,7 +89,7 @@ return state
 )
 
 _STATE = (
-    _NOW
+    NOW_MS_LUA
     + """
 local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'until')
 local left = 0
