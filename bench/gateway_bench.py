@@ -12,10 +12,8 @@ baseline (the emulator called directly) beside the gateway. See bench/README.md.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -29,23 +27,13 @@ from phases import (
     run_throughput,
 )
 from report import save, table, verdict
-from stack import StackError, Target, bench_target, emulator_latency
+from stack import StackOptions, Target, interruptible, running_target
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Gateway benchmarks: added latency, sync throughput, accept rate. See bench/README.md.",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StackOptions:
-    api_url: str | None
-    emulator_url: str | None
-    api_key: str
-    worker_concurrency: int
-    keep_state: bool
-    worker_processes: int
 
 
 @app.callback()
@@ -70,32 +58,8 @@ def main(
 
 @contextmanager
 def open_stack(ctx: typer.Context) -> Iterator[Target]:
-    opts: StackOptions = ctx.obj
-    # SIGTERM (a CI timeout, kill) must run the same cleanup as Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with bench_target(
-            opts.api_url,
-            opts.emulator_url,
-            opts.api_key,
-            opts.worker_concurrency,
-            opts.keep_state,
-            opts.worker_processes,
-        ) as target:
-            original = emulator_latency(target)
-            try:
-                yield target
-            except KeyboardInterrupt:
-                typer.echo("interrupted; stopping", err=True)
-                raise
-            finally:
-                if opts.api_url:  # someone else's stack: leave it as we found it
-                    emulator_latency(target, original)
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    with interruptible(), running_target(ctx.obj) as target:
+        yield target
 
 
 Requests = Annotated[int, typer.Option(help="timed requests per path and model")]

@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import signal
 import ssl
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from itertools import chain, zip_longest
@@ -40,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from limit_windows import WINDOW_S, concurrency_stats, window_stats
 from measure import percentile
 from report import console, cpu_table, cpu_usage, save, table, verdict
-from stack import BenchStack, StackError, Target, clear_emulator_records, cpu_seconds
+from stack import BenchStack, Target, clear_emulator_records, cpu_seconds, interruptible
 
 # The emulator counts ceil(chars / 4) tokens of the prompt with directives stripped, and
 # the reply "ok" is 1 token: every tpm request costs exactly 99 + 1 = 100 tokens. Both the
@@ -473,21 +471,6 @@ def run(opts: Options) -> dict[str, Any]:
         "cpu": cpu,
         "instances": {p.instance: analyse(p, records, load["jobs"], latency_s) for p in probes},
     }
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """SIGTERM (a CI timeout, kill) runs the same cleanup as Ctrl-C; a stack that does not
-    come up is an error message, not a traceback."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted; stopping", err=True)
-        raise typer.Exit(130) from None
 
 
 def main(

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -56,25 +56,39 @@ class Call:
         return elapsed
 
 
-def paired_latency(a: Call, b: Call, requests: int, warmup: int) -> tuple[list[float], list[float]]:
-    """Time ``a`` and ``b`` back to back, ``requests`` times each, at concurrency 1.
+class Timed(Protocol):
+    """One thing to time: an HTTP call, or a sequence of them."""
 
-    Pairs share the machine's noise (a CPU spike hits both or neither), and the order
-    flips every pair so neither side always runs on a cache or CPU-frequency state the
-    other just warmed up."""
-    for _ in range(warmup):
-        a.timed()
-        b.timed()
-    times_a: list[float] = []
-    times_b: list[float] = []
-    for i in range(requests):
-        if i % 2:
-            times_b.append(b.timed())
-            times_a.append(a.timed())
-        else:
-            times_a.append(a.timed())
-            times_b.append(b.timed())
+    def timed(self) -> float:
+        """Seconds for one run; a failure raises rather than skewing the numbers."""
+        ...
+
+
+def paired_latency(
+    a: Timed, b: Timed, requests: int, warmup: int
+) -> tuple[list[float], list[float]]:
+    """Time ``a`` and ``b`` back to back, ``requests`` times each, at concurrency 1
+    (``interleaved_latency`` of two: the order flips every pair)."""
+    times_a, times_b = interleaved_latency((a, b), requests, warmup)
     return times_a, times_b
+
+
+def interleaved_latency(calls: Sequence[Timed], requests: int, warmup: int) -> list[list[float]]:
+    """Time every one of ``calls`` once per round, ``requests`` rounds, at concurrency 1;
+    the times per call, in the order given.
+
+    A round shares the machine's noise (a CPU spike hits all of its calls or none), and the
+    order rotates every round so no call always runs on a cache or CPU-frequency state
+    another one just warmed up."""
+    for _ in range(warmup):
+        for call in calls:
+            call.timed()
+    times: list[list[float]] = [[] for _ in calls]
+    for i in range(requests):
+        for k in range(len(calls)):
+            j = (i + k) % len(calls)
+            times[j].append(calls[j].timed())
+    return times
 
 
 @dataclass(frozen=True, slots=True)

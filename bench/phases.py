@@ -20,7 +20,7 @@ ADDED_P50_TARGET_MS = 5.0
 THROUGHPUT_TARGET = 0.90
 QUANTILES = ("p50", "p90", "p99", "mean")
 # The emulator accepts any key; a real one must never be sent to it.
-_BEARER = {"Authorization": "Bearer bench"}
+EMULATOR_AUTH = {"Authorization": "Bearer bench"}
 
 
 def direct_call(client: httpx.Client, model: str) -> Call:
@@ -30,7 +30,7 @@ def direct_call(client: httpx.Client, model: str) -> Call:
         body = {"model": model, "max_tokens": 256, "messages": MESSAGES}
         headers = {"x-api-key": "bench", "anthropic-version": "2023-06-01"}
         return Call(client, "/v1/messages", body, headers)
-    return Call(client, CHAT_PATH, {**CHAT_BODY, "model": model}, _BEARER)
+    return Call(client, CHAT_PATH, {**CHAT_BODY, "model": model}, EMULATOR_AUTH)
 
 
 def run_latency(target: Target, models: list[str], requests: int, warmup: int) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def load(
     (when the bench started the stack, so it knows them)."""
     clear_emulator_records(target)
     via_gateway = url == target.api_url
-    headers = target.auth if via_gateway else _BEARER
+    headers = target.auth if via_gateway else EMULATOR_AUTH
     before, started = cpu_seconds(target), time.perf_counter()
     result = asyncio.run(closed_loop(url, headers, path, body, expect, shape))
     wall = time.perf_counter() - started

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import typer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_API_KEY = "bench-key"
@@ -37,6 +38,8 @@ class Target:
     api_key: str
     # ``llm-gateway up`` when the bench started the stack: its processes' CPU is measurable.
     root_pid: int | None = None
+    # The tools' stand-in (semantic-search, ai-agents), when the bench started the stack.
+    downstream_url: str = ""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -81,18 +84,69 @@ def bench_target(
     worker_concurrency: int,
     keep_state: bool = False,
     worker_processes: int = 1,
+    downstream_url: str | None = None,
 ) -> Iterator[Target]:
-    """A running stack: the one at ``api_url``/``emulator_url`` if given, else a fresh one."""
+    """A running stack: the one at ``api_url``/``emulator_url`` (and the tools' stand-in at
+    ``downstream_url``) if given, else a fresh one."""
     if api_url or emulator_url:
         if not (api_url and emulator_url):
             raise StackError("--api-url and --emulator-url go together")
-        yield Target(api_url.rstrip("/"), emulator_url.rstrip("/"), api_key)
+        downstream = (downstream_url or "").rstrip("/")
+        yield Target(api_url.rstrip("/"), emulator_url.rstrip("/"), api_key, None, downstream)
         return
     stack = BenchStack(worker_concurrency, keep_state=keep_state, worker_processes=worker_processes)
     try:
         yield stack.start()
     finally:
         stack.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class StackOptions:
+    """A bench CLI's stack options: a running stack's URLs, or how to start a private one."""
+
+    api_url: str | None
+    emulator_url: str | None
+    api_key: str
+    worker_concurrency: int
+    keep_state: bool
+    worker_processes: int
+    downstream_url: str | None = None
+
+
+@contextmanager
+def running_target(opts: StackOptions) -> Iterator[Target]:
+    """``bench_target`` for a CLI; someone else's stack gets its emulator latency back."""
+    with bench_target(
+        opts.api_url,
+        opts.emulator_url,
+        opts.api_key,
+        opts.worker_concurrency,
+        opts.keep_state,
+        opts.worker_processes,
+        opts.downstream_url,
+    ) as target:
+        original = emulator_latency(target)
+        try:
+            yield target
+        finally:
+            if opts.api_url:  # someone else's stack: leave it as we found it
+                emulator_latency(target, original)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM (a CI timeout, kill) runs the same cleanup as Ctrl-C; a stack that does not
+    come up is an error message, not a traceback."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; stopped", err=True)
+        raise typer.Exit(130) from None
 
 
 class BenchStack:
@@ -114,8 +168,13 @@ class BenchStack:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 120.0) -> Target:
-        api, emulator, redis = free_ports(3)
-        target = Target(f"http://127.0.0.1:{api}", f"http://127.0.0.1:{emulator}", BENCH_API_KEY)
+        api, emulator, redis, downstream = free_ports(4)
+        target = Target(
+            f"http://127.0.0.1:{api}",
+            f"http://127.0.0.1:{emulator}",
+            BENCH_API_KEY,
+            downstream_url=f"http://127.0.0.1:{downstream}",
+        )
         argv = [
             _gateway_command(),
             "up",
@@ -123,6 +182,7 @@ class BenchStack:
             "--no-flower",
             f"--port={api}",
             f"--emulator-port={emulator}",
+            f"--downstream-port={downstream}",
             "--emulator-latency-ms=0",
             f"--worker-concurrency={self.worker_concurrency}",
             f"--worker-processes={self.worker_processes}",
@@ -151,6 +211,8 @@ class BenchStack:
             # (up only fills these in when they are unset).
             OPENAI_BASE_URL=f"{target.emulator_url}/v1",
             ANTHROPIC_BASE_URL=target.emulator_url,
+            LLM_GATEWAY_SEMANTIC_SEARCH_URL=target.downstream_url,
+            LLM_GATEWAY_AI_AGENTS_URL=target.downstream_url,
             OPENAI_API_KEY="bench-not-a-secret",
             ANTHROPIC_API_KEY="bench-not-a-secret",
         )
@@ -276,7 +338,7 @@ def _role(argv: list[str]) -> str:
     for flag in ("-Q", "--queues"):
         if flag in argv:
             return f"worker {argv[argv.index(flag) + 1]}"
-    for role in ("api", "emulator", "flower"):
+    for role in ("api", "emulator", "downstream", "flower"):
         if role in argv:
             return role
     # redis-server rewrites its command line to "/usr/bin/redis-server 127.0.0.1:PORT".

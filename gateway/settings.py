@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     tool_circuit_failure_threshold: int = Field(default=5, ge=1)
     tool_circuit_reset_seconds: float = Field(default=30.0, gt=0)
     # Tool calls one process runs at once.
-    tool_max_parallel: int = Field(default=8, ge=1)
+    tool_max_parallel: int = Field(default=32, ge=1)
 
     # Tool loops in completion jobs: tool rounds per job unless the request sets its own
     # ``tool_loop.max_iterations`` (at most the limit), and default budgets (unset = none).
