@@ -30,6 +30,7 @@ from gateway.errors import (
     ToolLoopStopped,
 )
 from providers.base import Provider
+from providers.config import ModelPrice
 from providers.openai_format import chat_request_from_openai, message_from_openai
 from providers.types import ChatResponse
 from tasks.completion import JobOutcome, completion_outcome
@@ -44,6 +45,8 @@ from tasks.tool_loop import (
     LoopState,
     gateway_tools,
     parse_arguments,
+    spent_fields,
+    tool_choice_after,
     with_gateway_definitions,
 )
 from tools.executor import ToolExecutor
@@ -127,7 +130,7 @@ class JobRunner:
         session = self.sessions.load(job.session_id, job.tenant)
         if session is None:
             raise SessionNotFound(
-                f"session {job.session_id!r} does not exist or has expired", param="session_id"
+                f"session {job.session_id[:64]!r} does not exist or has expired", param="session_id"
             )
         window = session_prompt(
             session.system, session.messages, messages, session.context_budget_tokens
@@ -137,6 +140,14 @@ class JobRunner:
         return window.messages
 
     def _run_completion(self, job: JobRecord, token: str) -> None:
+        state = LoopState.of(job.loop)
+        try:
+            self._run_turns(job, token, state)
+        except GatewayError as exc:
+            # What earlier turns spent stays on the failed record.
+            self.calls.fail(job, token, exc.to_dict(), fields=spent_fields(state))
+
+    def _run_turns(self, job: JobRecord, token: str, state: LoopState) -> None:
         route = RouteState.of(job)
         instance = self.calls.instances.get(route.current.instance)
         if instance is None:
@@ -144,12 +155,12 @@ class JobRunner:
         prompt = self._prompt(job)
         parsed = with_gateway_definitions(chat_request_from_openai(job.request), self.tools)
         limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)
+        price = instance.prices.get(route.current.model)
+        limits = limits.priced(price is not None, instance.name, route.current.model)
         ours = gateway_tools(parsed, self.tools)
-        state = LoopState.of(job.loop)
         # Before admission: a client built after it would delay the call past its slot in
         # the window, and a later, faster call could then share the provider's window.
         provider = self.provider_for(instance.name)
-        price = instance.prices.get(route.current.model)
         while True:
             if state.pending and not self._run_tools(job, token, state):
                 return
@@ -162,31 +173,46 @@ class JobRunner:
                 parsed,
                 model=instance.upstream_model(route.current.model),
                 messages=tuple(message_from_openai(m) for m in messages),
+                tool_choice=tool_choice_after(parsed.tool_choice, state.iterations),
             )
-            turn = self.calls.call(job, token, route, provider, request)
+            turn = self.calls.call(job, token, route, provider, request, spent_fields(state))
             if turn is None:
                 return  # handed back to wait, moved to a fallback, or failed
-            response = turn.response
-            usage = response.usage
-            state.spend(
-                response,
-                price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None,
-            )
-            calls = response.message.tool_calls
-            if not calls or not all(c.name in ours for c in calls):
-                # An answer, or calls the client must run: the job is done either way.
-                self._finish_completion(job, token, state, turn, bool(ours))
-                return
-            stop = self._limit(state, limits)
-            state.add_tool_turn(response)
-            if stop is not None:
-                self._stop(job, token, state, stop, response)
+            try:
+                if not self._after_reply(job, token, state, turn, limits, ours, price):
+                    return
+            finally:
+                # After the reply is recorded: a paid-for answer is kept even if this fails.
                 self.calls.settle(turn)
-                return
-            saved = self._checkpoint(job, token, state)
-            self.calls.settle(turn)
-            if not saved:
-                return
+
+    def _after_reply(
+        self,
+        job: JobRecord,
+        token: str,
+        state: LoopState,
+        turn: Turn,
+        limits: LoopLimits,
+        ours: frozenset[str],
+        price: ModelPrice | None,
+    ) -> bool:
+        """Record a model reply: the job's answer, a stop at a limit, or a checkpointed
+        tool-call turn. True when the loop goes on to run the tools."""
+        response = turn.response
+        usage = response.usage
+        state.spend(
+            response, price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
+        )
+        calls = response.message.tool_calls
+        if not calls or not all(c.name in ours for c in calls):
+            # An answer, or calls the client must run: the job is done either way.
+            self._finish_completion(job, token, state, turn, bool(ours))
+            return False
+        stop = self._limit(state, limits)
+        state.add_tool_turn(response)
+        if stop is not None:
+            self._stop(job, token, state, stop, response)
+            return False
+        return self._checkpoint(job, token, state)
 
     def _limit(self, state: LoopState, limits: LoopLimits) -> ToolLoopStopped | None:
         """The limit that keeps the model's latest tool calls from running, if any."""
@@ -234,9 +260,7 @@ class JobRunner:
                 new_session_messages(list(job.request.get("messages", [])), produced),
                 self.session_max_messages,
             )
-        # The result first: a paid-for answer is recorded even if the release then fails.
         self._succeed(job, token, totals, turn.seconds, session)
-        self.calls.settle(turn)
 
     def _stop(
         self,
@@ -247,11 +271,9 @@ class JobRunner:
         last: ChatResponse | None = None,
     ) -> None:
         """End the loop at a limit: failed, with what was spent and the last reply kept."""
-        result: dict[str, Any] = {"tool_loop": state.summary()}
+        fields = spent_fields(state, always=True)
         if last is not None:
-            result["message"] = state.produced[-1]
-            result["finish_reason"] = last.finish_reason
-        fields = {"result": result, "usage": state.usage_dict(), "cost_usd": state.cost_usd}
+            fields["result"] |= {"message": state.produced[-1], "finish_reason": last.finish_reason}
         self.calls.fail(job, token, error.to_dict(), attempts=1, fields=fields)
 
     def _succeed(

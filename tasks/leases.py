@@ -98,10 +98,11 @@ FINISH_IN_SESSION_LUA = (
 local n = tonumber(ARGV[8])
 local appended = 0
 if redis.call('HGET', KEYS[3], 'tenant') == ARGV[6] then
-  if n > 0 then
-    redis.call('RPUSH', KEYS[4], unpack(ARGV, 9, 8 + n))
-    redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1)
+  -- In slices: Lua's unpack has a limit of a few thousand values.
+  for first = 9, 8 + n, 1000 do
+    redis.call('RPUSH', KEYS[4], unpack(ARGV, first, math.min(first + 999, 8 + n)))
   end
+  if n > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[7]), -1) end
   local ttl = tonumber(redis.call('HGET', KEYS[3], 'ttl_seconds') or '0') * 1000
   if ttl > 0 then
     for i = 3, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end

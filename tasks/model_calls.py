@@ -81,11 +81,13 @@ class ModelCalls:
         route: RouteState,
         provider: Provider,
         request: ChatRequest,
+        spent: dict[str, Any] | None = None,
     ) -> Turn | None:
         """One call of ``request`` (already naming the upstream model) on the route's
-        instance; None once the job has been handed back, moved, or failed."""
+        instance; None once the job has been handed back, moved, or failed. ``spent``: record
+        fields a failure keeps (what earlier turns of the job spent)."""
         instance = self.instances[route.current.instance]
-        admission = self._admit(job, token, instance, request, route)
+        admission = self._admit(job, token, instance, request, route, spent)
         if admission is None:
             return None
         started = time.perf_counter()
@@ -94,7 +96,7 @@ class ModelCalls:
                 response = provider.complete(request)
             except ProviderError as exc:
                 self._release_failed(instance, admission, exc)
-                self._provider_failed(job, token, route, request, exc)
+                self._provider_failed(job, token, route, request, exc, spent)
                 return None
             except BaseException:
                 self.capacity.release(instance, admission, Outcome.NEUTRAL)
@@ -115,6 +117,7 @@ class ModelCalls:
         instance: InstanceConfig,
         request: ChatRequest,
         route: RouteState,
+        spent: dict[str, Any] | None,
     ) -> Admission | None:
         """Capacity for one call, or None once the job has been handed back."""
         order = wait_order(job.priority, job.created_at)
@@ -144,7 +147,7 @@ class ModelCalls:
                 # a freed slot must not wake it before the circuit's reset time.
                 self.capacity.forget(instance.name, job.id)
                 error = ProviderUnavailable(f"provider instance {instance.name!r} is failing")
-                self._retry_or_fail(job, token, route, error, verdict.seconds)
+                self._retry_or_fail(job, token, route, error, verdict.seconds, spent)
                 return None
             if time.monotonic() + verdict.seconds <= deadline:
                 time.sleep(verdict.seconds)
@@ -173,16 +176,17 @@ class ModelCalls:
         route: RouteState,
         request: ChatRequest,
         exc: ProviderError,
+        spent: dict[str, Any] | None,
     ) -> None:
         if not exc.retryable:
-            self.fail(job, token, exc.to_dict(), attempts=1)
+            self.fail(job, token, exc.to_dict(), attempts=1, fields=spent)
             return
         fallback = self.planner.next_untried(route, request)
         if fallback is not None:
             self.move(job, token, route.moved_to(fallback), delay=0, attempts=1)
             log.warning("fallback_used", error=exc.error_type, to=fallback.instance)
             return
-        self._retry_or_fail(job, token, route, exc, exc.retry_after)
+        self._retry_or_fail(job, token, route, exc, exc.retry_after, spent)
 
     def _retry_or_fail(
         self,
@@ -191,13 +195,14 @@ class ModelCalls:
         route: RouteState,
         exc: ProviderError,
         wait: float | None,
+        spent: dict[str, Any] | None,
     ) -> None:
         """One more failed attempt: back off and start a new round, or give up."""
         attempt = job.attempts + 1
         if attempt >= self.retry.max_attempts:
             error = exc.to_dict()
             error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
-            self.fail(job, token, error, attempts=1)
+            self.fail(job, token, error, attempts=1, fields=spent)
             return
         delay = self.retry.delay(attempt, wait)
         log.warning(

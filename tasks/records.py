@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import InvalidRequest
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
@@ -151,6 +153,16 @@ def _loop_progress(loop: dict[str, Any] | None) -> dict[str, Any] | None:
     if not loop:
         return None
     return {"iterations": loop.get("iterations", 0), "calls": loop.get("calls", [])}
+
+
+def storable_json(value: object, param: str) -> bytes:
+    """Canonical JSON, refusing as the caller's error what Python's JSON parser accepts but
+    the store's encoder cannot keep: integers beyond 64 bits, lone surrogates, nesting
+    past 255 levels."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"{param} cannot be stored: {exc}", param=param) from None
 
 
 def encode_field(name: str, value: Any) -> str:

@@ -98,18 +98,21 @@ def session_prompt(
     head: list[Message] = [{"role": "system", "content": system}] if system else []
     head += [m for m in request_messages if is_system(m)]
     tail = [m for m in request_messages if not is_system(m)]
+    history = _answered_only(history, _result_ids([*history, *tail]))
 
     turns = _turns(history)
     dropped: set[int] = set()  # indexes of turns whose non-system messages are left out
     if turns and _is_cut_fragment(turns[0]):
         dropped.add(0)
+    # A turn whose calls the request answers (the client ran them) must stay with it.
+    pinned = {i for i, turn in enumerate(turns) if _call_ids(turn) & _result_ids(tail)}
     droppable = [sum(message_chars(m) for m in turn if not is_system(m)) for turn in turns]
     chars = sum(message_chars(m) for m in (*head, *tail, *history))
     chars -= sum(droppable[i] for i in dropped)
     for index in range(len(turns)):
         if math.ceil(chars / CHARS_PER_TOKEN) <= budget_tokens:
             break
-        if index not in dropped:
+        if index not in dropped and index not in pinned:
             dropped.add(index)
             chars -= droppable[index]
 
@@ -121,6 +124,36 @@ def session_prompt(
         dropped=len(history) - len(kept),
         estimated_tokens=math.ceil(chars / CHARS_PER_TOKEN),
     )
+
+
+def _call_ids(messages: Sequence[Message]) -> set[str]:
+    calls = (c for m in messages if isinstance(m.get("tool_calls"), list) for c in m["tool_calls"])
+    return {c["id"] for c in calls if isinstance(c, dict) and isinstance(c.get("id"), str)}
+
+
+def _result_ids(messages: Sequence[Message]) -> set[str]:
+    return {str(m.get("tool_call_id")) for m in messages if m.get("role") == "tool"}
+
+
+def _answered_only(history: Sequence[Message], answered: set[str]) -> list[Message]:
+    """``history`` without tool calls nobody answered (a job handed them to its client,
+    which never sent the results): providers refuse a call with no result after it."""
+    out: list[Message] = []
+    for message in history:
+        calls = message.get("tool_calls")
+        if not isinstance(calls, list) or not calls:
+            out.append(message)
+            continue
+        kept = [c for c in calls if isinstance(c, dict) and c.get("id") in answered]
+        if len(kept) == len(calls):
+            out.append(message)
+        elif kept or message.get("content"):
+            out.append({**message, "tool_calls": kept} if kept else _without_calls(message))
+    return out
+
+
+def _without_calls(message: Message) -> Message:
+    return {k: v for k, v in message.items() if k != "tool_calls"}
 
 
 def new_session_messages(

@@ -10,6 +10,7 @@ rest.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,15 @@ from tasks.records import iso
 def new_session_id() -> str:
     """Unguessable: ``sess_`` + 32 random hex digits."""
     return f"sess_{secrets.token_hex(16)}"
+
+
+_SESSION_ID = re.compile(r"sess_[0-9a-f]{32}")
+
+
+def is_session_id(value: object) -> bool:
+    """Whether ``value`` could name a session. Anything else names none, and must never
+    reach a key name (``<id>:messages`` would address another session's list)."""
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
 
 
 def session_keys(session_id: str) -> list[str]:

@@ -21,6 +21,7 @@ from tasks.session_records import (
     UPDATE_CONTEXT_LUA,
     Session,
     encode_context_patch,
+    is_session_id,
     new_session_id,
     queue_session_reads,
     session_from_redis,
@@ -43,7 +44,7 @@ def _store_available(action: str, session_id: str) -> Iterator[None]:
 
 
 def _not_found(session_id: str) -> SessionNotFound:
-    return SessionNotFound(f"no session {session_id!r}")
+    return SessionNotFound(f"no session {session_id[:64]!r}")
 
 
 class SessionStore:
@@ -98,6 +99,8 @@ class SessionStore:
 
     async def get(self, session_id: str, tenant: str) -> Session:
         """The session, in one round trip; ``SessionNotFound`` if missing or not ``tenant``'s."""
+        if not is_session_id(session_id):
+            raise _not_found(session_id)
         pipe = self._redis.pipeline(transaction=True)
         queue_session_reads(pipe, session_id)
         with _store_available("get", session_id):
@@ -108,12 +111,16 @@ class SessionStore:
 
     async def exists(self, session_id: str, tenant: str) -> bool:
         """Whether ``tenant`` has a live session ``session_id``."""
+        if not is_session_id(session_id):
+            return False
         with _store_available("exists", session_id):
             owner = await self._redis.hget(session_keys(session_id)[0], "tenant")
         return owner is not None and _text(owner) == tenant
 
     async def delete(self, session_id: str, tenant: str) -> None:
         """Remove the session; ``SessionNotFound`` if missing or not ``tenant``'s."""
+        if not is_session_id(session_id):
+            raise _not_found(session_id)
         with _store_available("delete", session_id):
             deleted = await self._delete(keys=session_keys(session_id), args=[tenant])
         if int(deleted) != 1:
@@ -122,6 +129,8 @@ class SessionStore:
     async def update_context(self, session_id: str, tenant: str, patch: dict[str, Any]) -> Session:
         """Merge ``patch`` into the context (a ``None`` value deletes that key), renew the
         expiry, and return the session as it is then."""
+        if not is_session_id(session_id):
+            raise _not_found(session_id)
         with _store_available("update_context", session_id):
             updated = await self._update_context(
                 keys=session_keys(session_id), args=[tenant, *encode_context_patch(patch)]
@@ -139,6 +148,8 @@ class SyncSessionStore:
 
     def load(self, session_id: str, tenant: str) -> Session | None:
         """The session in one round trip, or None if missing or not ``tenant``'s."""
+        if not is_session_id(session_id):
+            return None
         pipe = self._redis.pipeline(transaction=True)
         queue_session_reads(pipe, session_id)
         header, messages, context, pttl = pipe.execute()

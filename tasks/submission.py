@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 from redis.exceptions import RedisError
 
@@ -15,7 +14,7 @@ from gateway.errors import InvalidRequest, ServiceUnavailable, SessionNotFound
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
 from providers.router import ModelRouter
-from tasks.records import JobRecord, JobStatus, JobType, new_job_id
+from tasks.records import JobRecord, JobStatus, JobType, new_job_id, storable_json
 from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.task_messages import TOOLS_QUEUE, TaskMessageBuilder
@@ -40,20 +39,10 @@ class JobSpec:
     request_id: str | None = None
 
 
-def _encoded(value: object, param: str) -> bytes:
-    """Canonical JSON, refusing as the caller's error what Python's JSON parser accepts but
-    the record's encoder cannot store: integers beyond 64 bits, lone surrogates, nesting
-    past 255 levels."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:
-        raise InvalidRequest(f"{param} cannot be stored: {exc}", param=param) from None
-
-
 def _fingerprint(spec: JobSpec) -> str:
     """sha256 of the canonical type + request: tells an idempotent repeat from a conflict."""
-    digest = hashlib.sha256(_encoded([spec.type.value, spec.request], "request")).hexdigest()
-    _encoded(spec.metadata, "metadata")
+    digest = hashlib.sha256(storable_json([spec.type.value, spec.request], "request")).hexdigest()
+    storable_json(spec.metadata, "metadata")
     return digest
 
 
@@ -87,12 +76,7 @@ class JobSubmitter:
             route = self._router.route(chat.model)
             check_request(route.instance.type, chat)
             limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
-            if limits.max_cost_usd is not None and chat.model not in route.instance.prices:
-                raise InvalidRequest(
-                    f"a cost budget needs a price for model {chat.model!r}, and none is "
-                    "configured; use tool_loop.max_total_tokens instead",
-                    param="tool_loop.max_cost_usd",
-                )
+            limits.priced(chat.model in route.instance.prices, route.instance.name, chat.model)
             model, provider, queue = chat.model, route.instance.name, route.queue
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")
@@ -134,7 +118,8 @@ class JobSubmitter:
             record.session_id, record.tenant
         ):
             raise SessionNotFound(
-                f"session {record.session_id!r} does not exist or has expired", param="session_id"
+                f"session {record.session_id[:64]!r} does not exist or has expired",
+                param="session_id",
             )
         try:
             return await self._store.create(record, message)

@@ -115,7 +115,9 @@ class SyncJobStore:
                 keys=[keys.job(job_id), keys.RUNNING], args=[*head, *_pairs(fields)]
             )
             return int(ok) == 1, _text(current)
-        encoded = [orjson.dumps(m).decode() for m in session.messages]
+        # Only what the session can keep: the script trims to the newest ``max_messages``.
+        kept = session.messages[-session.max_messages :]
+        encoded = [orjson.dumps(m).decode() for m in kept]
         reply = self._finish_in_session(
             keys=[
                 keys.job(job_id),

@@ -31,7 +31,14 @@ import orjson
 from gateway.errors import InvalidRequest
 from gateway.settings import Settings
 from providers.openai_format import message_to_openai
-from providers.types import ChatRequest, ChatResponse, ToolCall, ToolDefinition, Usage
+from providers.types import (
+    ChatRequest,
+    ChatResponse,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+    Usage,
+)
 from tools.executor import ToolOutcome
 from tools.registry import ToolRegistry
 
@@ -43,6 +50,8 @@ class LoopLimits:
     max_iterations: int
     max_total_tokens: int | None = None
     max_cost_usd: float | None = None
+    # The request set the cost budget itself: enforce it or refuse, never drop it.
+    strict_cost: bool = False
 
     @classmethod
     def defaults(cls, settings: Settings) -> LoopLimits:
@@ -71,7 +80,22 @@ class LoopLimits:
             max_iterations=defaults.max_iterations if iterations is None else int(iterations),
             max_total_tokens=defaults.max_total_tokens if tokens is None else int(tokens),
             max_cost_usd=defaults.max_cost_usd if cost is None else float(cost),
+            strict_cost=cost is not None,
         )
+
+    def priced(self, has_price: bool, instance: str, model: str) -> LoopLimits:
+        """These limits on an instance with or without a price for the model. Without one a
+        cost budget cannot be kept: the request's own is refused; the gateway's default
+        does not apply there (the token budget still does)."""
+        if self.max_cost_usd is None or has_price:
+            return self
+        if self.strict_cost:
+            raise InvalidRequest(
+                f"instance {instance!r} has no price for model {model!r}, so the cost budget "
+                "cannot be enforced; use tool_loop.max_total_tokens instead",
+                param="tool_loop.max_cost_usd",
+            )
+        return replace(self, max_cost_usd=None)
 
 
 def _number(
@@ -224,15 +248,14 @@ class LoopState:
 
     def over_budget(self, limits: LoopLimits, next_prompt_tokens: int = 0) -> str | None:
         """Why the budget stops the loop, or None."""
-        spent = self.usage.total_tokens
-        if limits.max_total_tokens is not None and spent + next_prompt_tokens > (
-            limits.max_total_tokens
-        ):
-            return f"the token budget of {limits.max_total_tokens} is spent ({spent} used" + (
+        spent, cost = self.usage.total_tokens, self.cost_usd or 0.0
+        budget = limits.max_total_tokens
+        if budget is not None and (spent >= budget or spent + next_prompt_tokens > budget):
+            return f"the token budget of {budget} is spent ({spent} used" + (
                 f", the next turn needs about {next_prompt_tokens})" if next_prompt_tokens else ")"
             )
-        if limits.max_cost_usd is not None and (self.cost_usd or 0.0) >= limits.max_cost_usd:
-            return f"the cost budget of ${limits.max_cost_usd:g} is spent (${self.cost_usd:g} used)"
+        if limits.max_cost_usd is not None and cost >= limits.max_cost_usd:
+            return f"the cost budget of ${limits.max_cost_usd:g} is spent (${cost:g} used)"
         return None
 
 
@@ -242,6 +265,27 @@ def _clip(outcome: ToolOutcome, max_chars: int) -> str:
         return content
     note = f"... [truncated: {len(content)} characters, {max_chars} kept]"
     return content[: max(max_chars - len(note), 0)] + note
+
+
+def tool_choice_after(choice: ToolChoice | None, rounds: int) -> ToolChoice | None:
+    """The request's ``tool_choice`` for a turn after ``rounds`` tool rounds. A forced choice
+    ("required" or a named function) applies to the first turn only; kept, the model could
+    never answer and every loop would end at ``max_iterations``."""
+    if rounds == 0 or choice in (None, "auto", "none"):
+        return choice
+    return "auto"
+
+
+def spent_fields(state: LoopState, *, always: bool = False) -> dict[str, Any]:
+    """Record fields for a loop that ends without an answer: what its turns spent, and its
+    rounds. Empty before anything was spent, unless ``always``."""
+    if not always and not state.usage.total_tokens and not state.calls:
+        return {}
+    return {
+        "usage": state.usage_dict(),
+        "cost_usd": state.cost_usd,
+        "result": {"tool_loop": state.summary()},
+    }
 
 
 def parse_arguments(call: ToolCall) -> object:

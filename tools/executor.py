@@ -10,6 +10,7 @@ finishes in the background (logged) while the caller gets ``tool_timeout``.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 
 from gateway.errors import GatewayError, ToolFailed, ToolTimeout, ToolUnavailable
@@ -145,8 +147,21 @@ def _invoke(tool: Tool, arguments: Mapping[str, Any], call: _Call) -> ToolOutcom
 
 
 def _is_json(value: object) -> bool:
+    """Whether the job record can store it: orjson, the record's encoder, is stricter than
+    ``json`` (no NaN, no non-string keys, no integers past 64 bits, no lone surrogates)."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
+        orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
         return False
+    return _finite(value)
+
+
+def _finite(value: object) -> bool:
+    # orjson writes NaN and infinities as null; a tool that returns them is broken.
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
     return True

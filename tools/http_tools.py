@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.errors import ToolUnavailable
+from gateway.errors import InvalidToolArguments, ToolUnavailable
 from tools.downstream import DownstreamClient
 
 BodyShape = Literal["arguments", "input"]
@@ -39,9 +39,7 @@ class HttpRoute:
     def url(self, arguments: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """The URL for these arguments and the arguments left for the body or query."""
         taken = self.placeholders()
-        filled = self.path.format_map(
-            {name: quote(_scalar(arguments[name]), safe="") for name in taken}
-        )
+        filled = self.path.format_map({name: _segment(name, arguments[name]) for name in taken})
         rest = {key: value for key, value in arguments.items() if key not in taken}
         return self.base_url.rstrip("/") + filled, rest
 
@@ -72,6 +70,17 @@ class HttpTool:
             json=body,
             timeout_seconds=self.timeout_seconds,
         )
+
+
+def _segment(name: str, value: object) -> str:
+    """One URL path segment from an argument. Quoting leaves "." alone, and the HTTP client
+    resolves "." and ".." segments, so a model could otherwise walk up the tool's path."""
+    text = _scalar(value)
+    if text in ("", ".", ".."):
+        raise InvalidToolArguments(
+            f"arguments.{name}: {text!r} is not a valid path segment", param=f"arguments.{name}"
+        )
+    return quote(text, safe="")
 
 
 def _scalar(value: object) -> str:

@@ -12,6 +12,7 @@ from api.schemas import SessionCreate, SessionUpdate
 from gateway.errors import RequestValidationFailed
 from gateway.settings import Settings
 from providers.openai_format import chat_request_from_openai, message_to_openai
+from tasks.records import storable_json
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -34,6 +35,9 @@ async def create_session(
     body: SessionCreate, tenant: Tenant, services: Services
 ) -> FastJSONResponse:
     settings = services.settings
+    fields = (body.system, body.context, body.metadata, body.messages)
+    for param, value in zip(("system", "context", "metadata", "messages"), fields, strict=True):
+        storable_json(value, param)
     ttl = body.ttl_seconds if body.ttl_seconds is not None else settings.session_ttl_seconds
     if ttl > settings.session_max_ttl_seconds:
         raise RequestValidationFailed(
@@ -64,6 +68,7 @@ async def get_session(session_id: str, tenant: Tenant, services: Services) -> Fa
 async def update_session(
     session_id: str, body: SessionUpdate, tenant: Tenant, services: Services
 ) -> FastJSONResponse:
+    storable_json(body.context, "context")
     session = await services.sessions.update_context(session_id, tenant, body.context)
     return FastJSONResponse(session.public())
 

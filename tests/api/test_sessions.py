@@ -3,6 +3,7 @@ delete, expiry, tenancy and the error shape of every refusal."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -197,3 +198,46 @@ def test_patch_needs_a_context_object(client_a: httpx.Client) -> None:
 def test_sessions_need_an_api_key(client_a: httpx.Client) -> None:
     response = httpx.post(f"{client_a.base_url}/v1/sessions", json={}, timeout=10)
     assert_error(response, 401, "authentication_error")
+
+
+@pytest.mark.parametrize(
+    "session_id", ["sess_x", f"{MISSING_ID}:messages", f"{MISSING_ID}:context", "x" * 300]
+)
+def test_malformed_session_ids_are_404_and_touch_no_key(
+    client_a: httpx.Client, session_id: str
+) -> None:
+    existing = create(client_a)["id"]
+    for response in (
+        client_a.get(f"/v1/sessions/{existing}:messages"),
+        client_a.get(f"/v1/sessions/{session_id}"),
+        client_a.delete(f"/v1/sessions/{session_id}"),
+    ):
+        assert_error(response, 404, "session_not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "status"),
+    [
+        ({"context": {"n": 2**64}}, "context", 400),
+        ({"metadata": {"n": 2**64}}, "metadata", 400),
+        ({"context": {"\ud800": 1}}, "context", 400),
+        ({"messages": [{"role": "user", "content": "\ud800"}]}, "messages", 400),
+        # A string field: pydantic refuses it first.
+        ({"system": "\ud800"}, "system", 422),
+    ],
+)
+def test_values_that_cannot_be_stored_are_a_4xx_not_a_500(
+    client_a: httpx.Client, body: dict[str, Any], param: str, status: int
+) -> None:
+    raw = json.dumps(body)  # ASCII JSON: a lone surrogate travels as a \\u escape
+    response = client_a.post(
+        "/v1/sessions", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_patch_with_a_value_that_cannot_be_stored_is_a_400(client_a: httpx.Client) -> None:
+    session = create(client_a)["id"]
+    response = client_a.patch(f"/v1/sessions/{session}", json={"context": {"n": 2**64}})
+    assert assert_error(response, 400, "invalid_request_error")["param"] == "context"

@@ -10,14 +10,16 @@ from typing import Any
 
 import redis
 
+from gateway.errors import ProviderRejected
 from providers.types import ChatResponse, Message, ToolCall, Usage
 from tasks.records import JobStatus
-from tasks.sync_store import SyncJobStore
+from tasks.sync_store import SessionAppend, SyncJobStore
 from tests.tasks.test_execution import ScriptedProvider, make_runner, put_job
 from tools.registry import Tool, ToolRegistry
 
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
 TOOLS = [{"type": "function", "function": {"name": "lookup"}}]
+S1, S2 = "sess_" + "1" * 32, "sess_" + "2" * 32
 
 
 def registry(seen: list[str] | None = None) -> ToolRegistry:
@@ -201,26 +203,26 @@ def put_session(client: redis.Redis, session_id: str, tenant: str = "t") -> None
 def test_session_history_goes_first_and_the_job_appends_in_its_finish(
     isolated_redis: redis.Redis,
 ) -> None:
-    put_session(isolated_redis, "sess_1")
-    isolated_redis.pexpire("llmgw:session:sess_1", 500)  # the append refreshes the TTL
+    put_session(isolated_redis, S1)
+    isolated_redis.pexpire(f"llmgw:session:{S1}", 500)  # the append refreshes the TTL
     provider = ScriptedProvider(["now"])
-    job_id = put_job(isolated_redis, session_id="sess_1")
+    job_id = put_job(isolated_redis, session_id=S1)
     runner = make_runner(isolated_redis, provider)
     runner.run(job_id)
     runner.run(job_id)  # a duplicate delivery appends nothing
 
     assert [m.text for m in provider.calls[0].messages] == ["earlier", "before", "hi"]
-    stored = [json.loads(m) for m in isolated_redis.lrange("llmgw:session:sess_1:messages", 0, -1)]
+    stored = [json.loads(m) for m in isolated_redis.lrange(f"llmgw:session:{S1}:messages", 0, -1)]
     assert [m["content"] for m in stored] == ["earlier", "before", "hi", "now"]
-    assert isolated_redis.pttl("llmgw:session:sess_1") > 50_000
-    assert isolated_redis.pttl("llmgw:session:sess_1:messages") > 50_000
+    assert isolated_redis.pttl(f"llmgw:session:{S1}") > 50_000
+    assert isolated_redis.pttl(f"llmgw:session:{S1}:messages") > 50_000
 
 
 def test_job_whose_session_is_gone_fails_with_session_not_found(
     isolated_redis: redis.Redis,
 ) -> None:
     provider = ScriptedProvider(["never"])
-    job_id = put_job(isolated_redis, session_id="sess_gone")
+    job_id = put_job(isolated_redis, session_id="sess_" + "0" * 32)
     make_runner(isolated_redis, provider).run(job_id)
     job = load(isolated_redis, job_id)
     assert job.status is JobStatus.FAILED
@@ -229,9 +231,76 @@ def test_job_whose_session_is_gone_fails_with_session_not_found(
 
 
 def test_another_tenants_session_is_not_read(isolated_redis: redis.Redis) -> None:
-    put_session(isolated_redis, "sess_2", tenant="someone-else")
+    put_session(isolated_redis, S2, tenant="someone-else")
     provider = ScriptedProvider(["never"])
-    job_id = put_job(isolated_redis, session_id="sess_2")
+    job_id = put_job(isolated_redis, session_id=S2)
     make_runner(isolated_redis, provider).run(job_id)
     assert load(isolated_redis, job_id).error["type"] == "session_not_found"
-    assert isolated_redis.llen("llmgw:session:sess_2:messages") == 2
+    assert isolated_redis.llen(f"llmgw:session:{S2}:messages") == 2
+
+
+def test_a_forced_tool_choice_applies_to_the_first_turn_only(isolated_redis: redis.Redis) -> None:
+    provider = ScriptedProvider([calls("a"), "answered"])
+    request = {"tools": TOOLS, "tool_choice": "required"}
+    job_id = put_job(isolated_redis, request=request)
+    make_runner(isolated_redis, provider, tools=registry()).run(job_id)
+
+    assert load(isolated_redis, job_id).status is JobStatus.SUCCEEDED
+    assert [c.tool_choice for c in provider.calls] == ["required", "auto"]
+
+
+def test_a_provider_failure_after_tool_rounds_keeps_what_was_spent(
+    isolated_redis: redis.Redis,
+) -> None:
+    rejected = ProviderRejected("context too long", provider="openai", upstream_status=400)
+    provider = ScriptedProvider([calls("a"), rejected])
+    job_id = put_job(isolated_redis, request={"tools": TOOLS})
+    make_runner(isolated_redis, provider, tools=registry()).run(job_id)
+
+    job = load(isolated_redis, job_id)
+    assert job.status is JobStatus.FAILED and job.error["type"] == "provider_rejected"
+    assert job.usage["total_tokens"] == 15
+    assert job.result["tool_loop"]["iterations"] == 1
+
+
+def test_a_cost_budget_of_zero_stops_before_the_first_call(isolated_redis: redis.Redis) -> None:
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(isolated_redis, request={"tool_loop": {"max_cost_usd": 0}})
+    make_runner(isolated_redis, provider).run(job_id)
+
+    job = load(isolated_redis, job_id)
+    assert job.status is JobStatus.FAILED and job.error["type"] == "budget_exhausted"
+    assert provider.calls == []
+
+
+def test_a_requests_cost_budget_on_an_instance_without_a_price_fails_clearly(
+    isolated_redis: redis.Redis,
+) -> None:
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(isolated_redis, model="alias", request={"tool_loop": {"max_cost_usd": 1}})
+    make_runner(isolated_redis, provider).run(job_id)
+
+    job = load(isolated_redis, job_id)
+    assert job.error["param"] == "tool_loop.max_cost_usd"
+    assert provider.calls == []
+
+
+def test_a_long_conversation_is_appended_to_its_session_in_slices(
+    isolated_redis: redis.Redis,
+) -> None:
+    put_session(isolated_redis, S1)
+    store = SyncJobStore(isolated_redis)
+    job_id = put_job(isolated_redis, session_id=S1)
+    job, _ = store.claim(job_id, "token")
+    assert job is not None
+    messages = [{"role": "user", "content": str(i)} for i in range(9000)]
+    moved, _ = store.finish(
+        job_id,
+        "token",
+        JobStatus.SUCCEEDED,
+        session=SessionAppend(S1, "t", messages, max_messages=5000),
+    )
+    assert moved
+    stored = isolated_redis.lrange(f"llmgw:session:{S1}:messages", 0, -1)
+    assert len(stored) == 5000
+    assert json.loads(stored[-1])["content"] == "8999"

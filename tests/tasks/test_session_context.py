@@ -261,3 +261,26 @@ def test_developer_messages_count_as_system() -> None:
     prompt = session_prompt(None, [user("u1", 5)], [developer, user("u2")], 1)
     assert prompt.messages == [developer, user("u2")]
     assert new_session_messages([developer, user("u2")], []) == [user("u2")]
+
+
+def _call(call_id: str) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
+
+
+def test_tool_calls_nobody_answered_are_left_out() -> None:
+    history = [{"role": "user", "content": "q"}, _call("c1")]
+    prompt = session_prompt(None, history, [{"role": "user", "content": "next"}], 10_000)
+    assert [m["role"] for m in prompt.messages] == ["user", "user"]
+
+
+def test_calls_the_request_answers_stay_even_over_budget() -> None:
+    history = [{"role": "user", "content": "x" * 4000}, _call("c1")]
+    answer = [{"role": "tool", "tool_call_id": "c1", "content": "done"}]
+    prompt = session_prompt(None, history, answer, 10)
+    assert [m["role"] for m in prompt.messages] == ["user", "assistant", "tool"]

@@ -293,10 +293,10 @@ def test_redis_down_is_service_unavailable() -> None:
         statuses = []
         attempts: list[Callable[[], Awaitable[object]]] = [
             lambda: create(store),
-            lambda: store.get("sess_x", "acme"),
-            lambda: store.exists("sess_x", "acme"),
-            lambda: store.delete("sess_x", "acme"),
-            lambda: store.update_context("sess_x", "acme", {"a": 1}),
+            lambda: store.get("sess_" + "f" * 32, "acme"),
+            lambda: store.exists("sess_" + "f" * 32, "acme"),
+            lambda: store.delete("sess_" + "f" * 32, "acme"),
+            lambda: store.update_context("sess_" + "f" * 32, "acme", {"a": 1}),
         ]
         for attempt in attempts:
             with pytest.raises(ServiceUnavailable) as caught:

@@ -16,6 +16,7 @@ from tasks.tool_loop import (
     LoopState,
     gateway_tools,
     parse_arguments,
+    tool_choice_after,
     with_gateway_definitions,
 )
 from tools.executor import ToolOutcome
@@ -46,7 +47,7 @@ def test_limits_default_when_the_request_sets_none() -> None:
 
 def test_limits_from_the_request_override_the_defaults() -> None:
     raw = {"tool_loop": {"max_iterations": 3, "max_total_tokens": 900, "max_cost_usd": 0.5}}
-    assert LoopLimits.of(raw, DEFAULTS, 50) == LoopLimits(3, 900, 0.5)
+    assert LoopLimits.of(raw, DEFAULTS, 50) == LoopLimits(3, 900, 0.5, strict_cost=True)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +144,34 @@ def test_arguments_that_are_not_json_are_passed_on_for_the_registry_to_refuse() 
     assert parse_arguments(ToolCall("c", "lookup", '{"q": 1}')) == {"q": 1}
     assert parse_arguments(ToolCall("c", "lookup", "")) == {}
     assert parse_arguments(ToolCall("c", "lookup", "{oops")) == "{oops"
+
+
+def test_a_zero_cost_budget_is_spent_before_anything_is() -> None:
+    reason = LoopState().over_budget(LoopLimits(8, None, 0.0))
+    assert reason is not None and "$0" in reason
+
+
+def test_a_default_cost_budget_does_not_apply_where_there_is_no_price() -> None:
+    default = LoopLimits(8, None, 0.5)
+    assert default.priced(False, "local", "m").max_cost_usd is None
+    assert default.priced(True, "local", "m") == default
+    own = LoopLimits.of({"tool_loop": {"max_cost_usd": 0.5}}, DEFAULTS, 50)
+    with pytest.raises(InvalidRequest) as caught:
+        own.priced(False, "local", "m")
+    assert caught.value.param == "tool_loop.max_cost_usd"
+
+
+@pytest.mark.parametrize(
+    ("choice", "rounds", "expected"),
+    [
+        ("required", 0, "required"),
+        ("required", 1, "auto"),
+        ("lookup", 2, "auto"),
+        ("none", 1, "none"),
+        (None, 3, None),
+    ],
+)
+def test_a_forced_tool_choice_holds_for_the_first_turn_only(
+    choice: str | None, rounds: int, expected: str | None
+) -> None:
+    assert tool_choice_after(choice, rounds) == expected

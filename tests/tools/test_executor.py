@@ -210,3 +210,25 @@ def test_as_content_is_the_json_a_model_receives() -> None:
         "error": {"type": "tool_unavailable", "message": "circuit open", "retry_after": 2.5}
     }
     assert json.loads(ToolOutcome("t", ok=True).as_content()) == {"output": None}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{1: "integer key"}, 2**64, "\ud800", float("nan"), [1.0, float("inf")]],
+    ids=["int-key", "huge-int", "lone-surrogate", "nan", "inf"],
+)
+def test_python_tool_output_the_record_cannot_store_is_a_tool_error(
+    registry: ToolRegistry, value: object
+) -> None:
+    def unstorable() -> object:
+        """Returns what JSON allows but the job record does not."""
+        return value
+
+    registry.register(tool(unstorable, parameters=ANY_OBJECT))
+    running = ToolExecutor(registry, max_parallel=1)
+    try:
+        outcome = running.run("unstorable", {})
+    finally:
+        running.close()
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error["type"] == "tool_error"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.downstream import DownstreamControl
-from gateway.errors import ToolFailed
+from gateway.errors import InvalidToolArguments, ToolFailed
 from tests.tools.stand_in import DownstreamServer
 from tools.downstream import DownstreamClient
 from tools.http_tools import HttpRoute, HttpTool
@@ -155,3 +155,11 @@ def test_unknown_agent_is_a_tool_error(
     )
     with pytest.raises(ToolFailed, match="ai_agents answered 404: agent not found"):
         HttpTool(route, http)({"code": "x"})
+
+
+@pytest.mark.parametrize("segment", ["..", ".", ""])
+def test_path_arguments_that_would_walk_the_path_are_invalid(segment: str) -> None:
+    route = HttpRoute("semantic_search", "http://x", "GET", "/v1/chunks/{chunk_id}")
+    with pytest.raises(InvalidToolArguments) as caught:
+        route.url({"chunk_id": segment})
+    assert caught.value.param == "arguments.chunk_id"
