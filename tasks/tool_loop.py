@@ -17,7 +17,8 @@ the client, as OpenAI does.
 
 The checkpoint (the record's ``loop`` field) holds every message the loop produced,
 written after each model reply and again after its tool results, so a redelivered job
-never pays for a model turn twice; tools whose results were not checkpointed run again.
+never pays again for a turn whose reply was saved (only a crash between a reply and its
+checkpoint write can cost one turn twice); tools whose results were not saved run again.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Not pybreaker: its ``CircuitBreaker.call`` holds one lock for the whole call (32
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -88,7 +88,8 @@ return state
 """
 )
 
-_STATE = (
+# KEYS[1] the service's circuit. Returns {state, consecutive failures, ms until a probe}.
+STATE_LUA = (
     NOW_MS_LUA
     + """
 local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'until')
@@ -119,6 +120,12 @@ class CircuitStatus:
     state: CircuitState
     failures: int
     probe_in_seconds: float
+
+    @classmethod
+    def from_reply(cls, service: str, reply: Sequence[Any]) -> CircuitStatus:
+        """From ``STATE_LUA``'s reply (sync or asyncio client alike)."""
+        state, failures, left_ms = reply
+        return cls(service, CircuitState(_text(state)), int(failures), int(left_ms) / 1000)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -158,7 +165,7 @@ class ServiceCircuit:
         self.probe_lease_seconds = probe_lease_seconds
         self._admit = redis.register_script(_ADMIT)
         self._record = redis.register_script(_RECORD)
-        self._state = redis.register_script(_STATE)
+        self._state = redis.register_script(STATE_LUA)
 
     def admit(self, service: str, *, probe_lease_seconds: float | None = None) -> CircuitPass:
         """A pass for one call, or ``ToolUnavailable`` with ``retry_after`` if the circuit is
@@ -230,13 +237,7 @@ class ServiceCircuit:
 
     def state(self, service: str) -> CircuitStatus:
         """The service's circuit now (raises ``RedisError`` if Redis is down)."""
-        state, failures, left_ms = self._state(keys=[keys.tool_circuit(service)])
-        return CircuitStatus(
-            service=service,
-            state=CircuitState(_text(state)),
-            failures=int(failures),
-            probe_in_seconds=int(left_ms) / 1000,
-        )
+        return CircuitStatus.from_reply(service, self._state(keys=[keys.tool_circuit(service)]))
 
 
 def _ms(seconds: float) -> int:

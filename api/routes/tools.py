@@ -3,22 +3,50 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
+from redis.exceptions import RedisError
 
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import ToolExecute
+from api.services import ApiServices
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
+from gateway import keys
 from tasks.records import JobStatus, JobType, new_job_id
 from tasks.submission import JobSpec
+from tools.circuit import STATE_LUA, CircuitStatus
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
 
 @router.get("")
 async def list_tools(_: Tenant, services: Services) -> FastJSONResponse:
+    """Every tool with its schema, and the circuit of each downstream service (null when
+    Redis cannot say: the listing itself never depends on it)."""
     data = [{"object": "tool", **d} for d in services.tools.definitions()]
-    return FastJSONResponse({"object": "list", "data": data})
+    names = sorted({d["service"] for d in data if d["service"]})
+    return FastJSONResponse(
+        {"object": "list", "data": data, "services": await _circuits(services, names)}
+    )
+
+
+async def _circuits(services: ApiServices, names: list[str]) -> dict[str, Any]:
+    if not names:
+        return {}
+    state = services.redis.register_script(STATE_LUA)
+    try:
+        async with services.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                await state(keys=[keys.tool_circuit(name)], client=pipe)
+            replies = await pipe.execute()
+    except RedisError:
+        return dict.fromkeys(names)
+    return {
+        name: CircuitStatus.from_reply(name, reply).public()
+        for name, reply in zip(names, replies, strict=True)
+    }
 
 
 @router.post("/execute")

@@ -21,6 +21,7 @@ def test_ready_reports_redis_workers_and_queue_coverage(stack: Stack) -> None:
     assert body["workers"] >= 2
     assert body["queues"]["llm.openai"] is True and body["queues"]["llm.anthropic"] is True
     assert body["queues"]["llm.standby"] is False  # nothing consumes it in the test stack
+    assert body["queues"]["llm.tools"] is True
 
 
 def test_request_id_is_echoed_when_supplied(stack: Stack) -> None:

@@ -30,6 +30,9 @@ def test_tools_are_listed_with_their_json_schemas(client_a: httpx.Client) -> Non
     assert search["parameters"]["type"] == "object"
     assert "query" in search["parameters"]["required"]
     assert search["description"]
+    services = response.json()["services"]
+    assert set(services) == {"semantic_search", "ai_agents"}
+    assert services["semantic_search"]["state"] == "closed"
 
 
 def test_listing_tools_needs_an_api_key(stack: Stack) -> None:

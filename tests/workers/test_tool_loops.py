@@ -288,12 +288,15 @@ def test_tool_circuit_opens_after_failures_and_recovers(
     assert response.status_code == 503
     assert "circuit" in response.json()["error"]["message"]
     assert len(downstream_requests(downstream)) == before  # failed fast, service untouched
+    circuit = client_a.get("/v1/tools").json()["services"]["semantic_search"]
+    assert circuit["state"] == "open" and circuit["failures"] >= 3
 
     control.reset()
     time.sleep(2.2)  # the test stack's reset time is 2 s
     response = client_a.post("/v1/tools/execute", json=SEARCH)
     assert response.status_code == 200, response.text
     assert client_a.post("/v1/tools/execute", json=SEARCH).status_code == 200
+    assert client_a.get("/v1/tools").json()["services"]["semantic_search"]["state"] == "closed"
 
 
 def test_openai_sdk_gets_the_final_answer_of_a_tool_loop(
@@ -344,3 +347,18 @@ def test_worker_killed_mid_loop_resumes_from_its_checkpoint(
     # The tool whose result was not checkpointed ran again; nothing else did.
     paths = [r["path"] for r in downstream_requests(downstream)]
     assert paths == ["/v1/search", "/v1/search", "/v1/chunks/chunk-001"]
+
+
+def test_every_turn_of_a_loop_passes_through_the_instances_limits(
+    downstream: Stack, emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    messages = scripted({"tool_calls": [SEARCH]}, {"tool_calls": [CHUNK]}, {"reply": "ok"})
+    job = finished(client_a, submit(client_a, messages, model="limited-rpm-model"))
+    assert job["status"] == "succeeded", job["error"]
+
+    view = next(
+        p for p in client_a.get("/v1/providers").json()["data"] if p["name"] == "limited-rpm"
+    )
+    # Three model turns, three admissions in the rpm window, and nothing left in flight.
+    assert view["usage"]["requests_last_minute"] == 3
+    assert view["in_flight"] == 0
