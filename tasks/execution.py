@@ -152,7 +152,12 @@ class JobRunner:
         instance = self.calls.instances.get(route.current.instance)
         if instance is None:
             raise InvalidRequest(f"provider instance {route.current.instance!r} is not configured")
-        prompt = self._prompt(job)
+        if state.prompt is not None:
+            prompt = state.prompt
+        else:
+            prompt = self._prompt(job)
+            if job.session_id:
+                state.prompt = prompt
         parsed = with_gateway_definitions(chat_request_from_openai(job.request), self.tools)
         limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)
         price = instance.prices.get(route.current.model)

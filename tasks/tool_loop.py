@@ -166,6 +166,9 @@ class LoopState:
     calls: list[CallRecord] = field(default_factory=list)
     # The last produced message is a tool-call turn whose results are not in yet.
     pending: bool = False
+    # A session job's prompt as its first turn built it (history included): a resumed
+    # loop goes on from the same conversation, whatever other jobs appended since.
+    prompt: list[dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, checkpoint: Mapping[str, Any] | None) -> LoopState:
@@ -179,6 +182,7 @@ class LoopState:
             cost_usd=checkpoint.get("cost_usd"),
             calls=[CallRecord(**c) for c in checkpoint.get("calls", [])],
             pending=bool(checkpoint.get("pending", False)),
+            prompt=checkpoint.get("prompt"),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -198,6 +202,7 @@ class LoopState:
                 for c in self.calls
             ],
             "pending": self.pending,
+            "prompt": self.prompt,
         }
 
     def usage_dict(self) -> dict[str, int]:

@@ -113,9 +113,14 @@ class ToolExecutor:
         # Time queued behind other calls is not the tool's: its clock starts when it
         # starts. The queue is not waited on forever either: at most one timeout.
         queued_for = call.submitted_at + call.timeout - time.monotonic()
-        if not call.started.wait(max(queued_for, 0)) and call.future.cancel():
-            busy = ToolUnavailable("too many tool calls in progress; try again", retry_after=1.0)
-            return ToolOutcome.failed(call.name, busy, call.timeout)
+        if not call.started.wait(max(queued_for, 0)):
+            if call.future.cancel():
+                busy = ToolUnavailable(
+                    "too many tool calls in progress; try again", retry_after=1.0
+                )
+                return ToolOutcome.failed(call.name, busy, call.timeout)
+            # Not cancellable: it has just begun, and is setting its start time now.
+            call.started.wait()
         deadline = call.started_at + call.timeout + DEADLINE_GRACE_SECONDS
         try:
             return call.future.result(timeout=max(deadline - time.monotonic(), 0))

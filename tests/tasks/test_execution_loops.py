@@ -304,3 +304,23 @@ def test_a_long_conversation_is_appended_to_its_session_in_slices(
     stored = isolated_redis.lrange(f"llmgw:session:{S1}:messages", 0, -1)
     assert len(stored) == 5000
     assert json.loads(stored[-1])["content"] == "8999"
+
+
+def test_a_resumed_session_loop_keeps_the_prompt_its_first_turn_saw(
+    isolated_redis: redis.Redis,
+) -> None:
+    put_session(isolated_redis, S1)
+    job_id = put_job(isolated_redis, session_id=S1, request={"tools": TOOLS})
+    # One round, then the provider fails the next turn for good.
+    stopping = ScriptedProvider([calls("a"), ProviderRejected("stop here")])
+    make_runner(isolated_redis, stopping, tools=registry()).run(job_id)
+    checkpoint = json.loads(isolated_redis.hget(f"llmgw:job:{job_id}", "loop") or b"{}")
+    assert [m["content"] for m in checkpoint["prompt"]] == ["earlier", "before", "hi"]
+
+    # Meanwhile the session moves on; the job, run again, goes on from what it started.
+    other = json.dumps({"role": "user", "content": "another job"})
+    isolated_redis.rpush(f"llmgw:session:{S1}:messages", other)
+    isolated_redis.hset(f"llmgw:job:{job_id}", "status", "queued")
+    resumed = ScriptedProvider(["done"])
+    make_runner(isolated_redis, resumed, tools=registry()).run(job_id)
+    assert [m.text for m in resumed.calls[0].messages if m.role == "user"] == ["earlier", "hi"]
