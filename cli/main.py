@@ -25,7 +25,9 @@ def up(
         int, typer.Option(help="port of the semantic-search / ai-agents stand-in")
     ] = 8091,
     emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
-    demo: Annotated[bool, typer.Option(help="run one job per provider once ready")] = True,
+    demo: Annotated[
+        bool, typer.Option(help="run a job per provider, a tool loop and a tool job once ready")
+    ] = True,
     flower: Annotated[bool, typer.Option(help="start Flower")] = True,
     worker_concurrency: Annotated[
         int | None, typer.Option(help="threads per worker (default LLM_GATEWAY_WORKER_CONCURRENCY)")
