@@ -10,22 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-HISTORY: list[dict[str, Any]] = [
-    {"role": "user", "content": "what is 2+2?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "calc", "arguments": '{"expr": "2+2"}'},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_1", "content": "4"},
-    {"role": "assistant", "content": "4"},
-]
+from tests.support.conversations import HISTORY
+
 MISSING_ID = "sess_" + "0" * 32
 
 

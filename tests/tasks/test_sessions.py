@@ -18,26 +18,10 @@ from gateway import keys
 from gateway.errors import ServiceUnavailable, SessionNotFound
 from tasks.session_records import Session
 from tasks.sessions import SessionStore, SyncSessionStore
+from tests.support.conversations import HISTORY
 from tests.support.processes import RedisServer, free_port
 
 T = TypeVar("T")
-
-HISTORY: list[dict[str, Any]] = [
-    {"role": "user", "content": "what is 2+2?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "calc", "arguments": '{"expr": "2+2"}'},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_1", "content": "4"},
-    {"role": "assistant", "content": "4"},
-]
 
 
 @pytest.fixture
