@@ -77,6 +77,12 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="pin the request to an instance name or a provider type",
+    )
 
     def job_request(self) -> dict[str, Any]:
         """The request stored on the job: everything except transport options."""

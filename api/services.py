@@ -11,6 +11,7 @@ from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
 from providers.router import ModelRouter
 from tasks.completions import CompletionHub
+from tasks.instance_states import InstanceMonitor
 from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.submission import JobSubmitter
@@ -31,6 +32,7 @@ class ApiServices:
     sessions: SessionStore
     tools: ToolRegistry
     metrics: ApiMetrics
+    monitor: InstanceMonitor
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -47,6 +49,14 @@ class ApiServices:
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
         router = ModelRouter(providers)
+        monitor = InstanceMonitor(
+            redis,
+            providers,
+            router,
+            interval=settings.instance_state_refresh_seconds,
+            worker_fresh_seconds=3 * settings.worker_heartbeat_seconds,
+        )
+        await monitor.start()
         tools = build_tool_registry(settings)
         sessions = SessionStore(redis)
         submitter = JobSubmitter(
@@ -56,13 +66,25 @@ class ApiServices:
             sessions,
             LoopLimits.defaults(settings),
             settings.tool_loop_max_iterations_limit,
+            instance_states=lambda: monitor.states,
         )
         metrics = ApiMetrics()
         metrics.waiters.set_function(lambda: hub.waiter_count)
         return cls(
-            settings, redis, providers, router, store, hub, submitter, sessions, tools, metrics
+            settings,
+            redis,
+            providers,
+            router,
+            store,
+            hub,
+            submitter,
+            sessions,
+            tools,
+            metrics,
+            monitor,
         )
 
     async def close(self) -> None:
+        await self.monitor.stop()
         await self.hub.stop()
         await self.redis.aclose()

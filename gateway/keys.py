@@ -8,6 +8,8 @@ PREFIX = "llmgw"
 JOB_DONE_CHANNEL = f"{PREFIX}:events:job-done"
 # Sorted set of live workers: member "<hostname>|<queue,queue>", score = last heartbeat.
 WORKERS = f"{PREFIX}:workers"
+# Hash: provider instance → why workers disabled it at start-up (no secret in it).
+DISABLED_INSTANCES = f"{PREFIX}:instances:disabled"
 
 
 def worker_member(hostname: str, queues: list[str]) -> str:

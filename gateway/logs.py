@@ -89,5 +89,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     root.setLevel(level)
     # Access logs would double every request line; the API logs its own request summary.
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic"):
+    # SDK loggers: at DEBUG some log whole requests (botocore: bodies; urllib3: URLs).
+    noisy_sdks = ("botocore", "boto3", "urllib3", "oci", "azure", "google.auth", "msal")
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "anthropic", *noisy_sdks):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

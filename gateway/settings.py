@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # it (leases below); it only bounds how long a lost message can stay invisible.
     visibility_timeout_seconds: int = Field(default=3600, ge=60)
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # How often the API re-reads each provider instance's live state (headroom, disabled)
+    # for routing; model discovery (Ollama) runs on each instance's own interval.
+    instance_state_refresh_seconds: float = Field(default=1.0, gt=0)
     # A running job's lease: renewed every third of it; a lapsed lease re-queues the job.
     job_lease_seconds: float = Field(default=30.0, ge=1)
     # How often workers move due deferred jobs (retries, capacity waits) onto queues.

@@ -22,8 +22,9 @@ from gateway.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from providers.base import Capabilities
 from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.json_fields import tool_arguments
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -84,6 +85,12 @@ def to_anthropic_request(req: ChatRequest, default_max_tokens: int) -> dict[str,
     optional = {"temperature": req.temperature, "top_p": req.top_p}
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
+
+
+def check_anthropic_request(req: ChatRequest) -> None:
+    """Refuse what the Messages API cannot carry (bad tool-call JSON, image URLs, ...):
+    the mapping is pure, so running it is the check."""
+    to_anthropic_request(req, default_max_tokens=1)
 
 
 def _tool_to_anthropic(tool: ToolDefinition) -> dict[str, Any]:
@@ -154,13 +161,7 @@ def _image_block(url: str, param: str) -> dict[str, Any]:
 
 def _tool_use_block(call: ToolCall, param: str) -> dict[str, Any]:
     param = f"{param}.function.arguments"
-    try:
-        # Some clients send "" for a call without arguments.
-        arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-    except json.JSONDecodeError:
-        raise InvalidRequest(f"{param}: not valid JSON", param=param) from None
-    if not isinstance(arguments, dict):
-        raise InvalidRequest(f"{param}: must be a JSON object", param=param)
+    arguments = tool_arguments(call.arguments, param)
     return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
 
 
@@ -263,11 +264,9 @@ class AnthropicMessagesProvider:
     because the Messages API requires one.
     """
 
-    capabilities: Capabilities = Capabilities(tools=True, vision=True)
-
-    def __init__(self, config: InstanceConfig, api_key: str | None) -> None:
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
         self.instance = config.name
-        self._api_key = api_key or PLACEHOLDER_API_KEY
+        self._api_key = credentials.get("api_key") or PLACEHOLDER_API_KEY
         raw = config.options.get("default_max_tokens", "4096")
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"{config.name}: options.default_max_tokens must be an integer > 0")

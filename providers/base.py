@@ -10,7 +10,8 @@ from providers.types import ChatRequest, ChatResponse
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """What an adapter can accept; requests needing more are refused before enqueueing."""
+    """What a provider type can accept (``providers.registry.PROVIDER_KINDS``; instances may
+    override); requests needing more are refused before anything is enqueued."""
 
     tools: bool = True
     vision: bool = False
@@ -26,7 +27,6 @@ class Provider(Protocol):
     """
 
     instance: str
-    capabilities: Capabilities
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """Run one chat completion. ``request.model`` is already the upstream model name."""

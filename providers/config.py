@@ -10,11 +10,21 @@ import fnmatch
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from providers.credentials import CredentialSource, EnvSource
 
 ProviderType = Literal[
     "openai", "anthropic", "azure_openai", "bedrock", "vertex", "ollama", "watsonx", "oci"
@@ -64,6 +74,18 @@ class ModelPrice(BaseModel):
         ) / 1e6
 
 
+class CapabilityOverrides(BaseModel):
+    """Per-instance corrections to the provider type's capabilities (e.g. a model served
+    through Ollama that cannot call tools, or a smaller output limit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: bool | None = None
+    vision: bool | None = None
+    documents: bool | None = None
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
 class InstanceConfig(BaseModel):
     """One provider instance: one queue, one set of credentials and limits."""
 
@@ -73,21 +95,63 @@ class InstanceConfig(BaseModel):
     type: ProviderType
     base_url: str | None = None
     # Name of the environment variable holding the API key; the key itself never appears here.
+    # Shorthand for ``credentials: [{type: env, vars: {api_key: NAME}}]``.
     api_key_env: str | None = None
+    # Tried in order at worker start-up; see ``providers.credentials``.
+    credentials: list[CredentialSource] = Field(default_factory=list)
+    # Cloud placement, for the types that need it (Bedrock, Vertex, OCI, Azure).
+    region: str | None = None
+    project: str | None = None
+    api_version: str | None = None
     models: list[str] = Field(default_factory=list)
     model_patterns: list[str] = Field(default_factory=list)
-    # Gateway model name → the name the upstream API expects (e.g. an Azure deployment).
+    # Gateway model name → the name the upstream API expects (e.g. a Bedrock model id).
     model_map: dict[str, str] = Field(default_factory=dict)
+    # Azure-style: deployment name → the gateway model it serves (folded into model_map).
+    deployments: dict[str, str] = Field(default_factory=dict)
+    # Ask the server for its models (Ollama ``/api/tags``) every ``discovery_seconds``.
+    discover_models: bool = False
+    discovery_seconds: float = Field(default=30.0, gt=0)
+    capabilities: CapabilityOverrides = Field(default_factory=CapabilityOverrides)
     limits: Limits = Field(default_factory=Limits)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     timeout_seconds: float = Field(default=120.0, gt=0)
     # Used in order on 429, 5xx, timeouts or an open circuit: an instance name (same model
     # there) or a model name (routed like a request for it).
     fallbacks: list[str] = Field(default_factory=list)
+    # Among instances serving one model: lower ``priority`` first; equal priorities share
+    # traffic by ``weight`` (0: only when nothing else can take it).
+    priority: int = 0
     weight: int = Field(default=1, ge=0)
     options: dict[str, str] = Field(default_factory=dict)
     # Gateway model name → price; models without one get ``cost_usd: null``.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    @field_validator("api_version", "project", "region", mode="before")
+    @classmethod
+    def _scalar_as_text(cls, value: object) -> object:
+        # ${VAR} is substituted before YAML parsing, so "2024-10-21" arrives as a date and a
+        # numeric project id as an int: these fields are always text.
+        if isinstance(value, date | int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fold_deployments(self) -> InstanceConfig:
+        for deployment, model in self.deployments.items():
+            if self.model_map.get(model, deployment) != deployment:
+                raise ValueError(f"model {model!r} is mapped twice (model_map and deployments)")
+            self.model_map[model] = deployment
+        return self
+
+    @property
+    def credential_sources(self) -> list[CredentialSource]:
+        """``credentials``, or the ``api_key_env`` shorthand as an env source."""
+        if self.credentials:
+            return list(self.credentials)
+        if self.api_key_env:
+            return [EnvSource(type="env", vars={"api_key": self.api_key_env})]
+        return []
 
     @property
     def queue(self) -> str:

@@ -3,6 +3,7 @@ naming the field (``param="messages[3].content"``), so parsing code reads straig
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,3 +55,17 @@ def optional_int(obj: Mapping[str, Any], key: str, param: str = "", minimum: int
     if value is None or isinstance(value, int):
         return value
     raise bad(f"{param}.{key}" if param else key, "must be an integer")
+
+
+def tool_arguments(text: str, param: str) -> dict[str, Any]:
+    """A tool call's ``arguments`` JSON text as the object wire formats other than OpenAI's
+    carry; "" (some clients send it for no arguments) is ``{}``."""
+    if not text.strip():
+        return {}
+    try:
+        arguments = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the limit
+        raise bad(param, "not valid JSON") from None
+    if not isinstance(arguments, dict):
+        raise bad(param, "must be a JSON object")
+    return arguments

@@ -17,8 +17,8 @@ from gateway.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from providers.base import Capabilities
 from providers.config import InstanceConfig
+from providers.credentials import Credentials
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -29,7 +29,7 @@ from providers.upstream_errors import (
 )
 
 
-def _map_api_errors(exc: openai.OpenAIError, *, provider: str, api_key: str) -> ProviderError:
+def map_openai_error(exc: openai.OpenAIError, *, provider: str, api_key: str) -> ProviderError:
     """Translate any OpenAI SDK error into the gateway's hierarchy; the one place that does."""
     if not isinstance(exc, openai.APIStatusError):
         match exc:
@@ -72,11 +72,9 @@ class OpenAIChatProvider:
     for compatible servers that predate it).
     """
 
-    capabilities: Capabilities = Capabilities(tools=True, vision=True)
-
-    def __init__(self, config: InstanceConfig, api_key: str | None) -> None:
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
         self.instance = config.name
-        self._api_key = api_key or PLACEHOLDER_API_KEY
+        self._api_key = credentials.get("api_key") or PLACEHOLDER_API_KEY
         match config.options.get("max_tokens_field", "max_completion_tokens"):
             case "max_completion_tokens" | "max_tokens" as field:
                 self._max_tokens_field: Literal["max_completion_tokens", "max_tokens"] = field
@@ -105,7 +103,7 @@ class OpenAIChatProvider:
             payload = orjson.loads(raw.http_response.content)
         except openai.OpenAIError as exc:
             # "from None": the SDK error holds the request, Authorization header included.
-            raise _map_api_errors(exc, provider=self.instance, api_key=self._api_key) from None
+            raise map_openai_error(exc, provider=self.instance, api_key=self._api_key) from None
         except orjson.JSONDecodeError:
             raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:

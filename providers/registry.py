@@ -1,67 +1,172 @@
-"""Adapter factories keyed by provider type, and ``build_provider`` to make one instance.
+"""Provider types: each one's adapter, capabilities, credentials and request check.
 
-A table rather than an if-chain: adding a provider type is one import and one entry.
+A table rather than an if-chain: adding a provider type is one entry. Adapters are named
+by import path and imported only when a worker builds one, so the API process (which
+routes and checks requests) never loads boto3, the OCI SDK or google-genai.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
-from providers.anthropic_messages import AnthropicMessagesProvider, to_anthropic_request
-from providers.base import Provider
+from gateway.errors import CapabilityMissing, InvalidRequest
+from providers.base import Capabilities, Provider
 from providers.config import InstanceConfig
-from providers.openai_chat import OpenAIChatProvider
+from providers.credentials import CredentialResolver, Credentials
 from providers.types import ChatRequest
 
 log = logging.getLogger(__name__)
 
-ProviderFactory = Callable[[InstanceConfig, str | None], Provider]
-"""Builds an adapter from its instance config and API key (None: not configured)."""
-
-PROVIDER_FACTORIES: Mapping[str, ProviderFactory] = MappingProxyType(
-    {
-        "openai": OpenAIChatProvider,
-        "anthropic": AnthropicMessagesProvider,
-    }
-)
-
-
-def build_provider(config: InstanceConfig, environ: Mapping[str, str]) -> Provider:
-    """The adapter for ``config``, with its API key read from ``environ[config.api_key_env]``.
-
-    A missing key is not fatal: adapters then send a placeholder key, which the local
-    emulator accepts and a real API answers with 401 ("provider authentication failed").
-    Raises ``ValueError`` for a provider type without an adapter.
-    """
-    factory = PROVIDER_FACTORIES.get(config.type)
-    if factory is None:
-        raise ValueError(f"provider type {config.type} is not implemented")
-    api_key = environ.get(config.api_key_env) if config.api_key_env else None
-    if not api_key:
-        # Names the variable, never a value.
-        log.warning(
-            "provider instance %s has no API key (%s is unset); using a placeholder key",
-            config.name,
-            config.api_key_env or "api_key_env is not configured",
-        )
-    return factory(config, api_key or None)
-
+ProviderFactory = Callable[[InstanceConfig, Credentials], Provider]
+"""Builds an adapter from its instance config and resolved credentials."""
 
 RequestCheck = Callable[[ChatRequest], object]
 """Raises ``InvalidRequest`` for a request the provider's wire format cannot carry."""
 
-REQUEST_CHECKS: Mapping[str, RequestCheck] = MappingProxyType(
+API_KEY = (frozenset({"api_key"}),)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    """Everything the gateway knows about one provider type.
+
+    ``adapter`` is ``"module:Class"``, a ``ProviderFactory``. ``credential_fields`` lists
+    the acceptable sets of credential fields (any one complete set will do; empty: none
+    needed). ``ambient`` is ``"module:function"``, a probe for the SDK's default chain.
+    ``check`` is ``"module:function"``, run on every request routed to the type (the pure
+    wire mapping: running it is the check).
+    """
+
+    adapter: str
+    capabilities: Capabilities
+    credential_fields: tuple[frozenset[str], ...] = API_KEY
+    ambient: str | None = None
+    check: str | None = None
+
+
+PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
     {
-        # The mapping is pure: running it is the check (bad tool-call JSON, image URLs, ...).
-        "anthropic": lambda request: to_anthropic_request(request, default_max_tokens=1),
+        "openai": ProviderKind(
+            adapter="providers.openai_chat:OpenAIChatProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+        ),
+        "anthropic": ProviderKind(
+            adapter="providers.anthropic_messages:AnthropicMessagesProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+            check="providers.anthropic_messages:check_anthropic_request",
+        ),
+        "bedrock": ProviderKind(
+            adapter="providers.bedrock_converse:BedrockConverseProvider",
+            capabilities=Capabilities(tools=True, vision=True, documents=True),
+            credential_fields=(frozenset({"access_key_id", "secret_access_key"}),),
+            ambient="providers.bedrock_converse:aws_chain_available",
+            check="providers.bedrock_format:check_converse_request",
+        ),
+        "azure_openai": ProviderKind(
+            adapter="providers.azure_openai:AzureOpenAIProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+            credential_fields=(frozenset({"api_key"}), frozenset({"azure_ad_token"})),
+            ambient="providers.azure_openai:azure_identity_available",
+        ),
+        "vertex": ProviderKind(
+            adapter="providers.vertex_gemini:VertexGeminiProvider",
+            capabilities=Capabilities(tools=True, vision=True, documents=True),
+            credential_fields=(frozenset({"service_account_json"}),),
+            ambient="providers.vertex_gemini:google_default_available",
+            check="providers.vertex_format:check_gemini_request",
+        ),
+        "ollama": ProviderKind(
+            adapter="providers.ollama_chat:OllamaChatProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+            credential_fields=(),
+            check="providers.ollama_format:check_ollama_request",
+        ),
+        "watsonx": ProviderKind(
+            adapter="providers.watsonx_chat:WatsonxChatProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+            check="providers.watsonx_format:check_watsonx_request",
+        ),
+        "oci": ProviderKind(
+            adapter="providers.oci_chat:OCIChatProvider",
+            capabilities=Capabilities(tools=True, vision=True),
+            credential_fields=(frozenset({"private_key"}),),
+            ambient="providers.oci_chat:oci_principal_available",
+            check="providers.oci_format:check_oci_request",
+        ),
     }
 )
 
 
-def check_request(provider_type: str, request: ChatRequest) -> None:
-    """Refuse, before anything is queued, what the routed provider would reject anyway."""
-    check = REQUEST_CHECKS.get(provider_type)
-    if check is not None:
+@functools.cache
+def _load(path: str) -> object:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def provider_kind(provider_type: str) -> ProviderKind:
+    """The kind for ``provider_type``; ``ValueError`` for a type without an adapter."""
+    kind = PROVIDER_KINDS.get(provider_type)
+    if kind is None:
+        raise ValueError(f"provider type {provider_type} is not implemented")
+    return kind
+
+
+def capabilities_of(config: InstanceConfig) -> Capabilities:
+    """The type's capabilities with the instance's overrides applied."""
+    base = provider_kind(config.type).capabilities
+    overrides = {k: v for k, v in config.capabilities.model_dump().items() if v is not None}
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def resolve_credentials(
+    config: InstanceConfig, resolver: CredentialResolver | None = None
+) -> Credentials:
+    """The instance's credentials from its sources, in order; ``CredentialsMissing`` if none
+    yields them (the caller disables the instance)."""
+    kind = provider_kind(config.type)
+    ambient = _load(kind.ambient) if kind.ambient else None
+    probe: Callable[[], bool] | None = None
+    if callable(ambient):
+        probe = lambda: bool(ambient(config))  # noqa: E731
+    return (resolver or CredentialResolver()).resolve(
+        config.credential_sources, kind.credential_fields, probe
+    )
+
+
+def build_provider(config: InstanceConfig, credentials: Credentials) -> Provider:
+    """The adapter for ``config``. Raises ``ValueError`` for a type without an adapter."""
+    factory = _load(provider_kind(config.type).adapter)
+    assert callable(factory)
+    provider: Provider = factory(config, credentials)
+    return provider
+
+
+def check_request(config: InstanceConfig, request: ChatRequest) -> None:
+    """Refuse, before anything is queued, what the instance cannot serve: a capability it
+    lacks, or a request its wire format cannot carry."""
+    caps = capabilities_of(config)
+    where = f"instance {config.name!r} ({config.type})"
+    if request.tools and not caps.tools:
+        raise CapabilityMissing(f"{where} does not support tool calling", param="tools")
+    if request.needs_vision and not caps.vision:
+        raise CapabilityMissing(f"{where} does not accept images", param="messages")
+    if (
+        caps.max_output_tokens is not None
+        and request.max_tokens is not None
+        and request.max_tokens > caps.max_output_tokens
+    ):
+        raise InvalidRequest(
+            f"max_tokens {request.max_tokens} exceeds {where}'s limit of {caps.max_output_tokens}",
+            param="max_tokens",
+        )
+    kind = provider_kind(config.type)
+    if kind.check:
+        check = _load(kind.check)
+        assert callable(check)
         check(request)

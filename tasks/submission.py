@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 from gateway.errors import InvalidRequest, ServiceUnavailable, SessionNotFound
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
-from providers.router import ModelRouter
+from providers.router import InstanceStates, ModelRouter
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id, storable_json
 from tasks.sessions import SessionStore
 from tasks.store import JobStore
@@ -46,6 +47,19 @@ def _fingerprint(spec: JobSpec) -> str:
     return digest
 
 
+def _provider_hint(request: dict[str, Any]) -> str | None:
+    """The request's ``provider``: an instance name or a provider type to pin the job to."""
+    hint = request.get("provider")
+    if hint is None:
+        return None
+    if not isinstance(hint, str) or not 0 < len(hint) <= 64:
+        raise InvalidRequest(
+            "provider must be an instance name or a provider type (1-64 characters)",
+            param="provider",
+        )
+    return hint
+
+
 class JobSubmitter:
     """Turns a ``JobSpec`` into a stored, queued job."""
 
@@ -57,6 +71,7 @@ class JobSubmitter:
         sessions: SessionStore,
         loop_defaults: LoopLimits,
         max_iterations_ceiling: int,
+        instance_states: Callable[[], InstanceStates] = dict,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
@@ -65,6 +80,7 @@ class JobSubmitter:
         self._sessions = sessions
         self._loop_defaults = loop_defaults
         self._max_iterations_ceiling = max_iterations_ceiling
+        self._instance_states = instance_states
 
     def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
@@ -73,8 +89,13 @@ class JobSubmitter:
         provider: str | None = None
         if spec.type is JobType.COMPLETION:
             chat = chat_request_from_openai(spec.request)
-            route = self._router.route(chat.model)
-            check_request(route.instance.type, chat)
+            hint = _provider_hint(spec.request)
+            route = self._router.route(
+                chat.model,
+                hint=hint,
+                states=self._instance_states(),
+                accepts=lambda inst: check_request(inst, chat),
+            )
             limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
             limits.priced(chat.model in route.instance.prices, route.instance.name, chat.model)
             model, provider, queue = chat.model, route.instance.name, route.queue

@@ -23,6 +23,12 @@ KEY_B = "key-tenant-b-9876543210"
 # Provider credentials the workers hold; tests assert they never leak.
 OPENAI_SECRET = "sk-test-openai-SECRET-0f9e8d7c6b5a"
 ANTHROPIC_SECRET = "sk-ant-test-SECRET-a1b2c3d4e5f6"
+# The rest of the fleet's secrets (the Vertex and OCI private keys are generated files).
+BEDROCK_SECRET = "bedrock-test-SECRET-wJalrXUtnFEMI-K7MDENG"
+AZURE_SECRET = "azure-test-SECRET-3f2e1d0c9b8a7f6e"
+WATSONX_SECRET = "watsonx-test-SECRET-Zm9vYmFyYmF6cXV4"
+# The instances of config/providers.yaml beyond openai/anthropic: one worker serves them all.
+FLEET_INSTANCES = ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci")
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +60,12 @@ TEST_INSTANCES: dict[str, dict[str, Any]] = {
     "secondary": {"models": ["secondary-model"]},
     # No worker consumes this queue until a test starts one.
     "standby": {"models": ["standby-model"]},
+    # Credentials nowhere to be found: workers disable it; "keyed" serves its model instead.
+    "keyless": {
+        "models": ["shared-model"],
+        "credentials": [{"type": "env", "vars": {"api_key": "LLM_GATEWAY_TEST_UNSET_KEY"}}],
+    },
+    "keyed": {"models": ["shared-model"], "priority": 1},
 }
 LIMIT_QUEUES = ",".join(f"llm.{name}" for name in TEST_INSTANCES if name != "standby")
 
@@ -61,6 +73,8 @@ LIMIT_QUEUES = ",".join(f"llm.{name}" for name in TEST_INSTANCES if name != "sta
 def write_test_providers(path: Path) -> Path:
     """config/providers.yaml plus ``TEST_INSTANCES``."""
     config = yaml.safe_load((ROOT / "config" / "providers.yaml").read_text())
+    # A model pulled into Ollama routes within a second, not the shipped 30.
+    config["instances"]["ollama"]["discovery_seconds"] = 1
     for name, body in TEST_INSTANCES.items():
         config["instances"][name] = {
             "type": "openai",
@@ -97,6 +111,11 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_TOOL_CIRCUIT_RESET_SECONDS": "2",
         "OPENAI_API_KEY": OPENAI_SECRET,
         "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
+        "BEDROCK_SECRET_ACCESS_KEY": BEDROCK_SECRET,
+        "AZURE_OPENAI_API_KEY": AZURE_SECRET,
+        "WATSONX_API_KEY": WATSONX_SECRET,
+        # No instance-metadata probing on a machine that is not in a cloud.
+        "AWS_EC2_METADATA_DISABLED": "true",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("LLM_GATEWAY_AUTH_DISABLED", None)
@@ -108,6 +127,7 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         running.start_worker("openai", "llm.openai")
         running.start_worker("tools", "llm.tools")
         running.start_worker("anthropic", "llm.anthropic")
+        running.start_worker("fleet", ",".join(f"llm.{name}" for name in FLEET_INSTANCES))
         for i in (1, 2, 3):
             running.start_worker(f"limits{i}", LIMIT_QUEUES)
         yield running

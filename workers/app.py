@@ -110,8 +110,13 @@ def _configure_logging(**_: Any) -> None:
 def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
     owner = _app_of(instance)
     queues = sorted(instance.app.amqp.queues.consume_from or [])
-    owner.runtime.start(sender, list(queues))
-    log.info("worker_started", hostname=sender, queues=queues)
+    disabled = owner.runtime.start(sender, list(queues))
+    if disabled:
+        # Before the consumer starts: a disabled instance's jobs stay queued for a worker
+        # that has its credentials.
+        instance.app.amqp.queues.deselect(disabled)
+    served = [q for q in queues if q not in disabled]
+    log.info("worker_started", hostname=sender, queues=served, disabled=disabled)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]

@@ -5,7 +5,6 @@ and the deferred-job pump)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,13 +13,16 @@ import structlog
 from redis import Redis
 
 from gateway import keys
+from gateway.errors import ProviderUnavailable
 from gateway.settings import Settings
 from providers.base import Provider
 from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig, load_providers
-from providers.registry import build_provider
+from providers.credentials import CredentialsMissing
+from providers.registry import build_provider, resolve_credentials
 from tasks.execution import JobRunner
 from tasks.in_flight import InFlight
+from tasks.instance_states import disabled_instances
 from tasks.model_calls import ModelCalls, RetryPolicy
 from tasks.routing import FallbackPlanner
 from tasks.sessions import SyncSessionStore
@@ -41,7 +43,12 @@ class WorkerRuntime:
             settings.redis_url, max_connections=settings.worker_concurrency + 8
         )
         self._clients: dict[str, Provider] = {}
-        self._lock = threading.Lock()
+        # Instances this process could not set up (no credentials): instance → reason.
+        self.disabled: dict[str, str] = {}
+        # Instances no live worker serves (this one's and other workers' reports).
+        self.unavailable: frozenset[str] = frozenset()
+        # Per instance: one slow resolution (Vault, a metadata probe) blocks no other.
+        self._locks = {name: threading.Lock() for name in self.providers.instances}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.in_flight = InFlight()
@@ -62,7 +69,7 @@ class WorkerRuntime:
                 rate_limit_cooldown_seconds=settings.rate_limit_cooldown_seconds,
             ),
             capacity=self.capacity,
-            planner=FallbackPlanner(self.providers),
+            planner=FallbackPlanner(self.providers, lambda: self.unavailable),
             in_flight=self.in_flight,
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
         )
@@ -79,32 +86,73 @@ class WorkerRuntime:
         )
 
     def provider_for(self, instance: str) -> Provider:
+        """The instance's client, built on first use; ``ProviderUnavailable`` if disabled."""
         client = self._clients.get(instance)
         if client is not None:
             return client
-        with self._lock:
-            if instance not in self._clients:
-                config = self.providers.instances[instance]
-                # The one place provider credentials are read: worker processes only.
-                self._clients[instance] = build_provider(config, os.environ)
-            return self._clients[instance]
+        with self._locks[instance]:
+            if instance not in self._clients and instance not in self.disabled:
+                self._build(instance)
+        client = self._clients.get(instance)
+        if client is None:
+            raise ProviderUnavailable(
+                f"provider instance {instance} is disabled: no usable credentials",
+                provider=instance,
+            )
+        return client
 
-    def start(self, hostname: str, queues: list[str]) -> None:
-        """Start the heartbeat and upkeep threads; they run until ``close``."""
-        member = keys.worker_member(hostname, queues)
-        self._warm_clients(queues)
+    def _build(self, instance: str) -> None:
+        config = self.providers.instances[instance]
+        try:
+            # The one place provider credentials are read: worker processes only.
+            credentials = resolve_credentials(config)
+            self._clients[instance] = build_provider(config, credentials)
+        except CredentialsMissing as exc:
+            self.disabled[instance] = str(exc)
+        except Exception as exc:
+            # The class name only: an SDK's message may quote what it choked on (a key).
+            failure = type(exc).__name__
+            self.disabled[instance] = f"credentials or client set-up failed ({failure})"
+
+    def start(self, hostname: str, queues: list[str]) -> list[str]:
+        """Resolve credentials and build clients for ``queues``, then start the heartbeat
+        and upkeep threads (they run until ``close``). Returns the queues of instances
+        disabled for missing credentials: the caller stops consuming them."""
+        disabled = self._enable_instances(queues)
+        served = [q for q in queues if q not in disabled]
+        member = keys.worker_member(hostname, served)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
         self._spawn("worker-upkeep", self._upkeep)
+        return disabled
 
-    def _warm_clients(self, queues: list[str]) -> None:
-        """Build the provider clients this worker will use now, not on its first job: the
-        first call after start-up then reaches the provider as fast as the rest."""
+    def _enable_instances(self, queues: list[str]) -> list[str]:
+        """Build the provider clients this worker will use now, not on its first job (the
+        first call after start-up then reaches the provider as fast as the rest). An
+        instance without credentials is disabled with one log line, not a crash."""
+        disabled: list[str] = []
         for inst in self.providers.instances.values():
-            if inst.queue in queues:
-                try:
-                    self.provider_for(inst.name)
-                except Exception as exc:  # retried on first use, where the job reports it
-                    log.warning("provider_client_failed", instance=inst.name, error=str(exc))
+            if inst.queue not in queues:
+                continue
+            try:
+                self.provider_for(inst.name)
+            except ProviderUnavailable:
+                reason = self.disabled[inst.name]
+                log.error("provider_instance_disabled", instance=inst.name, reason=reason)
+                disabled.append(inst.queue)
+                self._publish_disabled(inst.name, reason)
+                continue
+            self._publish_disabled(inst.name, None)
+        return disabled
+
+    def _publish_disabled(self, instance: str, reason: str | None) -> None:
+        """Tell the API (routing, ``/v1/providers``) which instances are disabled."""
+        try:
+            if reason is None:
+                self.redis.hdel(keys.DISABLED_INSTANCES, instance)
+            else:
+                self.redis.hset(keys.DISABLED_INSTANCES, instance, reason)
+        except Exception as exc:  # Redis not up yet: routing just doesn't know
+            log.warning("provider_instance_state_unpublished", error=str(exc))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -139,12 +187,22 @@ class WorkerRuntime:
                     self.capacity.renew(calls)
                     # Only after a successful renewal: a failed one is retried next tick.
                     next_lease = time.monotonic() + lease_every
+                    self.unavailable = self._unavailable_instances()
                     requeued, failed = self.store.reap(self.settings.max_attempts)
                     if requeued or failed:
                         log.warning("lapsed_leases_reaped", requeued=requeued, failed=failed)
             except Exception as exc:  # Redis restarting: the next round catches up
                 log.warning("worker_upkeep_failed", error=str(exc))
             self._stop.wait(self.settings.deferred_poll_seconds)
+
+    def _unavailable_instances(self) -> frozenset[str]:
+        fresh_after = time.time() - 3 * self.settings.worker_heartbeat_seconds
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.DISABLED_INSTANCES)
+        pipe.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
+        reported, members = pipe.execute()
+        others = disabled_instances(reported, members, self.providers.instances.values())
+        return frozenset(others)
 
     def close(self) -> None:
         self._stop.set()

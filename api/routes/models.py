@@ -12,7 +12,11 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 @router.get("/models")
 async def list_models(_: Tenant, services: Services) -> FastJSONResponse:
+    """Configured and discovered models; ``instances`` in routing preference order, with
+    the ones workers disabled (missing credentials) left out of ``available``."""
     instances = services.providers.instances
+    disabled = services.monitor.disabled
+    router = services.router
     data = [
         {
             "id": model,
@@ -20,8 +24,10 @@ async def list_models(_: Tenant, services: Services) -> FastJSONResponse:
             "created": 0,
             "owned_by": instances[names[0]].type,
             "instances": names,
+            "available": [n for n in names if n not in disabled],
+            "discovered_on": router.discovered(model),
         }
-        for model, names in services.router.models()
+        for model, names in router.models()
     ]
     patterns = [
         {"instance": inst.name, "type": inst.type, "patterns": inst.model_patterns}

@@ -37,7 +37,11 @@ async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
         chunk = replies[1 + i * step : 1 + (i + 1) * step]
         usage = Usage.from_reply(chunk[-1])
         depth = sum(int(n) for n in chunk[:-1])
-        data.append(_describe(inst, depth, workers.get(inst.queue, 0), usage))
+        described = _describe(inst, depth, workers.get(inst.queue, 0), usage)
+        # Why workers disabled it (e.g. "no credentials (api_key) found; tried env X"):
+        # names of sources, never values.
+        described["disabled"] = services.monitor.disabled.get(inst.name)
+        data.append(described)
     return FastJSONResponse({"object": "list", "data": data})
 
 
@@ -78,4 +82,7 @@ def _describe(inst: InstanceConfig, depth: int, workers: int, usage: Usage) -> d
             "reset_seconds": inst.circuit.reset_seconds,
         },
         "fallbacks": inst.fallbacks,
+        "priority": inst.priority,
+        "weight": inst.weight,
+        "region": inst.region,
     }

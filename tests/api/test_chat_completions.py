@@ -133,7 +133,9 @@ def test_provider_outage_maps_to_sdk_server_error_without_sdk_retries(
         pytest.raises(openai.InternalServerError) as info,
     ):
         retrying.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": directive(status=503)}]
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": directive(status=503)}],
+            extra_body={"provider": "openai"},  # no fallback to Azure's copy of the model
         )
     assert info.value.status_code == 502
     assert info.value.response.headers["x-should-retry"] == "false"

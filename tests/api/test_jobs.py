@@ -237,13 +237,30 @@ def test_provider_4xx_fails_job_with_provider_message(client_a: httpx.Client) ->
 def test_provider_5xx_is_retried_then_fails_after_max_attempts(
     client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
-    job = client_a.post("/v1/jobs", json=completion(text=directive(status=500))).json()
+    body = completion(text=directive(status=500))
+    body["request"]["provider"] = "openai"  # this instance only: no fallback to Azure's copy
+    job = client_a.post("/v1/jobs", json=body).json()
     done = wait_terminal(client_a, job["id"])
     assert done["status"] == "failed"
     assert done["error"]["type"] == "provider_unavailable"
     assert "after 3 attempts" in done["error"]["message"]
     assert done["attempts"] == 3
     assert len(emulator.requests()) == 3
+
+
+def test_a_failing_instance_falls_back_to_another_serving_the_model(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # gpt-4o-mini: OpenAI first, then Azure's deployment of it (priority 1).
+    emulator.script({"status": 500}, {"reply": "from the other instance"})
+    job = client_a.post("/v1/jobs", json=completion()).json()
+    done = wait_terminal(client_a, job["id"])
+    assert done["status"] == "succeeded"
+    assert done["provider"] == "azure"
+    assert done["result"]["message"]["content"] == "from the other instance"
+    calls = emulator.requests()
+    assert [c["protocol"] for c in calls] == ["openai", "azure_openai"]
+    assert calls[1]["model"] == "gpt-4o-mini-prod"  # the deployment serving the model
 
 
 def test_provider_5xx_then_success_succeeds_on_retry(

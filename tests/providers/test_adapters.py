@@ -20,7 +20,8 @@ from gateway.errors import (
 )
 from providers.base import Provider
 from providers.config import InstanceConfig
-from providers.registry import build_provider
+from providers.credentials import CredentialResolver
+from providers.registry import build_provider, resolve_credentials
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolDefinition, Usage
 
 KEYS = {
@@ -39,10 +40,13 @@ def instance(kind: str, emulator_url: str, **fields: Any) -> InstanceConfig:
     # The OpenAI SDK's base URL includes /v1; the Anthropic SDK adds it itself.
     base_url = emulator_url + "/v1" if kind == "openai" else emulator_url
     env = "TEST_OPENAI_KEY" if kind == "openai" else "TEST_ANTHROPIC_KEY"
-    fields = {"timeout_seconds": 10.0, **fields}
-    return InstanceConfig(
-        name=f"{kind}-test", type=kind, base_url=base_url, api_key_env=env, **fields
-    )
+    fields = {"timeout_seconds": 10.0, "api_key_env": env, **fields}
+    return InstanceConfig(name=f"{kind}-test", type=kind, base_url=base_url, **fields)
+
+
+def build(config: InstanceConfig, environ: dict[str, str] = KEYS) -> Provider:
+    """The adapter with its credentials resolved from ``environ``, as a worker does."""
+    return build_provider(config, resolve_credentials(config, CredentialResolver(environ)))
 
 
 @pytest.fixture(params=["openai", "anthropic"])
@@ -55,7 +59,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 def provider(
     kind: str, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> Iterator[Provider]:
-    adapter = build_provider(instance(kind, provider_emulator_url), KEYS)
+    adapter = build(instance(kind, provider_emulator_url))
     yield adapter
     adapter.close()
 
@@ -147,16 +151,16 @@ def test_anthropic_gets_the_configured_default_max_tokens(
     provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
     config = instance("anthropic", provider_emulator_url, options={"default_max_tokens": "256"})
-    adapter = build_provider(config, KEYS)
+    adapter = build(config)
     ask(adapter, "anthropic", user("x"))
     adapter.close()
     assert last_body(emulator_control)["max_tokens"] == 256
 
 
-def test_missing_api_key_sends_a_placeholder_the_emulator_accepts(
+def test_an_instance_without_credential_sources_sends_a_placeholder_the_emulator_accepts(
     kind: str, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
-    adapter = build_provider(instance(kind, provider_emulator_url), environ={})
+    adapter = build(instance(kind, provider_emulator_url, api_key_env=None), environ={})
     assert ask(adapter, kind, user("hi")).message.text == "echo: hi"
     adapter.close()
 
@@ -231,7 +235,7 @@ def test_error_never_contains_the_api_key(
 
 
 def test_connection_refused_is_unavailable(kind: str, closed_port_url: str) -> None:
-    adapter = build_provider(instance(kind, closed_port_url), KEYS)
+    adapter = build(instance(kind, closed_port_url))
     with pytest.raises(ProviderUnavailable) as caught:
         ask(adapter, kind, user("hi"))
     adapter.close()
@@ -243,7 +247,7 @@ def test_connection_refused_is_unavailable(kind: str, closed_port_url: str) -> N
 def test_slow_provider_times_out_as_unavailable(
     kind: str, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
-    adapter = build_provider(instance(kind, provider_emulator_url, timeout_seconds=0.3), KEYS)
+    adapter = build(instance(kind, provider_emulator_url, timeout_seconds=0.3))
     with pytest.raises(ProviderUnavailable) as caught:
         ask(adapter, kind, user(directive(latency_ms=1500)))
     adapter.close()

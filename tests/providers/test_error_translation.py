@@ -159,7 +159,7 @@ OPENAI_ERRORS = [
 def test_openai_sdk_errors_translate_to_gateway_errors(
     sdk_error: openai.OpenAIError, expected: type[ProviderError]
 ) -> None:
-    error = openai_chat._map_api_errors(sdk_error, provider="oai", api_key="sk-test-123456789")
+    error = openai_chat.map_openai_error(sdk_error, provider="oai", api_key="sk-test-123456789")
     assert type(error) is expected
     assert error.provider == "oai"
 
@@ -221,7 +221,7 @@ def test_anthropic_sdk_errors_translate_to_gateway_errors(
 @pytest.mark.parametrize(
     "error",
     [
-        openai_chat._map_api_errors(
+        openai_chat.map_openai_error(
             _openai(openai.InternalServerError, 503, message="x"), provider="p", api_key=""
         ),
         anthropic_messages._map_api_errors(

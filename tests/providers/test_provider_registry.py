@@ -1,17 +1,31 @@
-"""The adapter registry: types to factories, API keys from the environment."""
+"""The provider-type table: adapters, capabilities, credentials and request checks."""
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
+from gateway.errors import CapabilityMissing, InvalidRequest
 from providers.anthropic_messages import AnthropicMessagesProvider
-from providers.config import InstanceConfig
+from providers.config import CapabilityOverrides, InstanceConfig
+from providers.credentials import CredentialResolver, CredentialsMissing
 from providers.openai_chat import OpenAIChatProvider
-from providers.registry import PROVIDER_FACTORIES, build_provider
+from providers.registry import (
+    PROVIDER_KINDS,
+    build_provider,
+    capabilities_of,
+    check_request,
+    provider_kind,
+    resolve_credentials,
+)
+from providers.types import ChatRequest, ImagePart, Message, TextPart, ToolCall, ToolDefinition
 
 SECRET = "sk-test-registry-SECRET-99887766"
+ALL_TYPES = ["openai", "anthropic", "azure_openai", "bedrock", "vertex", "ollama", "watsonx", "oci"]
+
+
+def _request(**fields: object) -> ChatRequest:
+    message = Message("user", (TextPart("hi"),))
+    return ChatRequest(model="m", messages=(message,), **fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -22,42 +36,40 @@ def test_build_provider_picks_the_adapter_for_the_type(kind: str, cls: type) -> 
     config = InstanceConfig(
         name="main", type=kind, base_url="http://127.0.0.1:9/v1", api_key_env="K"
     )
-    adapter = build_provider(config, {"K": SECRET})
+    credentials = resolve_credentials(config, CredentialResolver({"K": SECRET}))
+    adapter = build_provider(config, credentials)
     assert isinstance(adapter, cls)
     assert adapter.instance == "main"
-    assert adapter.capabilities.tools and adapter.capabilities.vision
     adapter.close()
 
 
-@pytest.mark.parametrize("kind", ["azure_openai", "bedrock", "vertex", "ollama", "watsonx", "oci"])
-def test_types_without_an_adapter_are_refused(kind: str) -> None:
-    config = InstanceConfig(name="x", type=kind)
-    with pytest.raises(ValueError, match=f"provider type {kind} is not implemented"):
-        build_provider(config, {})
+def test_every_configurable_type_has_a_kind() -> None:
+    assert sorted(PROVIDER_KINDS) == sorted(ALL_TYPES)
 
 
-def test_factory_table_is_read_only() -> None:
+def test_kind_table_is_read_only() -> None:
     with pytest.raises(TypeError):
-        PROVIDER_FACTORIES["ollama"] = OpenAIChatProvider  # type: ignore[index]
+        PROVIDER_KINDS["ollama"] = PROVIDER_KINDS["openai"]  # type: ignore[index]
 
 
-def test_missing_key_is_logged_by_variable_name(caplog: pytest.LogCaptureFixture) -> None:
-    config = InstanceConfig(
-        name="oai", type="openai", base_url="http://127.0.0.1:9/v1", api_key_env="OPENAI_KEY_X"
-    )
-    with caplog.at_level(logging.WARNING, logger="providers.registry"):
-        build_provider(config, {}).close()
-    assert "OPENAI_KEY_X" in caplog.text
-    assert "oai" in caplog.text
+def test_unknown_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="provider type nope is not implemented"):
+        provider_kind("nope")
 
 
-def test_present_key_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
-    config = InstanceConfig(
-        name="oai", type="openai", base_url="http://127.0.0.1:9/v1", api_key_env="K"
-    )
-    with caplog.at_level(logging.DEBUG):
-        build_provider(config, {"K": SECRET}).close()
-    assert SECRET not in caplog.text
+def test_missing_credentials_name_the_sources_never_a_value() -> None:
+    config = InstanceConfig(name="oai", type="openai", api_key_env="OPENAI_KEY_X")
+    with pytest.raises(CredentialsMissing) as caught:
+        resolve_credentials(config, CredentialResolver({"OTHER": SECRET}))
+    assert "OPENAI_KEY_X" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_credentials_repr_hides_the_values() -> None:
+    config = InstanceConfig(name="oai", type="openai", api_key_env="K")
+    credentials = resolve_credentials(config, CredentialResolver({"K": SECRET}))
+    assert SECRET not in repr(credentials)
+    assert credentials.get("api_key") == SECRET
 
 
 @pytest.mark.parametrize(
@@ -74,4 +86,50 @@ def test_bad_adapter_options_fail_at_start_up(
 ) -> None:
     config = InstanceConfig(name="x", type=kind, base_url="http://127.0.0.1:9", options=options)
     with pytest.raises(ValueError, match=message):
-        build_provider(config, {})
+        build_provider(config, resolve_credentials(config, CredentialResolver({})))
+
+
+def test_instance_overrides_change_the_types_capabilities() -> None:
+    config = InstanceConfig(
+        name="local",
+        type="ollama",
+        capabilities=CapabilityOverrides(tools=False, max_output_tokens=2048),
+    )
+    caps = capabilities_of(config)
+    assert (caps.tools, caps.vision, caps.max_output_tokens) == (False, True, 2048)
+
+
+def test_a_request_with_tools_is_refused_where_tools_are_off() -> None:
+    config = InstanceConfig(name="local", type="openai", capabilities={"tools": False})
+    tools = (ToolDefinition("f", "", {"type": "object"}),)
+    with pytest.raises(CapabilityMissing, match=r"'local' .*tool calling"):
+        check_request(config, _request(tools=tools))
+
+
+def test_an_image_is_refused_where_vision_is_off() -> None:
+    config = InstanceConfig(name="text-only", type="openai", capabilities={"vision": False})
+    image = Message("user", (ImagePart("https://example.com/a.png"),))
+    request = ChatRequest(model="m", messages=(image,))
+    with pytest.raises(CapabilityMissing, match="does not accept images"):
+        check_request(config, request)
+
+
+def test_max_tokens_above_the_instance_limit_is_refused() -> None:
+    config = InstanceConfig(name="small", type="openai", capabilities={"max_output_tokens": 100})
+    with pytest.raises(InvalidRequest, match="exceeds") as caught:
+        check_request(config, _request(max_tokens=101))
+    assert caught.value.param == "max_tokens"
+    check_request(config, _request(max_tokens=100))
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "bedrock", "vertex", "ollama", "watsonx"])
+def test_tool_call_arguments_nested_past_the_parser_limit_are_a_400(kind: str) -> None:
+    config = InstanceConfig(name="x", type=kind, project="p", region="r")
+    call = ToolCall("call_1", "lookup", "[" * 30000)
+    messages = (
+        Message("user", (TextPart("hi"),)),
+        Message("assistant", tool_calls=(call,)),
+        Message("tool", (TextPart("result"),), tool_call_id="call_1"),
+    )
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        check_request(config, ChatRequest(model="m", messages=messages))

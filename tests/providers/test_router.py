@@ -24,7 +24,7 @@ CONFIG = {
             "model_patterns": ["claude-*"],
             "model_map": {"claude-latest": "claude-sonnet-4-5"},
         },
-        "backup": {"type": "openai", "models": ["gpt-4o"], "fallbacks": ["openai"]},
+        "backup": {"type": "openai", "models": ["gpt-4o"], "fallbacks": ["openai"], "priority": 1},
     },
 }
 
@@ -116,15 +116,15 @@ def test_invalid_provider_type_is_a_config_error(tmp_path: Path) -> None:
         load_providers(path, {})
 
 
-def test_default_config_routes_both_demo_models() -> None:
+def test_default_config_routes_the_demo_models_to_their_first_choice() -> None:
     config = load_providers(Path("config/providers.yaml"), {})
     router = ModelRouter(config)
-    assert router.route("gpt-4o-mini").instance.type == "openai"
-    assert router.route("claude-sonnet-4-5").instance.type == "anthropic"
-    assert config.instances["openai"].base_url == "http://127.0.0.1:8090/v1"
-
-
-def test_real_base_url_and_key_switch_without_code_change() -> None:
-    env = {"OPENAI_BASE_URL": "https://api.openai.com/v1"}
-    config = load_providers(Path("config/providers.yaml"), env)
+    assert router.route("gpt-4o-mini").instance.name == "openai"
+    assert router.route("claude-sonnet-4-5").instance.name == "anthropic"
     assert config.instances["openai"].base_url == "https://api.openai.com/v1"
+
+
+def test_the_emulator_base_url_switches_without_code_change() -> None:
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:8090/v1"}
+    config = load_providers(Path("config/providers.yaml"), env)
+    assert config.instances["openai"].base_url == "http://127.0.0.1:8090/v1"

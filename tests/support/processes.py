@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import redis
 
+from emulator.local_env import emulator_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -146,8 +148,14 @@ class Stack:
     def start_emulator(self) -> None:
         port = free_port()
         self.emulator_url = f"http://127.0.0.1:{port}"
-        self.env["OPENAI_BASE_URL"] = f"{self.emulator_url}/v1"
-        self.env["ANTHROPIC_BASE_URL"] = self.emulator_url
+        # Every instance of config/providers.yaml goes to the emulator, with its throwaway
+        # credentials; credentials the fixture set itself (the secrets the leak tests grep
+        # for) win.
+        for name, value in emulator_env(self.emulator_url, self.tmp / "credentials").items():
+            if name.endswith(("_URL", "_ENDPOINT", "_HOST")):
+                self.env[name] = value
+            else:
+                self.env.setdefault(name, value)
         self.spawn("emulator", [sys.executable, "-m", "cli", "emulator", "--port", str(port)])
         wait_until(
             lambda: httpx.get(f"{self.emulator_url}/_emulator/health").status_code == 200,

@@ -1,0 +1,70 @@
+"""An instance whose credentials cannot be found: each worker disables it with one log
+line (no crash, no secret), stops consuming its queue, and the API routes around it."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from emulator import EmulatorControl
+from tests.support.processes import Stack, wait_until
+from tests.workers.test_provider_failures import finished, provider_view, submit
+
+LIMIT_WORKERS = ("limits1", "limits2", "limits3")
+
+
+def test_a_worker_disables_an_instance_without_credentials_with_one_log_line(
+    stack: Stack, client_a: httpx.Client
+) -> None:
+    for name in LIMIT_WORKERS:
+        log = stack.processes[name].output().splitlines()
+        lines = [json.loads(line) for line in log if "provider_instance_disabled" in line]
+        # One line per start of the worker (other tests restart workers into the same log).
+        starts = sum('"worker_started"' in line for line in log)
+        assert starts >= 1 and len(lines) == starts, f"{name}: {lines}"
+        assert {line["instance"] for line in lines} == {"keyless"}
+        assert "LLM_GATEWAY_TEST_UNSET_KEY" in lines[0]["reason"]
+        assert stack.processes[name].alive()
+    wait_until(lambda: provider_view(client_a, "keyless")["disabled"], 10, "disabled state")
+    view = provider_view(client_a, "keyless")
+    assert "LLM_GATEWAY_TEST_UNSET_KEY" in view["disabled"]
+    assert view["workers"] == 0  # nobody consumes llm.keyless
+    assert provider_view(client_a, "keyed")["disabled"] is None
+
+
+def test_a_model_served_elsewhere_routes_around_the_disabled_instance(
+    emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    wait_until(lambda: provider_view(client_a, "keyless")["disabled"], 10, "disabled state")
+    jobs = [submit(client_a, "shared-model", f"n{i}") for i in range(5)]
+    assert {finished(client_a, job)["provider"] for job in jobs} == {"keyed"}
+    models = client_a.get("/v1/models").json()["data"]
+    shared = next(m for m in models if m["id"] == "shared-model")
+    assert shared["instances"] == ["keyless", "keyed"]
+    assert shared["available"] == ["keyed"]
+
+
+def test_pinning_a_disabled_instance_is_503(client_a: httpx.Client) -> None:
+    wait_until(lambda: provider_view(client_a, "keyless")["disabled"], 10, "disabled state")
+    request = {
+        "model": "shared-model",
+        "provider": "keyless",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = client_a.post("/v1/chat/completions", json=request)
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "service_unavailable"
+    assert "disabled" in response.json()["error"]["message"]
+
+
+def test_a_failing_job_never_falls_back_into_the_disabled_instances_queue(
+    emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    wait_until(lambda: provider_view(client_a, "keyless")["disabled"], 10, "disabled state")
+    emulator.script({"status": 429, "retry_after": 1})
+    job = finished(client_a, submit(client_a, "shared-model"))
+    # "keyless" serves the model too, but nobody consumes its queue: the job stays on
+    # "keyed", waits out the cooldown and succeeds there.
+    assert (job["status"], job["provider"]) == ("succeeded", "keyed")
+    assert provider_view(client_a, "keyless")["queue_depth"] == 0
