@@ -93,7 +93,12 @@ class _Generation:
             body, valid_json = None, False
         # Auth is checked first, as real providers do.
         if not protocol.authenticate(request.headers):
-            return self._error(request, received, body, 401, protocol.missing_key_message)
+            status = protocol.auth_failure_status
+            return self._error(request, received, body, status, protocol.missing_key_message)
+        try:
+            protocol.check_query(request.query_params)
+        except RequestError as exc:
+            return self._error(request, received, body, exc.status, exc.message, exc.param)
         if not valid_json:
             return self._error(request, received, body, 400, "The request body is not valid JSON.")
         try:
@@ -124,14 +129,15 @@ class _Generation:
         if decision.error:
             error = decision.error
             content = protocol.render_error(error.status, error.message)
-            return JSONResponse(content, status_code=error.status, headers=error.headers())
+            headers = {**protocol.response_headers(error.status), **error.headers()}
+            return JSONResponse(content, status_code=error.status, headers=headers)
         if turn.stream:
             chunks = protocol.render_stream(decision, turn)
             headers = {"cache-control": "no-cache"}
             return StreamingResponse(
                 _iterate(chunks), headers=headers, media_type=protocol.stream_media_type
             )
-        return JSONResponse(protocol.render(decision, turn))
+        return JSONResponse(protocol.render(decision, turn), headers=protocol.response_headers(200))
 
     def _error(
         self,
@@ -150,7 +156,8 @@ class _Generation:
         )
         self._state.complete(entry, t_done=time.time())
         content = self._protocol.render_error(status, message, param)
-        return JSONResponse(content, status_code=status)
+        headers = self._protocol.response_headers(status)
+        return JSONResponse(content, status_code=status, headers=headers)
 
     def _record(
         self,
@@ -161,7 +168,7 @@ class _Generation:
         status: int,
         turn: Turn | None,
     ) -> dict[str, Any]:
-        return self._state.record(
+        entry = self._state.record(
             t=received,
             protocol=self._protocol.name,
             path=request.url.path,
@@ -171,6 +178,11 @@ class _Generation:
             turn=None if turn is None else turn.index,
             tool_results=None if turn is None else turn.tool_results,
         )
+        auth = self._protocol.recorded_auth(request.headers)
+        if auth is not None:
+            entry["auth"] = auth
+        entry["query"] = dict(request.query_params)
+        return entry
 
 
 async def _iterate(chunks: list[bytes]) -> AsyncIterator[bytes]:

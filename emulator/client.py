@@ -67,8 +67,19 @@ class EmulatorControl:
         """Drop queued behaviours."""
         self._call("DELETE", "script")
 
+    def ollama_models(self) -> list[str]:
+        """The models the emulated Ollama server lists at ``GET /api/tags``."""
+        models: list[str] = self._call("GET", "ollama/models")["models"]
+        return models
+
+    def set_ollama_models(self, models: list[str]) -> None:
+        """Change that list, as ``ollama pull`` / ``ollama rm`` would."""
+        self._call("PUT", "ollama/models", {"models": models})
+
     def reset(self, latency_ms: int = 0) -> None:
-        """Clear recorded requests (and the peak) and the script, and set the latency."""
+        """Clear recorded requests (and the peak) and the script, set the latency and restore
+        the default Ollama model list."""
         self.clear_requests()
         self.clear_script()
         self.set_latency(latency_ms)
+        self._call("DELETE", "ollama/models")

@@ -5,9 +5,12 @@
 ``GET /_emulator/stats``                        ``in_flight``, ``peak_in_flight``, ``requests``
 ``GET|POST /_emulator/config``                  ``{"latency_ms": N}``
 ``GET|POST|DELETE /_emulator/script``           ``{"behaviours": [...]}`` FIFO queue
+``GET|PUT|DELETE /_emulator/ollama/models``     ``{"models": [...]}``: Ollama's ``/api/tags``
+                                                list (DELETE restores ``["llama3.2"]``)
 
 A record holds ``t`` (receipt, epoch seconds), ``protocol``, ``path``,
-``model``, ``body``, ``status``, ``turn`` (assistant messages after the last
+``model``, ``body``, ``status``, ``query`` (the query parameters, e.g. Azure's
+``api-version``), ``turn`` (assistant messages after the last
 user message: the position in a tool loop, see ``turns`` in
 :mod:`emulator.directives`), ``tool_results`` (the tool result texts after the
 last user message, each cut to 2000 characters; ``turn`` and ``tool_results``
@@ -31,7 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from emulator.directives import Directive, DirectiveError
 from emulator.responses import JSONResponse
-from emulator.state import EmulatorState
+from emulator.state import DEFAULT_OLLAMA_MODELS, EmulatorState
 
 
 def control_routes(state: EmulatorState) -> list[BaseRoute]:
@@ -43,6 +46,7 @@ def control_routes(state: EmulatorState) -> list[BaseRoute]:
         Route("/_emulator/stats", api.stats, methods=["GET"]),
         Route("/_emulator/config", api.config, methods=["GET", "POST"]),
         Route("/_emulator/script", api.script, methods=["GET", "POST", "DELETE"]),
+        Route("/_emulator/ollama/models", api.ollama_models, methods=["GET", "PUT", "DELETE"]),
     ]
 
 
@@ -89,6 +93,17 @@ class _ControlAPI:
                 return _bad_request(str(exc))
             self._state.enqueue(parsed)
         return JSONResponse({"queued": self._state.script_length()})
+
+    async def ollama_models(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self._state.ollama_models = list(DEFAULT_OLLAMA_MODELS)
+        elif request.method == "PUT":
+            body = await _json_object(request)
+            models = None if body is None else body.get("models")
+            if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+                return _bad_request('body must be {"models": ["name", ...]}')
+            self._state.ollama_models = list(models)
+        return JSONResponse({"models": self._state.ollama_models})
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:

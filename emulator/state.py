@@ -19,6 +19,8 @@ from emulator.directives import Directive
 DEFAULT_MAX_RECORDS = 100_000
 #: Characters of each tool result kept in a record (enough to assert on, bounded memory).
 RECORDED_TOOL_RESULT_CHARS = 2000
+#: Models the emulated Ollama server lists at ``GET /api/tags`` until changed.
+DEFAULT_OLLAMA_MODELS = ("llama3.2",)
 
 
 class EmulatorState:
@@ -34,6 +36,8 @@ class EmulatorState:
         self._script: deque[Directive] = deque()
         self.in_flight = 0
         self.peak_in_flight = 0
+        # The "pulled" models of the emulated Ollama server (its /api/tags listing).
+        self.ollama_models: list[str] = list(DEFAULT_OLLAMA_MODELS)
 
     @contextmanager
     def serving(self) -> Iterator[None]:

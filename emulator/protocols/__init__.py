@@ -10,15 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from emulator.protocols.anthropic_messages import AnthropicMessages
+from emulator.protocols.azure_openai import AzureOpenAIChat
 from emulator.protocols.base import Protocol, RequestError
+from emulator.protocols.bedrock_converse import BedrockConverse
+from emulator.protocols.oci_chat import OCIChat
+from emulator.protocols.ollama_chat import OllamaChat
 from emulator.protocols.openai_chat import OpenAIChat
+from emulator.protocols.vertex_gemini import VertexGemini
+from emulator.protocols.watsonx_chat import WatsonxChat
 
 __all__ = [
     "AnthropicMessages",
+    "AzureOpenAIChat",
+    "BedrockConverse",
+    "OCIChat",
+    "OllamaChat",
     "OpenAIChat",
     "Protocol",
     "ProtocolRegistry",
     "RequestError",
+    "VertexGemini",
+    "WatsonxChat",
     "default_registry",
 ]
 
@@ -53,4 +65,15 @@ class ProtocolRegistry:
 
 def default_registry() -> ProtocolRegistry:
     """A fresh registry holding every built-in protocol."""
-    return ProtocolRegistry([OpenAIChat(), AnthropicMessages()])
+    return ProtocolRegistry(
+        [
+            OpenAIChat(),
+            AnthropicMessages(),
+            BedrockConverse(),
+            OCIChat(),
+            WatsonxChat(),
+            AzureOpenAIChat(),
+            OllamaChat(),
+            VertexGemini(),
+        ]
+    )

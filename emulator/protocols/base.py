@@ -45,12 +45,29 @@ class Protocol(abc.ABC):
     stream_media_type: ClassVar[str] = "text/event-stream"
     #: Message of the 401 sent when :meth:`authenticate` fails.
     missing_key_message: ClassVar[str] = "Missing API key (emulated)."
+    #: Status sent when :meth:`authenticate` fails (AWS answers 403, most others 401).
+    auth_failure_status: ClassVar[int] = 401
 
     def authenticate(self, headers: Mapping[str, str]) -> bool:
         """Whether the request carries credentials; any non-empty key is accepted."""
         authorization = headers.get("authorization", "")
         bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
         return bool(bearer or headers.get("x-api-key", "").strip())
+
+    def response_headers(self, status: int) -> dict[str, str]:
+        """Extra headers of a non-streamed response with ``status``, errors included (e.g.
+        AWS's ``x-amzn-ErrorType``); none by default."""
+        return {}
+
+    def check_query(self, query: Mapping[str, str]) -> None:
+        """Raise :class:`RequestError` for a query string the API refuses (Azure OpenAI
+        requires ``api-version``); checked after auth. Any query passes by default."""
+        return None
+
+    def recorded_auth(self, headers: Mapping[str, str]) -> dict[str, str] | None:
+        """Facts about the request's credentials to record as ``auth`` (e.g. a signing
+        region); never a secret or a signature. None (not recorded) by default."""
+        return None
 
     @abc.abstractmethod
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:

@@ -93,7 +93,16 @@ def test_split_for_stream_round_trips() -> None:
 
 def test_registry_rejects_duplicates() -> None:
     registry = default_registry()
-    assert {p.name for p in registry} == {"openai", "anthropic"}
+    assert {p.name for p in registry} == {
+        "openai",
+        "anthropic",
+        "bedrock",
+        "azure_openai",
+        "vertex",
+        "ollama",
+        "watsonx",
+        "oci",
+    }
     assert registry.get("openai").path == "/v1/chat/completions"
     with pytest.raises(ValueError, match="already registered"):
         registry.register(OpenAIChat())

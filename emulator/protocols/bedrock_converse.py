@@ -1,0 +1,244 @@
+"""AWS Bedrock Converse: ``POST /model/{modelId}/converse``.
+
+Point boto3 at it with ``session.client("bedrock-runtime", endpoint_url="http://host:port")``.
+Requests must carry a well-formed SigV4 ``Authorization`` header (the signature itself is
+not verified: the emulator does not know the secret) and ``x-amz-date``; anything else is a
+403. Errors use AWS's restJson shape: the exception name in ``x-amzn-ErrorType`` and
+``{"message": ...}`` as the body. Like the real API, the roles must alternate and a
+conversation holding tool blocks needs a ``toolConfig``. ConverseStream (a binary event
+stream) is not emulated.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import orjson
+
+from emulator.behaviour import Decision, Turn
+from emulator.directives import FinishReason
+from emulator.protocols.base import Protocol, RequestError, new_id
+
+_STOP_REASONS: Mapping[FinishReason, str] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "length": "max_tokens",
+}
+_ERROR_TYPES: Mapping[int, str] = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+# AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/bedrock/aws4_request,
+#   SignedHeaders=host;x-amz-date, Signature=<64 hex>
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>\w{16,128})/(?P<date>\d{8})/"
+    r"(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request,\s*"
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=[0-9a-f]{64}"
+)
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+
+
+def _sigv4(headers: Mapping[str, str]) -> re.Match[str] | None:
+    """The parsed SigV4 header, if well-formed, for the bedrock service and signed on the
+    request's own date, host and ``x-amz-date``."""
+    match = _SIGV4.fullmatch(headers.get("authorization", "").strip())
+    date = headers.get("x-amz-date", "")
+    if match is None or not _AMZ_DATE.fullmatch(date) or match["date"] != date[:8]:
+        return None
+    signed = match["signed"].split(";")
+    if match["service"] != "bedrock" or "host" not in signed or "x-amz-date" not in signed:
+        return None
+    return match
+
+
+class BedrockConverse(Protocol):
+    """The Bedrock Runtime Converse operation."""
+
+    name: ClassVar[str] = "bedrock"
+    # ":path": an ARN model id holds "/", which boto3 sends percent-encoded.
+    path: ClassVar[str] = "/model/{model_id:path}/converse"
+    missing_key_message: ClassVar[str] = (
+        "Missing or malformed AWS Signature Version 4 authorization (emulated)."
+    )
+    auth_failure_status: ClassVar[int] = 403
+
+    def authenticate(self, headers: Mapping[str, str]) -> bool:
+        """A structurally valid SigV4 header for service ``bedrock``, plus ``x-amz-date``."""
+        return _sigv4(headers) is not None
+
+    def recorded_auth(self, headers: Mapping[str, str]) -> dict[str, str] | None:
+        """The credential scope: access key id, region, service (never the signature)."""
+        match = _sigv4(headers)
+        if match is None:
+            return None
+        return {
+            "scheme": "AWS4-HMAC-SHA256",
+            "access_key_id": match["key"],
+            "region": match["region"],
+            "service": match["service"],
+        }
+
+    def response_headers(self, status: int) -> dict[str, str]:
+        """``x-amzn-RequestId`` always, and ``x-amzn-ErrorType`` on errors."""
+        headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+        if status >= 400:
+            headers["x-amzn-ErrorType"] = _ERROR_TYPES.get(
+                status, "InternalServerException" if status >= 500 else "ValidationException"
+            )
+        return headers
+
+    def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
+        """Validate a Converse request and reduce it to a :class:`Turn`."""
+        if not isinstance(body, dict):
+            raise RequestError("The request body must be a JSON object.")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise RequestError("messages: must be a non-empty list")
+        system = body.get("system", [])
+        if not isinstance(system, list):
+            raise RequestError("system: must be a list of content blocks")
+        texts = [
+            b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)
+        ]
+        last_user_text = ""
+        has_tool_blocks = False
+        previous_role = None
+        for index, message in enumerate(messages):
+            role = message.get("role") if isinstance(message, dict) else None
+            content = message.get("content") if isinstance(message, dict) else None
+            if role not in ("user", "assistant") or not isinstance(content, list) or not content:
+                raise RequestError(
+                    f"messages.{index}: needs role 'user' or 'assistant' and non-empty content"
+                )
+            if role == previous_role or (index == 0 and role != "user"):
+                raise RequestError(
+                    "A conversation must start with a user message and alternate between "
+                    "user and assistant roles."
+                )
+            previous_role = role
+            text = _text_blocks(content, index)
+            results = _tool_results(content)
+            has_tool_blocks = has_tool_blocks or bool(results) or _has_tool_use(content)
+            texts += [part for part in (text, *results) if part]
+            if role == "user" and text:
+                last_user_text = text
+        if has_tool_blocks and not _has_tools(body.get("toolConfig")):
+            raise RequestError(
+                "The toolConfig field must be defined when using toolUse and toolResult "
+                "content blocks."
+            )
+        index, tool_results = _since_last_user(messages)
+        return Turn(
+            model=path_params.get("model_id", ""),
+            texts=tuple(texts),
+            last_user_text=last_user_text,
+            tool_results=tool_results,
+            index=index,
+            body=body,
+        )
+
+    def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
+        """A ``ConverseResponse``."""
+        content: list[dict[str, Any]] = []
+        if decision.text:  # Converse never sends a blank text block
+            content.append({"text": decision.text})
+        content += [
+            {
+                "toolUse": {
+                    "toolUseId": new_id("tooluse_", 22),
+                    "name": call.name,
+                    "input": call.arguments,
+                }
+            }
+            for call in decision.tool_calls
+        ]
+        usage = {
+            "inputTokens": decision.prompt_tokens,
+            "outputTokens": decision.completion_tokens,
+            "totalTokens": decision.prompt_tokens + decision.completion_tokens,
+        }
+        return {
+            "output": {"message": {"role": "assistant", "content": content}},
+            "stopReason": _STOP_REASONS[decision.finish_reason],
+            "usage": usage,
+            "metrics": {"latencyMs": decision.latency_ms or 0},
+        }
+
+    def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
+        """Converse has no stream flag (ConverseStream is another operation): one body."""
+        return [orjson.dumps(self.render(decision, turn))]
+
+    def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
+        """``{"message": ...}``; the error's name travels in ``x-amzn-ErrorType``."""
+        return {"message": message}
+
+
+def _text_blocks(content: list[Any], index: int) -> str:
+    texts = []
+    for block in content:
+        if not isinstance(block, dict) or len(block) != 1:
+            raise RequestError(f"messages.{index}.content: each block needs exactly one member")
+        text = block.get("text")
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise RequestError(
+                    f"messages.{index}.content: text content blocks must be non-empty"
+                )
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def _has_use(block: object) -> bool:
+    return isinstance(block, dict) and isinstance(block.get("toolUse"), dict)
+
+
+def _has_tool_use(content: list[Any]) -> bool:
+    return any(_has_use(block) for block in content)
+
+
+def _has_tools(tool_config: object) -> bool:
+    return isinstance(tool_config, dict) and bool(tool_config.get("tools"))
+
+
+def _tool_results(content: object) -> list[str]:
+    """Texts of the ``toolResult`` blocks of one message (``json`` members as JSON)."""
+    if not isinstance(content, list):
+        return []
+    results = []
+    for block in content:
+        result = block.get("toolResult") if isinstance(block, dict) else None
+        if not isinstance(result, dict) or not isinstance(result.get("content"), list):
+            continue
+        parts = []
+        for part in result["content"]:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, dict) and "json" in part:
+                parts.append(orjson.dumps(part["json"]).decode())
+        results.append("\n".join(parts))
+    return results
+
+
+def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
+    """Assistant messages and tool results since the last user message that was not only
+    tool results (tool results travel in user-role messages here)."""
+    assistants = 0
+    results: list[str] = []
+    for message in reversed(messages):
+        if message["role"] == "assistant":
+            assistants += 1
+            continue
+        found = _tool_results(message.get("content"))
+        if not found:
+            break
+        results = found + results
+    return assistants, tuple(results)

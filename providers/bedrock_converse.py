@@ -1,0 +1,180 @@
+"""The AWS Bedrock adapter: the Converse API through boto3's ``bedrock-runtime`` client.
+
+boto3's own retries are off (one attempt in total): retrying is the gateway's job, and a
+hidden retry would double-count against the instance's global rate limits. The client is
+built once per adapter: creating boto3 clients is slow and not safe to do from several
+threads at once, while a built client is thread-safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.bedrock_format import from_converse_response, to_converse_request
+from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.types import ChatRequest, ChatResponse
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    parse_retry_after,
+    scrub_secrets,
+    upstream_message,
+)
+
+# boto3's default pool holds 10 connections; a worker may run more calls than that at once.
+_DEFAULT_POOL = 10
+_MAX_MESSAGE_CHARS = 500
+_RATE_LIMITED = frozenset({"ThrottlingException", "ServiceQuotaExceededException"})
+_AUTH = frozenset(
+    {
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "MissingAuthenticationTokenException",
+        "IncompleteSignatureException",
+    }
+)
+# Transient on AWS's side; ModelNotReadyException is a 429 but means "loading", not a limit.
+_UNAVAILABLE = frozenset(
+    {
+        "InternalServerException",
+        "ServiceUnavailableException",
+        "ModelTimeoutException",
+        "ModelNotReadyException",
+    }
+)
+
+
+def aws_chain_available(config: InstanceConfig) -> bool:
+    """Whether boto3's default chain (env, shared files, IRSA, instance role) finds keys."""
+    return boto3.Session(region_name=config.region).get_credentials() is not None
+
+
+def _session(credentials: Credentials) -> boto3.session.Session:
+    # Ambient, or nothing configured at all: boto3's default chain.
+    if credentials.ambient or not credentials.fields:
+        return boto3.session.Session()
+    return boto3.session.Session(
+        aws_access_key_id=credentials.require("access_key_id"),
+        aws_secret_access_key=credentials.require("secret_access_key"),
+        aws_session_token=credentials.get("session_token"),
+    )
+
+
+def _map_client_error(
+    exc: botocore.exceptions.ClientError, *, provider: str, credentials: Credentials
+) -> ProviderError:
+    """Translate an AWS error response into the gateway's hierarchy."""
+    error: Any = exc.response.get("Error", {})
+    metadata: Any = exc.response.get("ResponseMetadata", {})
+    code = str(error.get("Code", ""))
+    status = int(metadata.get("HTTPStatusCode") or 0)
+    retry_after = parse_retry_after(metadata.get("HTTPHeaders") or {})
+    raw = error.get("Message")
+    # Redacted before upstream_message shortens it, so no secret is cut in half.
+    redacted = credentials.redact(raw) if isinstance(raw, str) else None
+    message = upstream_message({"message": redacted}, status, None)
+
+    def mapped(cls: type[ProviderError], text: str) -> ProviderError:
+        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+    if code in _RATE_LIMITED or (status == 429 and code not in _UNAVAILABLE):
+        return mapped(ProviderRateLimited, f"the provider rate-limited the request: {message}")
+    if code in _AUTH or status in (401, 403):
+        # The operator's credential, not the caller's request: a 502, never retried.
+        return mapped(ProviderError, AUTH_FAILED)
+    if code in _UNAVAILABLE or status == 408 or status >= 500:
+        return mapped(ProviderUnavailable, f"the provider failed: {code or status}: {message}")
+    if code == "ModelErrorException":
+        # 424: the model failed on the request; not the caller's fault, not a transient.
+        return mapped(ProviderError, f"the model failed to process the request: {message}")
+    return mapped(ProviderRejected, message)
+
+
+def _map_botocore_error(
+    exc: botocore.exceptions.BotoCoreError, *, provider: str, credentials: Credentials
+) -> ProviderError:
+    """Translate a failure without an AWS response (network, credentials, parameters)."""
+    match exc:
+        case botocore.exceptions.ReadTimeoutError() | botocore.exceptions.ConnectTimeoutError():
+            return ProviderUnavailable("the provider did not answer in time", provider=provider)
+        case botocore.exceptions.EndpointConnectionError() | botocore.exceptions.ConnectionError():
+            return ProviderUnavailable("could not connect to the provider", provider=provider)
+        case botocore.exceptions.HTTPClientError():
+            return ProviderUnavailable("the connection to the provider failed", provider=provider)
+        case (
+            botocore.exceptions.NoCredentialsError() | botocore.exceptions.PartialCredentialsError()
+        ):
+            return ProviderError(AUTH_FAILED, provider=provider)
+        case botocore.exceptions.ParamValidationError():
+            # boto3 checks the request against the service model before sending it.
+            text = credentials.redact(scrub_secrets(str(exc), None))[:_MAX_MESSAGE_CHARS]
+            return ProviderRejected(f"invalid Converse request: {text}", provider=provider)
+        case _:
+            failure = f"the provider call failed ({type(exc).__name__})"
+            return ProviderError(failure, provider=provider)
+
+
+class BedrockConverseProvider:
+    """AWS Bedrock via ``POST {base_url}/model/{modelId}/converse``, signed with SigV4.
+
+    ``config.region`` picks the regional endpoint and the signing region; ``base_url``
+    overrides the endpoint (a VPC endpoint, or the emulator).
+    """
+
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
+        self.instance = config.name
+        self._credentials = credentials
+        client_config = botocore.config.Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=config.timeout_seconds,
+            read_timeout=config.timeout_seconds,
+            max_pool_connections=max(_DEFAULT_POOL, config.limits.max_concurrency or 0),
+            # Set in code so an AWS_BEARER_TOKEN_BEDROCK in the environment cannot switch
+            # the client to bearer auth behind the configured credentials' back.
+            signature_version="v4",
+            user_agent_extra="llm-gateway",
+        )
+        try:
+            self._client: Any = _session(credentials).client(
+                "bedrock-runtime",
+                region_name=config.region,
+                endpoint_url=config.base_url,
+                config=client_config,
+            )
+        except botocore.exceptions.NoRegionError:
+            raise ValueError(f"{config.name}: a bedrock instance needs a region") from None
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One Converse call; every failure is a ``ProviderError``."""
+        kwargs = to_converse_request(request)
+        try:
+            body = self._client.converse(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            # "from None": botocore errors can carry the signed request.
+            raise _map_client_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _map_botocore_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        try:
+            return from_converse_response(body, model=request.model)
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
