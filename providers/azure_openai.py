@@ -1,0 +1,148 @@
+"""The Azure OpenAI adapter: OpenAI's chat-completions wire format on an Azure deployment.
+
+``request.model`` arrives as the deployment name (an instance's ``deployments:`` are folded
+into its ``model_map``); the SDK puts it in the path:
+``{endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...``.
+Credentials: an ``api_key`` (sent as the ``api-key`` header), a static Entra ID token
+``azure_ad_token`` (a bearer token; a source holding both uses the key), or, ambient,
+azure-identity's default chain (workload identity, a service principal or a managed
+identity), whose tokens the SDK fetches and refreshes per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal
+
+import openai
+import orjson
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+from gateway.errors import ProviderError, ProviderUnavailable
+from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.openai_chat import map_openai_error
+from providers.openai_format import chat_request_to_openai, chat_response_from_openai
+from providers.types import ChatRequest, ChatResponse
+from providers.upstream_errors import AUTH_FAILED, PLACEHOLDER_API_KEY
+
+# The Entra ID scope of Azure OpenAI (Cognitive Services) data-plane calls.
+COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+MaxTokensField = Literal["max_completion_tokens", "max_tokens"]
+
+
+def azure_identity_available(config: InstanceConfig) -> bool:
+    """Whether azure-identity's default chain will find an identity here, judged from the
+    environment alone (no network call): workload identity, a service principal (secret or
+    certificate) or a managed identity endpoint (App Service, Functions, Arc, Cloud Shell)."""
+
+    def has(*names: str) -> bool:
+        # The chain reads exactly these variables itself: its input, not a secret store.
+        return all(os.environ.get(name) for name in names)
+
+    workload = has("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID")
+    principal = has("AZURE_CLIENT_ID", "AZURE_TENANT_ID") and (
+        has("AZURE_CLIENT_SECRET") or has("AZURE_CLIENT_CERTIFICATE_PATH")
+    )
+    managed = has("IDENTITY_ENDPOINT") or has("MSI_ENDPOINT")
+    return workload or principal or managed
+
+
+def _max_tokens_field(config: InstanceConfig) -> MaxTokensField:
+    match config.options.get("max_tokens_field", "max_completion_tokens"):
+        case "max_completion_tokens" | "max_tokens" as field:
+            return field
+        case other:
+            expected = "'max_completion_tokens' or 'max_tokens'"
+            raise ValueError(
+                f"{config.name}: options.max_tokens_field must be {expected}, not {other!r}"
+            )
+
+
+class AzureOpenAIProvider:
+    """Azure OpenAI via ``POST {base_url}/openai/deployments/{deployment}/chat/completions``.
+
+    Needs ``base_url`` (the resource endpoint) and ``api_version``. Options:
+    ``max_tokens_field``: ``max_completion_tokens`` (the default; Azure accepts it from
+    api-version 2024-09-01-preview on, and reasoning models require it) or ``max_tokens``
+    for older API versions.
+    """
+
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
+        self.instance = config.name
+        if not config.base_url or not config.api_version:
+            raise ValueError(f"{config.name}: Azure OpenAI needs base_url and api_version")
+        self._max_tokens_field = _max_tokens_field(config)
+        self._credential: DefaultAzureCredential | None = None
+        # The one secret an upstream message could echo; scrubbed from public errors.
+        self._secret = ""
+        endpoint, version, timeout = config.base_url, config.api_version, config.timeout_seconds
+        # Always an explicit credential: without one the SDK would read AZURE_OPENAI_API_KEY
+        # and AZURE_OPENAI_AD_TOKEN from the environment by itself.
+        if credentials.ambient:
+            self._credential = DefaultAzureCredential()
+            tokens: Callable[[], str] = get_bearer_token_provider(
+                self._credential, COGNITIVE_SERVICES_SCOPE
+            )
+            self._client = openai.AzureOpenAI(
+                azure_endpoint=endpoint,
+                api_version=version,
+                azure_ad_token_provider=tokens,
+                max_retries=0,
+                timeout=timeout,
+            )
+        elif credentials.get("api_key") or not credentials.get("azure_ad_token"):
+            self._secret = credentials.get("api_key") or PLACEHOLDER_API_KEY
+            self._client = openai.AzureOpenAI(
+                azure_endpoint=endpoint,
+                api_version=version,
+                api_key=self._secret,
+                max_retries=0,
+                timeout=timeout,
+            )
+        else:
+            self._secret = credentials.require("azure_ad_token")
+            self._client = openai.AzureOpenAI(
+                azure_endpoint=endpoint,
+                api_version=version,
+                azure_ad_token=self._secret,
+                max_retries=0,
+                timeout=timeout,
+            )
+        # Resolved once here: the SDK loads these resources lazily on first use.
+        self._create = self._client.chat.completions.with_raw_response.create
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One chat completion on the deployment ``request.model``; every failure is a
+        ``ProviderError``."""
+        body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
+        try:
+            # The raw response skips building the SDK's pydantic models only to dump them.
+            raw = self._create(**body)
+            payload = orjson.loads(raw.http_response.content)
+        except openai.OpenAIError as exc:
+            # "from None": the SDK error holds the request, api-key header included.
+            error = map_openai_error(exc, provider=self.instance, api_key=self._secret)
+            raise error from None
+        except ClientAuthenticationError:
+            # The default chain found no identity or was refused a token: the operator's
+            # configuration, like a bad key.
+            raise ProviderError(AUTH_FAILED, provider=self.instance) from None
+        except AzureError:
+            failure = "could not obtain an Entra ID token for the provider"
+            raise ProviderUnavailable(failure, provider=self.instance) from None
+        except orjson.JSONDecodeError:
+            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
+        try:
+            return chat_response_from_openai(payload)
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def close(self) -> None:
+        """Close the SDK's connection pool and the identity chain's clients."""
+        self._client.close()
+        if self._credential is not None:
+            self._credential.close()

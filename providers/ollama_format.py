@@ -1,0 +1,212 @@
+"""Ollama's native chat API (``POST /api/chat``) to and from the neutral types, and model
+discovery (``GET /api/tags``).
+
+Documented at https://github.com/ollama/ollama/blob/main/docs/api.md. Where it differs from
+OpenAI's format: images are bare base64 strings in a message's ``images`` (no URLs), tool
+call ``arguments`` are a JSON object, tool calls carry no ids (we make them up; a tool result
+names its tool in ``tool_name``), there is no ``tool_choice``, and the sampling parameters
+live in ``options`` (``num_predict`` is the output limit). Ollama reports ``done_reason:
+"stop"`` after tool calls too. No SDK import: the API process runs the check per request.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from base64 import b64decode
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from gateway.errors import InvalidRequest, ProviderError
+from providers.json_fields import tool_arguments
+from providers.types import (
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
+
+_DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,(?P<data>.*)", re.S)
+
+CallIdFactory = Callable[[int], str]
+"""Makes the id of the n-th tool call of a response (Ollama sends none)."""
+
+
+class OllamaDiscoveryFailed(Exception):
+    """``GET /api/tags`` failed; the message names the URL and the problem, never a body."""
+
+
+def chat_request_to_ollama(req: ChatRequest) -> dict[str, Any]:
+    """The ``/api/chat`` body, not streamed. ``InvalidRequest`` for what Ollama cannot carry:
+    image URLs, a forced tool choice, tool-call arguments that are not a JSON object."""
+    body: dict[str, Any] = {"model": req.model, "messages": _messages(req), "stream": False}
+    if req.tool_choice not in (None, "auto", "none"):
+        # Ollama has no tool_choice: a forced call cannot be honoured, so do not pretend.
+        raise InvalidRequest(
+            "tool_choice: Ollama cannot force a tool call; use 'auto' or 'none'",
+            param="tool_choice",
+        )
+    if req.tools and req.tool_choice != "none":  # "none": the model cannot call what it lacks
+        body["tools"] = [_tool(t) for t in req.tools]
+    options: dict[str, Any] = {
+        "num_predict": req.max_tokens,
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "stop": list(req.stop) or None,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    if options:
+        body["options"] = options
+    return body
+
+
+def check_ollama_request(req: ChatRequest) -> None:
+    """Refuse what Ollama's chat API cannot carry; the mapping is pure, so running it is the
+    check."""
+    chat_request_to_ollama(req)
+
+
+def _messages(req: ChatRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    # Tool results name their tool, not the call: remember each call id's tool name.
+    call_names: dict[str, str] = {}
+    for i, m in enumerate(req.messages):
+        param = f"messages[{i}]"
+        wire: dict[str, Any] = {"role": m.role, "content": m.text}
+        images = [_image(p.url, f"{param}.content[{j}]") for j, p in _images(m)]
+        if images:
+            wire["images"] = images
+        if m.tool_calls:
+            wire["tool_calls"] = [
+                _tool_call(c, f"{param}.tool_calls[{j}]") for j, c in enumerate(m.tool_calls)
+            ]
+            call_names.update({c.id: c.name for c in m.tool_calls})
+        if m.role == "tool":
+            name = call_names.get(m.tool_call_id or "") or m.name
+            if name:  # optional on the wire; without it the model matches by order
+                wire["tool_name"] = name
+        out.append(wire)
+    return out
+
+
+def _images(m: Message) -> list[tuple[int, ImagePart]]:
+    return [(j, p) for j, p in enumerate(m.content) if isinstance(p, ImagePart)]
+
+
+def _image(url: str, param: str) -> str:
+    """The bare base64 data of a ``data:image/...;base64,`` URL."""
+    param = f"{param}.image_url.url"
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        raise InvalidRequest(
+            f"{param}: Ollama only accepts inline images (data:image/...;base64,...), not URLs",
+            param=param,
+        )
+    data = match["data"]
+    try:
+        b64decode(data, validate=True)
+    except binascii.Error:
+        raise InvalidRequest(f"{param}: the image data is not valid base64", param=param) from None
+    return data
+
+
+def _tool_call(call: ToolCall, param: str) -> dict[str, Any]:
+    param = f"{param}.function.arguments"
+    arguments = tool_arguments(call.arguments, param)
+    return {"function": {"name": call.name, "arguments": arguments}}
+
+
+def _tool(tool: ToolDefinition) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    # The schema travels untouched, nested properties and all.
+    function["parameters"] = dict(tool.parameters) or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
+def _numbered(index: int) -> str:
+    return f"call_{index}"
+
+
+def chat_response_from_ollama(
+    body: Mapping[str, Any], *, call_id: CallIdFactory = _numbered
+) -> ChatResponse:
+    """Parse a non-streamed ``/api/chat`` answer. A call without an id gets ``call_id(n)``."""
+    message = body.get("message")
+    if not isinstance(message, Mapping):
+        raise ProviderError("malformed Ollama chat response: no message object")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise ProviderError("malformed Ollama chat response: content is not a string")
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise ProviderError("malformed Ollama chat response: tool_calls is not a list")
+    calls = tuple(_call_from_ollama(raw, n, call_id) for n, raw in enumerate(raw_calls))
+    reason = body.get("done_reason")
+    finish: FinishReason = "tool_calls" if calls else "length" if reason == "length" else "stop"
+    model = body.get("model")
+    return ChatResponse(
+        message=Message("assistant", (TextPart(content),) if content else (), calls),
+        finish_reason=finish,
+        usage=Usage(_count(body, "prompt_eval_count"), _count(body, "eval_count")),
+        model=model if isinstance(model, str) else "",
+    )
+
+
+def _call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
+    function = raw.get("function") if isinstance(raw, Mapping) else None
+    if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+        raise ProviderError("malformed Ollama chat response: a tool call has no function name")
+    arguments = function.get("arguments") or {}
+    if not isinstance(arguments, Mapping):
+        raise ProviderError("malformed Ollama chat response: tool arguments are not an object")
+    given = raw.get("id") if isinstance(raw, Mapping) else None  # newer servers send one
+    return ToolCall(
+        id=given if isinstance(given, str) and given else call_id(n),
+        name=function["name"],
+        arguments=json.dumps(arguments),
+    )
+
+
+def _count(body: Mapping[str, Any], key: str) -> int:
+    value = body.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def list_ollama_models(base_url: str, timeout: float) -> list[str]:
+    """The model names the Ollama server at ``base_url`` has pulled, as ``GET /api/tags``
+    lists them (tagged, e.g. ``llama3.2:latest``), in its order, without duplicates.
+
+    Raises ``OllamaDiscoveryFailed`` when the server cannot be reached or answers anything
+    but a 200 with the documented ``{"models": [{"name", "model", ...}]}``.
+    """
+    url = f"{base_url.rstrip('/')}/api/tags"
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise OllamaDiscoveryFailed(f"cannot list Ollama models at {url}: {exc!r}") from None
+    if response.status_code != 200:
+        problem = f"HTTP {response.status_code}"
+        raise OllamaDiscoveryFailed(f"cannot list Ollama models at {url}: {problem}")
+    try:
+        models = response.json().get("models")
+    except (ValueError, AttributeError):
+        models = None
+    if not isinstance(models, list):
+        raise OllamaDiscoveryFailed(f"{url} did not answer with a models list")
+    names: dict[str, None] = {}
+    for entry in models:
+        name = (entry.get("name") or entry.get("model")) if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name:
+            raise OllamaDiscoveryFailed(f"{url} listed a model without a name")
+        names[name] = None
+    return list(names)

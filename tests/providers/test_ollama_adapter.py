@@ -1,0 +1,281 @@
+"""The Ollama adapter (httpx, the documented HTTP API) and model discovery against the
+emulator's ``/api/chat`` and ``/api/tags`` over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from emulator import EmulatorControl, directive
+from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from providers.config import InstanceConfig
+from providers.credentials import CredentialResolver
+from providers.ollama_chat import OllamaChatProvider
+from providers.ollama_format import OllamaDiscoveryFailed, list_ollama_models
+from providers.registry import build_provider, resolve_credentials
+from providers.types import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolDefinition,
+    Usage,
+)
+
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6"
+    "kgAAAABJRU5ErkJggg=="
+)
+WEATHER = ToolDefinition(
+    "get_weather",
+    "Current weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def instance(url: str, **fields: Any) -> InstanceConfig:
+    return InstanceConfig(
+        name="ollama-test", type="ollama", base_url=url, **{"timeout_seconds": 10.0, **fields}
+    )
+
+
+def build(config: InstanceConfig) -> OllamaChatProvider:
+    """As a worker does: credentials resolved (none needed), then the registry's adapter."""
+    adapter = build_provider(config, resolve_credentials(config, CredentialResolver({})))
+    assert isinstance(adapter, OllamaChatProvider)
+    return adapter
+
+
+@pytest.fixture
+def ollama(
+    provider_emulator_url: str, emulator_control: EmulatorControl
+) -> Iterator[OllamaChatProvider]:
+    adapter = build(instance(provider_emulator_url))
+    yield adapter
+    adapter.close()
+
+
+def user(text: str, *images: str) -> Message:
+    return Message("user", (TextPart(text), *(ImagePart(url) for url in images)))
+
+
+def ask(provider: OllamaChatProvider, *messages: Message, **fields: Any) -> ChatResponse:
+    return provider.complete(ChatRequest(model="llama3.2", messages=messages, **fields))
+
+
+def last(control: EmulatorControl) -> dict[str, Any]:
+    return control.requests()[-1]
+
+
+# --- successful calls ------------------------------------------------------------------------
+
+
+def test_plain_completion_reaches_api_chat_unstreamed(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    response = ask(ollama, user("Hello there"))
+    assert response.message == Message("assistant", (TextPart("echo: Hello there"),))
+    assert (response.finish_reason, response.model) == ("stop", "llama3.2")
+    assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
+    record = last(emulator_control)
+    assert (record["protocol"], record["path"], record["status"]) == ("ollama", "/api/chat", 200)
+    assert record["body"]["stream"] is False
+
+
+def test_system_prompt_travels_as_the_first_message(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    ask(ollama, Message("system", (TextPart("Be terse."),)), user("Hi"))
+    messages = last(emulator_control)["body"]["messages"]
+    assert messages[0] == {"role": "system", "content": "Be terse."}
+
+
+def test_tool_call_round_trip_with_made_up_ids_and_tool_name(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    script = directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}] * 2)
+    question = user(f"Weather in Paris? {script}")
+
+    first = ask(ollama, question, tools=(WEATHER,), tool_choice="auto")
+
+    assert first.finish_reason == "tool_calls"
+    calls = first.message.tool_calls
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"})
+    ] * 2
+    assert all(c.id.startswith("call_") for c in calls) and calls[0].id != calls[1].id
+    assert last(emulator_control)["body"]["tools"][0]["function"]["name"] == "get_weather"
+
+    results = [
+        Message("tool", (TextPart(f"{n}8C"),), tool_call_id=c.id) for n, c in enumerate(calls)
+    ]
+    second = ask(ollama, question, first.message, *results, tools=(WEATHER,))
+
+    assert second.message.text == "tool results: 08C; 18C"
+    assert second.finish_reason == "stop"
+    sent = last(emulator_control)["body"]["messages"]
+    assert sent[1]["tool_calls"][0] == {
+        "function": {"name": "get_weather", "arguments": {"city": "Paris"}}
+    }
+    assert sent[2] == {"role": "tool", "content": "08C", "tool_name": "get_weather"}
+
+
+def test_usage_reports_prompt_eval_and_eval_counts(ollama: OllamaChatProvider) -> None:
+    script = directive(usage={"prompt_tokens": 11, "completion_tokens": 7})
+    assert ask(ollama, user(f"count {script}")).usage == Usage(11, 7)
+
+
+def test_done_reason_length_is_finish_reason_length(ollama: OllamaChatProvider) -> None:
+    response = ask(ollama, user(directive(reply="cut", finish_reason="length")))
+    assert (response.message.text, response.finish_reason) == ("cut", "length")
+
+
+def test_sampling_parameters_are_sent_as_options(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    ask(ollama, user("x"), max_tokens=33, temperature=0.2, top_p=0.5, stop=("END",))
+    options = last(emulator_control)["body"]["options"]
+    assert options == {"num_predict": 33, "temperature": 0.2, "top_p": 0.5, "stop": ["END"]}
+
+
+def test_images_are_sent_as_bare_base64(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    response = ask(ollama, user("what is this?", f"data:image/png;base64,{PNG_B64}"))
+    assert response.message.text == "echo: what is this?"
+    assert last(emulator_control)["body"]["messages"][0]["images"] == [PNG_B64]
+
+
+def test_nested_tool_schemas_reach_the_server_intact(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    # The ollama package's request models would drop "properties" of nested objects,
+    # "pattern", "minimum" and "additionalProperties"; the adapter must not.
+    schema = {
+        "type": "object",
+        "properties": {
+            "address": {
+                "type": "object",
+                "properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
+            },
+            "count": {"type": "integer", "minimum": 1},
+        },
+        "additionalProperties": False,
+    }
+    ask(ollama, user("ship it"), tools=(ToolDefinition("ship", "Ship", schema),))
+    assert last(emulator_control)["body"]["tools"][0]["function"]["parameters"] == schema
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_model_404_is_rejected_with_ollamas_message(ollama: OllamaChatProvider) -> None:
+    missing = 'model "llama9" not found, try pulling it first'
+    with pytest.raises(ProviderRejected) as caught:
+        ask(ollama, user(directive(status=404, error=missing)))
+    error = caught.value
+    assert error.message == missing
+    assert (error.upstream_status, error.retryable, error.status_code) == (404, False, 400)
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_client_errors_are_rejected_with_the_providers_message(
+    ollama: OllamaChatProvider, status: int
+) -> None:
+    with pytest.raises(ProviderRejected) as caught:
+        ask(ollama, user(directive(status=status, error="bad thing")))
+    assert (caught.value.message, caught.value.upstream_status) == ("bad thing", status)
+
+
+def test_429_is_rate_limited_with_retry_after(ollama: OllamaChatProvider) -> None:
+    with pytest.raises(ProviderRateLimited) as caught:
+        ask(ollama, user(directive(status=429, retry_after=2)))
+    error = caught.value
+    assert (error.retry_after, error.upstream_status, error.retryable) == (2, 429, True)
+    assert error.provider == "ollama-test"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408])
+def test_server_errors_are_retryable_unavailable_and_tried_once(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl, status: int
+) -> None:
+    with pytest.raises(ProviderUnavailable) as caught:
+        ask(ollama, user(directive(status=status, error="llama runner process has terminated")))
+    assert (caught.value.upstream_status, caught.value.retryable) == (status, True)
+    assert "llama runner process has terminated" in caught.value.message
+    assert len(emulator_control.requests()) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_proxy_refusing_credentials_is_auth_failed(
+    ollama: OllamaChatProvider, status: int
+) -> None:
+    with pytest.raises(ProviderError) as caught:
+        ask(ollama, user(directive(status=status, error="unauthorized")))
+    assert type(caught.value) is ProviderError
+    assert (caught.value.message, caught.value.status_code) == (
+        "provider authentication failed",
+        502,
+    )
+
+
+def test_connection_refused_is_unavailable(closed_port_url: str) -> None:
+    adapter = build(instance(closed_port_url))
+    with pytest.raises(ProviderUnavailable) as caught:
+        ask(adapter, user("hi"))
+    adapter.close()
+    assert (caught.value.message, caught.value.upstream_status) == (
+        "could not connect to the provider",
+        None,
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_slow_server_times_out_as_unavailable(
+    provider_emulator_url: str, emulator_control: EmulatorControl
+) -> None:
+    adapter = build(instance(provider_emulator_url, timeout_seconds=0.3))
+    with pytest.raises(ProviderUnavailable) as caught:
+        ask(adapter, user(directive(latency_ms=1500)))
+    adapter.close()
+    assert "in time" in caught.value.message
+
+
+# --- model discovery -------------------------------------------------------------------------
+
+
+def test_discovery_lists_the_servers_models(
+    provider_emulator_url: str, emulator_control: EmulatorControl
+) -> None:
+    assert list_ollama_models(provider_emulator_url, timeout=5) == ["llama3.2"]
+
+
+def test_discovery_sees_a_newly_pulled_model_and_reset_restores_the_default(
+    provider_emulator_url: str, emulator_control: EmulatorControl
+) -> None:
+    emulator_control.set_ollama_models(["llama3.2:latest", "qwen2.5:7b", "qwen2.5:7b"])
+    assert emulator_control.ollama_models() == ["llama3.2:latest", "qwen2.5:7b", "qwen2.5:7b"]
+    assert list_ollama_models(provider_emulator_url + "/", timeout=5) == [
+        "llama3.2:latest",
+        "qwen2.5:7b",
+    ]
+    emulator_control.reset()
+    assert list_ollama_models(provider_emulator_url, timeout=5) == ["llama3.2"]
+
+
+def test_discovery_of_an_unreachable_server_fails_clearly(closed_port_url: str) -> None:
+    with pytest.raises(
+        OllamaDiscoveryFailed, match=f"cannot list Ollama models at {closed_port_url}"
+    ):
+        list_ollama_models(closed_port_url, timeout=2)
+
+
+def test_discovery_of_something_that_is_not_ollama_fails_clearly(
+    provider_emulator_url: str,
+) -> None:
+    with pytest.raises(OllamaDiscoveryFailed, match="HTTP 404"):
+        list_ollama_models(provider_emulator_url + "/v1", timeout=2)

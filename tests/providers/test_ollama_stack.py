@@ -1,0 +1,164 @@
+"""The shipped ``ollama`` instance through the real stack: API, queue ``llm.ollama``, the
+fleet worker, the Ollama adapter and the emulator's ``/api/chat``. ``llama3.2`` is served
+by no other instance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from emulator import EmulatorControl, directive
+from tests.support.processes import wait_until
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def complete(client: httpx.Client, *messages: dict[str, Any], **fields: Any) -> httpx.Response:
+    body = {"model": "llama3.2", "messages": list(messages), **fields}
+    return client.post("/v1/chat/completions", json=body)
+
+
+def user(content: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content}
+
+
+def test_llama_completion_runs_on_ollama(client_a: httpx.Client, emulator: EmulatorControl) -> None:
+    response = complete(client_a, user("ping"))
+    assert response.status_code == 200, response.text
+    completion = response.json()
+    assert completion["model"] == "llama3.2"
+    assert completion["choices"][0]["message"]["content"] == "echo: ping"
+    assert completion["choices"][0]["finish_reason"] == "stop"
+    [record] = emulator.requests()
+    assert (record["protocol"], record["path"], record["model"]) == (
+        "ollama",
+        "/api/chat",
+        "llama3.2",
+    )
+    assert record["body"]["stream"] is False
+    job = client_a.get(f"/v1/jobs/{response.headers['x-llm-gateway-job-id']}").json()
+    assert job["provider"] == "ollama"
+
+
+def test_system_prompt_reaches_ollama(client_a: httpx.Client, emulator: EmulatorControl) -> None:
+    response = complete(client_a, {"role": "system", "content": "You are terse."}, user("hi"))
+    assert response.status_code == 200, response.text
+    messages = emulator.requests()[-1]["body"]["messages"]
+    assert messages == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl) -> None:
+    question = user(
+        "weather? "
+        + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    )
+    first = complete(client_a, question, tools=[WEATHER_TOOL])
+    assert first.status_code == 200, first.text
+    choice = first.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    [call] = choice["message"]["tool_calls"]
+    assert call["id"].startswith("call_")  # made up: Ollama's calls have no ids
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+
+    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
+    second = complete(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
+    assert second.status_code == 200, second.text
+    assert second.json()["choices"][0]["message"]["content"] == "tool results: 18C and sunny"
+    sent = emulator.requests()[-1]["body"]["messages"]
+    assert sent[-1] == {"role": "tool", "content": "18C and sunny", "tool_name": "get_weather"}
+
+
+def test_usage_is_ollamas_eval_counts(client_a: httpx.Client, emulator: EmulatorControl) -> None:
+    script = directive(usage={"prompt_tokens": 13, "completion_tokens": 5})
+    response = complete(client_a, user(f"count {script}"))
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"] == {
+        "prompt_tokens": 13,
+        "completion_tokens": 5,
+        "total_tokens": 18,
+    }
+
+
+def test_a_missing_model_is_rejected_with_ollamas_message(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    missing = 'model "llama3.2" not found, try pulling it first'
+    response = complete(client_a, user(directive(status=404, error=missing)))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["type"], error["message"]) == ("provider_rejected", missing)
+    assert len(emulator.requests()) == 1
+
+
+def test_a_crashing_runner_is_retried_then_a_502(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    emulator.script(*[{"status": 500, "error": "llama runner process has terminated"}] * 3)
+    response = complete(client_a, user("hi"))
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "provider_unavailable"
+    assert "llama runner process has terminated" in error["message"]
+    assert [r["status"] for r in emulator.requests()] == [500, 500, 500]
+
+
+def test_an_image_url_is_refused_before_anything_is_queued(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    parts = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    ]
+    response = complete(client_a, user(parts))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "messages[0].content[1].image_url.url"
+    assert "inline images" in error["message"]
+    assert emulator.requests() == []
+
+
+def _listed(client: httpx.Client, model: str) -> dict[str, Any] | None:
+    models = client.get("/v1/models").json()["data"]
+    return next((m for m in models if m["id"] == model), None)
+
+
+def test_a_newly_pulled_model_routes_and_a_removed_one_stops(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    emulator.set_ollama_models(["llama3.2:latest", "qwen2.5:7b"])
+    wait_until(lambda: _listed(client_a, "qwen2.5:7b") is not None, 10, "discovery")
+    listed = _listed(client_a, "qwen2.5:7b")
+    assert listed is not None
+    assert listed["instances"] == ["ollama"] and listed["discovered_on"] == ["ollama"]
+    response = client_a.post(
+        "/v1/chat/completions",
+        json={"model": "qwen2.5:7b", "messages": [user("hello qwen")]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "echo: hello qwen"
+    assert emulator.requests()[-1]["protocol"] == "ollama"
+    assert emulator.requests()[-1]["model"] == "qwen2.5:7b"
+
+    emulator.set_ollama_models(["llama3.2:latest"])
+    wait_until(lambda: _listed(client_a, "qwen2.5:7b") is None, 10, "removal")
+    gone = client_a.post(
+        "/v1/chat/completions", json={"model": "qwen2.5:7b", "messages": [user("hi")]}
+    )
+    assert gone.status_code == 400
+    assert gone.json()["error"]["type"] == "model_not_found"
