@@ -1,0 +1,272 @@
+"""The Vertex AI Gemini adapter: ``generateContent`` over the documented REST API.
+
+``POST {base_url}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}
+:generateContent`` with an OAuth access token. google-auth gets the token: for a
+service-account key (credential field ``service_account_json``, the key file's JSON) it
+posts a signed JWT to the key's ``token_uri``; otherwise Google's application default
+credentials (workload identity, ``GOOGLE_APPLICATION_CREDENTIALS``, the metadata server).
+
+Why httpx rather than the google-genai SDK, which can take this base URL with retries off:
+the SDK revalidates the whole request into its pydantic models and converts it back on
+every call: measured against a local server, 5 ms per call for a short tool conversation
+and 31 ms for a 40-message one, where a plain httpx post takes 1.3 to 1.7 ms. It also
+rewrites nested fields in snake_case (``inlineData.mime_type``). The body here is the
+documented one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+
+import google.auth
+import google.auth.credentials
+import google.auth.exceptions
+import google.auth.transport.requests
+import httpx
+import orjson
+import requests
+from google.oauth2 import service_account
+
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.types import ChatRequest, ChatResponse
+from providers.upstream_errors import AUTH_FAILED, parse_retry_after, upstream_message
+from providers.vertex_format import chat_response_from_gemini, gemini_request
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# google.rpc.Code names of transient failures (Google may use them with other HTTP codes).
+_TRANSIENT = frozenset(("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED"))
+_SECONDS = re.compile(r"(\d+(?:\.\d+)?)s")
+
+GoogleCredentials = google.auth.credentials.Credentials
+
+
+def google_default_available(config: InstanceConfig) -> bool:
+    """Whether Google's application default credentials can be found here."""
+    try:
+        google.auth.default(scopes=SCOPES)
+    except google.auth.exceptions.DefaultCredentialsError:
+        return False
+    return True
+
+
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's HTTP transport with our timeout: its default for the token
+    exchange is two minutes."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(requests.Session())
+        self._timeout = timeout
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        kwargs["timeout"] = self._timeout
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class _AccessTokens:
+    """The instance's access token, refreshed shortly before it expires. Workers call
+    from many threads: one lock, so one exchange refreshes it for all of them."""
+
+    def __init__(self, load: Callable[[], GoogleCredentials], timeout: float) -> None:
+        self._load = load
+        self._credentials: GoogleCredentials | None = None
+        self._lock = threading.Lock()
+        self._transport = _TimedRequest(timeout)
+
+    def headers(self) -> dict[str, str]:
+        """``Authorization`` (and the quota project, for user credentials)."""
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = self._load()
+            credentials = self._credentials
+            if credentials.token_state != google.auth.credentials.TokenState.FRESH:
+                credentials.refresh(self._transport)  # type: ignore[no-untyped-call]
+            headers = {"Authorization": f"Bearer {credentials.token}"}
+            if credentials.quota_project_id:
+                headers["x-goog-user-project"] = credentials.quota_project_id
+            return headers
+
+    @property
+    def current(self) -> str | None:
+        """The token last issued, to scrub from error messages."""
+        token = self._credentials.token if self._credentials is not None else None
+        return token if isinstance(token, str) else None
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def _loader(config: InstanceConfig, credentials: Credentials) -> Callable[[], GoogleCredentials]:
+    key = credentials.get("service_account_json")
+    if key is None:
+        # The default chain (credentials.ambient) or nothing configured: resolved on first
+        # use, so a missing chain fails that call as an authentication error.
+        def default() -> GoogleCredentials:
+            found, _ = google.auth.default(scopes=SCOPES)
+            return found
+
+        return default
+    try:
+        account = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            json.loads(key), scopes=SCOPES
+        )
+    except (ValueError, TypeError, google.auth.exceptions.GoogleAuthError):
+        # The parser's message may quote the key: say only what is wrong.
+        raise ValueError(
+            f"{config.name}: service_account_json is not a Google service-account key file"
+        ) from None
+    return lambda: account
+
+
+def _key_lines(key: str | None) -> tuple[str, ...]:
+    """The private key's PEM lines: inside the key file's JSON they are one escaped line,
+    which ``Credentials.redact`` (line by line) would not catch."""
+    try:
+        pem = json.loads(key or "{}").get("private_key")
+    except (ValueError, AttributeError):
+        return ()
+    lines = pem.splitlines() if isinstance(pem, str) else []
+    return tuple(line for line in lines if len(line) >= 16)
+
+
+def _retry_delay(body: object) -> float | None:
+    """``RetryInfo.retryDelay`` ("12.5s") from a Google error's details, if any."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    details = error.get("details") if isinstance(error, Mapping) else None
+    for detail in details if isinstance(details, list) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, Mapping) else None
+        if isinstance(delay, str) and (match := _SECONDS.fullmatch(delay)):
+            return float(match[1])
+    return None
+
+
+def _map_error(
+    failure: httpx.Response | Exception, *, provider: str, scrub: Callable[[str], str]
+) -> ProviderError:
+    """Translate a failed call (an error response, an httpx or google-auth exception) into
+    the gateway's hierarchy; the one place that does."""
+    match failure:
+        case google.auth.exceptions.DefaultCredentialsError():
+            text = f"{AUTH_FAILED}: no Google application default credentials found"
+            return ProviderError(text, provider=provider)
+        case google.auth.exceptions.RefreshError() if failure.retryable:
+            text = "the Google token endpoint failed"
+            return ProviderUnavailable(text, provider=provider)
+        case google.auth.exceptions.RefreshError():
+            # google-auth puts the endpoint's "error: error_description" first.
+            reason = scrub(str(failure.args[0]) if failure.args else "")[:200]
+            text = f"{AUTH_FAILED}: the access-token exchange was refused ({reason})"
+            return ProviderError(text, provider=provider)
+        case google.auth.exceptions.TransportError():
+            text = "could not reach the Google token endpoint"
+            return ProviderUnavailable(text, provider=provider)
+        case httpx.TimeoutException():
+            return ProviderUnavailable("the provider did not answer in time", provider=provider)
+        case httpx.TransportError():
+            return ProviderUnavailable("could not connect to the provider", provider=provider)
+        case Exception():
+            failure_text = f"the provider call failed ({type(failure).__name__})"
+            return ProviderError(failure_text, provider=provider)
+    return _status_error(failure, provider=provider, scrub=scrub)
+
+
+def _status_error(
+    failure: httpx.Response, *, provider: str, scrub: Callable[[str], str]
+) -> ProviderError:
+    status = failure.status_code
+    try:
+        body = failure.json()
+    except ValueError:
+        body = None
+    if isinstance(body, list) and body:  # some Google front ends wrap the error in a list
+        body = body[0]
+    error = body.get("error") if isinstance(body, Mapping) else None
+    code = error.get("status") if isinstance(error, Mapping) else None
+    message = scrub(upstream_message(body, status, None))
+    retry_after = parse_retry_after(failure.headers)
+
+    def mapped(cls: type[ProviderError], text: str, delay: float | None = None) -> ProviderError:
+        return cls(text, provider=provider, upstream_status=status, retry_after=delay)
+
+    if status == 429:
+        delay = retry_after if retry_after is not None else _retry_delay(body)
+        return mapped(
+            ProviderRateLimited, f"the provider rate-limited the request: {message}", delay
+        )
+    if status in (401, 403):
+        # The operator's credential or project setup, not the caller's request.
+        return mapped(ProviderError, AUTH_FAILED)
+    if status in (408, 409, 499) or status >= 500 or code in _TRANSIENT:
+        return mapped(ProviderUnavailable, f"the provider failed: {message}", retry_after)
+    return mapped(ProviderRejected, message)
+
+
+class VertexGeminiProvider:
+    """Gemini on Vertex AI. Needs ``project`` and ``region`` (``global`` works too);
+    ``base_url`` defaults to the region's endpoint, ``api_version`` to ``v1``."""
+
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
+        if not config.project or not config.region:
+            raise ValueError(f"{config.name}: vertex instances need project and region")
+        self.instance = config.name
+        self._credentials = credentials
+        host = "aiplatform.googleapis.com"
+        default_url = (
+            f"https://{host}" if config.region == "global" else f"https://{config.region}-{host}"
+        )
+        base = (config.base_url or default_url).rstrip("/")
+        location = f"projects/{config.project}/locations/{config.region}"
+        self._models_url = (
+            f"{base}/{config.api_version or 'v1'}/{location}/publishers/google/models/"
+        )
+        self._tokens = _AccessTokens(_loader(config, credentials), config.timeout_seconds)
+        self._key_lines = _key_lines(credentials.get("service_account_json"))
+        self._client = httpx.Client(timeout=config.timeout_seconds)
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One ``generateContent`` call; every failure is a ``ProviderError``."""
+        body = gemini_request(request)
+        url = self._models_url + urllib.parse.quote(request.model, safe="") + ":generateContent"
+        try:
+            headers = self._tokens.headers()
+            headers["Content-Type"] = "application/json"
+            response = self._client.post(url, content=orjson.dumps(body), headers=headers)
+        except (httpx.HTTPError, google.auth.exceptions.GoogleAuthError) as exc:
+            # "from None": the exceptions hold the request, Authorization header included.
+            raise _map_error(exc, provider=self.instance, scrub=self._scrub) from None
+        if response.status_code != 200:
+            raise _map_error(response, provider=self.instance, scrub=self._scrub) from None
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
+        if not isinstance(payload, dict):
+            raise ProviderError("the provider sent a non-object answer", provider=self.instance)
+        try:
+            return chat_response_from_gemini(payload, request.model)
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._tokens.current, *self._key_lines):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return self._credentials.redact(text)
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        self._client.close()
+        self._tokens.close()
