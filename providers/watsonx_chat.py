@@ -1,0 +1,151 @@
+"""The IBM watsonx.ai chat adapter, over the documented HTTP API with httpx.
+
+The official ``ibm-watsonx-ai`` SDK pulls in pandas and more for one POST, so this speaks
+the API directly: an IAM token exchange (:mod:`providers.ibm_iam`), then ``POST
+{base_url}/ml/v1/text/chat?version=...`` with the bearer token. No retries here (they are
+the gateway's job), except the one the token protocol needs: a 401 means the token was
+revoked or expired early, so the key is exchanged again and the call repeated once.
+"""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
+from providers.types import ChatRequest, ChatResponse
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    PLACEHOLDER_API_KEY,
+    parse_retry_after,
+    upstream_message,
+)
+from providers.watsonx_format import (
+    DEFAULT_API_VERSION,
+    chat_request_to_watsonx,
+    chat_response_from_watsonx,
+    chat_url,
+    watsonx_error,
+)
+
+DEFAULT_BASE_URL = "https://us-south.ml.cloud.ibm.com"
+
+
+def _map_failure(
+    failure: httpx.Response | httpx.HTTPError, *, provider: str, credentials: Credentials
+) -> ProviderError:
+    """Translate a failed chat call (an error response or a transport error) into the
+    gateway's hierarchy; the one place that does."""
+    if isinstance(failure, httpx.TimeoutException):
+        return ProviderUnavailable("the provider did not answer in time", provider=provider)
+    if isinstance(failure, httpx.HTTPError):
+        return ProviderUnavailable("could not connect to the provider", provider=provider)
+    status = failure.status_code
+    retry_after = parse_retry_after(failure.headers)
+    try:
+        body: object = orjson.loads(failure.content)
+    except orjson.JSONDecodeError:
+        body = None
+    code, text = watsonx_error(body)
+    redacted = {"message": credentials.redact(text)} if text else None
+    message = upstream_message(redacted, status, credentials.get("api_key"))
+
+    def error(cls: type[ProviderError], text: str) -> ProviderError:
+        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+    if code == "token_quota_reached":
+        # The account's monthly token quota: waiting seconds will not lift it.
+        return error(ProviderError, f"the provider account is out of quota: {message}")
+    if status == 429:
+        return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
+    if status in (401, 403):
+        # The operator's credential, not the caller's request: a 502, never retried.
+        return error(ProviderError, AUTH_FAILED)
+    if status == 408 or status >= 500:
+        return error(ProviderUnavailable, f"the provider failed: {message}")
+    return error(ProviderRejected, message)
+
+
+class WatsonxChatProvider:
+    """watsonx.ai via ``POST {base_url}/ml/v1/text/chat``.
+
+    ``project`` names the watsonx project; options: ``space_id`` (a deployment space instead
+    of a project), ``iam_url`` (default ``https://iam.cloud.ibm.com``) and ``time_limit_ms``
+    (sent as the API's ``time_limit``). ``api_version`` is the ``version`` date parameter.
+    """
+
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
+        self.instance = config.name
+        self._credentials = credentials
+        self._project_id = config.project
+        self._space_id = config.options.get("space_id") or None
+        if not (self._project_id or self._space_id):
+            raise ValueError(f"{config.name}: watsonx needs a project or options.space_id")
+        raw_limit = config.options.get("time_limit_ms")
+        if raw_limit is not None and (not raw_limit.isdigit() or int(raw_limit) < 1):
+            raise ValueError(f"{config.name}: options.time_limit_ms must be an integer > 0")
+        self._time_limit_ms = int(raw_limit) if raw_limit is not None else None
+        self._url = chat_url(
+            config.base_url or DEFAULT_BASE_URL, config.api_version or DEFAULT_API_VERSION
+        )
+        # One pooled client for IAM and chat calls alike, shared by all worker threads.
+        self._client = httpx.Client(timeout=config.timeout_seconds)
+        self._iam = IamTokenSource(
+            self._client,
+            credentials.get("api_key") or PLACEHOLDER_API_KEY,
+            iam_url=config.options.get("iam_url") or DEFAULT_IAM_URL,
+            provider=config.name,
+            redact=credentials.redact,
+        )
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One chat call; every failure is a ``ProviderError``."""
+        body = orjson.dumps(
+            chat_request_to_watsonx(
+                request,
+                project_id=self._project_id,
+                space_id=self._space_id,
+                time_limit_ms=self._time_limit_ms,
+            )
+        )
+        token = self._iam.token()
+        response = self._post(body, token)
+        if response.status_code == 401:
+            response = self._post(body, self._iam.refresh(token))
+        if response.status_code >= 400:
+            raise self._failure(response)
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
+        try:
+            return chat_response_from_watsonx(payload)
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def _post(self, body: bytes, token: str) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        try:
+            return self._client.post(self._url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            # "from None": the exception holds the request, Authorization header included.
+            raise self._failure(exc) from None
+
+    def _failure(self, failure: httpx.Response | httpx.HTTPError) -> ProviderError:
+        return _map_failure(failure, provider=self.instance, credentials=self._credentials)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
