@@ -1,0 +1,211 @@
+"""The OCI Generative AI chat adapter, on the official ``oci`` SDK and its request signer.
+
+The SDK would otherwise retry (8 attempts: its default strategy applies when a client sets
+none) and trip its own client-side circuit breaker; both are the gateway's job, so both are
+off. The request body is the REST JSON from :mod:`providers.oci_format`, passed already
+encoded: ``BaseClient.call_api`` sends str/bytes bodies as they are (and signs them), which
+puts on the wire exactly what the SDK's own models would (same JSON, measured) without
+their ~0.2 ms of building and serialising. The response is read raw
+(``skip_deserialization``): the camelCase JSON the API documents, not SDK models.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import oci
+import orjson
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.config import InstanceConfig
+from providers.credentials import Credentials
+from providers.oci_format import chat_request_to_oci, chat_response_from_oci
+from providers.types import ChatRequest, ChatResponse
+from providers.upstream_errors import AUTH_FAILED, parse_retry_after, upstream_message
+
+# The SDK's own default; the read timeout is the instance's timeout_seconds.
+CONNECT_TIMEOUT_SECONDS = 10.0
+_API_KEY_OPTIONS = ("user", "tenancy", "fingerprint")
+# Everything the SDK raises from a call: HTTP errors, its own client-side errors, and the
+# wrapped ``requests`` connection and timeout errors.
+_SDK_ERRORS = (
+    oci.exceptions.ServiceError,
+    oci.exceptions.ClientError,
+    oci.exceptions.RequestException,
+    oci.exceptions.ConnectTimeout,
+)
+
+
+def oci_principal_available(config: InstanceConfig) -> bool:
+    """Whether a resource principal (OCI Functions, Data Science, ...) is configured here.
+
+    Instance principals would need the metadata service: probing it could hang start-up
+    off OCI, so the ambient chain only counts when the resource principal variable is set.
+    """
+    return bool(os.environ.get("OCI_RESOURCE_PRINCIPAL_VERSION"))
+
+
+def _placeholder_pem() -> str:
+    """A throwaway key for an instance configured without credentials (the emulator accepts
+    any signature; the real API answers 401, reported as "provider authentication failed")."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _signer(config: InstanceConfig, credentials: Credentials) -> tuple[Any, dict[str, str]]:
+    """The request signer and the SDK config dict it is validated against."""
+    sdk_config = {"region": config.region} if config.region else {}
+    if credentials.ambient:
+        if oci_principal_available(config):
+            return oci.auth.signers.get_resource_principals_signer(), sdk_config
+        return oci.auth.signers.InstancePrincipalsSecurityTokenSigner(), sdk_config
+    missing = [o for o in _API_KEY_OPTIONS if not config.options.get(o)]
+    if missing:
+        raise ValueError(f"{config.name}: OCI API-key signing needs options {', '.join(missing)}")
+    pem = credentials.get("private_key") or _placeholder_pem()
+    ids = {o: config.options[o] for o in _API_KEY_OPTIONS}
+    try:
+        signer = oci.signer.Signer(
+            ids["tenancy"],
+            ids["user"],
+            ids["fingerprint"],
+            private_key_file_location=None,
+            pass_phrase=credentials.get("pass_phrase"),
+            private_key_content=pem,
+        )
+    except (oci.exceptions.ClientError, ValueError, TypeError) as exc:
+        # The key's own text must not reach a log line.
+        kind = type(exc).__name__
+        raise ValueError(f"{config.name}: the OCI private key cannot be loaded ({kind})") from None
+    # The SDK validates a key-signed client's config: ids, region and a key (or its file).
+    return signer, {**sdk_config, **ids, "key_content": pem}
+
+
+def _service_error(exc: Any, *, provider: str, credentials: Credentials) -> ProviderError:
+    status: int = exc.status
+    headers: Mapping[str, str] = exc.headers or {}
+    # Without an OCI error code the body was not OCI's JSON (the SDK then puts the raw text,
+    # say a proxy's HTML page, in ``message``): not shown.
+    body = {"message": exc.message} if isinstance(exc.code, str) else {}
+    # Redacted before upstream_message shortens it, so no cut-off key line survives.
+    if isinstance(body.get("message"), str):
+        body = {"message": credentials.redact(body["message"])}
+    message = credentials.redact(upstream_message(body, status, None))
+    retry_after = parse_retry_after(headers)
+
+    def error(cls: type[ProviderError], text: str) -> ProviderError:
+        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+    if status == 429:
+        return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
+    if status in (401, 403):
+        # The operator's key or policy, not the caller's request: a 502, never retried.
+        return error(ProviderError, AUTH_FAILED)
+    # 409 IncorrectState is transient: the SDK's default retry policy retries it.
+    if status >= 500 or status == 408 or (status == 409 and exc.code == "IncorrectState"):
+        return error(ProviderUnavailable, f"the provider failed: {message}")
+    return error(ProviderRejected, message)
+
+
+def _map_oci_errors(exc: Exception, *, provider: str, credentials: Credentials) -> ProviderError:
+    """Translate any OCI SDK error into the gateway's hierarchy; the one place that does."""
+    match exc:
+        case oci.exceptions.ServiceError():
+            return _service_error(exc, provider=provider, credentials=credentials)
+        case oci.exceptions.ConnectTimeout():
+            return ProviderUnavailable(
+                "could not connect to the provider in time", provider=provider
+            )
+        case oci.exceptions.RequestException():
+            # The SDK wraps requests' own exception (a ReadTimeout, a ConnectionError) in args.
+            cause = exc.args[0] if exc.args else exc
+            if "Timeout" in type(cause).__name__:
+                return ProviderUnavailable("the provider did not answer in time", provider=provider)
+            return ProviderUnavailable("could not connect to the provider", provider=provider)
+        case _:
+            return ProviderError(
+                f"the provider call failed ({type(exc).__name__})", provider=provider
+            )
+
+
+def _json_of(data: object) -> Mapping[str, Any]:
+    """The decoded body. The SDK decodes it only for ``content-type: application/json``
+    exactly; anything else (a charset parameter) comes back as the raw HTTP response."""
+    if isinstance(data, Mapping):
+        return data
+    content = getattr(data, "content", None)
+    decoded = orjson.loads(content) if isinstance(content, bytes) else None
+    if not isinstance(decoded, Mapping):
+        raise ProviderError("the provider sent an unexpected response")
+    return decoded
+
+
+class OCIChatProvider:
+    """OCI Generative AI ``POST /20231130/actions/chat`` in the GENERIC api format.
+
+    Options: ``compartment_id`` (required), and for API-key signing ``user``, ``tenancy``
+    and ``fingerprint`` (the key itself is the ``private_key`` credential field, with an
+    optional ``pass_phrase``). With workload identity: resource or instance principals.
+    """
+
+    def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
+        self.instance = config.name
+        compartment_id = config.options.get("compartment_id")
+        if not compartment_id:
+            raise ValueError(f"{config.name}: OCI needs options.compartment_id")
+        self._compartment_id = compartment_id
+        self._credentials = credentials
+        signer, sdk_config = _signer(config, credentials)
+        try:
+            self._client = oci.generative_ai_inference.GenerativeAiInferenceClient(
+                sdk_config,
+                signer=signer,
+                service_endpoint=config.base_url,
+                retry_strategy=oci.retry.NoneRetryStrategy(),
+                circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
+                timeout=(
+                    min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds),
+                    config.timeout_seconds,
+                ),
+                skip_deserialization=True,
+            )
+        except oci.exceptions.ClientError as exc:  # InvalidConfig names keys, not values
+            raise ValueError(f"{config.name}: invalid OCI configuration: {exc}") from None
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One chat completion; every failure is a ``ProviderError``."""
+        body = chat_request_to_oci(request, compartment_id=self._compartment_id)
+        try:
+            response = self._client.chat(orjson.dumps(body))
+        except _SDK_ERRORS as exc:
+            # "from None": SDK errors hold the signed request, Authorization header included.
+            raise _map_oci_errors(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        request_id = response.headers.get("opc-request-id")
+        try:
+            payload = _json_of(response.data)
+            return chat_response_from_oci(
+                payload, request_id=request_id if isinstance(request_id, str) else None
+            )
+        except orjson.JSONDecodeError:
+            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
+        except ProviderError as exc:
+            raise ProviderError(exc.message, provider=self.instance) from None
+
+    def close(self) -> None:
+        """Close the SDK's connection pool."""
+        self._client.base_client.session.close()
