@@ -1,8 +1,16 @@
-"""Shared facts for the deployment-artefact tests (Dockerfile, compose, Kubernetes)."""
+"""Shared facts for the deployment-artefact tests (Dockerfile, compose, Kubernetes).
+
+What each provider instance needs comes from ``config/providers.yaml`` itself: its
+``credentials`` list (or the ``api_key_env`` shorthand) names the secret environment
+variables and key files, and every ``${VAR:-default}`` in its entry is a setting the
+deployments may override (endpoints, projects, ...). Nothing assumes ``<NAME>_API_KEY``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +28,124 @@ APP_TOOLS_FILE = "/app/config/tools.yaml"
 # Base URLs of the tools' downstream services; every worker needs both.
 TOOL_SERVICE_URL_VARS = ("LLM_GATEWAY_SEMANTIC_SEARCH_URL", "LLM_GATEWAY_AI_AGENTS_URL")
 
+# The same syntax providers/config.py substitutes: ${VAR} or ${VAR:-default}.
+ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class CredentialFile:
+    """One file of a ``file`` credential source: its path (the default, if the path is a
+    ``${VAR:-default}``) and the variable that may move it."""
+
+    path: str
+    var: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderInstance:
+    """What deploying one provider instance involves, read from its providers.yaml entry."""
+
+    name: str
+    type: str = ""
+    # Env vars of its ``env`` credential sources (or ``api_key_env``): secrets.
+    secret_env: frozenset[str] = frozenset()
+    # Files of its ``file`` credential sources, in order.
+    files: tuple[CredentialFile, ...] = ()
+    # Type of its first ``env``/``file`` source: the route the shipped manifests use.
+    primary: str | None = None
+    workload_identity: bool = False
+    # The API asks its server for its models (``discover_models``: Ollama's /api/tags).
+    discovers_models: bool = False
+    # Every ${VAR} in the entry (endpoints, projects, key-file paths, ...) -> its default.
+    settings: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        return f"llm.{self.name}"
+
+    @property
+    def url_vars(self) -> set[str]:
+        """Settings that are provider URLs (their default is one): endpoints, IAM/token URLs."""
+        return {
+            k for k, v in self.settings.items() if (v or "").startswith(("http://", "https://"))
+        }
+
+    @property
+    def mounted_files(self) -> tuple[CredentialFile, ...]:
+        """Key files the manifests must provide: those of a file-first instance."""
+        return self.files if self.primary == "file" else ()
+
+
 # Used when config/providers.yaml does not exist (yet).
-DEFAULT_INSTANCES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+DEFAULT_INSTANCES = {
+    "openai": ProviderInstance("openai", "openai", frozenset({"OPENAI_API_KEY"}), primary="env"),
+    "anthropic": ProviderInstance(
+        "anthropic", "anthropic", frozenset({"ANTHROPIC_API_KEY"}), primary="env"
+    ),
+}
 
 
-def _instances_from(data: Any) -> dict[str, str]:
-    """Map each provider instance name to the env var holding its API key."""
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _credential_file(path: str) -> CredentialFile:
+    match = ENV_REF.fullmatch(path.strip())
+    if match is None:
+        return CredentialFile(path=path)
+    return CredentialFile(path=match.group("default") or "", var=match.group("name"))
+
+
+def _instance(name: str, spec: dict[str, Any]) -> ProviderInstance:
+    sources = list(spec.get("credentials") or [])
+    if not sources and spec.get("api_key_env"):
+        sources = [{"type": "env", "vars": {"api_key": spec["api_key_env"]}}]
+    secret_env: set[str] = set()
+    files: list[CredentialFile] = []
+    primary = None
+    for source in sources:
+        kind = source.get("type")
+        if kind == "env":
+            secret_env |= {str(v) for v in (source.get("vars") or {}).values()}
+        elif kind == "file":
+            files += [_credential_file(str(p)) for p in (source.get("files") or {}).values()]
+        if primary is None and kind in ("env", "file"):
+            primary = kind
+    settings: dict[str, str | None] = {}
+    for text in _strings(spec):
+        for match in ENV_REF.finditer(text):
+            settings.setdefault(match.group("name"), match.group("default"))
+    return ProviderInstance(
+        name=name,
+        type=str(spec.get("type", "")),
+        secret_env=frozenset(secret_env),
+        files=tuple(files),
+        primary=primary,
+        workload_identity=any(s.get("type") == "workload_identity" for s in sources),
+        discovers_models=bool(spec.get("discover_models")),
+        settings=settings,
+    )
+
+
+def _instances_from(data: Any) -> dict[str, ProviderInstance]:
+    """Each provider instance of a providers.yaml-shaped document, by name."""
     instances = (data or {}).get("instances") or {}
     if isinstance(instances, dict):
         items = [{"name": name, **(spec or {})} for name, spec in instances.items()]
     else:
         items = list(instances)
-    result: dict[str, str] = {}
-    for item in items:
-        name = str(item["name"])
-        result[name] = str(item.get("api_key_env") or f"{name.upper()}_API_KEY")
-    return result
+    return {str(item["name"]): _instance(str(item["name"]), item) for item in items}
 
 
-def load_provider_instances(path: Path = PROVIDERS_FILE) -> dict[str, str]:
+def load_provider_instances(path: Path = PROVIDERS_FILE) -> dict[str, ProviderInstance]:
     if not path.exists():
         return dict(DEFAULT_INSTANCES)
     return _instances_from(yaml.safe_load(path.read_text(encoding="utf-8")))
@@ -56,23 +163,23 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def read_provider_instances() -> Callable[[Path], dict[str, str]]:
-    """Reader for a providers.yaml-shaped file: instance name -> API-key env var."""
+def read_provider_instances() -> Callable[[Path], dict[str, ProviderInstance]]:
+    """Reader for a providers.yaml-shaped file: instance name -> what it needs."""
     return load_provider_instances
 
 
 @pytest.fixture(scope="session")
-def provider_instances() -> dict[str, str]:
-    """Provider instance name -> API-key env var, from config/providers.yaml."""
+def provider_instances() -> dict[str, ProviderInstance]:
+    """Provider instance name -> what it needs, from config/providers.yaml."""
     instances = load_provider_instances()
     assert instances, "config/providers.yaml lists no provider instances"
     return instances
 
 
 @pytest.fixture(scope="session")
-def expected_queues(provider_instances: dict[str, str]) -> set[str]:
+def expected_queues(provider_instances: dict[str, ProviderInstance]) -> set[str]:
     """One Celery queue per provider instance: llm.<instance name>."""
-    return {f"llm.{name}" for name in provider_instances}
+    return {inst.queue for inst in provider_instances.values()}
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +189,14 @@ def worker_queues(expected_queues: set[str]) -> set[str]:
 
 
 @pytest.fixture(scope="session")
-def provider_secret_env_names(provider_instances: dict[str, str]) -> set[str]:
-    """Env vars that carry provider credentials and must reach workers only."""
-    return set(provider_instances.values()) | set(DEFAULT_INSTANCES.values())
+def provider_secret_env_names(provider_instances: dict[str, ProviderInstance]) -> set[str]:
+    """Env vars that carry provider credentials and must reach their own workers only."""
+    names = {var for inst in provider_instances.values() for var in inst.secret_env}
+    return names | {var for inst in DEFAULT_INSTANCES.values() for var in inst.secret_env}
+
+
+@pytest.fixture(scope="session")
+def provider_setting_env_names(provider_instances: dict[str, ProviderInstance]) -> set[str]:
+    """Every variable some instance's entry reads (settings and credentials)."""
+    names = {var for inst in provider_instances.values() for var in inst.settings}
+    return names | {var for inst in provider_instances.values() for var in inst.secret_env}

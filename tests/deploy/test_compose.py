@@ -12,7 +12,9 @@ import copy
 import hashlib
 import json
 import shlex
-from pathlib import Path
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -20,7 +22,12 @@ import pytest
 import yaml
 
 from tasks.task_messages import TOOLS_QUEUE
-from tests.deploy.conftest import APP_PROVIDERS_FILE, APP_TOOLS_FILE, TOOL_SERVICE_URL_VARS
+from tests.deploy.conftest import (
+    APP_PROVIDERS_FILE,
+    APP_TOOLS_FILE,
+    TOOL_SERVICE_URL_VARS,
+    ProviderInstance,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -30,6 +37,7 @@ SCHEMA_SHA256 = "1f91e091f16b2dd50ab8860e02bb391d22df553d91c145eacedb1b6eff9c3f0
 CORE_SERVICES = {"redis", "emulator", "downstream", "api", "flower"}
 REDIS_URL = "redis://redis:6379/0"
 DOWNSTREAM_URL = "http://downstream:8091"
+EMULATOR_URL = "http://emulator:8090"
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +132,9 @@ def test_compose_defines_redis_emulators_api_and_flower(services: dict[str, Any]
 
 
 def test_compose_runs_one_celery_worker_per_provider_queue_and_one_for_tools(
-    services: dict[str, Any], provider_instances: dict[str, str], worker_queues: set[str]
+    services: dict[str, Any],
+    provider_instances: dict[str, ProviderInstance],
+    worker_queues: set[str],
 ) -> None:
     workers = worker_services(services)
     queues = sorted(q for q in workers.values() if q)
@@ -215,27 +225,112 @@ def test_every_worker_calls_the_tool_services_on_the_stand_in(services: dict[str
             assert env.get(var) == DOWNSTREAM_URL, f"{name}: {var} must point at the stand-in"
 
 
-def test_provider_workers_call_the_emulator_with_keys_from_env(
-    services: dict[str, Any], provider_secret_env_names: set[str]
+def test_every_provider_worker_calls_the_emulator_for_its_own_instance(
+    services: dict[str, Any], provider_instances: dict[str, ProviderInstance]
 ) -> None:
-    for name in provider_workers(services):
+    # Every provider URL of the instance (endpoint, IAM / token URL) is overridden, so no
+    # worker of the local stack calls a real provider whatever keys the shell holds.
+    for name, queue in provider_workers(services).items():
+        instance = provider_instances[queue.removeprefix("llm.")]
         env = env_of(services[name])
-        assert env["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
-        assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
-        for key in provider_secret_env_names:
-            assert env.get(key, "").startswith("${" + key), f"{name}: {key} must come from env"
+        for var in sorted(instance.url_vars):
+            assert env.get(var, "").startswith(EMULATOR_URL), f"{name}: {var} -> {env.get(var)}"
 
 
-def test_provider_api_keys_reach_provider_workers_only(
-    services: dict[str, Any], provider_secret_env_names: set[str]
+def test_provider_workers_take_their_credentials_from_env_with_throwaway_defaults(
+    services: dict[str, Any], provider_instances: dict[str, ProviderInstance]
 ) -> None:
-    workers = set(provider_workers(services))
+    for name, queue in provider_workers(services).items():
+        env = env_of(services[name])
+        for var in sorted(provider_instances[queue.removeprefix("llm.")].secret_env):
+            # ${VAR:-default}: a real value from the shell or .env wins; the stack starts
+            # without any (the emulator accepts the defaults).
+            assert env.get(var, "").startswith("${" + var + ":-"), f"{name}: {var} from env"
+
+
+def test_provider_credentials_reach_their_own_worker_only(
+    services: dict[str, Any],
+    provider_instances: dict[str, ProviderInstance],
+    provider_secret_env_names: set[str],
+) -> None:
+    workers = provider_workers(services)
     for name, service in services.items():
-        if name in workers:
-            continue
-        leaked = provider_secret_env_names & set(env_of(service))
+        own = provider_instances[workers[name].removeprefix("llm.")] if name in workers else None
+        allowed = own.secret_env if own else frozenset()
+        leaked = (provider_secret_env_names & set(env_of(service))) - allowed
         assert not leaked, f"{name} receives provider secrets {sorted(leaked)}"
         assert "env_file" not in service, f"{name}: env_file could carry provider secrets"
+
+
+def test_provider_workers_get_no_other_instances_settings(
+    services: dict[str, Any],
+    provider_instances: dict[str, ProviderInstance],
+    provider_setting_env_names: set[str],
+) -> None:
+    # Endpoints, projects and key-file paths too: each worker is configured for its own
+    # instance only (the tools worker for none).
+    for name, queue in worker_services(services).items():
+        own = provider_instances.get(queue.removeprefix("llm.")) if queue != TOOLS_QUEUE else None
+        allowed = (set(own.settings) | own.secret_env) if own else set()
+        foreign = (provider_setting_env_names & set(env_of(services[name]))) - allowed
+        assert not foreign, f"{name} receives other instances' settings {sorted(foreign)}"
+
+
+def test_api_reaches_the_servers_it_discovers_models_on_and_nothing_else(
+    services: dict[str, Any],
+    provider_instances: dict[str, ProviderInstance],
+    provider_setting_env_names: set[str],
+) -> None:
+    # The API routes by configuration alone, except that it asks servers with
+    # discover_models (Ollama) for their models; that needs their URL, not credentials.
+    discovering = [i for i in provider_instances.values() if i.discovers_models]
+    urls = {var for inst in discovering for var in inst.url_vars}
+    env = env_of(services["api"])
+    for var in sorted(urls):
+        assert env.get(var, "").startswith(EMULATOR_URL), f"api: {var} -> {env.get(var)}"
+    extra = (provider_setting_env_names & set(env)) - urls
+    assert not extra, f"api receives provider settings {sorted(extra)}"
+    assert not provider_setting_env_names & set(env_of(services["flower"]))
+
+
+def test_key_file_workers_write_throwaway_key_files_before_starting(
+    services: dict[str, Any], provider_instances: dict[str, ProviderInstance], tmp_path: Path
+) -> None:
+    # Vertex AI and OCI read key files: their workers generate ones the emulator accepts
+    # (emulator.local_env) in their own /tmp, then exec the Celery command unchanged. The
+    # entrypoint is run here, against a temporary directory.
+    for name, queue in provider_workers(services).items():
+        instance = provider_instances[queue.removeprefix("llm.")]
+        service = services[name]
+        if not instance.mounted_files:
+            assert "entrypoint" not in service, f"{name} needs no key files"
+            continue
+        env = env_of(service)
+        paths = []
+        for key_file in instance.mounted_files:
+            assert key_file.var, f"{name}: {key_file.path} cannot be moved by a variable"
+            path = PurePosixPath(env.get(key_file.var, ""))
+            assert path.is_relative_to("/tmp"), f"{name}: {key_file.var}={path}"
+            assert path.name == PurePosixPath(key_file.path).name, f"{name}: {path}"
+            paths.append(path)
+        entrypoint = command_of({"command": service.get("entrypoint")})
+        assert entrypoint[:2] == ["sh", "-c"], f"{name}: no key-file entrypoint"
+        # Compose's $$ escape, this interpreter, and a scratch directory for /tmp.
+        script = entrypoint[2].replace("$$", "$").replace("python ", f"{sys.executable} ", 1)
+        script = script.replace("/tmp/", f"{tmp_path / name}/")
+        assert EMULATOR_URL in script, f"{name}: the keys are not for the emulator"
+        result = subprocess.run(
+            ["sh", "-c", script, *entrypoint[3:], "echo", "command ran"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+        assert result.stdout.strip() == "command ran", f"{name}: the command was not exec'd"
+        for path in paths:
+            local = tmp_path / name / path.relative_to("/tmp")
+            assert local.is_file(), f"{name}: the entrypoint does not write {path}"
 
 
 def test_flower_uses_basic_auth_from_env(services: dict[str, Any]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -15,7 +17,9 @@ from tasks.task_messages import TOOLS_QUEUE
 from tests.deploy.conftest import (
     APP_PROVIDERS_FILE,
     APP_TOOLS_FILE,
+    PROVIDERS_FILE,
     TOOL_SERVICE_URL_VARS,
+    ProviderInstance,
     load_tool_names,
 )
 
@@ -34,6 +38,9 @@ PROD_TOOL_SERVICE_URLS = {
     "LLM_GATEWAY_AI_AGENTS_URL": "http://ai-agents.llm-services.svc.cluster.local:8082",
 }
 DEV_DOWNSTREAM_URL = "http://downstream:8091"
+DEV_EMULATOR_URL = "http://emulator:8090"
+# Workload identity for Bedrock on EKS: the ServiceAccount annotation IRSA reads.
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
 def yaml_files() -> list[Path]:
@@ -131,8 +138,18 @@ def base_deployment(name: str) -> dict[str, Any]:
     return matches[0]
 
 
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]
+
+
+def secret_volumes(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Volume name -> its ``secret`` source, for the Secret volumes of a pod."""
+    return {v["name"]: v["secret"] for v in pod_spec(workload).get("volumes", []) if "secret" in v}
+
+
 def secret_refs(workload: dict[str, Any]) -> set[str]:
-    refs = set()
+    """Every Secret a pod reads: envFrom, env secretKeyRefs and Secret volumes."""
+    refs = {source["secretName"] for source in secret_volumes(workload).values()}
     for container in containers(workload):
         for source in container.get("envFrom", []):
             if "secretRef" in source:
@@ -142,6 +159,55 @@ def secret_refs(workload: dict[str, Any]) -> set[str]:
             if ref:
                 refs.add(ref["name"])
     return refs
+
+
+def secret_env(workload: dict[str, Any], secret: str = PROVIDER_SECRET) -> dict[str, dict]:
+    """Env var -> its secretKeyRef, for the variables a pod takes from ``secret``."""
+    return {
+        var["name"]: ref
+        for container in containers(workload)
+        for var in container.get("env", [])
+        if (ref := (var.get("valueFrom") or {}).get("secretKeyRef")) and ref["name"] == secret
+    }
+
+
+def secret_keys(name: str) -> set[str]:
+    """The keys a Secret of the base template defines."""
+    secret = next(
+        d for d in resources(BASE) if d["kind"] == "Secret" and d["metadata"]["name"] == name
+    )
+    return set(secret.get("stringData") or {}) | set(secret.get("data") or {})
+
+
+def secret_files(workload: dict[str, Any]) -> dict[str, str]:
+    """File path -> Secret name, for every file a pod's Secret volumes put in a container."""
+    volumes = secret_volumes(workload)
+    files: dict[str, str] = {}
+    for container in containers(workload):
+        for mount in container.get("volumeMounts", []):
+            source = volumes.get(mount["name"])
+            if source is None:
+                continue
+            name = source["secretName"]
+            items = source.get("items") or [{"key": k, "path": k} for k in secret_keys(name)]
+            target = PurePosixPath(mount["mountPath"])
+            for item in items:
+                if mount.get("subPath") in (None, item["path"]):
+                    path = target if mount.get("subPath") else target / item["path"]
+                    files[str(path)] = name
+    return files
+
+
+def instance_workers() -> dict[str, dict[str, Any]]:
+    """Provider instance name -> its worker Deployment in the base."""
+    return {q.removeprefix("llm."): d for q, d in base_provider_workers().items()}
+
+
+def worker_instance(workload: dict[str, Any]) -> str | None:
+    """The provider instance whose worker ``workload`` is (None for every other one)."""
+    name = workload["metadata"]["name"]
+    owners = [i for i, d in instance_workers().items() if d["metadata"]["name"] == name]
+    return owners[0] if owners else None
 
 
 @pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(K8S_ROOT)))
@@ -247,7 +313,7 @@ def test_api_has_a_service_a_disruption_budget_and_an_autoscaler() -> None:
 
 
 def test_one_worker_deployment_per_provider_queue_and_one_for_tools(
-    provider_instances: dict[str, str], worker_queues: set[str]
+    provider_instances: dict[str, ProviderInstance], worker_queues: set[str]
 ) -> None:
     workers = base_workers()
     assert set(workers) == worker_queues
@@ -261,6 +327,9 @@ def test_one_worker_deployment_per_provider_queue_and_one_for_tools(
         assert option(command, "-c", "--concurrency") == "64"
         assert node in provider_instances or queue == TOOLS_QUEUE
         assert deployment["metadata"]["annotations"]["llm-gateway/queue"] == queue
+        if queue != TOOLS_QUEUE:
+            labels = deployment["metadata"]["labels"]
+            assert labels["llm-gateway/provider-instance"] == node, queue
         probe = " ".join(container["livenessProbe"]["exec"]["command"])
         assert f'--destination "{node}@' in probe, f"worker for {queue} pings another node"
 
@@ -283,18 +352,97 @@ def test_workers_wait_for_in_flight_llm_calls_on_shutdown() -> None:
         assert grace >= 300, f"worker for {queue}: terminationGracePeriodSeconds {grace} < 300"
 
 
-def test_provider_keys_are_only_given_to_provider_workers() -> None:
-    workers = {d["metadata"]["name"] for d in base_provider_workers().values()}
+def test_each_provider_worker_gets_its_own_instances_credential_env_only(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    # One secretKeyRef per variable: envFrom would hand every worker every key.
     for workload in workloads():
         name = workload["metadata"]["name"]
-        refs = secret_refs(workload)
-        if name in workers:
-            assert PROVIDER_SECRET in refs, f"{name} does not get the provider keys"
-        else:
-            assert PROVIDER_SECRET not in refs, f"{name} must not get the provider keys"
+        instance = worker_instance(workload)
+        for container in containers(workload):
+            for source in container.get("envFrom", []):
+                assert (source.get("secretRef") or {}).get("name") != PROVIDER_SECRET, (
+                    f"{name}: envFrom {PROVIDER_SECRET} gives it every instance's keys"
+                )
+        refs = secret_env(workload)
+        expected = provider_instances[instance].secret_env if instance else frozenset()
+        assert set(refs) == expected, f"{name} gets {sorted(refs)}, needs {sorted(expected)}"
+        for var, ref in refs.items():
+            assert ref["key"] == var, f"{name}: {var} comes from key {ref['key']}"
+            # Without credentials the worker disables its instance; the pod still starts.
+            assert ref.get("optional") is True, f"{name}: {var} must be an optional reference"
     assert secret_refs(base_deployment("llm-gateway-api")) == {"llm-gateway-api-keys"}
     assert secret_refs(base_deployment("llm-gateway-flower")) == {"llm-gateway-flower-auth"}
     assert secret_refs(base_workers()[TOOLS_QUEUE]) == set()
+
+
+def test_key_files_are_mounted_from_secrets_into_their_own_worker_only(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    workers = instance_workers()
+    file_secrets: dict[str, str] = {}  # Secret carrying a key file -> its instance
+    for instance in provider_instances.values():
+        if not instance.mounted_files:
+            continue
+        worker = workers[instance.name]
+        files = secret_files(worker)
+        mounts = {m["mountPath"]: m for c in containers(worker) for m in c.get("volumeMounts", [])}
+        for key_file in instance.mounted_files:
+            # The default path of providers.yaml: the worker sets no variable to move it.
+            assert key_file.path in files, f"{instance.name}: {key_file.path} is not mounted"
+            file_secrets[files[key_file.path]] = instance.name
+            mount = mounts.get(key_file.path) or mounts[str(PurePosixPath(key_file.path).parent)]
+            assert mount.get("readOnly") is True, f"{instance.name}: {key_file.path} writable"
+    owners = {
+        path: i.name for i in provider_instances.values() for path in (f.path for f in i.files)
+    }
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        mine = worker_instance(workload)
+        for secret in secret_refs(workload) & set(file_secrets):
+            assert file_secrets[secret] == mine, f"{name} reads {secret} ({file_secrets[secret]})"
+        for path in secret_files(workload):
+            assert owners.get(path, mine) == mine, f"{name} gets {path} of {owners[path]}"
+
+
+def test_secret_template_has_a_placeholder_for_every_credential(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    needed = {var for inst in provider_instances.values() for var in inst.secret_env}
+    missing = needed - secret_keys(PROVIDER_SECRET)
+    assert not missing, f"{PROVIDER_SECRET} template lacks {sorted(missing)}"
+    for workload in workloads():
+        for source in secret_volumes(workload).values():
+            keys = secret_keys(source["secretName"])
+            for item in source.get("items") or []:
+                assert item["key"] in keys, f"{source['secretName']} template lacks {item['key']}"
+
+
+def test_bedrock_workers_assume_an_irsa_role_through_their_own_service_account(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    accounts = {d["metadata"]["name"]: d for d in resources(BASE) if d["kind"] == "ServiceAccount"}
+    bedrock = {
+        instance_workers()[i.name]["metadata"]["name"]
+        for i in provider_instances.values()
+        if i.type == "bedrock" and i.workload_identity
+    }
+    assert bedrock, "config/providers.yaml has no Bedrock instance with workload identity"
+    irsa = set()
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        account = pod_spec(workload).get("serviceAccountName")
+        if name not in bedrock:
+            # The role would reach pods that have no business with AWS.
+            annotations = (accounts.get(account) or {}).get("metadata", {}).get("annotations", {})
+            assert IRSA_ANNOTATION not in (annotations or {}), f"{name} gets the Bedrock role"
+            continue
+        assert account in accounts, f"{name}: ServiceAccount {account} is not in the base"
+        irsa.add(account)
+    for account in irsa:
+        spec = accounts[account]
+        assert "REPLACE" in spec["metadata"]["annotations"][IRSA_ANNOTATION], account
+        assert spec.get("automountServiceAccountToken") is False, account
 
 
 def test_secret_template_holds_placeholders_only() -> None:
@@ -306,11 +454,13 @@ def test_secret_template_holds_placeholders_only() -> None:
             assert "REPLACE" in value, f"{secret['metadata']['name']}.{key} is not a placeholder"
 
 
-def test_base_providers_file_matches_config_instances(
-    provider_instances: dict[str, str], read_provider_instances: Any
+def test_base_providers_file_is_a_copy_of_config(
+    provider_instances: dict[str, ProviderInstance], read_provider_instances: Any
 ) -> None:
-    deployed = read_provider_instances(BASE / "providers.yaml")
-    assert deployed == provider_instances, "base/providers.yaml differs from config/providers.yaml"
+    deployed = yaml.safe_load((BASE / "providers.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load(PROVIDERS_FILE.read_text(encoding="utf-8"))
+    assert deployed == config, "base/providers.yaml differs from config/providers.yaml"
+    assert read_provider_instances(BASE / "providers.yaml") == provider_instances
 
 
 def test_base_tools_file_defines_the_tools_of_config() -> None:
@@ -369,6 +519,15 @@ def test_base_config_sets_broker_bind_address_providers_file_and_json_logs() -> 
     assert not {k for k in literals if k.endswith("_API_KEY") or k.endswith("_API_KEYS")}
 
 
+@pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
+def test_no_credential_is_a_config_map_literal(
+    directory: Path, provider_secret_env_names: set[str]
+) -> None:
+    # llm-gateway-env reaches every pod (API and Flower too): credentials stay in Secrets.
+    leaked = set(base_env_literals(directory)) & provider_secret_env_names
+    assert not leaked, f"{directory.name}: {sorted(leaked)} in {ENV_CONFIG_MAP}"
+
+
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
@@ -414,6 +573,69 @@ def test_dev_overlay_brings_redis_the_emulator_and_the_tools_stand_in() -> None:
     assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
     for var in TOOL_SERVICE_URL_VARS:
         assert env[var] == DEV_DOWNSTREAM_URL, var
+
+
+def test_dev_overlay_points_every_instance_at_the_emulator_with_dev_credentials(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    rendered = _kustomize(K8S_ROOT / "overlays" / "dev")
+    env = rendered_env(rendered)
+    for instance in provider_instances.values():
+        for var in sorted(instance.url_vars):
+            assert env.get(var, "").startswith(DEV_EMULATOR_URL), f"{instance.name}: {var}"
+    secrets = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Secret"}
+    values = secrets[PROVIDER_SECRET].get("stringData") or {}
+    for instance in provider_instances.values():
+        for var in sorted(instance.secret_env):
+            assert values.get(var) and "REPLACE" not in values[var], f"dev {var}"
+
+
+def test_dev_overlay_generates_throwaway_key_files_in_their_own_worker(
+    provider_instances: dict[str, ProviderInstance], tmp_path: Path
+) -> None:
+    # Dev has no key-file Secrets: an init container of the worker writes a key the
+    # emulator accepts into an emptyDir at the path providers.yaml reads. Its script is
+    # run here, against a temporary directory.
+    rendered = _kustomize(K8S_ROOT / "overlays" / "dev")
+    deployments = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Deployment"}
+    secrets = {d["metadata"]["name"] for d in rendered if d["kind"] == "Secret"}
+    for instance in provider_instances.values():
+        if not instance.mounted_files:
+            continue
+        base = instance_workers()[instance.name]
+        placeholders = {v["secretName"] for v in secret_volumes(base).values()}
+        assert not placeholders & secrets, f"dev renders placeholder Secrets {placeholders}"
+        worker = deployments[base["metadata"]["name"]]
+        assert not secret_volumes(worker), f"{instance.name}: dev mounts a key-file Secret"
+        volumes = {v["name"]: v for v in pod_spec(worker).get("volumes", [])}
+        [main] = [c for c in pod_spec(worker)["containers"] if c["name"] == "worker"]
+        directories = {str(PurePosixPath(f.path).parent) for f in instance.mounted_files}
+        for directory in directories:
+            [mount] = [m for m in main["volumeMounts"] if m["mountPath"] == directory]
+            assert "emptyDir" in volumes[mount["name"]], f"{instance.name}: {directory}"
+            [writer] = [
+                c
+                for c in pod_spec(worker).get("initContainers", [])
+                if any(m["name"] == mount["name"] for m in c.get("volumeMounts", []))
+            ]
+            command = [str(part) for part in writer["command"]]
+            assert command[:2] == ["python", "-c"], command
+            out = tmp_path / instance.name
+            script = command[2].replace(directory, str(out))
+            result = subprocess.run(
+                [sys.executable, "-c", script],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, f"{instance.name}: {result.stderr}"
+            # Its own key files only, and a Google key exchanges tokens with the emulator.
+            wanted = {PurePosixPath(f.path).name for f in instance.mounted_files}
+            assert {p.name for p in out.iterdir()} == wanted, instance.name
+            for path in out.glob("*.json"):
+                token_uri = json.loads(path.read_text(encoding="utf-8"))["token_uri"]
+                assert token_uri.startswith(DEV_EMULATOR_URL), token_uri
 
 
 def test_dev_tools_stand_in_serves_the_port_its_service_targets() -> None:
