@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from emulator.directives import directive
+from emulator.local_env import emulator_env_by_provider
 from gateway.settings import Settings
-from providers.config import load_providers
+from providers.config import ProvidersConfig, load_providers
 from tasks.task_messages import TOOLS_QUEUE
 
 DEV_API_KEY = "dev-key"
@@ -34,7 +35,8 @@ def _completion(model: str, content: str, **extra: Any) -> dict[str, Any]:
 
 
 # (what the row shows, the job): a plain completion per provider, a tool loop (the
-# emulated model searches the corpus, then answers from the results) and one tool job.
+# emulated model searches the corpus, then answers from the results) and one tool job; then
+# (``demo_jobs``) one completion pinned to each other instance of the providers file.
 DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("gpt-4o-mini", _completion("gpt-4o-mini", "Hello from the gpt-4o-mini demo")),
     ("claude-sonnet-4-5", _completion("claude-sonnet-4-5", "Hello from the Claude demo")),
@@ -51,6 +53,18 @@ DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
         {"type": "tool", "request": {"name": "get_chunk", "arguments": {"chunk_id": "chunk-001"}}},
     ),
 )
+
+
+def demo_jobs(providers: ProvidersConfig) -> list[tuple[str, dict[str, Any]]]:
+    """``DEMO_JOBS`` plus one completion per other instance, pinned with ``provider``."""
+    jobs = list(DEMO_JOBS)
+    for inst in providers.instances.values():
+        models = [*inst.models, *inst.model_map]
+        if inst.name in ("openai", "anthropic") or not models:
+            continue
+        body = _completion(models[0], f"Hello from {inst.name}", provider=inst.name)
+        jobs.append((f"{inst.name}: {models[0]}", body))
+    return jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +107,12 @@ class LocalStack:
         env["LLM_GATEWAY_PORT"] = str(self.ports.api)
         env.setdefault("LLM_GATEWAY_LOG_JSON", "true")
         emulator = f"http://127.0.0.1:{self.ports.emulator}"
-        # Only where the user has not pointed an instance at a real service.
-        env.setdefault("OPENAI_BASE_URL", f"{emulator}/v1")
-        env.setdefault("ANTHROPIC_BASE_URL", emulator)
+        # A provider goes to the emulator only if none of its variables is set: a real key
+        # (or endpoint) the user set keeps that provider on the real service, whole.
+        groups = emulator_env_by_provider(emulator, self.state_dir / "credentials")
+        for variables in groups.values():
+            if not any(env.get(name) for name in variables):
+                env.update(variables)
         # The stand-in serves both tool services unless the user points them elsewhere.
         downstream = f"http://127.0.0.1:{self.ports.downstream}"
         env.setdefault("LLM_GATEWAY_SEMANTIC_SEARCH_URL", downstream)
@@ -266,7 +283,8 @@ class LocalStack:
             table.add_column(column)
         failures = 0
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-            for label, body in DEMO_JOBS:
+            settings = Settings()
+            for label, body in demo_jobs(load_providers(settings.providers_file, self.env)):
                 started = time.perf_counter()
                 job = client.post("/v1/jobs", json=body, timeout=10).json()
                 done = client.get(

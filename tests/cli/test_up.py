@@ -6,11 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
+from cli.stack import LocalStack, StackPorts
+from emulator.local_env import emulator_env_by_provider
 from tests.support.processes import ROOT, Process, free_port, wait_until
 
 
@@ -24,13 +27,39 @@ def up_env(redis_port: int, worker_concurrency: int) -> dict[str, str]:
     }
     for name in (
         "LLM_GATEWAY_API_KEYS",
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_BASE_URL",
         "LLM_GATEWAY_SEMANTIC_SEARCH_URL",
         "LLM_GATEWAY_AI_AGENTS_URL",
+        *PROVIDER_VARIABLES,
     ):
         env.pop(name, None)
     return env
+
+
+def _provider_variables() -> list[str]:
+    with tempfile.TemporaryDirectory() as scratch:
+        groups = emulator_env_by_provider("http://127.0.0.1:1", Path(scratch))
+    return [name for variables in groups.values() for name in variables]
+
+
+PROVIDER_VARIABLES = _provider_variables()
+
+
+def test_a_provider_goes_to_the_emulator_only_when_none_of_its_variables_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in PROVIDER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WATSONX_API_KEY", "a-real-ibm-key")
+    stack = LocalStack(StackPorts(8080, 8090, 5555, 8091), 0, str(tmp_path), flower=False)
+    env = stack.env
+    # watsonx keeps the user's key and its real endpoints: the key never meets the emulator.
+    assert env["WATSONX_API_KEY"] == "a-real-ibm-key"
+    assert "WATSONX_URL" not in env and "WATSONX_IAM_URL" not in env
+    # Every other provider is pointed at the emulator whole.
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:8090/v1"
+    assert env["BEDROCK_US_ENDPOINT"] == "http://127.0.0.1:8090"
+    key_file = Path(env["OCI_PRIVATE_KEY_FILE"])
+    assert key_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
@@ -65,9 +94,12 @@ def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    # Both providers, a tool loop and a tool job.
-    assert output.count("succeeded") >= 4
+    # Both providers, a tool loop, a tool job and one completion pinned to each other
+    # instance (every adapter against its emulated protocol).
+    assert output.count("succeeded") >= 11, output[-3000:]
     assert "gpt-4o-mini" in output and "claude-sonnet-4-5" in output
+    for instance in ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci"):
+        assert f"{instance}:" in output, output[-3000:]
     assert "search_corpus" in output and "tool get_chunk" in output
     # Redis it started itself kept an append-only file, and is gone again.
     assert any((tmp_path / "redis").rglob("*.aof*"))
