@@ -208,15 +208,9 @@ def from_anthropic_message(body: Mapping[str, Any]) -> ChatResponse:
 
 
 def _usage(usage: object) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-
-    def tokens(*keys: str) -> int:
-        return sum(v for k in keys if isinstance(v := usage.get(k), int) and v > 0)
-
     # input_tokens excludes prompt-cache reads and writes; OpenAI's prompt_tokens counts them.
     cache = ("cache_creation_input_tokens", "cache_read_input_tokens")
-    return Usage(tokens("input_tokens", *cache), tokens("output_tokens"))
+    return Usage.counted(usage, ("input_tokens", *cache), ("output_tokens",))
 
 
 def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: str) -> ProviderError:

@@ -238,15 +238,9 @@ def from_converse_response(body: Mapping[str, Any], *, model: str = "") -> ChatR
 
 
 def _usage(usage: object) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-
-    def tokens(*keys: str) -> int:
-        return sum(v for k in keys if isinstance(v := usage.get(k), int) and v > 0)
-
     # inputTokens excludes prompt-cache reads and writes; OpenAI's prompt_tokens counts them.
     cache = ("cacheReadInputTokens", "cacheWriteInputTokens")
-    return Usage(tokens("inputTokens", *cache), tokens("outputTokens"))
+    return Usage.counted(usage, ("inputTokens", *cache), ("outputTokens",))
 
 
 def _request_id(metadata: object) -> str | None:

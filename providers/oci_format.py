@@ -208,11 +208,4 @@ def _synthetic_id(exchange: str, index: int, name: str, arguments: str) -> str:
 
 
 def _usage(usage: object) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-
-    def tokens(key: str) -> int:
-        value = usage.get(key)
-        return value if isinstance(value, int) and value > 0 else 0
-
-    return Usage(tokens("promptTokens"), tokens("completionTokens"))
+    return Usage.counted(usage, ("promptTokens",), ("completionTokens",))

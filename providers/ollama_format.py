@@ -157,7 +157,7 @@ def chat_response_from_ollama(
     return ChatResponse(
         message=Message("assistant", (TextPart(content),) if content else (), calls),
         finish_reason=finish,
-        usage=Usage(_count(body, "prompt_eval_count"), _count(body, "eval_count")),
+        usage=Usage.counted(body, ("prompt_eval_count",), ("eval_count",)),
         model=model if isinstance(model, str) else "",
     )
 
@@ -175,11 +175,6 @@ def _call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
         name=function["name"],
         arguments=json.dumps(arguments),
     )
-
-
-def _count(body: Mapping[str, Any], key: str) -> int:
-    value = body.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def list_ollama_models(base_url: str, timeout: float) -> list[str]:

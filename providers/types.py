@@ -102,6 +102,24 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @classmethod
+    def counted(
+        cls, counters: object, prompt: tuple[str, ...], completion: tuple[str, ...]
+    ) -> Usage:
+        """Usage from a provider's token counters: each side sums its keys; a missing or
+        malformed counter (not a positive integer) counts 0."""
+        if not isinstance(counters, Mapping):
+            return cls()
+
+        def total(keys: tuple[str, ...]) -> int:
+            return sum(
+                v
+                for k in keys
+                if isinstance(v := counters.get(k), int) and not isinstance(v, bool) and v > 0
+            )
+
+        return cls(total(prompt), total(completion))
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,

@@ -265,14 +265,9 @@ def _read_part(part: object, texts: list[str], calls: list[ToolCall]) -> None:
 
 
 def _usage(metadata: object) -> Usage:
-    if not isinstance(metadata, Mapping):
-        return Usage()
-
-    def tokens(*keys: str) -> int:
-        return sum(v for k in keys if isinstance(v := metadata.get(k), int) and v > 0)
-
     # Thinking tokens are billed as output, as OpenAI counts reasoning in completion_tokens.
-    return Usage(
-        tokens("promptTokenCount", "toolUsePromptTokenCount"),
-        tokens("candidatesTokenCount", "thoughtsTokenCount"),
+    return Usage.counted(
+        metadata,
+        ("promptTokenCount", "toolUsePromptTokenCount"),
+        ("candidatesTokenCount", "thoughtsTokenCount"),
     )

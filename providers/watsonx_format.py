@@ -206,14 +206,7 @@ def _tool_calls_from_watsonx(value: object) -> tuple[ToolCall, ...]:
 
 
 def _usage(usage: object) -> Usage:
-    if not isinstance(usage, Mapping):
-        return Usage()
-
-    def tokens(key: str) -> int:
-        value = usage.get(key)
-        return value if isinstance(value, int) and value > 0 else 0
-
-    return Usage(tokens("prompt_tokens"), tokens("completion_tokens"))
+    return Usage.counted(usage, ("prompt_tokens",), ("completion_tokens",))
 
 
 def watsonx_error(body: object) -> tuple[str | None, str | None]:
