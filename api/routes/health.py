@@ -49,5 +49,7 @@ async def ready(services: Services) -> FastJSONResponse:
         "redis": "ok",
         "workers": len(members),
         "queues": queues,
+        # Names only: the reasons (which sources were tried) are in /v1/providers, behind auth.
+        "disabled_instances": sorted(services.monitor.disabled),
     }
     return FastJSONResponse(body, status_code=200 if is_ready else 503)

@@ -68,3 +68,12 @@ def test_a_failing_job_never_falls_back_into_the_disabled_instances_queue(
     # "keyed", waits out the cooldown and succeeds there.
     assert (job["status"], job["provider"]) == ("succeeded", "keyed")
     assert provider_view(client_a, "keyless")["queue_depth"] == 0
+
+
+def test_readiness_names_the_disabled_instances_without_reasons(stack: Stack) -> None:
+    def disabled() -> list[str]:
+        names: list[str] = httpx.get(f"{stack.api_url}/health/ready").json()["disabled_instances"]
+        return names
+
+    wait_until(lambda: disabled() == ["keyless"], 10, "disabled in readiness")
+    assert "LLM_GATEWAY_TEST_UNSET_KEY" not in httpx.get(f"{stack.api_url}/health/ready").text
