@@ -78,17 +78,21 @@ def main() -> None:
             "claude-sonnet-4-5", states=spill, accepts=lambda inst: check_request(inst, request)
         )
 
+    def case(model: str, states: dict[str, InstanceState], **hint: str) -> Callable[[], object]:
+        return lambda: router.route(model, states=states, **hint)  # type: ignore[arg-type]
+
+    claude = "claude-sonnet-4-5"
     cases: list[tuple[str, Callable[[], object]]] = [
-        ("exact, one instance (gpt-4.1-mini)", lambda: router.route("gpt-4.1-mini", states=healthy)),
-        ("exact, 3 instances, first has headroom", lambda: router.route("claude-sonnet-4-5", states=healthy)),
-        ("exact, 3 instances, weighted spill-over", lambda: router.route("claude-sonnet-4-5", states=spill)),
-        ("exact, one disabled, one without headroom", lambda: router.route("claude-sonnet-4-5", states=down)),
-        ("pattern (gemini-*), cached", lambda: router.route("gemini-2.0-flash-lite", states=healthy)),
+        ("exact, one instance (gpt-4.1-mini)", case("gpt-4.1-mini", healthy)),
+        ("exact, 3 instances, first has headroom", case(claude, healthy)),
+        ("exact, 3 instances, weighted spill-over", case(claude, spill)),
+        ("exact, one disabled, one without headroom", case(claude, down)),
+        ("pattern (gemini-*), cached", case("gemini-2.0-flash-lite", healthy)),
         ("pattern, first sight of the name", unseen_pattern),
-        ("discovered Ollama model", lambda: router.route("qwen2.5:7b", states=healthy)),
-        ("provider-type hint (bedrock)", lambda: router.route("claude-sonnet-4-5", hint="bedrock", states=healthy)),
+        ("discovered Ollama model", case("qwen2.5:7b", healthy)),
+        ("provider-type hint (bedrock)", case(claude, healthy, hint="bedrock")),
         ("route + capability/format check (Bedrock)", route_and_check),
-    ]  # fmt: skip
+    ]
     table = Table(title=f"routing decisions, {args.calls:,} calls each (microseconds)")
     for column in ("case", "p50", "p99", "max"):
         table.add_column(column, justify="right" if column != "case" else "left")

@@ -67,9 +67,7 @@ class RouteState:
 
     def moved_to(self, candidate: Candidate) -> RouteState:
         """Tried the current candidate; go to ``candidate`` now."""
-        return RouteState(
-            self.primary, candidate, (*self.tried, self.current.instance), self.hint
-        )
+        return RouteState(self.primary, candidate, (*self.tried, self.current.instance), self.hint)
 
     def restarted(self) -> RouteState:
         """Every candidate tried: back to the primary for the next round."""
