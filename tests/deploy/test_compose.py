@@ -316,8 +316,9 @@ def test_key_file_workers_write_throwaway_key_files_before_starting(
         entrypoint = command_of({"command": service.get("entrypoint")})
         assert entrypoint[:2] == ["sh", "-c"], f"{name}: no key-file entrypoint"
         # Compose's $$ escape, this interpreter, and a scratch directory for /tmp.
-        script = entrypoint[2].replace("$$", "$").replace("python ", f"{sys.executable} ", 1)
-        script = script.replace("/tmp/", f"{tmp_path / name}/")
+        # /tmp first: this interpreter may itself live under /tmp (a CI checkout).
+        script = entrypoint[2].replace("$$", "$").replace("/tmp/", f"{tmp_path / name}/")
+        script = script.replace("python ", f"{sys.executable} ", 1)
         assert EMULATOR_URL in script, f"{name}: the keys are not for the emulator"
         result = subprocess.run(
             ["sh", "-c", script, *entrypoint[3:], "echo", "command ran"],
