@@ -4,6 +4,7 @@ line (no crash, no secret), stops consuming its queue, and the API routes around
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -77,3 +78,20 @@ def test_readiness_names_the_disabled_instances_without_reasons(stack: Stack) ->
 
     wait_until(lambda: disabled() == ["keyless"], 10, "disabled in readiness")
     assert "LLM_GATEWAY_TEST_UNSET_KEY" not in httpx.get(f"{stack.api_url}/health/ready").text
+
+
+def test_a_worker_whose_only_queue_is_disabled_stays_up_and_consumes_nothing(
+    stack: Stack, client_a: httpx.Client
+) -> None:
+    process = stack.start_worker("keyless-only", "llm.keyless", concurrency=2)
+    try:
+        time.sleep(2)  # a few heartbeats: a crash-looping worker would be gone by now
+        assert process.alive()
+        started = [
+            json.loads(line) for line in process.output().splitlines() if '"worker_started"' in line
+        ]
+        assert started[-1]["queues"] == [] and started[-1]["disabled"] == ["llm.keyless"]
+        assert provider_view(client_a, "keyless")["workers"] == 0
+    finally:
+        process.stop()
+        stack.processes.pop("keyless-only", None)
