@@ -7,7 +7,6 @@ becomes its deployment (``gpt-4o-prod``, ``gpt-4o-mini-prod``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -15,19 +14,7 @@ import pytest
 
 from emulator import EmulatorControl, directive
 from tests.conftest import AZURE_SECRET
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+from tests.support.fleet import weather_round_trip
 
 
 def complete(client: httpx.Client, *messages: dict[str, Any], **fields: Any) -> httpx.Response:
@@ -89,23 +76,7 @@ def test_system_prompt_reaches_the_deployment(
 
 
 def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl) -> None:
-    question = user(
-        "weather? "
-        + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
-    )
-    first = complete(client_a, question, tools=[WEATHER_TOOL])
-    assert first.status_code == 200, first.text
-    choice = first.json()["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    [call] = choice["message"]["tool_calls"]
-    assert (call["function"]["name"], json.loads(call["function"]["arguments"])) == (
-        "get_weather",
-        {"city": "Paris"},
-    )
-    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
-    second = complete(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
-    assert second.status_code == 200, second.text
-    assert second.json()["choices"][0]["message"]["content"] == "tool results: 18C and sunny"
+    weather_round_trip(lambda *messages, **fields: complete(client_a, *messages, **fields))
     assert [r["protocol"] for r in emulator.requests()] == ["azure_openai", "azure_openai"]
 
 

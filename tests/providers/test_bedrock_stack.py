@@ -14,20 +14,9 @@ import httpx
 
 from emulator import EmulatorControl, directive
 from tests.conftest import BEDROCK_SECRET
+from tests.support.fleet import weather_round_trip
 
 MODEL = "meta.llama3-3-70b-instruct-v1:0"  # served by bedrock-us only
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def chat(client: httpx.Client, *messages: dict[str, Any], **fields: Any) -> httpx.Response:
@@ -69,29 +58,10 @@ def test_usage_in_the_result_is_bedrocks_token_counts(
 def test_tool_call_round_trip_through_converse(
     client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
-    text = "weather? " + directive(
-        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]
-    )
-    question = {"role": "user", "content": text}
-    first = chat(client_a, question, tools=[WEATHER_TOOL])
-    assert first.status_code == 200, first.text
-    choice = first.json()["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    (call,) = choice["message"]["tool_calls"]
-    assert call["function"]["name"] == "get_weather"
-    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-    spec = emulator.requests()[-1]["body"]["toolConfig"]["tools"][0]["toolSpec"]
+    call = weather_round_trip(lambda *messages, **fields: chat(client_a, *messages, **fields))
+    asked, record = emulator.requests()
+    spec = asked["body"]["toolConfig"]["tools"][0]["toolSpec"]
     assert spec["inputSchema"]["json"]["required"] == ["city"]
-
-    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
-    second = chat(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
-    assert second.status_code == 200, second.text
-    answer = second.json()["choices"][0]
-    assert (answer["finish_reason"], answer["message"]["content"]) == (
-        "stop",
-        "tool results: 18C and sunny",
-    )
-    record = emulator.requests()[-1]
     assert (record["turn"], record["tool_results"]) == (1, ["18C and sunny"])
     tool_result = record["body"]["messages"][2]["content"][0]["toolResult"]
     assert tool_result["toolUseId"] == call["id"]

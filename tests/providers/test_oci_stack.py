@@ -13,21 +13,10 @@ import pytest
 
 from emulator import EmulatorControl, directive
 from providers.config import load_providers
+from tests.support.fleet import weather_round_trip
 from tests.support.processes import Stack
 
 MODEL = "meta.llama-3.3-70b-instruct"  # served by the oci instance only
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture
@@ -87,29 +76,10 @@ def test_usage_in_the_result_is_ocis_token_counts(
 def test_tool_call_round_trip_through_oci(
     client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
-    text = "weather? " + directive(
-        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]
-    )
-    question = {"role": "user", "content": text}
-    first = chat(client_a, question, tools=[WEATHER_TOOL])
-    assert first.status_code == 200, first.text
-    choice = first.json()["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    (call,) = choice["message"]["tool_calls"]
-    assert call["function"]["name"] == "get_weather"
-    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-    tool = emulator.requests()[-1]["body"]["chatRequest"]["tools"][0]
+    call = weather_round_trip(lambda *messages, **fields: chat(client_a, *messages, **fields))
+    asked, record = emulator.requests()
+    tool = asked["body"]["chatRequest"]["tools"][0]
     assert (tool["type"], tool["parameters"]["required"]) == ("FUNCTION", ["city"])
-
-    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
-    second = chat(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
-    assert second.status_code == 200, second.text
-    answer = second.json()["choices"][0]
-    assert (answer["finish_reason"], answer["message"]["content"]) == (
-        "stop",
-        "tool results: 18C and sunny",
-    )
-    record = emulator.requests()[-1]
     assert (record["turn"], record["tool_results"]) == (1, ["18C and sunny"])
     assert record["body"]["chatRequest"]["messages"][2]["toolCallId"] == call["id"]
 

@@ -4,26 +4,13 @@ by no other instance."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 from emulator import EmulatorControl, directive
+from tests.support.fleet import weather_round_trip
 from tests.support.processes import wait_until
-
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 def complete(client: httpx.Client, *messages: dict[str, Any], **fields: Any) -> httpx.Response:
@@ -64,22 +51,8 @@ def test_system_prompt_reaches_ollama(client_a: httpx.Client, emulator: Emulator
 
 
 def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl) -> None:
-    question = user(
-        "weather? "
-        + directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
-    )
-    first = complete(client_a, question, tools=[WEATHER_TOOL])
-    assert first.status_code == 200, first.text
-    choice = first.json()["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    [call] = choice["message"]["tool_calls"]
+    call = weather_round_trip(lambda *messages, **fields: complete(client_a, *messages, **fields))
     assert call["id"].startswith("call_")  # made up: Ollama's calls have no ids
-    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-
-    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
-    second = complete(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
-    assert second.status_code == 200, second.text
-    assert second.json()["choices"][0]["message"]["content"] == "tool results: 18C and sunny"
     sent = emulator.requests()[-1]["body"]["messages"]
     assert sent[-1] == {"role": "tool", "content": "18C and sunny", "tool_name": "get_weather"}
 

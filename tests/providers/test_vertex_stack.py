@@ -18,6 +18,7 @@ import pytest
 from emulator import EmulatorControl, directive
 from emulator.local_env import VERTEX_PROJECT
 from emulator.protocols.google_oauth import EXCHANGES_PATH
+from tests.support.fleet import weather_round_trip
 from tests.support.processes import Stack
 
 MODEL = "gemini-2.5-flash"
@@ -89,18 +90,13 @@ def test_usage_in_the_result_is_geminis_token_counts(
 def test_tool_call_round_trip_through_function_calling(
     client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
-    text = "weather? " + directive(
-        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    weather_round_trip(
+        lambda *messages, **fields: chat(client_a, *messages, **fields),
+        WEATHER_TOOL,
+        tool_choice="required",
     )
-    question = {"role": "user", "content": text}
-    first = chat(client_a, question, tools=[WEATHER_TOOL], tool_choice="required")
-    assert first.status_code == 200, first.text
-    choice = first.json()["choices"][0]
-    assert choice["finish_reason"] == "tool_calls"
-    (call,) = choice["message"]["tool_calls"]
-    assert call["function"]["name"] == "get_weather"
-    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
-    sent = emulator.requests()[-1]["body"]
+    asked, record = emulator.requests()
+    sent = asked["body"]
     [declaration] = sent["tools"][0]["functionDeclarations"]
     # additionalProperties is not in Gemini's schema subset: the emulator would 400 on it.
     assert declaration["parameters"] == {
@@ -109,16 +105,6 @@ def test_tool_call_round_trip_through_function_calling(
         "required": ["city"],
     }
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
-
-    result = {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}
-    second = chat(client_a, question, choice["message"], result, tools=[WEATHER_TOOL])
-    assert second.status_code == 200, second.text
-    answer = second.json()["choices"][0]
-    assert (answer["finish_reason"], answer["message"]["content"]) == (
-        "stop",
-        "tool results: 18C and sunny",
-    )
-    record = emulator.requests()[-1]
     assert (record["turn"], record["tool_results"]) == (1, ["18C and sunny"])
     response_part = record["body"]["contents"][2]["parts"][0]["functionResponse"]
     assert response_part == {"name": "get_weather", "response": {"output": "18C and sunny"}}
