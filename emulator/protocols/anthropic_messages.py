@@ -12,7 +12,16 @@ from typing import Any, ClassVar
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import FinishReason
-from emulator.protocols.base import Protocol, RequestError, new_id, split_for_stream, sse, text_of
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    new_id,
+    since_last_question,
+    split_for_stream,
+    sse,
+    text_of,
+)
 
 _STOP_REASONS: Mapping[FinishReason, str] = {
     "stop": "end_turn",
@@ -65,7 +74,7 @@ class AnthropicMessages(Protocol):
             texts += [part for part in (text, *results) if part]
             if message["role"] == "user" and text:
                 last_user_text = text
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -156,17 +165,9 @@ def _tool_results(content: object) -> list[str]:
     ]
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """Assistant messages and tool results since the last user message that was not
-    only tool results (tool results travel in user-role messages here)."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        if message["role"] == "assistant":
-            assistants += 1
-            continue
-        found = _tool_results(message.get("content"))
-        if not found:
-            break
-        results = found + results
-    return assistants, tuple(results)
+def _step(message: Any) -> tuple[Step, list[str]]:
+    # Tool results travel in user-role messages: one holding only results is no question.
+    if message["role"] == "assistant":
+        return "reply", []
+    found = _tool_results(message.get("content"))
+    return ("results", found) if found else ("question", [])

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import abc
 import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
 
 import orjson
 from starlette.routing import BaseRoute
 
 from emulator.behaviour import Decision, Turn
+
+T = TypeVar("T")
 
 
 class RequestError(Exception):
@@ -119,6 +121,30 @@ def text_of(content: object) -> str:
             and isinstance(part.get("text"), str)
         )
     return ""
+
+
+Step = Literal["reply", "results", "question"]
+"""What one message is to a tool loop: a model reply, tool results, or a new question."""
+
+
+def since_last_question(
+    messages: Sequence[T], step: Callable[[T], tuple[Step, Sequence[str]]]
+) -> tuple[int, tuple[str, ...]]:
+    """Model replies and tool-result texts (in order) after the last question, walking
+    back from the end: what :attr:`Turn.index` and :attr:`Turn.tool_results` hold.
+    ``step`` says what a message is; protocols differ in where tool results travel (their
+    own role, or user messages holding only results)."""
+    replies = 0
+    results: list[str] = []
+    for message in reversed(messages):
+        kind, texts = step(message)
+        if kind == "question":
+            break
+        if kind == "reply":
+            replies += 1
+        else:
+            results[:0] = texts
+    return replies, tuple(results)
 
 
 def split_for_stream(text: str) -> list[str]:

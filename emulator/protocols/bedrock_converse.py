@@ -20,7 +20,7 @@ import orjson
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import FinishReason
-from emulator.protocols.base import Protocol, RequestError, new_id
+from emulator.protocols.base import Protocol, RequestError, Step, new_id, since_last_question
 
 _STOP_REASONS: Mapping[FinishReason, str] = {
     "stop": "end_turn",
@@ -136,7 +136,7 @@ class BedrockConverse(Protocol):
                 "The toolConfig field must be defined when using toolUse and toolResult "
                 "content blocks."
             )
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=path_params.get("model_id", ""),
             texts=tuple(texts),
@@ -228,17 +228,9 @@ def _tool_results(content: object) -> list[str]:
     return results
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """Assistant messages and tool results since the last user message that was not only
-    tool results (tool results travel in user-role messages here)."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        if message["role"] == "assistant":
-            assistants += 1
-            continue
-        found = _tool_results(message.get("content"))
-        if not found:
-            break
-        results = found + results
-    return assistants, tuple(results)
+def _step(message: Any) -> tuple[Step, list[str]]:
+    # Tool results travel in user-role messages: one holding only results is no question.
+    if message["role"] == "assistant":
+        return "reply", []
+    found = _tool_results(message.get("content"))
+    return ("results", found) if found else ("question", [])

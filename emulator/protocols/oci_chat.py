@@ -20,7 +20,15 @@ from typing import Any, ClassVar
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import ToolCall
-from emulator.protocols.base import Protocol, RequestError, new_id, split_for_stream, sse
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    new_id,
+    since_last_question,
+    split_for_stream,
+    sse,
+)
 
 #: Headers OCI signs on a request with a body (the SDK's ``Signer`` signs exactly these).
 SIGNED_HEADERS = ("date", "(request-target)", "host", "content-length", "content-type")
@@ -132,7 +140,7 @@ class OCIChat(Protocol):
                 texts.append(text)
             if message["role"] == "USER":
                 last_user_text = text
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -208,19 +216,13 @@ def _text_of(content: object) -> str:
     )
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """ASSISTANT messages, and the texts of TOOL messages, after the last USER message."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        role = message["role"]
-        if role == "USER":
-            break
-        if role == "ASSISTANT":
-            assistants += 1
-        elif role == "TOOL":
-            results.append(_text_of(message.get("content")))
-    return assistants, tuple(reversed(results))
+def _step(message: Any) -> tuple[Step, list[str]]:
+    role = message["role"]
+    if role == "USER":
+        return "question", []
+    if role == "ASSISTANT":
+        return "reply", []
+    return "results", [_text_of(message.get("content"))] if role == "TOOL" else []
 
 
 def _text(text: str) -> dict[str, str]:

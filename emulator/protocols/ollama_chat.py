@@ -25,7 +25,13 @@ from starlette.routing import BaseRoute, Route
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import ToolCall
-from emulator.protocols.base import Protocol, RequestError, split_for_stream
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    since_last_question,
+    split_for_stream,
+)
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
 
@@ -63,7 +69,7 @@ class OllamaChat(Protocol):
                 texts.append(text)
             if message["role"] == "user":
                 last_user_text = text
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -131,18 +137,13 @@ def _check_message(message: object) -> str:
     return content
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """Assistant messages and ``role: "tool"`` contents after the last user message."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        if message["role"] == "user":
-            break
-        if message["role"] == "assistant":
-            assistants += 1
-        elif message["role"] == "tool":
-            results.append(message.get("content", ""))
-    return assistants, tuple(reversed(results))
+def _step(message: Any) -> tuple[Step, list[str]]:
+    role = message["role"]
+    if role == "user":
+        return "question", []
+    if role == "assistant":
+        return "reply", []
+    return "results", [message.get("content", "")] if role == "tool" else []
 
 
 def _head(turn: Turn) -> dict[str, Any]:

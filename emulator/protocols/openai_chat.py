@@ -21,7 +21,9 @@ from emulator.directives import ToolCall
 from emulator.protocols.base import (
     Protocol,
     RequestError,
+    Step,
     new_id,
+    since_last_question,
     split_for_stream,
     sse,
     text_of,
@@ -67,7 +69,7 @@ class OpenAIChat(Protocol):
                 texts.append(text)
             if message["role"] == "user":
                 last_user_text = text
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -154,19 +156,13 @@ class OpenAIChat(Protocol):
         return JSONResponse({"object": "list", "data": data})
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """Assistant messages and contents of ``role: "tool"`` messages after the last user message."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        role = message["role"]
-        if role == "user":
-            break
-        if role == "assistant":
-            assistants += 1
-        elif role == "tool":
-            results.append(text_of(message.get("content")))
-    return assistants, tuple(reversed(results))
+def _step(message: Any) -> tuple[Step, list[str]]:
+    role = message["role"]
+    if role == "user":
+        return "question", []
+    if role == "assistant":
+        return "reply", []
+    return "results", [text_of(message.get("content"))] if role == "tool" else []
 
 
 def _tool_call(call: ToolCall) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from starlette.routing import BaseRoute
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import FinishReason
-from emulator.protocols.base import Protocol, RequestError, new_id, split_for_stream, sse
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    new_id,
+    since_last_question,
+    split_for_stream,
+    sse,
+)
 from emulator.protocols.google_oauth import GoogleTokens
 
 _FINISH: Mapping[FinishReason, str] = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS"}
@@ -127,7 +135,7 @@ class VertexGemini(Protocol):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             param = "generationConfig.maxOutputTokens"
             raise RequestError(f"{param}: must be a positive integer", param=param)
-        index, results = _since_last_user(turns)
+        index, results = since_last_question(turns, _step)
         user_texts = [_texts(p, results=False) for r, p in turns if r == "user"]
         user_texts = [t for t in user_texts if t]
         return Turn(
@@ -278,16 +286,11 @@ def _check_schema(schema: object, where: str) -> None:
         _check_schema(sub, f"{where}.any_of[{k}]")
 
 
-def _since_last_user(turns: list[tuple[str, list[dict[str, Any]]]]) -> tuple[int, tuple[str, ...]]:
-    """Model turns and function results since the last user turn that is not only
-    function responses (results travel in user turns here)."""
-    models = 0
-    results: list[str] = []
-    for role, parts in reversed(turns):
-        if role == "model":
-            models += 1
-            continue
-        if not all(_field(p, "functionResponse") is not None for p in parts):
-            break
-        results = _texts(parts) + results
-    return models, tuple(results)
+def _step(turn: tuple[str, list[dict[str, Any]]]) -> tuple[Step, list[str]]:
+    # Function responses travel in user turns: one holding only responses is no question.
+    role, parts = turn
+    if role == "model":
+        return "reply", []
+    if not all(_field(p, "functionResponse") is not None for p in parts):
+        return "question", []
+    return "results", _texts(parts)

@@ -33,7 +33,15 @@ from starlette.routing import BaseRoute, Route
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import ToolCall
-from emulator.protocols.base import Protocol, RequestError, new_id, sse, text_of
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    new_id,
+    since_last_question,
+    sse,
+    text_of,
+)
 from emulator.responses import JSONResponse
 
 IAM_TOKEN_PATH = "/identity/token"  # noqa: S105 - a URL path
@@ -122,7 +130,7 @@ class WatsonxChat(Protocol):
                 texts.append(text)
             if role == "user":
                 last_user_text = text
-        index, tool_results = _since_last_user(messages)
+        index, tool_results = since_last_question(messages, _step)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -241,19 +249,13 @@ def _iam_error(status: int, code: str, message: str, missing: str | None) -> Res
     return JSONResponse(body, status_code=status)
 
 
-def _since_last_user(messages: list[Any]) -> tuple[int, tuple[str, ...]]:
-    """Assistant messages and ``role: "tool"`` contents after the last user message."""
-    assistants = 0
-    results: list[str] = []
-    for message in reversed(messages):
-        role = message["role"]
-        if role == "user":
-            break
-        if role == "assistant":
-            assistants += 1
-        elif role == "tool":
-            results.append(text_of(message.get("content")))
-    return assistants, tuple(reversed(results))
+def _step(message: Any) -> tuple[Step, list[str]]:
+    role = message["role"]
+    if role == "user":
+        return "question", []
+    if role == "assistant":
+        return "reply", []
+    return "results", [text_of(message.get("content"))] if role == "tool" else []
 
 
 def _tool_call(call: ToolCall) -> dict[str, Any]:
