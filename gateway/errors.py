@@ -3,7 +3,8 @@
     GatewayError (500 internal_error)
     ├── InvalidRequest (400 invalid_request_error)
     │   ├── UnknownModel (400 model_not_found)
-    │   └── CapabilityMissing (400 unsupported_capability)
+    │   ├── CapabilityMissing (400 unsupported_capability)
+    │   └── UrlNotAllowed (400 url_not_allowed)    SSRF guard: private/loopback/metadata
     ├── RequestValidationFailed (422 validation_error)
     │   └── InvalidToolArguments (422 invalid_tool_arguments)   param = the JSON path
     ├── AuthenticationFailed (401 authentication_error)
@@ -67,6 +68,14 @@ class UnknownModel(InvalidRequest):
 
 class CapabilityMissing(InvalidRequest):
     error_type = "unsupported_capability"
+
+
+class UrlNotAllowed(InvalidRequest):
+    """An outbound URL (webhook, document) that is malformed or reaches a loopback, private,
+    link-local or metadata address that the operator has not allowlisted."""
+
+    error_type = "url_not_allowed"
+    default_message = "the URL is not allowed"
 
 
 class RequestValidationFailed(GatewayError):
@@ -234,6 +243,14 @@ class ToolTimeout(ToolUnavailable):
     default_message = "the tool did not finish in time"
 
 
+class DocumentUnavailable(GatewayError):
+    """A document to enhance could not be fetched or read (too large, not text, 404...)."""
+
+    status_code = 422
+    error_type = "document_unavailable"
+    default_message = "the document could not be fetched"
+
+
 ERROR_TYPES: dict[str, type[GatewayError]] = {
     cls.error_type: cls
     for cls in (
@@ -241,6 +258,7 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         InvalidRequest,
         UnknownModel,
         CapabilityMissing,
+        UrlNotAllowed,
         RequestValidationFailed,
         AuthenticationFailed,
         NotFound,
@@ -261,6 +279,7 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         ToolLoopStopped,
         MaxIterationsReached,
         BudgetExhausted,
+        DocumentUnavailable,
     )
 }
 
