@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from emulator.behaviour import Turn, decide
 from emulator.control import control_routes
 from emulator.directives import DirectiveError, find_directive
+from emulator.enhancer import persona_directive
 from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
@@ -112,7 +113,9 @@ class _Generation:
             return self._error(request, received, body, 400, str(exc), turn=turn)
 
         scripted = self._state.next_scripted()
-        decision = decide(turn, scripted if scripted is not None else in_text)
+        chosen = scripted if scripted is not None else in_text
+        # Unscripted enhancement prompts get a plausible model (emulator.enhancer).
+        decision = decide(turn, chosen if chosen is not None else persona_directive(turn))
         status = decision.error.status if decision.error else 200
         entry = self._record(request, received, turn.model, body, status, turn)
 
