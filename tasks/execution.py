@@ -15,44 +15,40 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from redis.exceptions import RedisError
 
-from gateway.errors import (
-    BudgetExhausted,
-    GatewayError,
-    InvalidRequest,
-    MaxIterationsReached,
-    SessionNotFound,
-    ToolLoopStopped,
-)
+from gateway.errors import GatewayError, InvalidRequest, SessionNotFound
 from providers.base import Provider
-from providers.config import ModelPrice
-from providers.openai_format import chat_request_from_openai, message_from_openai
-from providers.types import ChatResponse
+from providers.openai_format import chat_request_from_openai
 from tasks.completion import JobOutcome, completion_outcome
+from tasks.loop_runner import LoopRun, LoopRunner
 from tasks.model_calls import ModelCalls, Turn
 from tasks.records import JobRecord, JobStatus, JobType
 from tasks.routing import RouteState
-from tasks.session_context import estimate_message_tokens, new_session_messages, session_prompt
+from tasks.session_context import new_session_messages, session_prompt
 from tasks.sessions import SyncSessionStore
 from tasks.sync_store import SessionAppend
 from tasks.tool_loop import (
     LoopLimits,
     LoopState,
     gateway_tools,
-    parse_arguments,
     spent_fields,
-    tool_choice_after,
     with_gateway_definitions,
 )
 from tools.executor import ToolExecutor
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
+
+
+class JobKind(Protocol):
+    """A job kind run by another module (enhancement): runs one claimed delivery and
+    records its outcome; raising a ``GatewayError`` fails the job."""
+
+    def run(self, job: JobRecord, token: str) -> None: ...
 
 
 class JobRunner:
@@ -70,6 +66,7 @@ class JobRunner:
         max_iterations_ceiling: int,
         tool_result_max_chars: int = 32_000,
         session_max_messages: int = 1000,
+        kinds: dict[JobType, Callable[[JobRunner], JobKind]] | None = None,
     ) -> None:
         self.calls = calls
         self.store = calls.store
@@ -81,6 +78,9 @@ class JobRunner:
         self.max_iterations_ceiling = max_iterations_ceiling
         self.tool_result_max_chars = tool_result_max_chars
         self.session_max_messages = session_max_messages
+        self.loops = LoopRunner(calls, executor, tool_result_max_chars)
+        # Kinds built on this runner's parts (their loops, calls and store).
+        self.kinds = {kind: build(self) for kind, build in (kinds or {}).items()}
 
     def run(self, job_id: str) -> None:
         """Run one delivery of ``job_id``."""
@@ -110,6 +110,8 @@ class JobRunner:
             self._run_completion(job, token)
         elif job.type is JobType.TOOL:
             self._run_tool(job, token)
+        elif job.type in self.kinds:
+            self.kinds[job.type].run(job, token)
         else:
             raise InvalidRequest(f"job type {job.type.value!r} is not supported yet", param="type")
 
@@ -163,88 +165,29 @@ class JobRunner:
         price = instance.prices.get(route.current.model)
         limits = limits.priced(price is not None, instance.name, route.current.model)
         ours = gateway_tools(parsed, self.tools)
-        # Before admission: a client built after it would delay the call past its slot in
-        # the window, and a later, faster call could then share the provider's window.
-        provider = self.provider_for(instance.name)
-        while True:
-            if state.pending and not self._run_tools(job, token, state):
-                return
-            messages = prompt + state.produced
-            reason = state.over_budget(limits, estimate_message_tokens(messages))
-            if reason:
-                self._stop(job, token, state, BudgetExhausted(reason, param="tool_loop"))
-                return
-            request = replace(
-                parsed,
-                model=instance.upstream_model(route.current.model),
-                messages=tuple(message_from_openai(m) for m in messages),
-                tool_choice=tool_choice_after(parsed.tool_choice, state.iterations),
-            )
-            turn = self.calls.call(job, token, route, provider, request, spent_fields(state))
-            if turn is None:
-                return  # handed back to wait, moved to a fallback, or failed
-            try:
-                if not self._after_reply(job, token, state, turn, limits, ours, price):
-                    return
-            finally:
-                # After the reply is recorded: a paid-for answer is kept even if this fails.
-                self.calls.settle(turn)
-
-    def _after_reply(
-        self,
-        job: JobRecord,
-        token: str,
-        state: LoopState,
-        turn: Turn,
-        limits: LoopLimits,
-        ours: frozenset[str],
-        price: ModelPrice | None,
-    ) -> bool:
-        """Record a model reply: the job's answer, a stop at a limit, or a checkpointed
-        tool-call turn. True when the loop goes on to run the tools."""
-        response = turn.response
-        usage = response.usage
-        state.spend(
-            response, price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
+        run = LoopRun(
+            job=job,
+            token=token,
+            route=route,
+            instance=instance,
+            # Before admission: a client built after it would delay the call past its slot
+            # in the window, and a later, faster call could then share the provider's window.
+            provider=self.provider_for(instance.name),
+            prompt=prompt,
+            request=parsed,
+            limits=limits,
+            price=price,
+            ours=ours,
+            save=lambda s: self.store.checkpoint(job.id, token, {"loop": s.to_record()}),
         )
-        calls = response.message.tool_calls
-        if not calls or not all(c.name in ours for c in calls):
-            # An answer, or calls the client must run: the job is done either way.
+        turn = self.loops.run(run, state)
+        if turn is None:
+            return
+        try:
             self._finish_completion(job, token, state, turn, bool(ours))
-            return False
-        stop = self._limit(state, limits)
-        state.add_tool_turn(response)
-        if stop is not None:
-            self._stop(job, token, state, stop, response)
-            return False
-        return self._checkpoint(job, token, state)
-
-    def _limit(self, state: LoopState, limits: LoopLimits) -> ToolLoopStopped | None:
-        """The limit that keeps the model's latest tool calls from running, if any."""
-        if state.iterations >= limits.max_iterations:
-            return MaxIterationsReached(
-                f"the model still called tools after {state.iterations} tool rounds "
-                f"(max_iterations {limits.max_iterations})",
-                param="tool_loop.max_iterations",
-            )
-        reason = state.over_budget(limits)
-        return BudgetExhausted(reason, param="tool_loop") if reason else None
-
-    def _run_tools(self, job: JobRecord, token: str, state: LoopState) -> bool:
-        """Run the pending round's tools concurrently and checkpoint the results; False if
-        the job is no longer ours."""
-        pending = state.pending_calls()
-        outcomes = self.executor.run_many([(c.name, parse_arguments(c)) for c in pending])
-        state.add_results(pending, outcomes, self.tool_result_max_chars)
-        failed = [o.name for o in outcomes if not o.ok]
-        log.info("tool_round", round=state.iterations, calls=len(pending), failed=failed)
-        return self._checkpoint(job, token, state)
-
-    def _checkpoint(self, job: JobRecord, token: str, state: LoopState) -> bool:
-        saved = self.store.checkpoint(job.id, token, {"loop": state.to_record()})
-        if not saved:
-            log.info("checkpoint_refused", reason="lease lost or job finished")
-        return saved
+        finally:
+            # After the reply is recorded: a paid-for answer is kept even if this fails.
+            self.calls.settle(turn)
 
     def _finish_completion(
         self, job: JobRecord, token: str, state: LoopState, turn: Turn, looped: bool
@@ -266,20 +209,6 @@ class JobRunner:
                 self.session_max_messages,
             )
         self._succeed(job, token, totals, turn.seconds, session)
-
-    def _stop(
-        self,
-        job: JobRecord,
-        token: str,
-        state: LoopState,
-        error: ToolLoopStopped,
-        last: ChatResponse | None = None,
-    ) -> None:
-        """End the loop at a limit: failed, with what was spent and the last reply kept."""
-        fields = spent_fields(state, always=True)
-        if last is not None:
-            fields["result"] |= {"message": state.produced[-1], "finish_reason": last.finish_reason}
-        self.calls.fail(job, token, error.to_dict(), attempts=1, fields=fields)
 
     def _succeed(
         self,
