@@ -64,10 +64,9 @@ async def _validation_error(_: Request, exc: Exception) -> FastJSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if request.scope.get("state", {}).get("body_too_large"):
-        too_large = PayloadTooLarge(
-            f"request body exceeds {request.app.state.settings.max_body_bytes} bytes"
-        )
+    limit = request.scope.get("state", {}).get("body_too_large")
+    if limit:
+        too_large = PayloadTooLarge(f"request body exceeds {limit} bytes")
         return FastJSONResponse({"error": too_large.to_dict()}, status_code=413)
     error_type = _HTTP_TYPES.get(exc.status_code, "http_error")
     return error_response(

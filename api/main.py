@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.responses import FastJSONResponse
-from api.routes import chat, health, jobs, models, providers, sessions, tools
+from api.routes import batches, chat, health, jobs, models, providers, sessions, tools, webhooks
 from api.services import ApiServices
 from gateway.logs import configure_logging
 from gateway.settings import Settings
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, jobs, chat, models, providers, sessions, tools):
+    for module in (health, jobs, batches, chat, models, providers, sessions, tools, webhooks):
         app.include_router(module.router)
     return app
 

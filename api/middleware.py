@@ -22,7 +22,8 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 class RequestContextMiddleware:
     """Binds a request id (from ``X-Request-ID`` or new), echoes it, logs the outcome, and
-    refuses bodies over ``Settings.max_body_bytes`` with 413, with or without Content-Length."""
+    refuses bodies over ``Settings.max_body_bytes`` (``batch_max_body_bytes`` for batch
+    submissions) with 413, with or without Content-Length."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,7 +40,10 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
-        limit: int = scope["app"].state.settings.max_body_bytes
+        settings = scope["app"].state.settings
+        # Batches carry whole documents: that one route has its own, larger limit.
+        batch_submit = scope.get("path") == "/v1/batches" and scope.get("method") == "POST"
+        limit: int = settings.batch_max_body_bytes if batch_submit else settings.max_body_bytes
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -57,7 +61,7 @@ class RequestContextMiddleware:
                 if received > limit:
                     # FastAPI turns errors while reading the body into a 400; the flag lets
                     # the error handler answer 413 instead.
-                    scope["state"]["body_too_large"] = True
+                    scope["state"]["body_too_large"] = limit
                     raise PayloadTooLarge(f"request body exceeds {limit} bytes")
             return message
 

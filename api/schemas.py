@@ -31,6 +31,42 @@ class JobCreate(BaseModel):
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
 
 
+class BatchDocument(BaseModel):
+    """One document of a batch: inline Markdown or a URL the worker fetches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    custom_id: str | None = Field(
+        default=None, min_length=1, max_length=256, description="default: doc-<position>"
+    )
+    text: str | None = Field(default=None, min_length=1)
+    url: AnyHttpUrl | None = None
+    name: str | None = Field(default=None, max_length=256)
+
+    def source(self) -> dict[str, Any]:
+        out = self.model_dump(exclude_none=True)
+        if self.url is not None:
+            out["url"] = str(self.url)
+        return out
+
+
+class BatchCreate(BaseModel):
+    """``POST /v1/batches``: documents to enhance with one model, options and webhook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    documents: list[BatchDocument] = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    webhook: WebhookSpec | None = None
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+    priority: int = Field(default=5, ge=0, le=9)
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"
+    )
+    provider: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class SessionCreate(BaseModel):
     """``POST /v1/sessions``. ``ttl_seconds``' upper bound is a setting, checked by the route;
     ``messages`` are checked by the chat-request parser, the one judge of a message."""

@@ -7,15 +7,20 @@ from dataclasses import dataclass
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.metrics import ApiMetrics
+from gateway.outbound import OutboundPolicy
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
 from providers.router import ModelRouter
+from tasks.batch_submission import BatchSubmitter
+from tasks.batches import BatchStore
 from tasks.completions import CompletionHub
 from tasks.instance_states import InstanceMonitor
+from tasks.prompts import PromptTemplates
 from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.submission import JobSubmitter
 from tasks.tool_loop import LoopLimits
+from tasks.webhook_secrets import WebhookSecrets
 from tools.registry import ToolRegistry
 from tools.toolbox import build_tool_registry
 
@@ -33,6 +38,9 @@ class ApiServices:
     tools: ToolRegistry
     metrics: ApiMetrics
     monitor: InstanceMonitor
+    batches: BatchStore
+    batch_submitter: BatchSubmitter
+    webhook_secrets: WebhookSecrets
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -59,6 +67,8 @@ class ApiServices:
         await monitor.start()
         tools = build_tool_registry(settings)
         sessions = SessionStore(redis)
+        outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
+        secrets = WebhookSecrets.from_settings(settings)
         submitter = JobSubmitter(
             store,
             router,
@@ -67,6 +77,14 @@ class ApiServices:
             LoopLimits.defaults(settings),
             settings.tool_loop_max_iterations_limit,
             instance_states=lambda: monitor.states,
+            outbound=outbound,
+            secrets=secrets,
+            prompts=PromptTemplates(),
+            document_max_bytes=settings.document_max_bytes,
+        )
+        batches = BatchStore(redis, settings.job_ttl_seconds)
+        batch_submitter = BatchSubmitter(
+            submitter, batches, outbound, secrets, settings.batch_max_documents
         )
         metrics = ApiMetrics()
         metrics.waiters.set_function(lambda: hub.waiter_count)
@@ -82,6 +100,9 @@ class ApiServices:
             tools,
             metrics,
             monitor,
+            batches,
+            batch_submitter,
+            secrets,
         )
 
     async def close(self) -> None:

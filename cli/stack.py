@@ -23,7 +23,7 @@ from emulator.directives import directive
 from emulator.local_env import emulator_env_by_provider
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
-from tasks.task_messages import TOOLS_QUEUE
+from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
 DEV_API_KEY = "dev-key"
 _SEARCH = {"name": "search_corpus", "arguments": {"query": "retry backoff", "top_k": 2}}
@@ -51,6 +51,20 @@ DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "tool get_chunk",
         {"type": "tool", "request": {"name": "get_chunk", "arguments": {"chunk_id": "chunk-001"}}},
+    ),
+    (
+        "enhancement (gather, enhance, check, review)",
+        {
+            "type": "enhancement",
+            "request": {
+                "model": "gpt-4o-mini",
+                "document": {
+                    "name": "limits.md",
+                    "text": "# Rate limits\n\nEvery provider has its own limits.\n\n"
+                    "## Retries\n\nA 429 is retried after its retry-after.\n",
+                },
+            },
+        },
     ),
 )
 
@@ -117,7 +131,22 @@ class LocalStack:
         downstream = f"http://127.0.0.1:{self.ports.downstream}"
         env.setdefault("LLM_GATEWAY_SEMANTIC_SEARCH_URL", downstream)
         env.setdefault("LLM_GATEWAY_AI_AGENTS_URL", downstream)
+        env.setdefault("LLM_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{self.ports.api}")
+        # Local webhooks: a signing key for this state dir (so each tenant has a secret,
+        # see GET /v1/webhooks/secret), and receivers on this machine may be called.
+        if not env.get("LLM_GATEWAY_WEBHOOK_SECRETS"):
+            env.setdefault("LLM_GATEWAY_WEBHOOK_SIGNING_KEY", self._local_signing_key())
+        env.setdefault("LLM_GATEWAY_OUTBOUND_ALLOWLIST", "localhost,127.0.0.1")
         return env
+
+    def _local_signing_key(self) -> str:
+        """A random key kept in the state dir: secrets stay the same across restarts."""
+        path = self.state_dir / "webhook-signing-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def run(self, demo: bool, exit_after_demo: bool) -> int:
         # SIGTERM stops the stack like Ctrl-C; SIGINT is re-armed because a process started
@@ -163,6 +192,7 @@ class LocalStack:
         providers = load_providers(settings.providers_file, self.env)
         queues = {inst.name: inst.queue for inst in providers.instances.values()}
         queues["tools"] = TOOLS_QUEUE
+        queues["webhooks"] = WEBHOOKS_QUEUE
         for name, queue in queues.items():
             for index in range(self.worker_processes):
                 self._spawn_worker(name, queue, index, settings)
@@ -294,6 +324,7 @@ class LocalStack:
                 reply = (
                     (result.get("message") or {}).get("content")
                     or result.get("output")
+                    or _enhancement_summary(result)
                     or (done.get("error") or {}).get("message", "")
                 )
                 failures += done["status"] != "succeeded"
@@ -324,6 +355,15 @@ class LocalStack:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.children.clear()
+
+
+def _enhancement_summary(result: dict[str, Any]) -> str:
+    """An enhancement's outcome in a few words: its checks and citations."""
+    validation = result.get("validation")
+    if not validation:
+        return ""
+    verdict = "valid" if validation["passed"] else "INVALID"
+    return f"{verdict}, {len(result.get('citations', []))} citations"
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

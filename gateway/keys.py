@@ -79,3 +79,27 @@ def circuit(instance: str) -> str:
 def tool_circuit(service: str) -> str:
     """Hash holding the circuit breaker state of a tool's downstream service."""
     return f"{PREFIX}:tool-circuit:{service}"
+
+
+def batch(batch_id: str) -> str:
+    """Hash holding a batch record; its counters ``n_<status>`` are kept by the job scripts."""
+    return f"{PREFIX}:batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str) -> str:
+    """List of a batch's job ids, in document order."""
+    return f"{PREFIX}:batch:{batch_id}:jobs"
+
+
+def tenant_batches(tenant: str) -> str:
+    """Sorted set of a tenant's batch ids, all scored 0 (ids are time-ordered)."""
+    return f"{PREFIX}:tenant:{tenant}:batches"
+
+
+# Pub/sub channel on which a batch's end is announced (member: the batch id).
+BATCH_DONE_CHANNEL = f"{PREFIX}:events:batch-done"
+# Sorted set of webhook deliveries to attempt: member "job:<id>" or "batch:<id>", score =
+# when (ms, Redis clock). A delivery handed to a worker is re-scored a lease ahead.
+WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"
+# Sorted set of dead-lettered deliveries (member as above, score = when, ms).
+WEBHOOKS_DEAD = f"{PREFIX}:webhooks:dead"

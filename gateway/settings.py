@@ -92,6 +92,31 @@ class Settings(BaseSettings):
     # A tool result longer than this is truncated before the model sees it.
     tool_result_max_chars: int = Field(default=32_000, ge=256)
 
+    # Outbound URLs (webhooks, documents): hosts and CIDRs that may be reached even though
+    # they are loopback, private or link-local, e.g. "hooks.internal,10.20.0.0/16".
+    outbound_allowlist: str = ""
+    # Batch document enhancement. Documents given by URL are fetched by the worker.
+    batch_max_documents: int = Field(default=10_000, ge=1)
+    # ``POST /v1/batches`` carries whole documents: its own body limit.
+    batch_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    document_max_bytes: int = Field(default=1_048_576, ge=1)
+    document_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Where results links in webhooks point: the gateway's address as clients reach it.
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Webhooks (Standard Webhooks). Per-tenant secrets, "tenant:whsec_<base64>" pairs; a
+    # tenant listed twice is signed with both (rotation). Tenants not listed get a secret
+    # derived from the signing key when one is set; otherwise they cannot ask for webhooks.
+    webhook_secrets: SecretStr = SecretStr("")
+    webhook_signing_key: SecretStr | None = None
+    # Waits before each retry ("s", "m", "h" suffixes); attempts = 1 + the number of waits.
+    # The default spans about a day, like Svix's; then the delivery is dead-lettered.
+    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A delivery handed to a worker is not handed out again for this long (a worker that
+    # dies mid-attempt delays that delivery by at most this).
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -105,6 +130,17 @@ class Settings(BaseSettings):
     @classmethod
     def _no_tools_file(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
+    @cached_property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        """Seconds to wait before each webhook retry."""
+        return parse_durations(self.webhook_retry_schedule)
 
     @field_validator("log_level")
     @classmethod
@@ -138,6 +174,28 @@ class Settings(BaseSettings):
                 digest = hash_api_key(key)
             hashes[digest] = tenant
         return hashes
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_durations(text: str) -> tuple[float, ...]:
+    """ "5s,5m,2h" → (5.0, 300.0, 7200.0); a bare number is seconds. Empty = no retries."""
+    out: list[float] = []
+    for raw in text.split(","):
+        item = raw.strip().lower()
+        if not item:
+            continue
+        unit = next((u for u in ("ms", "s", "m", "h", "d") if item.endswith(u)), "")
+        number = item.removesuffix(unit) if unit else item
+        try:
+            seconds = float(number) * _UNITS.get(unit, 1.0)
+        except ValueError:
+            raise ValueError(f"not a duration: {raw.strip()!r} (use e.g. 30s, 5m, 2h)") from None
+        if not 0 <= seconds < float("inf"):
+            raise ValueError(f"not a duration: {raw.strip()!r}")
+        out.append(seconds)
+    return tuple(out)
 
 
 def hash_api_key(key: str) -> str:

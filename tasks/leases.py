@@ -24,6 +24,7 @@ and every step is one Lua script on Redis's own clock, so no worker's clock matt
 from __future__ import annotations
 
 from gateway.redis_clock import NOW_MS_LUA
+from tasks.job_events import ON_TERMINAL_LUA
 from tasks.records import SET_FIELDS_LUA
 
 # KEYS[1] job hash, KEYS[2] running set, KEYS[3] deferred set. ARGV[1] lease token,
@@ -74,11 +75,14 @@ end
 # ("" deletes). Returns {1, status} or {0, current status}.
 FINISH_LUA = (
     _HOLDER
+    + NOW_MS_LUA
+    + ON_TERMINAL_LUA
     + """
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('HDEL', KEYS[1], 'lease')
 redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[5]))
 set_fields(6)
+on_terminal(KEYS[1], ARGV[4], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2])
 return {1, ARGV[2]}
@@ -94,6 +98,8 @@ return {1, ARGV[2]}
 # Returns {1, status, appended (1, or 0 when the session has expired)} or {0, status}.
 FINISH_IN_SESSION_LUA = (
     _HOLDER
+    + NOW_MS_LUA
+    + ON_TERMINAL_LUA
     + """
 local n = tonumber(ARGV[8])
 local appended = 0
@@ -113,6 +119,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('HDEL', KEYS[1], 'lease')
 redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[5]))
 set_fields(9 + n)
+on_terminal(KEYS[1], ARGV[4], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2])
 return {1, ARGV[2], appended}
@@ -176,6 +183,7 @@ return renewed
 # while gets to renew before its jobs are taken away. Returns {requeued, failed}.
 REAP_LUA = (
     NOW_MS_LUA
+    + ON_TERMINAL_LUA
     + """
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[6]),
   'LIMIT', 0, tonumber(ARGV[3]))
@@ -190,6 +198,7 @@ for _, id in ipairs(lapsed) do
       local error = cjson.encode({type = 'worker_lost', message =
         'the job lost its worker ' .. lost .. ' times; giving up'})
       redis.call('HSET', key, 'status', 'failed', 'error', error, 'finished_at', ARGV[5])
+      on_terminal(key, id, 'failed')
       redis.call('PUBLISH', ARGV[4], id .. ' failed')
       failed = failed + 1
     else

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.redis_clock import NOW_MS_LUA
+from tasks.job_events import ON_TERMINAL_LUA
 
 
 class JobStatus(StrEnum):
@@ -42,10 +44,23 @@ class JobType(StrEnum):
 
 
 _JSON_FIELDS = frozenset(
-    {"request", "result", "error", "usage", "metadata", "webhook", "route", "loop"}
+    {
+        "request",
+        "result",
+        "error",
+        "usage",
+        "metadata",
+        "webhook",
+        "route",
+        "loop",
+        "pipeline",
+        "wh_attempts",
+    }
 )
-_FLOAT_FIELDS = frozenset({"created_at", "started_at", "finished_at", "cost_usd"})
-_INT_FIELDS = frozenset({"attempts", "priority", "recoveries"})
+_FLOAT_FIELDS = frozenset(
+    {"created_at", "started_at", "finished_at", "cost_usd", "wh_next_at", "wh_delivered_at"}
+)
+_INT_FIELDS = frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"})
 
 
 def new_job_id() -> str:
@@ -99,6 +114,20 @@ class JobRecord:
     recoveries: int = 0
     # A completion's tool-loop checkpoint (``tasks.tool_loop.LoopState``).
     loop: dict[str, Any] | None = None
+    # An enhancement's checkpoint (``tasks.enhancement_state.PipelineState``).
+    pipeline: dict[str, Any] | None = None
+    # The batch this job is one document of, and the document's id within it.
+    batch_id: str | None = None
+    custom_id: str | None = None
+    # "1" when an enhancement succeeded but its validation failed (batch counters).
+    validation_failed: str | None = None
+    # The webhook delivery of the job's terminal event (``tasks.webhook_deliveries``).
+    wh_status: str | None = None
+    wh_event: str | None = None
+    wh_attempt_count: int | None = None
+    wh_attempts: list[dict[str, Any]] | None = None
+    wh_next_at: float | None = None
+    wh_delivered_at: float | None = None
 
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""
@@ -145,7 +174,44 @@ class JobRecord:
             "session_id": self.session_id,
             "request": self.request,
             "tool_loop": _loop_progress(self.loop),
+            "pipeline": _pipeline_progress(self.pipeline),
+            "batch_id": self.batch_id,
+            "custom_id": self.custom_id,
+            "webhook": webhook_public(self.webhook, self),
         }
+
+
+class _DeliveryFields:
+    """What ``webhook_public`` reads: a job or a batch record."""
+
+    wh_status: str | None
+    wh_event: str | None
+    wh_attempts: list[dict[str, Any]] | None
+    wh_next_at: float | None
+    wh_delivered_at: float | None
+
+
+def webhook_public(webhook: dict[str, Any] | None, record: Any) -> dict[str, Any] | None:
+    """A record's webhook as clients see it: the URL and how its delivery is going."""
+    if not webhook:
+        return None
+    delivery = None
+    if record.wh_status:
+        delivery = {
+            "status": record.wh_status,
+            "event": record.wh_event,
+            "attempts": record.wh_attempts or [],
+            "next_attempt_at": iso(record.wh_next_at) if record.wh_status == "pending" else None,
+            "delivered_at": iso(record.wh_delivered_at),
+        }
+    return {"url": webhook.get("url"), "delivery": delivery}
+
+
+def _pipeline_progress(pipeline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A running enhancement as clients see it: its step, not its conversation."""
+    if not pipeline:
+        return None
+    return {"step": pipeline.get("step"), "prompt": pipeline.get("prompt")}
 
 
 def _loop_progress(loop: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -201,8 +267,15 @@ end
 # publish the id on when the new status is terminal ("" = none), job id, attempts increment,
 # then field/value pairs to set. Returns {1, new} on success, {0, current} when the current
 # status is not allowed, {-1, ""} when the job does not exist (expired or never created).
+TERMINAL_LUA = """
+local function is_terminal(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
+"""
+
 TRANSITION_LUA = (
     SET_FIELDS_LUA
+    + NOW_MS_LUA
+    + ON_TERMINAL_LUA
+    + TERMINAL_LUA
     + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {-1, ''} end
@@ -215,6 +288,9 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2])
 local inc = tonumber(ARGV[5])
 if inc and inc ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', inc) end
 set_fields(6)
+if is_terminal(ARGV[2]) and not is_terminal(current) then
+  on_terminal(KEYS[1], ARGV[4], ARGV[2])
+end
 if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) end
 return {1, ARGV[2]}
 """

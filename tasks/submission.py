@@ -11,15 +11,20 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
-from gateway.errors import InvalidRequest, ServiceUnavailable, SessionNotFound
+from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
+from gateway.outbound import OutboundPolicy
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
 from providers.router import InstanceStates, ModelRouter
+from tasks.enhancement_request import EnhancementOptions, EnhancementRequest
+from tasks.enhancement_steps import enhancement_chat, prompt_version
+from tasks.prompts import PromptTemplates
 from tasks.records import JobRecord, JobStatus, JobType, new_job_id, storable_json
 from tasks.sessions import SessionStore
 from tasks.store import JobStore
 from tasks.task_messages import TOOLS_QUEUE, TaskMessageBuilder
 from tasks.tool_loop import LoopLimits
+from tasks.webhook_secrets import WebhookSecrets
 from tools.registry import ToolRegistry
 
 log = structlog.get_logger(__name__)
@@ -72,6 +77,11 @@ class JobSubmitter:
         loop_defaults: LoopLimits,
         max_iterations_ceiling: int,
         instance_states: Callable[[], InstanceStates] = dict,
+        *,
+        outbound: OutboundPolicy,
+        secrets: WebhookSecrets,
+        prompts: PromptTemplates,
+        document_max_bytes: int,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
@@ -81,12 +91,20 @@ class JobSubmitter:
         self._loop_defaults = loop_defaults
         self._max_iterations_ceiling = max_iterations_ceiling
         self._instance_states = instance_states
+        self._outbound = outbound
+        self._secrets = secrets
+        self._prompts = prompts
+        self._document_max_bytes = document_max_bytes
 
-    def prepare(self, spec: JobSpec, job_id: str | None = None) -> JobRecord:
-        """Validate and route; raises a 4xx ``GatewayError`` before anything is stored."""
+    def prepare(
+        self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
+    ) -> JobRecord:
+        """Validate and route; raises a 4xx ``GatewayError`` before anything is stored.
+        ``param``: where the request sits in the caller's body (for error messages)."""
         fingerprint = _fingerprint(spec)
         model: str | None = None
         provider: str | None = None
+        request: dict[str, Any] = spec.request
         if spec.type is JobType.COMPLETION:
             chat = chat_request_from_openai(spec.request)
             hint = _provider_hint(spec.request)
@@ -108,14 +126,14 @@ class JobSubmitter:
             self._tools.validate(name, spec.request.get("arguments", {}))
             queue = TOOLS_QUEUE
         else:
-            raise InvalidRequest(f"job type {spec.type.value!r} is not available yet", param="type")
+            request, model, provider, queue = self._prepare_enhancement(spec, param)
         return JobRecord(
             id=job_id or new_job_id(),
             fingerprint=fingerprint,
             tenant=spec.tenant,
             type=spec.type,
             status=JobStatus.QUEUED,
-            request=spec.request,
+            request=request if spec.type is JobType.ENHANCEMENT else spec.request,
             created_at=time.time(),
             model=model,
             provider=provider,
@@ -128,6 +146,61 @@ class JobSubmitter:
             request_id=spec.request_id,
         )
 
+    def _prepare_enhancement(
+        self, spec: JobSpec, param: str
+    ) -> tuple[dict[str, Any], str, str, str]:
+        """(normalized request, model, instance, queue) of an enhancement job."""
+        if spec.session_id is not None:
+            raise InvalidRequest(
+                "an enhancement keeps its own conversation; session_id does not apply",
+                param="session_id",
+            )
+        parsed = EnhancementRequest.parse(spec.request, param)
+        self.check_enhancement(parsed, param)
+        route = self._router.route(
+            parsed.model,
+            hint=parsed.provider,
+            states=self._instance_states(),
+            accepts=lambda inst: check_request(inst, enhancement_chat(parsed, self._tools)),
+        )
+        return parsed.stored(), parsed.model, route.instance.name, route.queue
+
+    def check_enhancement(self, parsed: EnhancementRequest, param: str = "request") -> None:
+        """What an enhancement needs beyond its schema: known tools and prompt version, and
+        an inline document within the size limit."""
+        self.check_enhancement_options(parsed.options, f"{param}.options")
+        text = parsed.document.text
+        if text is not None and len(text.encode()) > self._document_max_bytes:
+            raise PayloadTooLarge(
+                f"{param}.document.text is over the {self._document_max_bytes}-byte limit",
+                param=f"{param}.document.text",
+            )
+
+    def check_enhancement_options(self, options: EnhancementOptions, param: str) -> None:
+        """The options' tools are registered and their prompt version exists (400s)."""
+        for name in options.tools:
+            if name not in self._tools:
+                known = ", ".join(self._tools.names()) or "(none)"
+                raise InvalidRequest(
+                    f"{param}.tools: unknown tool {name!r}; registered tools: {known}",
+                    param=f"{param}.tools",
+                )
+        try:
+            prompt_version(self._prompts, options.prompt_version)
+        except InvalidRequest as exc:
+            raise InvalidRequest(exc.message, param=f"{param}.prompt_version") from None
+
+    async def check_outbound(self, record: JobRecord) -> None:
+        """The job's webhook and document URLs: refused (400) when they reach loopback,
+        private, link-local or metadata addresses the operator has not allowlisted."""
+        if record.webhook:
+            self._secrets.require(record.tenant)
+            await self._outbound.check_url_async(record.webhook["url"], param="webhook.url")
+        if record.type is JobType.ENHANCEMENT:
+            url = record.request["document"].get("url")
+            if url:
+                await self._outbound.check_url_async(url, param="request.document.url")
+
     async def submit(self, record: JobRecord) -> tuple[JobRecord, bool]:
         """Store the record and queue its message in one atomic step. Returns (record,
         created); an idempotent repeat returns the first job and queues nothing."""
@@ -135,6 +208,7 @@ class JobSubmitter:
         message = self._messages.run_job(
             record.id, record.queue, record.priority, record.request_id
         )
+        await self.check_outbound(record)
         if record.session_id is not None and not await self._sessions.exists(
             record.session_id, record.tenant
         ):

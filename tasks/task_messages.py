@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 import orjson
 
 RUN_JOB_TASK = "llm.run_job"
+DELIVER_WEBHOOK_TASK = "llm.deliver_webhook"
 # Tool jobs run beside provider queues on their own queue.
 TOOLS_QUEUE = "llm.tools"
+# Webhook deliveries have their own queue: a slow receiver never holds a provider slot.
+WEBHOOKS_QUEUE = "llm.webhooks"
 # API priorities: 0 (lowest) .. 9 (highest). Kombu's Redis transport runs 0 first.
 MAX_PRIORITY = 9
 # kombu's separator between a queue name and its priority (``broker_transport_options.sep``).
@@ -52,12 +55,23 @@ class TaskMessageBuilder:
     def run_job(
         self, job_id: str, queue: str, priority: int, request_id: str | None
     ) -> TaskMessage:
+        return self.task(RUN_JOB_TASK, job_id, queue, priority, request_id)
+
+    def deliver_webhook(self, target: str) -> TaskMessage:
+        """A ``llm.deliver_webhook`` message for a delivery target ("job:<id>", "batch:<id>")."""
+        return self.task(DELIVER_WEBHOOK_TASK, target, WEBHOOKS_QUEUE, MAX_PRIORITY, None)
+
+    def task(
+        self, name: str, argument: str, queue: str, priority: int, request_id: str | None
+    ) -> TaskMessage:
+        """A message calling task ``name`` with one string argument."""
+        job_id = argument
         task_id = str(uuid.uuid4())
         celery_priority = MAX_PRIORITY - priority
         body = orjson.dumps([[job_id], {}, _EMBED])
         headers: dict[str, object] = {
             "lang": "py",
-            "task": RUN_JOB_TASK,
+            "task": name,
             "id": task_id,
             "shadow": None,
             "eta": None,

@@ -27,6 +27,12 @@ ANTHROPIC_SECRET = "sk-ant-test-SECRET-a1b2c3d4e5f6"
 BEDROCK_SECRET = "bedrock-test-SECRET-wJalrXUtnFEMI-K7MDENG"
 AZURE_SECRET = "azure-test-SECRET-3f2e1d0c9b8a7f6e"
 WATSONX_SECRET = "watsonx-test-SECRET-Zm9vYmFyYmF6cXV4"
+# Tenant A's webhook signing secret (Standard Webhooks form); tenant B's is derived from the
+# signing key.
+WEBHOOK_SECRET_A = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WEBHOOK_SIGNING_KEY = "test-webhook-signing-key-5a4b3c2d1e"
+# Webhook retries within seconds: 7 attempts over about 4.5 s, then dead-lettered.
+WEBHOOK_SCHEDULE = "0.2s,0.3s,0.5s,0.7s,1s,1.5s"
 # The instances of config/providers.yaml beyond openai/anthropic: one worker serves them all.
 FLEET_INSTANCES = ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci")
 
@@ -109,6 +115,14 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_TOOL_TIMEOUT_SECONDS": "10",
         "LLM_GATEWAY_TOOL_CIRCUIT_FAILURE_THRESHOLD": "3",
         "LLM_GATEWAY_TOOL_CIRCUIT_RESET_SECONDS": "2",
+        # Webhook receivers and document servers of the tests listen on loopback; the SSRF
+        # tests use 127.0.0.1 itself, which stays refused.
+        "LLM_GATEWAY_OUTBOUND_ALLOWLIST": "localhost",
+        "LLM_GATEWAY_WEBHOOK_SECRETS": f"tenant_a:{WEBHOOK_SECRET_A}",
+        "LLM_GATEWAY_WEBHOOK_SIGNING_KEY": WEBHOOK_SIGNING_KEY,
+        "LLM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": WEBHOOK_SCHEDULE,
+        "LLM_GATEWAY_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "LLM_GATEWAY_WEBHOOK_LEASE_SECONDS": "5",
         "OPENAI_API_KEY": OPENAI_SECRET,
         "ANTHROPIC_API_KEY": ANTHROPIC_SECRET,
         "BEDROCK_SECRET_ACCESS_KEY": BEDROCK_SECRET,
@@ -124,8 +138,10 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         running.start_emulator()
         running.start_downstream()
         running.start_api()
+        running.env["LLM_GATEWAY_PUBLIC_URL"] = running.api_url
         running.start_worker("openai", "llm.openai")
         running.start_worker("tools", "llm.tools")
+        running.start_worker("webhooks", "llm.webhooks")
         running.start_worker("anthropic", "llm.anthropic")
         running.start_worker("fleet", ",".join(f"llm.{name}" for name in FLEET_INSTANCES))
         for i in (1, 2, 3):
@@ -192,6 +208,8 @@ def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
         "llmgw:circuit:*",
         "llmgw:tool-circuit:*",
         "llmgw:session:*",
+        "llmgw:batch:*",
+        "llmgw:webhooks:*",
         "llmgw:running",
         "llmgw:deferred",
     ):

@@ -22,6 +22,7 @@ from gateway.logs import configure_logging
 from gateway.settings import Settings
 from tasks.execution import JobRunner
 from tasks.queueing import RUN_JOB_TASK, make_celery
+from tasks.task_messages import DELIVER_WEBHOOK_TASK
 from workers.runtime import WorkerRuntime
 
 log = structlog.get_logger(__name__)
@@ -74,6 +75,20 @@ def _register_tasks(app: GatewayCelery) -> None:
         )
         try:
             run_delivery(app.runtime.runner, job_id)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    @app.task(name=DELIVER_WEBHOOK_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
+    def deliver_webhook(self: Task, target: str) -> None:
+        """One attempt at a webhook delivery ("job:<id>" or "batch:<id>"); retries are
+        scheduled in Redis (``tasks.webhook_deliveries``), never through Celery."""
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(webhook=target, task_id=self.request.id)
+        try:
+            app.runtime.webhooks.deliver(target)
+        except (RedisError, KombuOperationalError) as exc:
+            # Not recorded: the delivery's lease lapses and the pump hands it out again.
+            log.error("webhook_store_unavailable", error=type(exc).__name__)
         finally:
             structlog.contextvars.clear_contextvars()
 

@@ -14,20 +14,28 @@ from redis import Redis
 
 from gateway import keys
 from gateway.errors import ProviderUnavailable
+from gateway.outbound import OutboundPolicy
+from gateway.outbound_http import fetch_document, guarded_client
 from gateway.settings import Settings
 from providers.base import Provider
 from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig, load_providers
 from providers.credentials import CredentialsMissing
 from providers.registry import build_provider, resolve_credentials
+from tasks.enhancement import EnhancementRunner
 from tasks.execution import JobRunner
 from tasks.in_flight import InFlight
 from tasks.instance_states import disabled_instances
 from tasks.model_calls import ModelCalls, RetryPolicy
+from tasks.prompts import PromptTemplates
+from tasks.records import JobType
 from tasks.routing import FallbackPlanner
 from tasks.sessions import SyncSessionStore
 from tasks.sync_store import SyncJobStore
+from tasks.task_messages import WEBHOOKS_QUEUE
 from tasks.tool_loop import LoopLimits
+from tasks.webhook_deliveries import WebhookDeliverer
+from tasks.webhook_secrets import WebhookSecrets
 from tools.toolbox import ToolBox
 
 log = structlog.get_logger(__name__)
@@ -73,6 +81,23 @@ class WorkerRuntime:
             in_flight=self.in_flight,
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
         )
+        self.outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
+        # Documents given by URL, and webhooks: only where the outbound policy allows.
+        self.documents_http = guarded_client(
+            self.outbound, timeout=settings.document_fetch_timeout_seconds
+        )
+        self.webhooks = WebhookDeliverer(
+            redis=self.redis,
+            secrets=WebhookSecrets.from_settings(settings),
+            policy=self.outbound,
+            http=guarded_client(self.outbound, timeout=settings.webhook_timeout_seconds),
+            schedule=settings.webhook_retry_delays,
+            lease_seconds=settings.webhook_lease_seconds,
+            public_url=settings.public_url,
+        )
+        # Set in ``start``: whether this worker consumes the webhook queue (and pumps it).
+        self.delivers_webhooks = False
+        prompts = PromptTemplates()
         self.runner = JobRunner(
             calls=calls,
             provider_for=self.provider_for,
@@ -83,7 +108,17 @@ class WorkerRuntime:
             max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
             tool_result_max_chars=settings.tool_result_max_chars,
             session_max_messages=settings.session_max_messages,
+            kinds={
+                JobType.ENHANCEMENT: lambda jobs: EnhancementRunner(
+                    jobs, prompts, self.fetch_document
+                )
+            },
         )
+
+    def fetch_document(self, url: str) -> str:
+        """A document's text from its URL, size-limited, through the outbound policy."""
+        limit = self.settings.document_max_bytes
+        return fetch_document(self.documents_http, url, max_bytes=limit).text
 
     def provider_for(self, instance: str) -> Provider:
         """The instance's client, built on first use; ``ProviderUnavailable`` if disabled."""
@@ -119,6 +154,7 @@ class WorkerRuntime:
         and upkeep threads (they run until ``close``). Returns the queues of instances
         disabled for missing credentials: the caller stops consuming them."""
         disabled = self._enable_instances(queues)
+        self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
         member = keys.worker_member(hostname, served)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
@@ -181,6 +217,8 @@ class WorkerRuntime:
             try:
                 while self.store.pump() >= 200:
                     pass  # a backlog came due at once: drain it before sleeping
+                while self.delivers_webhooks and self.webhooks.pump() >= 200:
+                    pass
                 if time.monotonic() >= next_lease:
                     jobs, calls = self.in_flight.snapshot()
                     self.store.renew(jobs)
@@ -211,4 +249,6 @@ class WorkerRuntime:
         for client in self._clients.values():
             client.close()
         self.tools.close()
+        self.documents_http.close()
+        self.webhooks.http.close()
         self.redis.close()

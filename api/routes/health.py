@@ -11,7 +11,7 @@ from api.deps import Services
 from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import FastJSONResponse
 from gateway import keys
-from tasks.task_messages import TOOLS_QUEUE
+from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
 router = APIRouter(tags=["health"])
 
@@ -43,6 +43,7 @@ async def ready(services: Services) -> FastJSONResponse:
         consumed.update(keys.worker_queues(member))
     queues = {inst.queue: inst.queue in consumed for inst in services.providers.instances.values()}
     queues[TOOLS_QUEUE] = TOOLS_QUEUE in consumed
+    queues[WEBHOOKS_QUEUE] = WEBHOOKS_QUEUE in consumed
     is_ready = bool(members)
     body = {
         "status": "ready" if is_ready else "no_workers",
