@@ -8,12 +8,17 @@ from typing import Annotated, TypeVar
 import typer
 from pydantic import ValidationError
 
+from cli.batches import batch_app
+from cli.jobs import jobs_app
+
 cli = typer.Typer(
     name="llm-gateway",
     help="Queue-based LLM gateway: API, workers, emulator, and the local stack.",
     no_args_is_help=True,
     add_completion=False,
 )
+cli.add_typer(jobs_app, name="jobs")
+cli.add_typer(batch_app, name="batch")
 
 
 @cli.command()

@@ -1,0 +1,41 @@
+"""A typed Python client for llm-gateway: jobs, chat completions, batches and webhooks."""
+
+from client.errors import GatewayClientError, GatewayUnreachable
+from client.gateway_client import GatewayClient, parse_batch_result
+from client.models import (
+    Batch,
+    BatchResult,
+    Citation,
+    DeliveryAttempt,
+    Document,
+    EnhancementResult,
+    Job,
+    Pipeline,
+    RequestCounts,
+    Review,
+    Validation,
+    ValidationCheck,
+    Webhook,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "Batch",
+    "BatchResult",
+    "Citation",
+    "DeliveryAttempt",
+    "Document",
+    "EnhancementResult",
+    "GatewayClient",
+    "GatewayClientError",
+    "GatewayUnreachable",
+    "Job",
+    "Pipeline",
+    "RequestCounts",
+    "Review",
+    "Validation",
+    "ValidationCheck",
+    "Webhook",
+    "WebhookDelivery",
+    "parse_batch_result",
+]
