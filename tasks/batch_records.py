@@ -14,32 +14,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from gateway import keys
 from gateway.redis_clock import NOW_MS_LUA
 from tasks.job_events import ON_TERMINAL_LUA
-from tasks.records import iso, webhook_public
+from tasks.records import DELIVERY_FLOATS, DELIVERY_JSON, HashFields, iso, webhook_public
 
 IN_PROGRESS = "in_progress"
 CANCELLING = "cancelling"
 ENDED = frozenset({"completed", "cancelled"})
 
-_JSON = frozenset({"options", "metadata", "webhook", "wh_attempts"})
-_FLOAT = frozenset(
-    {"created_at", "ended_at", "cancel_requested_at", "wh_next_at", "wh_delivered_at"}
-)
-_INT = frozenset(
-    {
-        "total",
-        "priority",
-        "n_succeeded",
-        "n_failed",
-        "n_cancelled",
-        "n_done",
-        "n_validation_failed",
-        "wh_attempt_count",
-    }
+BATCH_FIELDS = HashFields(
+    json=DELIVERY_JSON | {"options", "metadata"},
+    floats=DELIVERY_FLOATS | {"created_at", "ended_at", "cancel_requested_at"},
+    ints=frozenset(
+        {
+            "total",
+            "priority",
+            "n_succeeded",
+            "n_failed",
+            "n_cancelled",
+            "n_done",
+            "n_validation_failed",
+            "wh_attempt_count",
+        }
+    ),
 )
 
 
@@ -81,30 +79,11 @@ class BatchRecord:
     wh_delivered_at: float | None = None
 
     def to_redis(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = orjson.dumps(value).decode() if name in _JSON else str(value)
-        return out
+        return BATCH_FIELDS.to_redis(self)
 
     @classmethod
     def from_redis(cls, raw: Mapping[Any, Any]) -> BatchRecord:
-        data: dict[str, Any] = {}
-        for key, value in raw.items():
-            name = key.decode() if isinstance(key, bytes) else key
-            text = value.decode() if isinstance(value, bytes) else value
-            if name not in cls.__slots__:
-                continue
-            if name in _JSON:
-                data[name] = orjson.loads(text)
-            elif name in _FLOAT:
-                data[name] = float(text)
-            elif name in _INT:
-                data[name] = int(text)
-            else:
-                data[name] = text
-        return cls(**data)
+        return cls(**BATCH_FIELDS.from_redis(cls.__slots__, raw))
 
     @property
     def ended(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,24 +43,61 @@ class JobType(StrEnum):
     ENHANCEMENT = "enhancement"
 
 
-_JSON_FIELDS = frozenset(
-    {
-        "request",
-        "result",
-        "error",
-        "usage",
-        "metadata",
-        "webhook",
-        "route",
-        "loop",
-        "pipeline",
-        "wh_attempts",
-    }
+@dataclass(frozen=True, slots=True)
+class HashFields:
+    """How a record's fields are kept in a Redis hash: JSON, float, int, or plain text."""
+
+    json: frozenset[str]
+    floats: frozenset[str]
+    ints: frozenset[str]
+
+    def encode(self, name: str, value: Any) -> str:
+        if name in self.json:
+            return orjson.dumps(value).decode()
+        if isinstance(value, StrEnum):
+            return value.value
+        return str(value)
+
+    def decode(self, name: str, text: str) -> Any:
+        if name in self.json:
+            return orjson.loads(text)
+        if name in self.floats:
+            return float(text)
+        if name in self.ints:
+            return int(text)
+        return text
+
+    def to_redis(self, record: Any) -> dict[str, str]:
+        """A slotted record's hash fields; ``None`` values are left out."""
+        out: dict[str, str] = {}
+        for name in record.__slots__:
+            value = getattr(record, name)
+            if value is not None:
+                out[name] = self.encode(name, value)
+        return out
+
+    def from_redis(self, names: Collection[str], raw: Mapping[Any, Any]) -> dict[str, Any]:
+        """The decoded fields of ``raw`` that are among ``names`` (others are ignored)."""
+        data: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = key.decode() if isinstance(key, bytes) else key
+            if name in names:
+                data[name] = self.decode(
+                    name, value.decode() if isinstance(value, bytes) else value
+                )
+        return data
+
+
+# Fields both job and batch records have: a webhook's delivery (``tasks.webhook_deliveries``).
+DELIVERY_JSON = frozenset({"webhook", "wh_attempts"})
+DELIVERY_FLOATS = frozenset({"wh_next_at", "wh_delivered_at"})
+
+JOB_FIELDS = HashFields(
+    json=DELIVERY_JSON
+    | {"request", "result", "error", "usage", "metadata", "route", "loop", "pipeline"},
+    floats=DELIVERY_FLOATS | {"created_at", "started_at", "finished_at", "cost_usd"},
+    ints=frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"}),
 )
-_FLOAT_FIELDS = frozenset(
-    {"created_at", "started_at", "finished_at", "cost_usd", "wh_next_at", "wh_delivered_at"}
-)
-_INT_FIELDS = frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"})
 
 
 def new_job_id() -> str:
@@ -131,22 +168,11 @@ class JobRecord:
 
     def to_redis(self) -> dict[str, str]:
         """Hash fields; ``None`` values are left out."""
-        out: dict[str, str] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            out[name] = encode_field(name, value)
-        return out
+        return JOB_FIELDS.to_redis(self)
 
     @classmethod
     def from_redis(cls, raw: Mapping[Any, Any]) -> JobRecord:
-        data: dict[str, Any] = {}
-        for key, value in raw.items():
-            name = key.decode() if isinstance(key, bytes) else key
-            text = value.decode() if isinstance(value, bytes) else value
-            if name in cls.__slots__:
-                data[name] = decode_field(name, text)
+        data = JOB_FIELDS.from_redis(cls.__slots__, raw)
         data["type"] = JobType(data["type"])
         data["status"] = JobStatus(data["status"])
         return cls(**data)
@@ -232,21 +258,8 @@ def storable_json(value: object, param: str) -> bytes:
 
 
 def encode_field(name: str, value: Any) -> str:
-    if name in _JSON_FIELDS:
-        return orjson.dumps(value).decode()
-    if isinstance(value, StrEnum):
-        return value.value
-    return str(value)
-
-
-def decode_field(name: str, text: str) -> Any:
-    if name in _JSON_FIELDS:
-        return orjson.loads(text)
-    if name in _FLOAT_FIELDS:
-        return float(text)
-    if name in _INT_FIELDS:
-        return int(text)
-    return text
+    """A job record field as its hash stores it."""
+    return JOB_FIELDS.encode(name, value)
 
 
 # Lua: ``set_fields(first)`` writes the field/value pairs ARGV[first..] to the job hash

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator import EmulatorControl
+from emulator import EmulatorControl, directive
 from emulator.downstream_content import CHUNKS
 from tests.conftest import WEBHOOK_SECRET_A
 from tests.support.processes import Stack
@@ -27,10 +27,6 @@ def document(index: int) -> str:
         f"## Details\n\nSome details about {topic} and workers.\n\n"
         f"## Open questions\n\nWhat else should we know about {topic}?\n"
     )
-
-
-def directive(**script: Any) -> str:
-    return f"<<emulator:{json.dumps(script)}>>"
 
 
 @pytest.fixture

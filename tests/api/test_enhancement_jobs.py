@@ -3,13 +3,12 @@ persona and the semantic-search stand-in."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 import pytest
 
-from emulator import EmulatorControl
+from emulator import EmulatorControl, directive
 from emulator.downstream_content import CHUNKS
 from tests.support.processes import Stack
 
@@ -32,10 +31,6 @@ def enhancement(text: str = DOCUMENT, **options: Any) -> dict[str, Any]:
         "type": "enhancement",
         "request": {"model": "gpt-4o-mini", "document": {"text": text}, "options": options},
     }
-
-
-def directive(**script: Any) -> str:
-    return f"<<emulator:{json.dumps(script)}>>"
 
 
 def wait_terminal(client: httpx.Client, job_id: str, seconds: float = 30) -> dict[str, Any]:
