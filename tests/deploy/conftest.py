@@ -9,7 +9,7 @@ deployments may override (endpoints, projects, ...). Nothing assumes ``<NAME>_AP
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.task_messages import TOOLS_QUEUE
+from gateway.settings import Settings
+from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
+from tasks.webhook_secrets import WebhookSecrets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_FILE = REPO_ROOT / "config" / "providers.yaml"
@@ -25,8 +27,16 @@ TOOLS_FILE = REPO_ROOT / "config" / "tools.yaml"
 # Where every app container finds the config files (the image's copy or a mount over it).
 APP_PROVIDERS_FILE = "/app/config/providers.yaml"
 APP_TOOLS_FILE = "/app/config/tools.yaml"
-# Base URLs of the tools' downstream services; every worker needs both.
+# Base URLs of the tools' downstream services; every worker but the webhooks worker needs both.
 TOOL_SERVICE_URL_VARS = ("LLM_GATEWAY_SEMANTIC_SEARCH_URL", "LLM_GATEWAY_AI_AGENTS_URL")
+# Queues of the workers that call no provider: tool jobs, and webhook deliveries.
+SERVICE_QUEUES = frozenset({TOOLS_QUEUE, WEBHOOKS_QUEUE})
+# Webhook signing secrets: the API and the webhooks worker get them, nothing else.
+WEBHOOK_SECRET_VARS = ("LLM_GATEWAY_WEBHOOK_SECRETS", "LLM_GATEWAY_WEBHOOK_SIGNING_KEY")
+# The SSRF guard's allowlist: one value for the API and every worker.
+OUTBOUND_ALLOWLIST_VAR = "LLM_GATEWAY_OUTBOUND_ALLOWLIST"
+# Where results links in webhook events point (the webhooks worker reads it).
+PUBLIC_URL_VAR = "LLM_GATEWAY_PUBLIC_URL"
 
 # The same syntax providers/config.py substitutes: ${VAR} or ${VAR:-default}.
 ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -151,6 +161,22 @@ def load_provider_instances(path: Path = PROVIDERS_FILE) -> dict[str, ProviderIn
     return _instances_from(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+def settings_field(var: str) -> str:
+    """The ``Settings`` field an ``LLM_GATEWAY_*`` variable sets; fails if there is none."""
+    name = var.removeprefix("LLM_GATEWAY_").lower()
+    assert var.startswith("LLM_GATEWAY_"), f"{var} is not an LLM_GATEWAY_* setting"
+    assert name in Settings.model_fields, f"{var} sets no field of gateway/settings.py"
+    return name
+
+
+def webhook_secrets_for(env: Mapping[str, str]) -> WebhookSecrets:
+    """What a process given ``env``'s webhook variables signs with (ValueError if malformed).
+    Only ``env`` counts: a variable it lacks takes the field's default, not this process's."""
+    fields = {settings_field(var): var for var in WEBHOOK_SECRET_VARS}
+    values = {f: env.get(var, Settings.model_fields[f].default) for f, var in fields.items()}
+    return WebhookSecrets.from_settings(Settings.model_validate(values))
+
+
 def load_tool_names(path: Path = TOOLS_FILE) -> set[str]:
     """Names of the tools a tools.yaml-shaped file defines."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -184,8 +210,8 @@ def expected_queues(provider_instances: dict[str, ProviderInstance]) -> set[str]
 
 @pytest.fixture(scope="session")
 def worker_queues(expected_queues: set[str]) -> set[str]:
-    """Every queue some worker must consume: the provider queues plus tool jobs."""
-    return expected_queues | {TOOLS_QUEUE}
+    """Every queue some worker must consume: the provider queues, tool jobs and webhooks."""
+    return expected_queues | SERVICE_QUEUES
 
 
 @pytest.fixture(scope="session")

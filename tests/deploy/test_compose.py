@@ -21,12 +21,20 @@ import jsonschema
 import pytest
 import yaml
 
-from tasks.task_messages import TOOLS_QUEUE
+from gateway.outbound import OutboundPolicy
+from tasks.task_messages import WEBHOOKS_QUEUE
 from tests.deploy.conftest import (
     APP_PROVIDERS_FILE,
     APP_TOOLS_FILE,
+    ENV_REF,
+    OUTBOUND_ALLOWLIST_VAR,
+    PUBLIC_URL_VAR,
+    SERVICE_QUEUES,
     TOOL_SERVICE_URL_VARS,
+    WEBHOOK_SECRET_VARS,
     ProviderInstance,
+    settings_field,
+    webhook_secrets_for,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +57,8 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +97,42 @@ def worker_services(services: dict[str, dict[str, Any]]) -> dict[str, str]:
     for name, service in services.items():
         command = command_of(service)
         if command[:1] == ["celery"] and "worker" in command:
-            workers[name] = option(command, "-Q", "--queues")
+            queue = option(command, "-Q", "--queues")
+            assert queue, f"{name} names no queue"
+            workers[name] = queue
     return workers
 
 
 def provider_workers(services: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The workers that call providers: every worker but the tools worker."""
-    return {name: q for name, q in worker_services(services).items() if q != TOOLS_QUEUE}
+    """The workers that call providers: every worker but the tools and webhooks workers."""
+    return {name: q for name, q in worker_services(services).items() if q not in SERVICE_QUEUES}
+
+
+def tool_workers(services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The workers that call the tool services: every worker but the webhooks worker."""
+    return {name: q for name, q in worker_services(services).items() if q != WEBHOOKS_QUEUE}
+
+
+def webhooks_worker(services: dict[str, dict[str, Any]]) -> str:
+    [name] = [n for n, q in worker_services(services).items() if q == WEBHOOKS_QUEUE]
+    return name
+
+
+def default_of(value: str) -> str:
+    """What ``${VAR:-default}`` becomes when VAR is unset (the value itself if not one)."""
+    match = ENV_REF.fullmatch(value)
+    return value if match is None else match.group("default") or ""
+
+
+def webhook_secret_leaks(services: dict[str, dict[str, Any]]) -> list[str]:
+    """Services other than the API and the webhooks worker that get a webhook secret."""
+    allowed = {"api", webhooks_worker(services)}
+    return sorted(
+        f"{name}: {var}"
+        for name, service in services.items()
+        if name not in allowed
+        for var in set(WEBHOOK_SECRET_VARS) & set(env_of(service))
+    )
 
 
 def test_vendored_compose_schema_is_the_pinned_draft07_spec() -> None:
@@ -131,7 +169,7 @@ def test_compose_defines_redis_emulators_api_and_flower(services: dict[str, Any]
     assert not missing, f"missing services: {sorted(missing)}"
 
 
-def test_compose_runs_one_celery_worker_per_provider_queue_and_one_for_tools(
+def test_compose_runs_one_celery_worker_per_provider_queue_one_for_tools_one_for_webhooks(
     services: dict[str, Any],
     provider_instances: dict[str, ProviderInstance],
     worker_queues: set[str],
@@ -146,7 +184,7 @@ def test_compose_runs_one_celery_worker_per_provider_queue_and_one_for_tools(
         assert option(command, "-n", "--hostname") == f"{node}@%h"
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
-        assert node in provider_instances or queue == TOOLS_QUEUE
+        assert node in provider_instances or queue in SERVICE_QUEUES
         assert f"{node}@$$HOSTNAME" in " ".join(
             command_of({"command": services[name]["healthcheck"]["test"]})
         )
@@ -194,10 +232,12 @@ def test_dependencies_wait_until_healthy(services: dict[str, Any]) -> None:
             assert services[dep].get("healthcheck"), f"{dep} has no healthcheck to wait for"
     for name in ["api", "flower", *worker_services(services)]:
         assert "redis" in (services[name].get("depends_on") or {}), f"{name} must wait for redis"
-    for name in worker_services(services):
+    for name in tool_workers(services):
         assert "downstream" in services[name]["depends_on"], f"{name} must wait for downstream"
     for name in provider_workers(services):
         assert "emulator" in services[name]["depends_on"], f"{name} must wait for the emulator"
+    # It calls neither: a stand-in restarting must not hold up webhook deliveries.
+    assert set(services[webhooks_worker(services)]["depends_on"]) == {"redis"}
 
 
 def test_app_services_share_broker_and_provider_config(services: dict[str, Any]) -> None:
@@ -217,9 +257,11 @@ def test_api_listens_on_all_interfaces_with_keys_from_env(services: dict[str, An
     assert any(str(p).endswith(":8080") for p in services["api"]["ports"])
 
 
-def test_every_worker_calls_the_tool_services_on_the_stand_in(services: dict[str, Any]) -> None:
-    # Provider workers run tool loops, the tools worker runs tool jobs: all call the tools.
-    for name in worker_services(services):
+def test_every_tool_calling_worker_calls_the_tool_services_on_the_stand_in(
+    services: dict[str, Any],
+) -> None:
+    # Provider workers run tool loops and enhancement jobs, the tools worker runs tool jobs.
+    for name in tool_workers(services):
         env = env_of(services[name])
         for var in TOOL_SERVICE_URL_VARS:
             assert env.get(var) == DOWNSTREAM_URL, f"{name}: {var} must point at the stand-in"
@@ -270,7 +312,7 @@ def test_provider_workers_get_no_other_instances_settings(
     # Endpoints, projects and key-file paths too: each worker is configured for its own
     # instance only (the tools worker for none).
     for name, queue in worker_services(services).items():
-        own = provider_instances.get(queue.removeprefix("llm.")) if queue != TOOLS_QUEUE else None
+        own = None if queue in SERVICE_QUEUES else provider_instances[queue.removeprefix("llm.")]
         allowed = (set(own.settings) | own.secret_env) if own else set()
         foreign = (provider_setting_env_names & set(env_of(services[name]))) - allowed
         assert not foreign, f"{name} receives other instances' settings {sorted(foreign)}"
@@ -332,6 +374,71 @@ def test_key_file_workers_write_throwaway_key_files_before_starting(
         for path in paths:
             local = tmp_path / name / path.relative_to("/tmp")
             assert local.is_file(), f"{name}: the entrypoint does not write {path}"
+
+
+def test_deployed_gateway_variables_are_settings() -> None:
+    for var in (
+        *WEBHOOK_SECRET_VARS,
+        OUTBOUND_ALLOWLIST_VAR,
+        PUBLIC_URL_VAR,
+        *TOOL_SERVICE_URL_VARS,
+    ):
+        settings_field(var)
+
+
+def test_webhooks_worker_gets_no_provider_settings_no_tool_urls_and_no_provider_keys(
+    services: dict[str, Any], provider_setting_env_names: set[str]
+) -> None:
+    # It only calls client receivers: nothing of the providers or the tool services.
+    env = set(env_of(services[webhooks_worker(services)]))
+    assert not env & provider_setting_env_names, sorted(env & provider_setting_env_names)
+    assert not env & set(TOOL_SERVICE_URL_VARS), sorted(env & set(TOOL_SERVICE_URL_VARS))
+
+
+def test_webhook_secrets_reach_the_api_and_the_webhooks_worker_only(
+    services: dict[str, Any],
+) -> None:
+    api, worker = env_of(services["api"]), env_of(services[webhooks_worker(services)])
+    for var in WEBHOOK_SECRET_VARS:
+        # From the shell or .env, the same for both: the API hands out the secrets the
+        # worker signs with.
+        assert api.get(var, "").startswith("${" + var + ":-"), f"api: {var} from env"
+        assert worker.get(var) == api[var], f"webhooks worker: {var} differs from the API's"
+    assert not webhook_secret_leaks(services), webhook_secret_leaks(services)
+
+
+def test_webhook_secret_check_catches_a_secret_given_to_another_worker(
+    services: dict[str, Any],
+) -> None:
+    leaky = copy.deepcopy(services)
+    leaky["worker-tools"]["environment"][WEBHOOK_SECRET_VARS[1]] = "key"
+    assert webhook_secret_leaks(leaky) == [f"worker-tools: {WEBHOOK_SECRET_VARS[1]}"]
+
+
+def test_local_webhook_secret_defaults_give_every_tenant_a_secret(services: dict[str, Any]) -> None:
+    # Started without any webhook variable set, every local tenant can ask for webhooks.
+    env = {k: default_of(v) for k, v in env_of(services["api"]).items()}
+    secrets = webhook_secrets_for(env)
+    assert secrets.for_tenant("local") and secrets.for_tenant("another-tenant")
+
+
+def test_api_and_every_worker_share_one_outbound_allowlist(services: dict[str, Any]) -> None:
+    # The API checks client URLs at submission and the workers again at connect time: a
+    # different list would accept URLs the workers then refuse, or the reverse.
+    readers = ["api", *worker_services(services)]
+    values = {name: env_of(services[name]).get(OUTBOUND_ALLOWLIST_VAR, "") for name in readers}
+    assert set(values.values()) == {"${" + OUTBOUND_ALLOWLIST_VAR + ":-}"}, values
+    # Unset: nothing private is allowed.
+    policy = OutboundPolicy.from_allowlist(default_of(values["api"]))
+    assert not (policy.hosts or policy.host_suffixes or policy.networks)
+
+
+def test_webhooks_worker_links_results_to_the_published_api(services: dict[str, Any]) -> None:
+    url = env_of(services[webhooks_worker(services)]).get(PUBLIC_URL_VAR, "")
+    assert url.startswith("${" + PUBLIC_URL_VAR + ":-"), f"{PUBLIC_URL_VAR} from env"
+    published = [str(p) for p in services["api"]["ports"] if str(p).endswith(":8080")]
+    assert published == ["${LLM_GATEWAY_PUBLISHED_PORT:-8080}:8080"], published
+    assert default_of(url) == "http://localhost:8080"
 
 
 def test_flower_uses_basic_auth_from_env(services: dict[str, Any]) -> None:

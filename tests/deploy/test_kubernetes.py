@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,14 +15,21 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.task_messages import TOOLS_QUEUE
+from gateway.errors import UrlNotAllowed
+from gateway.outbound import OutboundPolicy
+from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from tests.deploy.conftest import (
     APP_PROVIDERS_FILE,
     APP_TOOLS_FILE,
+    OUTBOUND_ALLOWLIST_VAR,
     PROVIDERS_FILE,
+    PUBLIC_URL_VAR,
+    SERVICE_QUEUES,
     TOOL_SERVICE_URL_VARS,
+    WEBHOOK_SECRET_VARS,
     ProviderInstance,
     load_tool_names,
+    webhook_secrets_for,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +39,10 @@ OVERLAYS = sorted(p.parent for p in (K8S_ROOT / "overlays").glob("*/kustomizatio
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 NAMESPACE = "llm-gateway"
 PROVIDER_SECRET = "llm-gateway-provider-keys"
+WEBHOOK_SECRET = "llm-gateway-webhook-secrets"
 ENV_CONFIG_MAP = "llm-gateway-env"
+# The tool service URLs: only for the workers that call the tools.
+TOOLS_ENV_CONFIG_MAP = "llm-gateway-tools-env"
 CONFIG_FILES_MAP = "llm-gateway-config"
 # The downstream services in production, and the dev overlay's stand-in for both.
 PROD_TOOL_SERVICE_URLS = {
@@ -41,6 +53,9 @@ DEV_DOWNSTREAM_URL = "http://downstream:8091"
 DEV_EMULATOR_URL = "http://emulator:8090"
 # Workload identity for Bedrock on EKS: the ServiceAccount annotation IRSA reads.
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# The cloud metadata service: no allowlist may open it to client-given URLs.
+METADATA_ADDRESS = "169.254.169.254"
+API_DEPLOYMENT = "llm-gateway-api"
 
 
 def yaml_files() -> list[Path]:
@@ -105,26 +120,72 @@ def base_workers() -> dict[str, dict[str, Any]]:
             continue
         command = [str(c) for c in containers(doc)[0].get("command", [])]
         if command[:1] == ["celery"] and "worker" in command:
-            found[option(command, "-Q", "--queues")] = doc
+            queue = option(command, "-Q", "--queues")
+            assert queue, f"{doc['metadata']['name']} names no queue"
+            found[queue] = doc
     return found
 
 
 def base_provider_workers() -> dict[str, dict[str, Any]]:
-    """Queue -> worker Deployment, for the workers that call providers (all but tools)."""
-    return {q: d for q, d in base_workers().items() if q != TOOLS_QUEUE}
+    """Queue -> worker Deployment, for the workers that call providers (all but the tools
+    and webhooks workers)."""
+    return {q: d for q, d in base_workers().items() if q not in SERVICE_QUEUES}
 
 
-def base_env_literals(directory: Path = BASE) -> dict[str, str]:
-    """The literals a kustomization gives the llm-gateway-env ConfigMap."""
-    generators = {g["name"]: g for g in kustomization(directory).get("configMapGenerator", [])}
-    literals = generators[ENV_CONFIG_MAP].get("literals", [])
-    return dict(item.split("=", 1) for item in literals)
+def config_map_literals(directory: Path = BASE) -> dict[str, dict[str, str]]:
+    """ConfigMap name -> the literals a kustomization's generator gives it."""
+    generators = kustomization(directory).get("configMapGenerator", [])
+    return {
+        g["name"]: dict(item.split("=", 1) for item in g.get("literals", [])) for g in generators
+    }
 
 
-def rendered_env(rendered: list[dict[str, Any]]) -> dict[str, str]:
-    """The data of the rendered llm-gateway-env ConfigMap (its name carries a hash)."""
-    env = next(d for d in rendered if d["metadata"]["name"].startswith(ENV_CONFIG_MAP))
-    return {str(key): str(value) for key, value in env["data"].items()}
+def base_env_literals(directory: Path = BASE, name: str = ENV_CONFIG_MAP) -> dict[str, str]:
+    """The literals a kustomization gives one ConfigMap (llm-gateway-env by default)."""
+    return config_map_literals(directory)[name]
+
+
+def rendered_env(rendered: list[dict[str, Any]], name: str = ENV_CONFIG_MAP) -> dict[str, str]:
+    """The data of a rendered generated ConfigMap (its name carries a content hash)."""
+    generated = re.compile(re.escape(name) + r"-[a-z0-9]{10}")
+    [env] = [
+        d
+        for d in rendered
+        if d["kind"] == "ConfigMap" and generated.fullmatch(d["metadata"]["name"])
+    ]
+    return {str(key): str(value) for key, value in (env.get("data") or {}).items()}
+
+
+def config_map_refs(workload: dict[str, Any]) -> set[str]:
+    """The ConfigMaps a pod imports whole (envFrom)."""
+    return {
+        source["configMapRef"]["name"]
+        for container in containers(workload)
+        for source in container.get("envFrom", [])
+        if "configMapRef" in source
+    }
+
+
+def env_names(workload: dict[str, Any]) -> set[str]:
+    """Variables a pod sets one by one (``env``), whatever their source."""
+    return {var["name"] for container in containers(workload) for var in container.get("env", [])}
+
+
+def webhook_secret_readers(docs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Workload name -> the webhook secret variables it takes, for every workload taking one."""
+    readers = {}
+    for workload in docs:
+        if workload["kind"] not in WORKLOAD_KINDS:
+            continue
+        names = set(secret_env(workload, WEBHOOK_SECRET))
+        whole = any(
+            (source.get("secretRef") or {}).get("name") == WEBHOOK_SECRET
+            for container in containers(workload)
+            for source in container.get("envFrom", [])
+        )
+        if names or whole:
+            readers[workload["metadata"]["name"]] = names | ({"<envFrom>"} if whole else set())
+    return readers
 
 
 def patched_deployments(path: Path) -> set[str]:
@@ -139,7 +200,8 @@ def base_deployment(name: str) -> dict[str, Any]:
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
 
 
 def secret_volumes(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -161,7 +223,9 @@ def secret_refs(workload: dict[str, Any]) -> set[str]:
     return refs
 
 
-def secret_env(workload: dict[str, Any], secret: str = PROVIDER_SECRET) -> dict[str, dict]:
+def secret_env(
+    workload: dict[str, Any], secret: str = PROVIDER_SECRET
+) -> dict[str, dict[str, Any]]:
     """Env var -> its secretKeyRef, for the variables a pod takes from ``secret``."""
     return {
         var["name"]: ref
@@ -300,7 +364,7 @@ def test_api_has_a_service_a_disruption_budget_and_an_autoscaler() -> None:
     labels = api["spec"]["template"]["metadata"]["labels"]
 
     def selects(selector: dict[str, str]) -> bool:
-        return selector.items() <= labels.items()
+        return bool(selector.items() <= labels.items())
 
     services = [d for d in docs if d["kind"] == "Service" and selects(d["spec"]["selector"])]
     assert services, "no Service selects the API pods"
@@ -312,7 +376,7 @@ def test_api_has_a_service_a_disruption_budget_and_an_autoscaler() -> None:
     assert 1 <= targets[0]["spec"]["minReplicas"] <= targets[0]["spec"]["maxReplicas"]
 
 
-def test_one_worker_deployment_per_provider_queue_and_one_for_tools(
+def test_one_worker_deployment_per_provider_queue_one_for_tools_one_for_webhooks(
     provider_instances: dict[str, ProviderInstance], worker_queues: set[str]
 ) -> None:
     workers = base_workers()
@@ -325,9 +389,9 @@ def test_one_worker_deployment_per_provider_queue_and_one_for_tools(
         assert option(command, "-n", "--hostname") == f"{node}@%h"
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
-        assert node in provider_instances or queue == TOOLS_QUEUE
+        assert node in provider_instances or queue in SERVICE_QUEUES
         assert deployment["metadata"]["annotations"]["llm-gateway/queue"] == queue
-        if queue != TOOLS_QUEUE:
+        if queue not in SERVICE_QUEUES:
             labels = deployment["metadata"]["labels"]
             assert labels["llm-gateway/provider-instance"] == node, queue
         probe = " ".join(container["livenessProbe"]["exec"]["command"])
@@ -371,9 +435,40 @@ def test_each_provider_worker_gets_its_own_instances_credential_env_only(
             assert ref["key"] == var, f"{name}: {var} comes from key {ref['key']}"
             # Without credentials the worker disables its instance; the pod still starts.
             assert ref.get("optional") is True, f"{name}: {var} must be an optional reference"
-    assert secret_refs(base_deployment("llm-gateway-api")) == {"llm-gateway-api-keys"}
+    assert secret_refs(base_deployment(API_DEPLOYMENT)) == {"llm-gateway-api-keys", WEBHOOK_SECRET}
     assert secret_refs(base_deployment("llm-gateway-flower")) == {"llm-gateway-flower-auth"}
     assert secret_refs(base_workers()[TOOLS_QUEUE]) == set()
+    assert secret_refs(base_workers()[WEBHOOKS_QUEUE]) == {WEBHOOK_SECRET}
+
+
+def test_webhook_secrets_reach_the_api_and_the_webhooks_worker_only() -> None:
+    # The API serves GET /v1/webhooks/secret and refuses webhooks to a tenant without a
+    # secret; the webhooks worker signs. One secretKeyRef per variable, optional: without
+    # them webhooks are refused, nothing fails to start.
+    webhooks = base_workers()[WEBHOOKS_QUEUE]["metadata"]["name"]
+    expected = set(WEBHOOK_SECRET_VARS)
+    assert webhook_secret_readers(workloads()) == {API_DEPLOYMENT: expected, webhooks: expected}
+    for workload in (base_deployment(API_DEPLOYMENT), base_workers()[WEBHOOKS_QUEUE]):
+        for var, ref in secret_env(workload, WEBHOOK_SECRET).items():
+            assert ref["key"] == var, f"{var} comes from key {ref['key']}"
+            assert ref.get("optional") is True, f"{var} must be an optional reference"
+    assert secret_keys(WEBHOOK_SECRET) == expected, f"{WEBHOOK_SECRET} template keys"
+
+
+def test_webhook_secret_check_catches_a_secret_given_to_another_worker() -> None:
+    tools = copy.deepcopy(base_workers()[TOOLS_QUEUE])
+    containers(tools)[0]["envFrom"].append({"secretRef": {"name": WEBHOOK_SECRET}})
+    readers = webhook_secret_readers([tools])
+    assert readers == {"llm-gateway-worker-tools": {"<envFrom>"}}
+
+
+def test_webhooks_worker_gets_no_provider_keys_and_no_service_account() -> None:
+    webhooks = base_workers()[WEBHOOKS_QUEUE]
+    assert worker_instance(webhooks) is None
+    assert not secret_env(webhooks), "the webhooks worker gets provider keys"
+    assert not secret_files(webhooks), "the webhooks worker gets key files"
+    assert "serviceAccountName" not in pod_spec(webhooks), "no cloud identity for it"
+    assert webhooks["metadata"]["labels"]["llm-gateway/job-kind"] == "webhook"
 
 
 def test_key_files_are_mounted_from_secrets_into_their_own_worker_only(
@@ -484,16 +579,67 @@ def test_config_mount_carries_providers_and_tools_files() -> None:
                     assert source.get("name") == CONFIG_FILES_MAP, f"{name}: /app/config"
 
 
-def test_every_worker_gets_the_production_tool_service_urls() -> None:
-    literals = base_env_literals()
-    for var in TOOL_SERVICE_URL_VARS:
-        assert literals.get(var) == PROD_TOOL_SERVICE_URLS[var], var
+def test_tool_calling_workers_get_the_production_tool_service_urls_and_no_one_else() -> None:
+    # Provider workers (tool loops, enhancement jobs) and the tools worker call the tool
+    # services; the webhooks worker, the API and Flower do not, so the URLs live in a
+    # ConfigMap of their own, not in llm-gateway-env (which every pod imports).
+    literals = base_env_literals(name=TOOLS_ENV_CONFIG_MAP)
+    assert literals == PROD_TOOL_SERVICE_URLS
     for queue, deployment in base_workers().items():
-        sources = [s for c in containers(deployment) for s in c.get("envFrom", [])]
-        refs = {(s.get("configMapRef") or {}).get("name") for s in sources}
+        refs = config_map_refs(deployment)
         assert ENV_CONFIG_MAP in refs, f"worker for {queue} does not get {ENV_CONFIG_MAP}"
-        env = {v["name"] for c in containers(deployment) for v in c.get("env", [])}
-        assert not env & set(TOOL_SERVICE_URL_VARS), f"worker for {queue} overrides a URL"
+        calls_tools = queue != WEBHOOKS_QUEUE
+        assert (TOOLS_ENV_CONFIG_MAP in refs) == calls_tools, f"worker for {queue}: {refs}"
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        assert not env_names(workload) & set(TOOL_SERVICE_URL_VARS), f"{name} sets a tool URL"
+        if name in {API_DEPLOYMENT, "llm-gateway-flower"}:
+            assert TOOLS_ENV_CONFIG_MAP not in config_map_refs(workload), name
+
+
+@pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
+def test_no_tool_service_url_is_a_literal_of_the_shared_env(directory: Path) -> None:
+    shared = config_map_literals(directory).get(ENV_CONFIG_MAP, {})
+    assert not set(shared) & set(TOOL_SERVICE_URL_VARS), f"{directory.name}: {ENV_CONFIG_MAP}"
+
+
+@pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
+def test_outbound_allowlist_is_one_shared_setting_that_never_opens_the_metadata_service(
+    directory: Path,
+) -> None:
+    # The API checks client URLs at submission, the workers at connect time: one value in
+    # llm-gateway-env, which every one of them imports, and no pod overrides it.
+    for name, literals in config_map_literals(directory).items():
+        if name != ENV_CONFIG_MAP:
+            assert OUTBOUND_ALLOWLIST_VAR not in literals, f"{directory.name}: in {name}"
+    value = {**base_env_literals(), **base_env_literals(directory)}[OUTBOUND_ALLOWLIST_VAR]
+    policy = OutboundPolicy.from_allowlist(value, resolve=lambda host, port: [METADATA_ADDRESS])
+    with pytest.raises(UrlNotAllowed):
+        policy.check_url(f"http://{METADATA_ADDRESS}/latest/meta-data/", param="webhook.url")
+    with pytest.raises(UrlNotAllowed):
+        policy.check_url("http://metadata.google.internal/", param="webhook.url")
+
+
+def test_api_and_every_worker_read_the_shared_outbound_allowlist() -> None:
+    assert base_env_literals()[OUTBOUND_ALLOWLIST_VAR] == "", "base allows private addresses"
+    readers = [base_deployment(API_DEPLOYMENT), *base_workers().values()]
+    for workload in readers:
+        name = workload["metadata"]["name"]
+        assert ENV_CONFIG_MAP in config_map_refs(workload), f"{name}: no {ENV_CONFIG_MAP}"
+    for workload in workloads():
+        name = workload["metadata"]["name"]
+        assert OUTBOUND_ALLOWLIST_VAR not in env_names(workload), f"{name} overrides it"
+
+
+def test_results_links_point_at_the_api_service_in_the_base() -> None:
+    docs = resources(BASE)
+    [service] = [
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == API_DEPLOYMENT
+    ]
+    [port] = [p["port"] for p in service["spec"]["ports"] if p["name"] == "http"]
+    host = f"{API_DEPLOYMENT}.{NAMESPACE}.svc.cluster.local"
+    expected = f"http://{host}" if port == 80 else f"http://{host}:{port}"
+    assert base_env_literals()[PUBLIC_URL_VAR] == expected
 
 
 @pytest.mark.parametrize(
@@ -524,8 +670,10 @@ def test_no_credential_is_a_config_map_literal(
     directory: Path, provider_secret_env_names: set[str]
 ) -> None:
     # llm-gateway-env reaches every pod (API and Flower too): credentials stay in Secrets.
-    leaked = set(base_env_literals(directory)) & provider_secret_env_names
-    assert not leaked, f"{directory.name}: {sorted(leaked)} in {ENV_CONFIG_MAP}"
+    secrets = provider_secret_env_names | set(WEBHOOK_SECRET_VARS)
+    for name, literals in config_map_literals(directory).items():
+        leaked = set(literals) & secrets
+        assert not leaked, f"{directory.name}: {sorted(leaked)} in {name}"
 
 
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
@@ -559,9 +707,8 @@ def test_prod_overlay_ships_no_placeholder_secrets() -> None:
 
 
 def test_prod_overlay_calls_the_production_tool_services() -> None:
-    env = rendered_env(_kustomize(K8S_ROOT / "overlays" / "prod"))
-    for var, url in PROD_TOOL_SERVICE_URLS.items():
-        assert env[var] == url, var
+    env = rendered_env(_kustomize(K8S_ROOT / "overlays" / "prod"), TOOLS_ENV_CONFIG_MAP)
+    assert env == PROD_TOOL_SERVICE_URLS
 
 
 def test_dev_overlay_brings_redis_the_emulator_and_the_tools_stand_in() -> None:
@@ -571,8 +718,8 @@ def test_dev_overlay_brings_redis_the_emulator_and_the_tools_stand_in() -> None:
     env = rendered_env(rendered)
     assert env["OPENAI_BASE_URL"] == "http://emulator:8090/v1"
     assert env["ANTHROPIC_BASE_URL"] == "http://emulator:8090"
-    for var in TOOL_SERVICE_URL_VARS:
-        assert env[var] == DEV_DOWNSTREAM_URL, var
+    tools_env = rendered_env(rendered, TOOLS_ENV_CONFIG_MAP)
+    assert tools_env == dict.fromkeys(TOOL_SERVICE_URL_VARS, DEV_DOWNSTREAM_URL)
 
 
 def test_dev_overlay_points_every_instance_at_the_emulator_with_dev_credentials(
@@ -588,6 +735,22 @@ def test_dev_overlay_points_every_instance_at_the_emulator_with_dev_credentials(
     for instance in provider_instances.values():
         for var in sorted(instance.secret_env):
             assert values.get(var) and "REPLACE" not in values[var], f"dev {var}"
+
+
+def test_dev_overlay_webhook_secrets_are_throwaway_values_that_sign(
+    provider_instances: dict[str, ProviderInstance],
+) -> None:
+    rendered = _kustomize(K8S_ROOT / "overlays" / "dev")
+    secrets = {d["metadata"]["name"]: d for d in rendered if d["kind"] == "Secret"}
+    values = secrets[WEBHOOK_SECRET].get("stringData") or {}
+    assert set(values) == set(WEBHOOK_SECRET_VARS)
+    assert not [v for v in values.values() if "REPLACE" in v], values
+    # Valid for the API and the worker (a malformed one stops both at start-up); the dev
+    # client's tenant and any other one get a secret.
+    api_keys = secrets["llm-gateway-api-keys"]["stringData"]["LLM_GATEWAY_API_KEYS"]
+    tenant = api_keys.split(":", 1)[0]
+    signing = webhook_secrets_for(values)
+    assert signing.for_tenant(tenant) and signing.for_tenant("another-tenant")
 
 
 def test_dev_overlay_generates_throwaway_key_files_in_their_own_worker(
