@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# A batch result line can also say "expired": the document's job record outlived its TTL.
+ResultStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 BatchStatus = Literal["in_progress", "cancelling", "completed", "cancelled"]
 
 JOB_TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -160,9 +162,9 @@ class EnhancementResult(_Record):
 class BatchResult(_Record):
     """One line of ``GET /v1/batches/{id}/results``."""
 
-    custom_id: str
+    custom_id: str | None = None
     job_id: str | None = None
-    status: JobStatus
+    status: ResultStatus
     result: EnhancementResult | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None

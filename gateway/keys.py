@@ -91,6 +91,12 @@ def batch_jobs(batch_id: str) -> str:
     return f"{PREFIX}:batch:{batch_id}:jobs"
 
 
+def batch_idempotency(tenant: str, key: str) -> str:
+    """String: the batch id first submitted with this idempotency key (its own namespace:
+    a job's key never names a batch)."""
+    return f"{PREFIX}:idem-batch:{tenant}:{key}"
+
+
 def tenant_batches(tenant: str) -> str:
     """Sorted set of a tenant's batch ids, all scored 0 (ids are time-ordered)."""
     return f"{PREFIX}:tenant:{tenant}:batches"

@@ -20,6 +20,7 @@ from functools import partial
 from typing import TypeVar
 
 import httpx
+import structlog
 
 from gateway.errors import UrlNotAllowed
 
@@ -33,6 +34,13 @@ T = TypeVar("T")
 
 _PARALLEL_LOOKUPS = 16
 CREDENTIALS_REFUSED = "the URL must not contain credentials (user:password@)"
+# The same words whether a name resolves to an internal address or not at all.
+_NOT_PUBLIC = (
+    "{host} does not resolve to a public address; outbound URLs must reach public "
+    "addresses (an operator can allowlist internal hosts)"
+)
+
+log = structlog.get_logger(__name__)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -196,12 +204,16 @@ class OutboundPolicy:
             ip = ipaddress.ip_address(address)
             kind = None if self._network_allowed(ip) else address_kind(ip)
             if kind is not None:
+                if literal is None:
+                    # The caller learns only that the name is refused: which internal
+                    # address it has (or that it has none) would map the private network.
+                    log.info("outbound_host_refused", host=host, address=address, kind=kind)
+                    raise UrlNotAllowed(_NOT_PUBLIC.format(host=host), param=param)
                 article = "an" if kind[0] in "aeiou" else "a"
-                where = f"resolves to {article} {kind} address ({address})"
-                if literal is not None:
-                    where = f"is {article} {kind} address"
                 raise UrlNotAllowed(
-                    f"{host} {where}; outbound URLs must reach public addresses", param=param
+                    f"{host} is {article} {kind} address; outbound URLs must reach public "
+                    "addresses",
+                    param=param,
                 )
         return addresses
 
@@ -211,7 +223,8 @@ class OutboundPolicy:
         except (OSError, UnicodeError):
             addresses = []
         if not addresses:
-            raise UrlNotAllowed(f"{host} could not be resolved", param=param)
+            log.info("outbound_host_unresolved", host=host)
+            raise UrlNotAllowed(_NOT_PUBLIC.format(host=host), param=param)
         return addresses
 
     def _host_allowed(self, host: str) -> bool:

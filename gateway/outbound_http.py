@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,69 @@ import httpx
 from gateway.errors import DocumentUnavailable, UrlNotAllowed
 from gateway.outbound import CREDENTIALS_REFUSED, OutboundPolicy
 
-__all__ = ["FetchedDocument", "GuardedTransport", "fetch_document", "guarded_client"]
+__all__ = [
+    "FetchedDocument",
+    "GuardedTransport",
+    "fetch_document",
+    "guarded_client",
+    "overall_deadline",
+]
+
+
+# httpx's timeouts bound each network operation, not a whole request: a server sending one
+# byte a second would hold a caller forever. ``overall_deadline`` bounds everything this
+# thread's requests do on the guarded connections until it exits.
+_deadline = threading.local()
+
+
+@contextlib.contextmanager
+def overall_deadline(seconds: float) -> Iterator[None]:
+    """Every connect, read and write of this thread's requests ends by ``seconds`` from now
+    (an httpx timeout error after that)."""
+    previous = getattr(_deadline, "at", None)
+    _deadline.at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _deadline.at = previous
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    at: float | None = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    remaining = at - time.monotonic()
+    if remaining <= 0:
+        raise error("the request's overall deadline passed")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation respects the current thread's overall deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -44,8 +107,20 @@ class _GuardedBackend(httpcore.SyncBackend):
         # error is the one raised. The addresses are IP literals: no second DNS lookup.
         for address in others:
             with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-        return super().connect_tcp(last, port, timeout, local_address, socket_options)
+                return self._connect(address, port, timeout, local_address, socket_options)
+        return self._connect(last, port, timeout, local_address, socket_options)
+
+    def _connect(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[Any] | None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        stream = super().connect_tcp(address, port, bounded, local_address, socket_options)
+        return _DeadlineStream(stream)
 
 
 _HTTPCORE_ERRORS = (
@@ -162,12 +237,16 @@ _TEXT_TYPES = frozenset(
 
 def fetch_document(client: httpx.Client, url: str, *, max_bytes: int) -> FetchedDocument:
     """GET a UTF-8 text document of at most ``max_bytes``; DocumentUnavailable otherwise. The
-    whole body must arrive within the client's read timeout (a dripping server is cut off).
-    A URL the client's policy refuses raises UrlNotAllowed."""
-    deadline = time.monotonic() + (client.timeout.read or float("inf"))
+    whole request, headers and body, must finish within the client's read timeout (a
+    dripping server is cut off). A URL the client's policy refuses raises UrlNotAllowed."""
+    seconds = client.timeout.read or float("inf")
+    deadline = time.monotonic() + seconds
     headers = {"Accept-Encoding": "identity"}  # sizes are counted on the wire: no zip bombs
     try:
-        with client.stream("GET", url, headers=headers, follow_redirects=False) as response:
+        with (
+            overall_deadline(seconds),
+            client.stream("GET", url, headers=headers, follow_redirects=False) as response,
+        ):
             content_type = _checked_content_type(response, max_bytes)
             body = bytearray()
             for chunk in response.iter_raw():

@@ -46,6 +46,11 @@ def new_batch_id() -> str:
     return f"batch_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
+def oldest_live_batch_bound(ttl_seconds: int) -> str:
+    """Exclusive lex bound: ids below it belong to batches whose records have expired."""
+    return f"(batch_{int((time.time() - ttl_seconds) * 1000):012x}"
+
+
 @dataclass(slots=True)
 class BatchRecord:
     """One batch as stored; the ``n_*`` counters count its ended jobs by status."""
@@ -151,6 +156,16 @@ end
 return status
 """
 )
+
+
+# KEYS[1] the batch's job list. ARGV[1] job key prefix. How many of its jobs are running.
+RUNNING_LUA = """
+local n = 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if redis.call('HGET', ARGV[1] .. id, 'status') == 'running' then n = n + 1 end
+end
+return n
+"""
 
 
 def batch_keys(batch_id: str) -> list[str]:

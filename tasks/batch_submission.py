@@ -8,6 +8,7 @@ each distinct host resolved once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field, replace
@@ -77,10 +78,13 @@ class BatchSubmitter:
         webhook = {"url": spec.webhook_url} if spec.webhook_url else None
         if webhook:
             self._secrets.require(spec.tenant)
+        storable_json(spec.metadata, "metadata")
+        fingerprint = _fingerprint(spec)
         await self._check_urls(spec)
         batch_id = new_batch_id()
-        jobs = [self._job(spec, options, webhook, i, batch_id) for i in range(len(spec.documents))]
-        _unique_custom_ids(jobs)
+        # Off the event loop: thousands of documents take a while to check and route, and
+        # the API's other requests must not wait for them.
+        jobs = await asyncio.to_thread(self._prepare_all, spec, options, webhook, batch_id)
         batch = BatchRecord(
             id=batch_id,
             tenant=spec.tenant,
@@ -93,13 +97,24 @@ class BatchSubmitter:
             metadata=spec.metadata,
             webhook=webhook,
             idempotency_key=spec.idempotency_key,
-            fingerprint=_fingerprint(spec),
+            fingerprint=fingerprint,
         )
         try:
             return await self._store.create(batch, jobs)
         except RedisError as exc:
             log.error("batch_submit_failed", batch_id=batch_id, error=type(exc).__name__)
             raise ServiceUnavailable("the job store is unavailable; try again") from exc
+
+    def _prepare_all(
+        self,
+        spec: BatchSpec,
+        options: dict[str, Any],
+        webhook: dict[str, Any] | None,
+        batch_id: str,
+    ) -> list[tuple[JobRecord, TaskMessage]]:
+        jobs = [self._job(spec, options, webhook, i, batch_id) for i in range(len(spec.documents))]
+        _unique_custom_ids(jobs)
+        return jobs
 
     def _job(
         self,

@@ -14,12 +14,19 @@ from redis.exceptions import WatchError
 
 from gateway import keys
 from gateway.errors import Conflict, NotFound
-from tasks.batch_records import CANCEL_LUA, BatchRecord, batch_keys
+from tasks.batch_records import (
+    CANCEL_LUA,
+    RUNNING_LUA,
+    BatchRecord,
+    batch_keys,
+    oldest_live_batch_bound,
+)
 from tasks.records import JobRecord
 from tasks.task_messages import TaskMessage
 
-# Results are read this many jobs at a time: a 10,000-document batch streams in slices.
-_SLICE = 256
+# Results are read this many jobs at a time: a 10,000-document batch streams in slices
+# (each line holds a whole enhanced document).
+_SLICE = 64
 _RESULT_FIELDS = ("custom_id", "status", "result", "error", "usage", "cost_usd")
 
 
@@ -30,6 +37,7 @@ class BatchStore:
         self._redis = redis
         self._ttl = ttl_seconds
         self._cancel = redis.register_script(CANCEL_LUA)
+        self._running = redis.register_script(RUNNING_LUA)
 
     async def create(
         self, batch: BatchRecord, jobs: list[tuple[JobRecord, TaskMessage]]
@@ -38,7 +46,7 @@ class BatchStore:
         (all or nothing). With an idempotency key this tenant already used, return that
         batch instead (``created`` False); a different request under it is a 409."""
         idem = (
-            keys.idempotency(batch.tenant, f"batch:{batch.idempotency_key}")
+            keys.batch_idempotency(batch.tenant, batch.idempotency_key)
             if batch.idempotency_key
             else None
         )
@@ -76,6 +84,7 @@ class BatchStore:
             pipe.rpush(keys.batch_jobs(batch.id), *ids[first : first + 1000])
         pipe.expire(keys.batch_jobs(batch.id), ttl)
         pipe.zadd(keys.tenant_batches(batch.tenant), {batch.id: 0})
+        pipe.zremrangebylex(keys.tenant_batches(batch.tenant), "-", oldest_live_batch_bound(ttl))
         pipe.expire(keys.tenant_batches(batch.tenant), ttl)
         for record, message in jobs:
             key = keys.job(record.id)
@@ -109,16 +118,11 @@ class BatchStore:
         return batch
 
     async def public(self, batch: BatchRecord) -> dict[str, Any]:
-        """The batch as clients see it, its unfinished jobs split into queued and running."""
+        """The batch as clients see it, its unfinished jobs split into queued and running
+        (counted inside Redis: one round trip, whatever the batch's size)."""
         if batch.ended or batch.n_done >= batch.total:
             return batch.public(queued=0, running=0)
-        running = 0
-        ids = await self._redis.lrange(keys.batch_jobs(batch.id), 0, -1)
-        for first in range(0, len(ids), 2048):
-            pipe = self._redis.pipeline(transaction=False)
-            for job_id in ids[first : first + 2048]:
-                pipe.hget(keys.job(_text(job_id)), "status")
-            running += sum(1 for s in await pipe.execute() if s and _text(s) == "running")
+        running = int(await self._running(keys=[keys.batch_jobs(batch.id)], args=[keys.job("")]))
         unfinished = batch.total - batch.n_done
         running = min(running, unfinished)
         return batch.public(queued=unfinished - running, running=running)
@@ -154,8 +158,9 @@ class BatchStore:
 
     async def list(
         self, tenant: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[BatchRecord], str | None]:
-        """Newest first; ``cursor`` is the last id of the previous page."""
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first, as clients see them; ``cursor`` is the last id of the previous
+        page."""
         upper = f"({cursor}" if cursor else "+"
         ids = await self._redis.zrevrangebylex(
             keys.tenant_batches(tenant), upper, "-", start=0, num=limit + 1
@@ -165,7 +170,9 @@ class BatchStore:
         for batch_id in page:
             pipe.hgetall(keys.batch(batch_id))
         found = [BatchRecord.from_redis(raw) for raw in await pipe.execute() if raw]
-        return found, (page[-1] if len(ids) > limit and page else None)
+        return [await self.public(b) for b in found], (
+            page[-1] if len(ids) > limit and page else None
+        )
 
 
 def _result_line(job_id: str, values: list[Any]) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -80,6 +81,7 @@ class EnhancementRunner:
                 return
             try:
                 self._end_model_step(parsed, state, turn)
+                state.attempts_base = job.attempts
                 if not self._save(job, token, state):
                     return
             finally:
@@ -127,7 +129,8 @@ class EnhancementRunner:
         gathering = state.step == GATHER
         iterations = parsed.options.max_iterations if gathering else 0
         run = LoopRun(
-            job=job,
+            # The retry budget counts this step's failed attempts only.
+            job=replace(job, attempts=max(job.attempts - state.attempts_base, 0)),
             token=token,
             route=route,
             instance=instance,

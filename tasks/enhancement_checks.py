@@ -10,6 +10,7 @@ cited chunk id came back from a tool) and ``content`` (most original words are k
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -59,9 +60,16 @@ class _Parsed:
     lines: list[str]
 
 
+@functools.cache
+def _markdown() -> MarkdownIt:
+    # Built once: building a parser costs more than parsing a short document, and parse()
+    # keeps its state per call (safe from many threads).
+    return MarkdownIt("commonmark").use(footnote_plugin)
+
+
 def _parse(text: str) -> _Parsed:
     env: dict[str, Any] = {}
-    tokens = MarkdownIt("commonmark").use(footnote_plugin).parse(text, env)
+    tokens = _markdown().parse(text, env)
     return _Parsed(tokens, env, text.splitlines())
 
 

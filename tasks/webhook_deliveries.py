@@ -35,6 +35,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway import keys
 from gateway.errors import UrlNotAllowed
 from gateway.outbound import OutboundPolicy
+from gateway.outbound_http import overall_deadline
 from gateway.redis_clock import NOW_MS_LUA
 from tasks.batch_records import BatchRecord
 from tasks.records import JobRecord, iso
@@ -118,6 +119,8 @@ class WebhookDeliverer:
     schedule: tuple[float, ...]
     lease_seconds: float
     public_url: str
+    # The longest one attempt may take, connect to response headers.
+    attempt_seconds: float = 10.0
     messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
     _take_due: Any = field(init=False, repr=False)
     _record: Any = field(init=False, repr=False)
@@ -195,7 +198,12 @@ class WebhookDeliverer:
                 "webhook-signature": signature,
             }
             # Streamed and closed unread: a receiver's response body is never downloaded.
-            with self.http.stream("POST", event.url, content=event.body, headers=headers) as r:
+            # One deadline for the whole attempt: a receiver that drips bytes cannot hold
+            # a worker thread past it (httpx's timeouts are per read).
+            with (
+                overall_deadline(self.attempt_seconds),
+                self.http.stream("POST", event.url, content=event.body, headers=headers) as r,
+            ):
                 status = r.status_code
         except UrlNotAllowed as exc:
             return None, exc.message

@@ -204,6 +204,7 @@ def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
         "llmgw:job:*",
         "llmgw:tenant:*",
         "llmgw:idem:*",
+        "llmgw:idem-batch:*",
         "llmgw:limit:*",
         "llmgw:circuit:*",
         "llmgw:tool-circuit:*",

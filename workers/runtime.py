@@ -94,6 +94,7 @@ class WorkerRuntime:
             schedule=settings.webhook_retry_delays,
             lease_seconds=settings.webhook_lease_seconds,
             public_url=settings.public_url,
+            attempt_seconds=settings.webhook_timeout_seconds,
         )
         # Set in ``start``: whether this worker consumes the webhook queue (and pumps it).
         self.delivers_webhooks = False

@@ -79,7 +79,7 @@ async def list_batches(
     return FastJSONResponse(
         {
             "object": "list",
-            "data": [b.public() for b in found],
+            "data": found,
             "next_cursor": next_cursor,
             "has_more": next_cursor is not None,
         }

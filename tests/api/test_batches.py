@@ -275,6 +275,22 @@ def test_idempotent_batch_resubmission_returns_the_first_batch(
     assert other.status_code == 409
 
 
+def test_job_and_batch_idempotency_keys_do_not_collide(
+    client_a: httpx.Client, downstream: Stack
+) -> None:
+    batch = {"model": "gpt-4o-mini", "documents": [{"text": "# A\n"}], "idempotency_key": "K"}
+    first = client_a.post("/v1/batches", json=batch).json()
+    job = {
+        "type": "completion",
+        "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        "idempotency_key": "batch:K",
+    }
+    assert client_a.post("/v1/jobs", json=job).status_code == 202
+    again = client_a.post("/v1/batches", json=batch)
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"]
+
+
 @pytest.mark.parametrize(
     ("patch", "status", "param"),
     [
@@ -292,13 +308,18 @@ def test_idempotent_batch_resubmission_returns_the_first_batch(
         ({"documents": [{"text": "x" * 1_100_000}]}, 413, "documents[0].document.text"),
         ({"webhook": {"url": "http://127.0.0.1:9/hook"}}, 400, "webhook.url"),
         ({"documents": [{"url": "http://10.0.0.1/a.md"}]}, 400, "documents[0].url"),
+        ({"metadata": {"note": "\ud800"}}, 400, "metadata"),
     ],
 )
 def test_bad_batches_are_refused_before_anything_is_queued(
     client_a: httpx.Client, patch: dict[str, Any], status: int, param: str
 ) -> None:
     body = {"model": "gpt-4o-mini", "documents": [{"text": "# A\n\nb\n"}]} | patch
-    response = client_a.post("/v1/batches", json=body)
+    # json.dumps escapes a lone surrogate (\ud800) as JSON allows; httpx's json= cannot.
+    content = json.dumps(body).encode()
+    response = client_a.post(
+        "/v1/batches", content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status, response.text
     assert response.json()["error"]["param"] == param
     assert client_a.get("/v1/batches").json()["data"] == []

@@ -143,3 +143,24 @@ def test_provider_refusal_fails_the_job_with_the_steps_spent(
     job = wait_terminal(client_a, client_a.post("/v1/jobs", json=enhancement(text)).json()["id"])
     assert job["status"] == "failed"
     assert job["error"]["type"] == "provider_rejected"
+
+
+def test_each_step_gets_the_whole_retry_budget(
+    client_a: httpx.Client, emulator: EmulatorControl, downstream: Stack
+) -> None:
+    # MAX_ATTEMPTS is 3: three 503s in one step would fail the job, one in each step not.
+    unavailable = {"status": 503, "error": "overloaded"}
+    emulator.script(
+        unavailable,
+        {"reply": "Nothing to cite."},
+        unavailable,
+        {"reply": DOCUMENT},
+        unavailable,
+        {"reply": '{"approved": true, "issues": []}'},
+    )
+    body = enhancement()
+    body["request"]["model"] = "slow-model"  # one instance: no fallback absorbs a failure
+    job = wait_terminal(client_a, client_a.post("/v1/jobs", json=body).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempts"] == 4  # three failed calls, then the success
+    assert job["result"]["validation"]["passed"], job["result"]["validation"]

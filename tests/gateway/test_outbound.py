@@ -82,10 +82,9 @@ def test_non_public_ip_literal_is_refused_and_named(address: str, kind: str) -> 
 def test_hostname_resolving_to_non_public_address_is_refused(address: str, kind: str) -> None:
     with pytest.raises(UrlNotAllowed) as refused:
         policy(table={"hooks.example": [address]}).check_url("https://hooks.example/x", param="u")
-    assert refused.value.message == (
-        f"hooks.example resolves to {'an' if kind[0] in 'aeiou' else 'a'} {kind} address "
-        f"({address}); outbound URLs must reach public addresses"
-    )
+    # Which internal address (the kind or the IP) is not said: that would map the network.
+    assert refused.value.message.startswith("hooks.example does not resolve to a public address")
+    assert address not in refused.value.message and kind not in refused.value.message
 
 
 @pytest.mark.parametrize("address", ALLOWED)
@@ -101,7 +100,7 @@ def test_allowlisted_hostname_is_allowed_whatever_it_resolves_to() -> None:
     allowed = policy("Hooks.Internal", table)
     assert allowed.check_url("http://HOOKS.internal:8080/x", param="u") == table["hooks.internal"]
     assert allowed.check_url("http://hooks.internal./x", param="u") == ["10.0.0.1"]
-    with pytest.raises(UrlNotAllowed, match="private"):
+    with pytest.raises(UrlNotAllowed, match="does not resolve to a public address"):
         policy("other.internal", table).check_url("http://hooks.internal./x", param="u")
 
 
@@ -112,7 +111,7 @@ def test_cidr_and_ip_entries_allow_only_addresses_inside_them() -> None:
     assert allowed.check_url("http://[::ffff:10.20.0.9]/", param="u") == ["::ffff:10.20.0.9"]
     assert allowed.check_url("http://169.254.169.254/latest", param="u") == ["169.254.169.254"]
     assert allowed.check_url("http://md.internal/", param="u") == ["::1"]
-    with pytest.raises(UrlNotAllowed, match=r"resolves to a private address \(10\.21\.0\.1\)"):
+    with pytest.raises(UrlNotAllowed, match=r"b\.internal does not resolve to a public address"):
         allowed.check_url("http://b.internal/", param="u")
     with pytest.raises(UrlNotAllowed, match="link-local"):
         allowed.check_url("http://169.254.169.253/", param="u")
@@ -125,13 +124,13 @@ def test_wildcard_entry_matches_subdomains_but_not_the_domain_itself() -> None:
     assert allowed.check_url("http://a.corp.example/", param="u") == ["10.0.0.5"]
     assert allowed.check_url("http://X.Y.corp.example/", param="u") == ["10.0.0.5"]
     for name in ("corp.example", "evilcorp.example"):
-        with pytest.raises(UrlNotAllowed, match="private"):
+        with pytest.raises(UrlNotAllowed, match="does not resolve to a public address"):
             allowed.check_url(f"http://{name}/", param="u")
 
 
 def test_mixed_public_and_private_answers_are_refused() -> None:
     mixed = policy(table={"mixed.example": [PUBLIC, "192.168.1.1"]})
-    with pytest.raises(UrlNotAllowed, match=r"private address \(192\.168\.1\.1\)"):
+    with pytest.raises(UrlNotAllowed, match=r"mixed\.example does not resolve to a public address"):
         mixed.check_url("http://mixed.example/", param="u")
 
 
@@ -141,7 +140,9 @@ def idna_failure(host: str, port: int) -> list[str]:
 
 @pytest.mark.parametrize("resolve", [answers({}), answers({"nowhere.example": []}), idna_failure])
 def test_unresolvable_host_is_refused(resolve: Resolver) -> None:
-    with pytest.raises(UrlNotAllowed, match=r"nowhere\.example could not be resolved") as refused:
+    with pytest.raises(
+        UrlNotAllowed, match=r"nowhere\.example does not resolve to a public address"
+    ) as refused:
         OutboundPolicy.from_allowlist("", resolve).check_url(
             "http://nowhere.example/", param="documents[3].url"
         )
@@ -172,7 +173,7 @@ def test_malformed_urls_are_refused_without_echoing_them(url: str, message: str)
 
 @pytest.mark.parametrize("url", ["http://2130706433/", "http://0x7f.1/", "http://localhost/"])
 def test_other_spellings_of_loopback_are_refused_once_resolved(url: str) -> None:
-    with pytest.raises(UrlNotAllowed, match="loopback"):
+    with pytest.raises(UrlNotAllowed, match=r"loopback|does not resolve to a public address"):
         OutboundPolicy.from_allowlist("").check_url(url, param="u")
 
 
@@ -227,7 +228,7 @@ def test_check_urls_refuses_the_first_bad_url_with_its_own_param() -> None:
         "documents[2].url": "ftp://ok.example/c",
         "documents[3].url": "https://intranet.example/d",
     }
-    with pytest.raises(UrlNotAllowed, match="private address") as refused:
+    with pytest.raises(UrlNotAllowed, match="does not resolve to a public") as refused:
         policy(table=table).check_urls(urls)
     assert refused.value.param == "documents[1].url"
     urls["documents[1].url"] = "https://ok.example/b"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,7 +27,12 @@ from cryptography.x509.oid import NameOID
 
 from gateway.errors import DocumentUnavailable, UrlNotAllowed
 from gateway.outbound import OutboundPolicy
-from gateway.outbound_http import FetchedDocument, fetch_document, guarded_client
+from gateway.outbound_http import (
+    FetchedDocument,
+    fetch_document,
+    guarded_client,
+    overall_deadline,
+)
 
 LIMIT = 1000
 BODIES: dict[str, tuple[str, bytes]] = {
@@ -72,6 +78,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply_chunked([b"a" * 400] * 10, delay=0.0)
             elif path == "/drip":
                 self.reply_chunked([b"a"] * 40, delay=0.05)
+            elif path == "/drip-headers":
+                # One header byte at a time: each read is quick, the whole never ends.
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 40:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
             elif path == "/slow":
                 time.sleep(0.6)
                 self.reply(200, "text/plain", b"late")
@@ -161,7 +173,7 @@ def fetch(server: LocalServer, path: str, timeout: float = 2.0) -> FetchedDocume
 def test_loopback_is_refused_without_allowlist(server: LocalServer, host: str) -> None:
     with (
         guarded_client(OutboundPolicy.from_allowlist(""), timeout=2) as client,
-        pytest.raises(UrlNotAllowed, match="loopback"),
+        pytest.raises(UrlNotAllowed, match=r"loopback|does not resolve to a public address"),
     ):
         client.get(base(server, host) + f"/ok?refused-{host}")
     assert not [seen for seen in server.seen if seen[0] == f"/ok?refused-{host}"]
@@ -203,7 +215,7 @@ def test_dns_rebinding_after_the_check_is_refused_at_connect(server: LocalServer
     assert policy.check_url(url, param="webhook.url") == ["93.184.216.34"]
     with (
         guarded_client(policy, timeout=2) as client,
-        pytest.raises(UrlNotAllowed, match=r"rebind\.example resolves to a loopback address"),
+        pytest.raises(UrlNotAllowed, match=r"rebind\.example does not resolve to a public address"),
     ):
         client.get(url)
     assert not [seen for seen in server.seen if seen[0] == "/ok?rebound"]
@@ -222,7 +234,9 @@ def test_redirect_followed_on_request_still_goes_through_the_guard(server: Local
     table = {"hooks.internal": ["127.0.0.1"], "elsewhere.internal": ["127.0.0.1"]}
     with (
         guarded_client(resolving("hooks.internal", table), timeout=2) as client,
-        pytest.raises(UrlNotAllowed, match=r"elsewhere\.internal resolves to a loopback"),
+        pytest.raises(
+            UrlNotAllowed, match=r"elsewhere\.internal does not resolve to a public address"
+        ),
     ):
         client.get(base(server, "hooks.internal") + "/redirect-elsewhere", follow_redirects=True)
     assert not [seen for seen in server.seen if seen[0] == "/ok?after-redirect"]
@@ -333,6 +347,24 @@ def test_dripping_server_is_cut_off_at_the_total_timeout(server: LocalServer) ->
     assert time.monotonic() - started < 1.0  # the whole drip takes 2 s
 
 
+def test_headers_dripping_server_is_cut_off_at_the_total_timeout(server: LocalServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(DocumentUnavailable, match="could not be fetched: timed out"):
+        fetch(server, "/drip-headers", timeout=0.3)
+    assert time.monotonic() - started < 1.0  # the drip lasts about 2.5 s
+
+
+def test_overall_deadline_bounds_a_whole_request_not_each_read(server: LocalServer) -> None:
+    policy = OutboundPolicy.from_allowlist("127.0.0.1")
+    with guarded_client(policy, timeout=5.0) as client:
+        started = time.monotonic()
+        with pytest.raises(httpx.TimeoutException), overall_deadline(0.3):
+            client.get(f"{base(server)}/drip-headers")
+        assert time.monotonic() - started < 1.0
+        # Outside the deadline the same client is unbounded again (per-read timeouts only).
+        assert client.get(f"{base(server)}/ok").text == "hello"
+
+
 def test_connection_failure_is_reported() -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -345,7 +377,7 @@ def test_connection_failure_is_reported() -> None:
 def test_fetching_a_refused_url_raises_url_not_allowed(server: LocalServer) -> None:
     with (
         guarded_client(OutboundPolicy.from_allowlist(""), timeout=2) as client,
-        pytest.raises(UrlNotAllowed, match="loopback"),
+        pytest.raises(UrlNotAllowed, match=r"loopback|does not resolve to a public address"),
     ):
         fetch_document(client, base(server) + "/ok", max_bytes=LIMIT)
 
