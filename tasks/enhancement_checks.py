@@ -108,6 +108,7 @@ def citations_of(original: str, enhanced: str) -> list[str]:
     return [label for label in _labels(_parse(enhanced)) if label not in own]
 
 
+@functools.lru_cache(maxsize=256)
 def document_title(document: str, name: str = "") -> str:
     """The document's first heading as plain text, else ``name``."""
     headings = _headings(_parse(document))
