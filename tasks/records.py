@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -172,7 +172,7 @@ class JobRecord:
 
     @classmethod
     def from_redis(cls, raw: Mapping[Any, Any]) -> JobRecord:
-        data = JOB_FIELDS.from_redis(cls.__slots__, raw)
+        data = JOB_FIELDS.from_redis(_JOB_SLOTS, raw)
         data["type"] = JobType(data["type"])
         data["status"] = JobStatus(data["status"])
         return cls(**data)
@@ -207,7 +207,10 @@ class JobRecord:
         }
 
 
-class _DeliveryFields:
+_JOB_SLOTS = frozenset(JobRecord.__slots__)
+
+
+class DeliveryFields(Protocol):
     """What ``webhook_public`` reads: a job or a batch record."""
 
     wh_status: str | None
@@ -217,7 +220,7 @@ class _DeliveryFields:
     wh_delivered_at: float | None
 
 
-def webhook_public(webhook: dict[str, Any] | None, record: Any) -> dict[str, Any] | None:
+def webhook_public(webhook: dict[str, Any] | None, record: DeliveryFields) -> dict[str, Any] | None:
     """A record's webhook as clients see it: the URL and how its delivery is going."""
     if not webhook:
         return None

@@ -133,7 +133,7 @@ class JobSubmitter:
             tenant=spec.tenant,
             type=spec.type,
             status=JobStatus.QUEUED,
-            request=request if spec.type is JobType.ENHANCEMENT else spec.request,
+            request=request,
             created_at=time.time(),
             model=model,
             provider=provider,
