@@ -16,8 +16,9 @@ from typing import Any
 
 from gateway import keys
 from gateway.redis_clock import NOW_MS_LUA
+from tasks.hash_fields import HashFields
 from tasks.job_events import ON_TERMINAL_LUA
-from tasks.records import DELIVERY_FLOATS, DELIVERY_JSON, HashFields, iso, webhook_public
+from tasks.records import DELIVERY_FLOATS, DELIVERY_JSON, iso, webhook_public
 
 IN_PROGRESS = "in_progress"
 CANCELLING = "cancelling"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +19,7 @@ import orjson
 
 from gateway.errors import InvalidRequest
 from gateway.redis_clock import NOW_MS_LUA
+from tasks.hash_fields import HashFields
 from tasks.job_events import ON_TERMINAL_LUA
 
 
@@ -41,51 +42,6 @@ class JobType(StrEnum):
     COMPLETION = "completion"
     TOOL = "tool"
     ENHANCEMENT = "enhancement"
-
-
-@dataclass(frozen=True, slots=True)
-class HashFields:
-    """How a record's fields are kept in a Redis hash: JSON, float, int, or plain text."""
-
-    json: frozenset[str]
-    floats: frozenset[str]
-    ints: frozenset[str]
-
-    def encode(self, name: str, value: Any) -> str:
-        if name in self.json:
-            return orjson.dumps(value).decode()
-        if isinstance(value, StrEnum):
-            return value.value
-        return str(value)
-
-    def decode(self, name: str, text: str) -> Any:
-        if name in self.json:
-            return orjson.loads(text)
-        if name in self.floats:
-            return float(text)
-        if name in self.ints:
-            return int(text)
-        return text
-
-    def to_redis(self, record: Any) -> dict[str, str]:
-        """A slotted record's hash fields; ``None`` values are left out."""
-        out: dict[str, str] = {}
-        for name in record.__slots__:
-            value = getattr(record, name)
-            if value is not None:
-                out[name] = self.encode(name, value)
-        return out
-
-    def from_redis(self, names: Collection[str], raw: Mapping[Any, Any]) -> dict[str, Any]:
-        """The decoded fields of ``raw`` that are among ``names`` (others are ignored)."""
-        data: dict[str, Any] = {}
-        for key, value in raw.items():
-            name = key.decode() if isinstance(key, bytes) else key
-            if name in names:
-                data[name] = self.decode(
-                    name, value.decode() if isinstance(value, bytes) else value
-                )
-        return data
 
 
 # Fields both job and batch records have: a webhook's delivery (``tasks.webhook_deliveries``).
