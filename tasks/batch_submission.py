@@ -72,9 +72,8 @@ class BatchSubmitter:
             raise InvalidRequest(
                 f"a batch holds 1 to {self._max_documents} documents", param="documents"
             )
-        parsed_options = _options(spec.options)
-        self._jobs.check_enhancement_options(parsed_options, "options")
-        options = parsed_options.model_dump(exclude_none=True)
+        checked = self._jobs.check_enhancement_options(_options(spec.options), "options")
+        options = checked.model_dump(exclude_none=True)
         webhook = {"url": spec.webhook_url} if spec.webhook_url else None
         if webhook:
             self._secrets.require(spec.tenant)

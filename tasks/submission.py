@@ -155,8 +155,7 @@ class JobSubmitter:
                 "an enhancement keeps its own conversation; session_id does not apply",
                 param="session_id",
             )
-        parsed = EnhancementRequest.parse(spec.request, param)
-        self.check_enhancement(parsed, param)
+        parsed = self.check_enhancement(EnhancementRequest.parse(spec.request, param), param)
         route = self._router.route(
             parsed.model,
             hint=parsed.provider,
@@ -165,19 +164,26 @@ class JobSubmitter:
         )
         return parsed.stored(), parsed.model, route.instance.name, route.queue
 
-    def check_enhancement(self, parsed: EnhancementRequest, param: str = "request") -> None:
+    def check_enhancement(
+        self, parsed: EnhancementRequest, param: str = "request"
+    ) -> EnhancementRequest:
         """What an enhancement needs beyond its schema: known tools and prompt version, and
-        an inline document within the size limit."""
-        self.check_enhancement_options(parsed.options, f"{param}.options")
+        an inline document within the size limit. Returns it with its prompt version fixed,
+        so the worker runs the version that was current at submission."""
+        options = self.check_enhancement_options(parsed.options, f"{param}.options")
         text = parsed.document.text
         if text is not None and len(text.encode()) > self._document_max_bytes:
             raise PayloadTooLarge(
                 f"{param}.document.text is over the {self._document_max_bytes}-byte limit",
                 param=f"{param}.document.text",
             )
+        return parsed.model_copy(update={"options": options})
 
-    def check_enhancement_options(self, options: EnhancementOptions, param: str) -> None:
-        """The options' tools are registered and their prompt version exists (400s)."""
+    def check_enhancement_options(
+        self, options: EnhancementOptions, param: str
+    ) -> EnhancementOptions:
+        """The options' tools are registered and their prompt version exists (400s); returns
+        them with the version resolved (none given: the latest)."""
         for name in options.tools:
             if name not in self._tools:
                 known = ", ".join(self._tools.names()) or "(none)"
@@ -186,9 +192,10 @@ class JobSubmitter:
                     param=f"{param}.tools",
                 )
         try:
-            prompt_version(self._prompts, options.prompt_version)
+            version = prompt_version(self._prompts, options.prompt_version)
         except InvalidRequest as exc:
             raise InvalidRequest(exc.message, param=f"{param}.prompt_version") from None
+        return options.model_copy(update={"prompt_version": version})
 
     async def check_outbound(self, record: JobRecord) -> None:
         """The job's webhook and document URLs: refused (400) when they reach loopback,

@@ -70,6 +70,8 @@ def test_enhancement_gathers_context_enhances_and_validates(
     total = sum(s["usage"]["total_tokens"] for s in steps.values())
     assert job["usage"]["total_tokens"] == total > 0
     assert result["prompt"] == "enhancement/v1"
+    # Resolved at submission: the worker runs the version that was current then.
+    assert job["request"]["options"]["prompt_version"] == "v1"
     # One conversation: each later call carries everything before it.
     calls = [r for r in emulator.requests() if r["protocol"] == "openai"]
     assert len(calls) == 4  # search call, notes, enhanced document, review
