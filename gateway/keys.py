@@ -102,8 +102,6 @@ def tenant_batches(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:batches"
 
 
-# Pub/sub channel on which a batch's end is announced (member: the batch id).
-BATCH_DONE_CHANNEL = f"{PREFIX}:events:batch-done"
 # Sorted set of webhook deliveries to attempt: member "job:<id>" or "batch:<id>", score =
 # when (ms, Redis clock). A delivery handed to a worker is re-scored a lease ahead.
 WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"

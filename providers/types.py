@@ -120,6 +120,14 @@ class Usage:
 
         return cls(total(prompt), total(completion))
 
+    def as_dict(self) -> dict[str, int]:
+        """The OpenAI ``usage`` object: prompt, completion and total tokens."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,

@@ -21,7 +21,6 @@ from tasks.job_events import ON_TERMINAL_LUA
 from tasks.records import DELIVERY_FLOATS, DELIVERY_JSON, iso, webhook_public
 
 IN_PROGRESS = "in_progress"
-CANCELLING = "cancelling"
 ENDED = frozenset({"completed", "cancelled"})
 
 BATCH_FIELDS = HashFields(

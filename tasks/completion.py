@@ -34,9 +34,5 @@ def completion_outcome(
             "upstream_model": response.model,
             "provider_response_id": response.provider_response_id,
         },
-        usage={
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-        },
+        usage=usage.as_dict(),
     )

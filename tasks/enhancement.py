@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from gateway.errors import InvalidRequest
-from providers.types import Usage
 from tasks.enhancement_checks import (
     check_enhancement,
     citations_of,
@@ -181,7 +180,7 @@ class EnhancementRunner:
         usage = state.usage()
         if not usage.total_tokens:
             return {}
-        return {"usage": _usage_dict(usage), "cost_usd": state.cost_usd()}
+        return {"usage": usage.as_dict(), "cost_usd": state.cost_usd()}
 
     def _finish(
         self, job: JobRecord, token: str, parsed: EnhancementRequest, state: PipelineState
@@ -195,7 +194,7 @@ class EnhancementRunner:
             attempts_increment=1,
             fields={
                 "result": result,
-                "usage": _usage_dict(state.usage()),
+                "usage": state.usage().as_dict(),
                 "cost_usd": state.cost_usd(),
                 "error": None,
                 "finished_at": time.time(),
@@ -232,12 +231,4 @@ def enhancement_result(
         "prompt": state.prompt,
         "provider": provider,
         "model": parsed.model,
-    }
-
-
-def _usage_dict(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
     }

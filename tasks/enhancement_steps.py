@@ -25,7 +25,6 @@ from tools.registry import ToolRegistry
 
 KIND = "enhancement"
 GATHER, ENHANCE, CHECK, REVIEW, DONE = "gather", "enhance", "check", "review", "done"
-MODEL_STEPS = (GATHER, ENHANCE, REVIEW)
 
 
 def prompt_version(prompts: PromptTemplates, version: str | None) -> str:

@@ -7,7 +7,7 @@ crashes and duplicate deliveries:
 - a job that asked for a webhook gets its delivery scheduled (``tasks.webhook_deliveries``);
 - a batch's job bumps the batch's counters, and the job that completes the count ends
   the batch: status ``completed`` (or ``cancelled`` if a cancel was asked for), its own
-  webhook scheduled, its end announced on ``keys.BATCH_DONE_CHANNEL``.
+  webhook scheduled.
 """
 
 from __future__ import annotations
@@ -39,6 +39,5 @@ local function on_terminal(job_key, job_id, status)
   if b[2] == 'cancelling' then final = 'cancelled' end
   redis.call('HSET', bkey, 'status', final, 'ended_at', now / 1000)
   if b[3] then schedule_webhook(bkey, 'batch:' .. f[2], 'batch.' .. final) end
-  redis.call('PUBLISH', '{keys.BATCH_DONE_CHANNEL}', f[2] .. ' ' .. final)
 end
 """

@@ -206,12 +206,7 @@ class LoopState:
         }
 
     def usage_dict(self) -> dict[str, int]:
-        u = self.usage
-        return {
-            "prompt_tokens": u.prompt_tokens,
-            "completion_tokens": u.completion_tokens,
-            "total_tokens": u.total_tokens,
-        }
+        return self.usage.as_dict()
 
     def summary(self) -> dict[str, Any]:
         """The loop as a result shows it: rounds and calls, not the messages."""
