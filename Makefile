@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what they need first (scripts/bootstrap.sh).
-.PHONY: up test lint bootstrap bench
+.PHONY: up test lint bootstrap bench lock
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -20,3 +20,7 @@ lint: bootstrap
 
 bench: bootstrap
 	.venv/bin/python bench/gateway_bench.py all
+
+## Refresh requirements/*.txt from pyproject.toml's ranges (then: bash .ci/run, commit both).
+lock: bootstrap
+	@bash scripts/lock.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the gateway needs on a fresh machine: redis-server (Debian package) and a
-# virtualenv with the project and its dev tools. Idempotent: fast when already done.
+# virtualenv with exactly the locked dependencies (requirements/dev.txt, hashes checked) and
+# the project itself. Idempotent: fast when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +20,15 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+# Re-install when the lock or the project's metadata changes (entry points, package list).
+stamp=.venv/.installed-$(cat requirements/dev.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # --require-hashes: every package, transitive ones included, must be pinned and match its
+  # hash. --no-deps on the project: its dependencies are exactly the lock's, nothing resolved.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+    -r requirements/dev.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+    --no-build-isolation -e .
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -98,5 +98,8 @@ class CompletionHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
+                # redis-py < 8.2 leaves PubSub.aclose untyped; binding it to a typed name keeps
+                # this call checked on every version (no version-dependent `type: ignore`).
+                close_pubsub: Callable[[], Awaitable[object]] = pubsub.aclose
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await close_pubsub()

@@ -88,7 +88,8 @@ def test_runtime_stage_copies_the_builder_venv_instead_of_building() -> None:
     runs = " ".join(args for kw, args in runtime if kw == "RUN")
     assert "pip install" not in runs, "the runtime stage must not install packages itself"
     builder_runs = " ".join(args for kw, args in _stages()[0] if kw == "RUN")
-    assert "pip install --no-cache-dir ." in builder_runs
+    assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in builder_runs
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in builder_runs
 
 
 def test_dockerfile_runs_as_non_root_user_10001() -> None:

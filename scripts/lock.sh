@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Refresh the lock files from pyproject.toml's ranges (`make lock`). Every install — bootstrap,
+# CI, the Docker image — installs exactly what these files pin, with hashes.
+#
+#   requirements/runtime.txt  the gateway and every provider SDK, plus the build backend
+#                             (the Docker image installs this one)
+#   requirements/dev.txt      runtime.txt's pins + the dev tools (bootstrap and CI)
+#
+# dev.txt is resolved with runtime.txt as a constraint, so a package both files pin has the
+# same version in both. Upgrade one package only: `scripts/lock.sh --upgrade-package redis`.
+# After a refresh: run `bash .ci/run`, then commit pyproject.toml and requirements/ together.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV=.venv/bin/uv
+if [ ! -x "$UV" ]; then
+  echo "lock: $UV is missing; run scripts/bootstrap.sh first (uv is a locked dev tool)" >&2
+  exit 1
+fi
+common=(--generate-hashes --universal --python-version 3.11 --quiet "$@")
+# --no-header keeps the files free of the command line (and its paths); this comment says how.
+"$UV" pip compile pyproject.toml requirements/build.in "${common[@]}" \
+  --custom-compile-command "make lock" -o requirements/runtime.txt
+"$UV" pip compile pyproject.toml requirements/build.in --extra dev \
+  --constraint requirements/runtime.txt "${common[@]}" \
+  --custom-compile-command "make lock" -o requirements/dev.txt
+echo "lock: requirements/runtime.txt and requirements/dev.txt refreshed" >&2
