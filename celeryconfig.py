@@ -1,7 +1,7 @@
 """Celery settings for I/O-bound LLM calls that must not be lost.
 
 Values that depend on the deployment (broker URL, visibility timeout) are applied from
-``gateway.settings.Settings`` in ``tasks.queueing.make_celery``.
+``gateway.settings.Settings`` in ``workers.celery_app.make_celery``.
 """
 
 # A message is acknowledged only after the job has finished; a worker that dies mid-call

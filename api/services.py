@@ -10,17 +10,17 @@ from api.metrics import ApiMetrics
 from gateway.outbound import OutboundPolicy
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
+from providers.instance_monitor import InstanceMonitor
 from providers.router import ModelRouter
-from tasks.batch_submission import BatchSubmitter
-from tasks.batches import BatchStore
-from tasks.completions import CompletionHub
-from tasks.instance_states import InstanceMonitor
-from tasks.prompts import PromptTemplates
-from tasks.sessions import SessionStore
-from tasks.store import JobStore
-from tasks.submission import JobSubmitter
-from tasks.tool_loop import LoopLimits
-from tasks.webhook_secrets import WebhookSecrets
+from tasks.batches.store import BatchStore
+from tasks.batches.submission import BatchSubmitter
+from tasks.jobs.completion_hub import CompletionHub
+from tasks.jobs.store import JobStore
+from tasks.jobs.submission import JobSubmitter
+from tasks.loops.state import LoopLimits
+from tasks.prompts.templates import PromptTemplates
+from tasks.sessions.store import SessionStore
+from tasks.webhooks.secrets import WebhookSecrets
 from tools.registry import ToolRegistry
 from tools.toolbox import build_tool_registry
 

@@ -9,8 +9,8 @@ from api.errors import error_response
 from api.responses import FastJSONResponse
 from api.services import ApiServices
 from gateway.errors import JobTimeout, status_for_error_type
-from tasks.records import JobRecord, JobStatus
-from tasks.submission import JobSpec
+from tasks.jobs.record import JobRecord, JobStatus
+from tasks.jobs.submission import JobSpec
 
 JOB_ID_HEADER = "x-llm-gateway-job-id"
 # OpenAI's and Anthropic's SDKs honour this header. A failed or timed-out job has already

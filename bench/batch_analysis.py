@@ -13,7 +13,7 @@ from typing import Any
 from limit_windows import WINDOW_S, concurrency_stats, max_in_window
 from measure import percentile
 
-from providers.capacity import WINDOW_MS
+from limits.capacity import WINDOW_MS
 
 STEPS = ("gather", "enhance", "review")
 _STEP_MARK = "[enhancement step: "

@@ -21,9 +21,9 @@ from rich.table import Table
 
 from emulator.directives import directive
 from emulator.local_env import emulator_env_by_provider
+from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from gateway.settings import Settings
 from providers.config import ProvidersConfig, load_providers
-from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
 DEV_API_KEY = "dev-key"
 _SEARCH = {"name": "search_corpus", "arguments": {"query": "retry backoff", "top_k": 2}}

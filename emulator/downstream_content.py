@@ -39,7 +39,7 @@ docs | docs/tools.md | Semantic search tools return corpus chunks ranked by rele
 runbooks | runbooks/redis.md | If Redis is unreachable the API answers 503 until it is back.
 runbooks | runbooks/providers.md | A provider answering 5xx opens its circuit breaker for a while.
 runbooks | runbooks/webhooks.md | Webhooks are signed and retried with exponential backoff.
-code | tasks/execution.py | The job runner claims a job, runs it and records one result.
+code | tasks/jobs/execution.py | The job runner claims a job, runs it and records one result.
 code | providers/router.py | The model router picks a provider instance by model name.
 code | tools/executor.py | The tool executor runs tool calls concurrently, results in order.
 code | api/routes/jobs.py | POST /v1/jobs validates the request and enqueues the job.

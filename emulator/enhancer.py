@@ -3,7 +3,7 @@
 Used only for a request with no directive (in-text or scripted) whose first text (the
 system prompt: every protocol puts it first) starts with ``llm-gateway-prompt:
 enhancement/``; every other request keeps the default reply. It answers the step named
-by the last user message's first line (the markers of :mod:`tasks.prompts`):
+by the last user message's first line (the markers of :mod:`tasks.prompts.templates`):
 
 - ``[enhancement step: gather]``: while no tool result follows that message and the
   request offers ``search_corpus``, call it with the document's first heading (else its

@@ -67,7 +67,7 @@ LIMIT_PREFIX = f"{PREFIX}:limit:"
 
 
 def limit(instance: str, part: str) -> str:
-    """One of a provider instance's limiter structures (see ``providers.capacity``)."""
+    """One of a provider instance's limiter structures (see ``limits.capacity``)."""
     return f"{LIMIT_PREFIX}{instance}:{part}"
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.queues import instance_queue
 from providers.credentials import CredentialSource, EnvSource
 
 ProviderType = Literal[
@@ -156,7 +157,7 @@ class InstanceConfig(BaseModel):
     @property
     def queue(self) -> str:
         """The Celery queue this instance's jobs go to."""
-        return f"llm.{self.name}"
+        return instance_queue(self.name)
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)

@@ -19,10 +19,10 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from gateway.logs import configure_logging
+from gateway.queues import DELIVER_WEBHOOK_TASK, RUN_JOB_TASK
 from gateway.settings import Settings
-from tasks.execution import JobRunner
-from tasks.queueing import RUN_JOB_TASK, make_celery
-from tasks.task_messages import DELIVER_WEBHOOK_TASK
+from tasks.jobs.execution import JobRunner
+from workers.celery_app import make_celery
 from workers.runtime import WorkerRuntime
 
 log = structlog.get_logger(__name__)
@@ -81,7 +81,7 @@ def _register_tasks(app: GatewayCelery) -> None:
     @app.task(name=DELIVER_WEBHOOK_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
     def deliver_webhook(self: Task, target: str) -> None:
         """One attempt at a webhook delivery ("job:<id>" or "batch:<id>"); retries are
-        scheduled in Redis (``tasks.webhook_deliveries``), never through Celery."""
+        scheduled in Redis (``tasks.webhooks.deliveries``), never through Celery."""
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(webhook=target, task_id=self.request.id)
         try:
@@ -97,7 +97,7 @@ def run_delivery(runner: JobRunner, job_id: str) -> None:
     """Run a delivery; a store or broker failure puts the message back instead of losing it.
 
     Retries and waits never go through Celery: the runner hands the job back to the
-    deferred set (``tasks.leases``). If anything else escapes, the job's lease lapses and
+    deferred set (``tasks.jobs.leases``). If anything else escapes, the job's lease lapses and
     the reaper re-queues it.
     """
     try:

@@ -16,26 +16,26 @@ from gateway import keys
 from gateway.errors import ProviderUnavailable
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import fetch_document, guarded_client
+from gateway.queues import WEBHOOKS_QUEUE
 from gateway.settings import Settings
+from limits.capacity import ProviderCapacity
 from providers.base import Provider
-from providers.capacity import ProviderCapacity
 from providers.config import ProvidersConfig, load_providers
 from providers.credentials import CredentialsMissing
+from providers.instance_monitor import disabled_instances
 from providers.registry import build_provider, resolve_credentials
-from tasks.enhancement import EnhancementRunner
-from tasks.execution import JobRunner
-from tasks.in_flight import InFlight
-from tasks.instance_states import disabled_instances
-from tasks.model_calls import ModelCalls, RetryPolicy
-from tasks.prompts import PromptTemplates
-from tasks.records import JobType
-from tasks.routing import FallbackPlanner
-from tasks.sessions import SyncSessionStore
-from tasks.sync_store import SyncJobStore
-from tasks.task_messages import WEBHOOKS_QUEUE
-from tasks.tool_loop import LoopLimits
-from tasks.webhook_deliveries import WebhookDeliverer
-from tasks.webhook_secrets import WebhookSecrets
+from tasks.jobs.execution import JobRunner
+from tasks.jobs.in_flight import InFlight
+from tasks.jobs.record import JobType
+from tasks.jobs.sync_store import SyncJobStore
+from tasks.kinds.enhancement.pipeline import EnhancementRunner
+from tasks.loops.fallbacks import FallbackPlanner
+from tasks.loops.model_calls import ModelCalls, RetryPolicy
+from tasks.loops.state import LoopLimits
+from tasks.prompts.templates import PromptTemplates
+from tasks.sessions.store import SyncSessionStore
+from tasks.webhooks.deliveries import WebhookDeliverer
+from tasks.webhooks.secrets import WebhookSecrets
 from tools.toolbox import ToolBox
 
 log = structlog.get_logger(__name__)

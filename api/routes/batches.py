@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import BatchCreate
-from tasks.batch_submission import BatchSpec
+from tasks.batches.submission import BatchSpec
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

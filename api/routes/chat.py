@@ -19,8 +19,8 @@ from api.responses import FastJSONResponse
 from api.schemas import ChatCompletionRequest
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
 from gateway.errors import InvalidRequest
-from tasks.records import JobRecord, JobStatus, JobType, new_job_id
-from tasks.submission import JobSpec
+from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
+from tasks.jobs.submission import JobSpec
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 

@@ -11,7 +11,7 @@ from api.deps import Services
 from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import FastJSONResponse
 from gateway import keys
-from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
+from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
 router = APIRouter(tags=["health"])
 

@@ -13,8 +13,8 @@ from api.responses import FastJSONResponse
 from api.schemas import JobCreate
 from api.services import ApiServices
 from gateway.errors import InvalidRequest
-from tasks.records import JobRecord, JobStatus, JobType
-from tasks.submission import JobSpec
+from tasks.jobs.record import JobRecord, JobStatus, JobType
+from tasks.jobs.submission import JobSpec
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

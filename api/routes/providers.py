@@ -10,10 +10,10 @@ from fastapi import APIRouter
 from api.deps import Services, Tenant
 from api.responses import FastJSONResponse
 from gateway import keys
-from providers.capacity import WINDOW_MS, Usage, limit_keys
-from providers.capacity_scripts import USAGE_LUA
+from gateway.queues import MAX_PRIORITY, queue_key
+from limits.capacity import WINDOW_MS, Usage, limit_keys
+from limits.capacity_scripts import USAGE_LUA
 from providers.config import InstanceConfig
-from tasks.task_messages import MAX_PRIORITY, queue_key
 
 router = APIRouter(prefix="/v1", tags=["providers"])
 

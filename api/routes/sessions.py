@@ -12,7 +12,7 @@ from api.schemas import SessionCreate, SessionUpdate
 from gateway.errors import RequestValidationFailed
 from gateway.settings import Settings
 from providers.openai_format import chat_request_from_openai, message_to_openai
-from tasks.records import storable_json
+from tasks.jobs.record import storable_json
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 

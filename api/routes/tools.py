@@ -14,8 +14,8 @@ from api.schemas import ToolExecute
 from api.services import ApiServices
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
 from gateway import keys
-from tasks.records import JobStatus, JobType, new_job_id
-from tasks.submission import JobSpec
+from tasks.jobs.record import JobStatus, JobType, new_job_id
+from tasks.jobs.submission import JobSpec
 from tools.circuit import STATE_LUA, CircuitStatus
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])

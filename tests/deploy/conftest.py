@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from gateway.settings import Settings
-from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
-from tasks.webhook_secrets import WebhookSecrets
+from tasks.webhooks.secrets import WebhookSecrets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_FILE = REPO_ROOT / "config" / "providers.yaml"

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from gateway.outbound import OutboundPolicy
-from tasks.task_messages import WEBHOOKS_QUEUE
+from gateway.queues import WEBHOOKS_QUEUE
 from tests.deploy.conftest import (
     APP_PROVIDERS_FILE,
     APP_TOOLS_FILE,

@@ -17,7 +17,7 @@ import yaml
 
 from gateway.errors import UrlNotAllowed
 from gateway.outbound import OutboundPolicy
-from tasks.task_messages import TOOLS_QUEUE, WEBHOOKS_QUEUE
+from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from tests.deploy.conftest import (
     APP_PROVIDERS_FILE,
     APP_TOOLS_FILE,

@@ -17,14 +17,14 @@ import pytest
 from emulator import EmulatorControl, directive
 from emulator.downstream_content import search
 from emulator.enhancer import offered_tools
-from tasks.enhancement_checks import (
+from tasks.kinds.enhancement.checks import (
     check_enhancement,
     citations_of,
     parse_review,
     returned_chunk_ids,
     unwrap_document,
 )
-from tasks.prompts import PromptTemplates
+from tasks.prompts.templates import PromptTemplates
 
 DOCUMENT = """# Tool loops
 

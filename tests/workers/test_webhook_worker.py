@@ -13,8 +13,8 @@ import redis
 from emulator import EmulatorControl
 from gateway import keys
 from gateway.outbound import OutboundPolicy
-from tasks.webhook_deliveries import WebhookDeliverer
-from tasks.webhook_secrets import WebhookSecrets
+from tasks.webhooks.deliveries import WebhookDeliverer
+from tasks.webhooks.secrets import WebhookSecrets
 from tests.conftest import WEBHOOK_SECRET_A
 from tests.support.processes import Stack, wait_until
 from tests.support.webhook_receiver import WebhookReceiver

@@ -10,11 +10,12 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
+from gateway.queues import RUN_JOB_TASK
 from gateway.settings import Settings
-from tasks.queueing import RUN_JOB_TASK, JobDispatcher
-from tasks.records import JobRecord, JobStatus, JobType, new_job_id
-from tasks.sync_store import SyncJobStore
-from tasks.task_messages import TaskMessageBuilder
+from tasks.jobs.messages import TaskMessageBuilder
+from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
+from tasks.jobs.sync_store import SyncJobStore
+from tests.support.dispatcher import JobDispatcher
 from tests.support.processes import Stack
 from workers.app import GatewayCelery, create_app
 

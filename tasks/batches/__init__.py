@@ -1,0 +1,1 @@
+"""Batches: many enhancement jobs submitted at once, one record and one webhook."""

@@ -1,0 +1,318 @@
+"""The job record: the source of truth for a job, stored as a Redis hash.
+
+Celery messages carry only the job id; everything else lives here. Status changes go
+through one Lua script (``TRANSITION_LUA``) so concurrent actors (a worker finishing, a
+client cancelling, a duplicate delivery) cannot both win.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.errors import InvalidRequest
+from gateway.redis_clock import NOW_MS_LUA
+from tasks.jobs.events import ON_TERMINAL_LUA
+from tasks.jobs.hash_fields import HashFields
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobType(StrEnum):
+    COMPLETION = "completion"
+    TOOL = "tool"
+    ENHANCEMENT = "enhancement"
+
+
+# Fields both job and batch records have: a webhook's delivery (``tasks.webhooks.deliveries``).
+DELIVERY_JSON = frozenset({"webhook", "wh_attempts"})
+DELIVERY_FLOATS = frozenset({"wh_next_at", "wh_delivered_at"})
+
+JOB_FIELDS = HashFields(
+    json=DELIVERY_JSON
+    | {"request", "result", "error", "usage", "metadata", "route", "loop", "pipeline"},
+    floats=DELIVERY_FLOATS | {"created_at", "started_at", "finished_at", "cost_usd"},
+    ints=frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"}),
+)
+
+
+def new_job_id() -> str:
+    """Time-ordered, unguessable: 12 hex digits of ms since epoch + 16 random hex digits."""
+    return f"job_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def oldest_live_id_bound(ttl_seconds: int) -> str:
+    """Exclusive lex bound: ids below it belong to jobs whose records have expired."""
+    return f"(job_{int((time.time() - ttl_seconds) * 1000):012x}"
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One job as stored. ``provider`` is the instance name, ``queue`` its Celery queue."""
+
+    id: str
+    tenant: str
+    type: JobType
+    status: JobStatus
+    request: dict[str, Any]
+    created_at: float
+    model: str | None = None
+    provider: str | None = None
+    queue: str | None = None
+    attempts: int = 0
+    priority: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    webhook: dict[str, Any] | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+    # sha256 of the submitted type + request: an idempotency key reused for a different
+    # request is a conflict, not a silent return of the first job.
+    fingerprint: str | None = None
+    # Where a completion runs now and which fallbacks it has tried (``tasks.loops.fallbacks``).
+    route: dict[str, Any] | None = None
+    # Times a worker running this job was lost (its lease lapsed) and the job re-queued.
+    recoveries: int = 0
+    # A completion's tool-loop checkpoint (``tasks.loops.state.LoopState``).
+    loop: dict[str, Any] | None = None
+    # An enhancement's checkpoint (``tasks.kinds.enhancement.state.PipelineState``).
+    pipeline: dict[str, Any] | None = None
+    # The batch this job is one document of, and the document's id within it.
+    batch_id: str | None = None
+    custom_id: str | None = None
+    # "1" when an enhancement succeeded but its validation failed (batch counters).
+    validation_failed: str | None = None
+    # The webhook delivery of the job's terminal event (``tasks.webhooks.deliveries``).
+    wh_status: str | None = None
+    wh_event: str | None = None
+    wh_attempt_count: int | None = None
+    wh_attempts: list[dict[str, Any]] | None = None
+    wh_next_at: float | None = None
+    wh_delivered_at: float | None = None
+
+    def to_redis(self) -> dict[str, str]:
+        """Hash fields; ``None`` values are left out."""
+        return JOB_FIELDS.to_redis(self)
+
+    @classmethod
+    def from_redis(cls, raw: Mapping[Any, Any]) -> JobRecord:
+        data = JOB_FIELDS.from_redis(_JOB_SLOTS, raw)
+        data["type"] = JobType(data["type"])
+        data["status"] = JobStatus(data["status"])
+        return cls(**data)
+
+    def public(self) -> dict[str, Any]:
+        """The record as the API shows it (no tenant, no internal queue name)."""
+        return {
+            "id": self.id,
+            "object": "job",
+            "type": self.type.value,
+            "status": self.status.value,
+            "provider": self.provider,
+            "model": self.model,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "result": self.result,
+            "error": self.error,
+            "usage": self.usage,
+            "cost_usd": self.cost_usd,
+            "metadata": self.metadata,
+            "idempotency_key": self.idempotency_key,
+            "session_id": self.session_id,
+            "request": self.request,
+            "tool_loop": _loop_progress(self.loop),
+            "pipeline": _pipeline_progress(self.pipeline),
+            "batch_id": self.batch_id,
+            "custom_id": self.custom_id,
+            "webhook": webhook_public(self.webhook, self),
+        }
+
+
+_JOB_SLOTS = frozenset(JobRecord.__slots__)
+
+
+class DeliveryFields(Protocol):
+    """What ``webhook_public`` reads: a job or a batch record."""
+
+    wh_status: str | None
+    wh_event: str | None
+    wh_attempts: list[dict[str, Any]] | None
+    wh_next_at: float | None
+    wh_delivered_at: float | None
+
+
+def webhook_public(webhook: dict[str, Any] | None, record: DeliveryFields) -> dict[str, Any] | None:
+    """A record's webhook as clients see it: the URL and how its delivery is going."""
+    if not webhook:
+        return None
+    delivery = None
+    if record.wh_status:
+        delivery = {
+            "status": record.wh_status,
+            "event": record.wh_event,
+            "attempts": record.wh_attempts or [],
+            "next_attempt_at": iso(record.wh_next_at) if record.wh_status == "pending" else None,
+            "delivered_at": iso(record.wh_delivered_at),
+        }
+    return {"url": webhook.get("url"), "delivery": delivery}
+
+
+def _pipeline_progress(pipeline: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A running enhancement as clients see it: its step, not its conversation."""
+    if not pipeline:
+        return None
+    return {"step": pipeline.get("step"), "prompt": pipeline.get("prompt")}
+
+
+def _loop_progress(loop: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A running tool loop as clients see it: rounds and calls, not the messages."""
+    if not loop:
+        return None
+    return {"iterations": loop.get("iterations", 0), "calls": loop.get("calls", [])}
+
+
+def storable_json(value: object, param: str) -> bytes:
+    """Canonical JSON, refusing as the caller's error what Python's JSON parser accepts but
+    the store's encoder cannot keep: integers beyond 64 bits, lone surrogates, nesting
+    past 255 levels."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"{param} cannot be stored: {exc}", param=param) from None
+
+
+def encode_field(name: str, value: Any) -> str:
+    """A job record field as its hash stores it."""
+    return JOB_FIELDS.encode(name, value)
+
+
+# Lua: ``set_fields(first)`` writes the field/value pairs ARGV[first..] to the job hash
+# KEYS[1]; an empty value deletes the field.
+SET_FIELDS_LUA = """
+local function set_fields(first)
+  for i = first, #ARGV, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+    else
+      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
+  end
+end
+"""
+
+# KEYS[1] job hash. ARGV: allowed from-statuses (comma-separated), new status, channel to
+# publish the id on when the new status is terminal ("" = none), job id, attempts increment,
+# then field/value pairs to set. Returns {1, new} on success, {0, current} when the current
+# status is not allowed, {-1, ""} when the job does not exist (expired or never created).
+TERMINAL_LUA = """
+local function is_terminal(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
+"""
+
+TRANSITION_LUA = (
+    SET_FIELDS_LUA
+    + NOW_MS_LUA
+    + ON_TERMINAL_LUA
+    + TERMINAL_LUA
+    + """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {-1, ''} end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do
+  if s == current then allowed = true end
+end
+if not allowed then return {0, current} end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+local inc = tonumber(ARGV[5])
+if inc and inc ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', inc) end
+set_fields(6)
+if is_terminal(ARGV[2]) and not is_terminal(current) then
+  on_terminal(KEYS[1], ARGV[4], ARGV[2])
+end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) end
+return {1, ARGV[2]}
+"""
+)
+
+# KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none), KEYS[4] the
+# queue list the Celery message goes to. ARGV[6] is that message; the record keeps a copy,
+# so a reaped or deferred job can be put back on its queue by a script (``tasks.jobs.leases``).
+# ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
+# are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
+# ARGV[5] job key prefix, ARGV[7..] field/value pairs. Returns {1, id} when created,
+# {0, existing id} when the idempotency key already names a live job.
+SUBMIT_LUA = """
+if KEYS[3] ~= '' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing and redis.call('EXISTS', ARGV[5] .. existing) == 1 then
+    return {0, existing}
+  end
+end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', KEYS[1], 'message', ARGV[6], 'message_key', KEYS[4])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[1]) end
+redis.call('LPUSH', KEYS[4], ARGV[6])
+return {1, ARGV[3]}
+"""
+
+
+def transition_args(
+    allowed: frozenset[JobStatus] | set[JobStatus],
+    new: JobStatus,
+    job_id: str,
+    *,
+    publish_channel: str = "",
+    attempts_increment: int = 0,
+    fields: dict[str, Any] | None = None,
+) -> list[str]:
+    """ARGV for ``TRANSITION_LUA``; a ``None`` field value deletes that field."""
+    args = [
+        ",".join(sorted(s.value for s in allowed)),
+        new.value,
+        publish_channel if new.terminal else "",
+        job_id,
+        str(attempts_increment),
+    ]
+    for name, value in (fields or {}).items():
+        args += [name, "" if value is None else encode_field(name, value)]
+    return args

@@ -1,0 +1,160 @@
+"""``JobStore``: the API side's async access to job records in Redis."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway import keys
+from gateway.errors import Conflict, NotFound
+from tasks.jobs.messages import TaskMessage
+from tasks.jobs.record import (
+    SUBMIT_LUA,
+    TERMINAL,
+    TRANSITION_LUA,
+    JobRecord,
+    JobStatus,
+    oldest_live_id_bound,
+    transition_args,
+)
+
+CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a tenant's jobs, newest first."""
+
+    jobs: list[JobRecord]
+    next_cursor: str | None
+
+
+class JobStore:
+    """Create, read, list and cancel job records. Tenancy is enforced here: another
+    tenant's job is indistinguishable from a missing one."""
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self._redis = redis
+        self._ttl = ttl_seconds
+        self._submit = redis.register_script(SUBMIT_LUA)
+        self._transition = redis.register_script(TRANSITION_LUA)
+
+    async def create(self, record: JobRecord, message: TaskMessage) -> tuple[JobRecord, bool]:
+        """Store a new record and push its task message, atomically; with an idempotency key
+        already used by this tenant, return that job instead (``created`` is then False)."""
+        idem = (
+            keys.idempotency(record.tenant, record.idempotency_key)
+            if record.idempotency_key
+            else ""
+        )
+        flat: list[str] = []
+        for name, value in record.to_redis().items():
+            flat += [name, value]
+        created, job_id = await self._submit(
+            keys=[keys.job(record.id), keys.tenant_jobs(record.tenant), idem, message.key],
+            args=[
+                self._ttl,
+                0,
+                record.id,
+                oldest_live_id_bound(self._ttl),
+                keys.job(""),
+                message.payload,
+                *flat,
+            ],
+        )
+        if int(created):
+            return record, True
+        existing = await self.get(_text(job_id), record.tenant)
+        if existing.fingerprint != record.fingerprint:
+            raise Conflict(
+                f"idempotency key {record.idempotency_key!r} was used for a different request "
+                f"(job {existing.id})",
+                param="idempotency_key",
+            )
+        return existing, False
+
+    async def get(self, job_id: str, tenant: str) -> JobRecord:
+        record = await self.get_any(job_id)
+        if record is None or record.tenant != tenant:
+            raise NotFound(f"no job {job_id!r}", param="id")
+        return record
+
+    async def get_any(self, job_id: str) -> JobRecord | None:
+        """A record regardless of tenant (internal use: the completion hub)."""
+        raw = await self._redis.hgetall(keys.job(job_id))
+        return JobRecord.from_redis(raw) if raw else None
+
+    async def are_terminal(self, job_ids: list[str]) -> list[bool]:
+        """For each id, whether its job is finished (or gone); one pipelined round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job(job_id), "status")
+        statuses = await pipe.execute()
+        return [s is None or JobStatus(_text(s)) in TERMINAL for s in statuses]
+
+    async def list(
+        self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> JobPage:
+        """Newest first. ``cursor`` is the last id of the previous page."""
+        found: list[JobRecord] = []
+        upper = f"({cursor}" if cursor else "+"
+        scanned_pages = 0
+        while len(found) < limit and scanned_pages < 20:
+            scanned_pages += 1
+            ids = await self._redis.zrevrangebylex(
+                keys.tenant_jobs(tenant), upper, "-", start=0, num=limit * 2
+            )
+            if not ids:
+                return JobPage(found, None)
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(keys.job(_text(job_id)))
+            for job_id, raw in zip(ids, await pipe.execute(), strict=True):
+                upper = f"({_text(job_id)}"
+                if not raw:
+                    continue
+                record = JobRecord.from_redis(raw)
+                if status is None or record.status == status:
+                    found.append(record)
+                    if len(found) == limit:
+                        return JobPage(found, await self._cursor_if_more(tenant, record.id))
+        return JobPage(
+            found, await self._cursor_if_more(tenant, upper[1:]) if upper != "+" else None
+        )
+
+    async def _cursor_if_more(self, tenant: str, last_id: str) -> str | None:
+        """``last_id`` as the next cursor when older entries exist (with a status filter the
+        next page may still come back empty)."""
+        older = await self._redis.zrevrangebylex(
+            keys.tenant_jobs(tenant), f"({last_id}", "-", start=0, num=1
+        )
+        return last_id if older else None
+
+    async def cancel(self, job_id: str, tenant: str) -> JobRecord:
+        """Cancel a queued or running job. A running call's result is discarded when it lands."""
+        record = await self.get(job_id, tenant)
+        if record.status in TERMINAL:
+            raise Conflict(f"job {job_id!r} is already {record.status.value}", param="id")
+        ok, current = await self._transition(
+            keys=[keys.job(job_id)],
+            args=transition_args(
+                CANCELLABLE,
+                JobStatus.CANCELLED,
+                job_id,
+                publish_channel=keys.JOB_DONE_CHANNEL,
+                fields={
+                    "finished_at": time.time(),
+                    "error": {"type": "cancelled", "message": "cancelled by the client"},
+                },
+            ),
+        )
+        if int(ok) != 1:
+            raise Conflict(f"job {job_id!r} is already {_text(current)}", param="id")
+        return await self.get(job_id, tenant)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

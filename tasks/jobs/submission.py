@@ -1,0 +1,231 @@
+"""``JobSubmitter``: validates a job for its kind, routes it, stores it, and queues it."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError
+
+from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
+from gateway.outbound import OutboundPolicy
+from gateway.queues import TOOLS_QUEUE
+from providers.openai_format import chat_request_from_openai
+from providers.registry import check_request
+from providers.router import InstanceStates, ModelRouter
+from tasks.jobs.messages import TaskMessageBuilder
+from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id, storable_json
+from tasks.jobs.store import JobStore
+from tasks.kinds.enhancement.request import EnhancementOptions, EnhancementRequest
+from tasks.kinds.enhancement.steps import enhancement_chat, prompt_version
+from tasks.loops.state import LoopLimits
+from tasks.prompts.templates import PromptTemplates
+from tasks.sessions.store import SessionStore
+from tasks.webhooks.secrets import WebhookSecrets
+from tools.registry import ToolRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated submission, before it has an id."""
+
+    type: JobType
+    request: dict[str, Any]
+    tenant: str
+    priority: int = 5
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook: dict[str, Any] | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+
+
+def _fingerprint(spec: JobSpec) -> str:
+    """sha256 of the canonical type + request: tells an idempotent repeat from a conflict."""
+    digest = hashlib.sha256(storable_json([spec.type.value, spec.request], "request")).hexdigest()
+    storable_json(spec.metadata, "metadata")
+    return digest
+
+
+def _provider_hint(request: dict[str, Any]) -> str | None:
+    """The request's ``provider``: an instance name or a provider type to pin the job to."""
+    hint = request.get("provider")
+    if hint is None:
+        return None
+    if not isinstance(hint, str) or not 0 < len(hint) <= 64:
+        raise InvalidRequest(
+            "provider must be an instance name or a provider type (1-64 characters)",
+            param="provider",
+        )
+    return hint
+
+
+class JobSubmitter:
+    """Turns a ``JobSpec`` into a stored, queued job."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        router: ModelRouter,
+        tools: ToolRegistry,
+        sessions: SessionStore,
+        loop_defaults: LoopLimits,
+        max_iterations_ceiling: int,
+        instance_states: Callable[[], InstanceStates] = dict,
+        *,
+        outbound: OutboundPolicy,
+        secrets: WebhookSecrets,
+        prompts: PromptTemplates,
+        document_max_bytes: int,
+    ) -> None:
+        self._store = store
+        self._messages = TaskMessageBuilder()
+        self._router = router
+        self._tools = tools
+        self._sessions = sessions
+        self._loop_defaults = loop_defaults
+        self._max_iterations_ceiling = max_iterations_ceiling
+        self._instance_states = instance_states
+        self._outbound = outbound
+        self._secrets = secrets
+        self._prompts = prompts
+        self._document_max_bytes = document_max_bytes
+
+    def prepare(
+        self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
+    ) -> JobRecord:
+        """Validate and route; raises a 4xx ``GatewayError`` before anything is stored.
+        ``param``: where the request sits in the caller's body (for error messages)."""
+        fingerprint = _fingerprint(spec)
+        model: str | None = None
+        provider: str | None = None
+        request: dict[str, Any] = spec.request
+        if spec.type is JobType.COMPLETION:
+            chat = chat_request_from_openai(spec.request)
+            hint = _provider_hint(spec.request)
+            route = self._router.route(
+                chat.model,
+                hint=hint,
+                states=self._instance_states(),
+                accepts=lambda inst: check_request(inst, chat),
+            )
+            limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
+            limits.priced(chat.model in route.instance.prices, route.instance.name, chat.model)
+            model, provider, queue = chat.model, route.instance.name, route.queue
+        elif spec.type is JobType.TOOL:
+            name = spec.request.get("name")
+            if not isinstance(name, str) or not name:
+                raise InvalidRequest("a tool job needs request.name", param="request.name")
+            if spec.session_id is not None:
+                raise InvalidRequest("session_id applies to completion jobs", param="session_id")
+            self._tools.validate(name, spec.request.get("arguments", {}))
+            queue = TOOLS_QUEUE
+        else:
+            request, model, provider, queue = self._prepare_enhancement(spec, param)
+        return JobRecord(
+            id=job_id or new_job_id(),
+            fingerprint=fingerprint,
+            tenant=spec.tenant,
+            type=spec.type,
+            status=JobStatus.QUEUED,
+            request=request,
+            created_at=time.time(),
+            model=model,
+            provider=provider,
+            queue=queue,
+            priority=spec.priority,
+            metadata=spec.metadata,
+            idempotency_key=spec.idempotency_key,
+            webhook=spec.webhook,
+            session_id=spec.session_id,
+            request_id=spec.request_id,
+        )
+
+    def _prepare_enhancement(
+        self, spec: JobSpec, param: str
+    ) -> tuple[dict[str, Any], str, str, str]:
+        """(normalized request, model, instance, queue) of an enhancement job."""
+        if spec.session_id is not None:
+            raise InvalidRequest(
+                "an enhancement keeps its own conversation; session_id does not apply",
+                param="session_id",
+            )
+        parsed = self.check_enhancement(EnhancementRequest.parse(spec.request, param), param)
+        route = self._router.route(
+            parsed.model,
+            hint=parsed.provider,
+            states=self._instance_states(),
+            accepts=lambda inst: check_request(inst, enhancement_chat(parsed, self._tools)),
+        )
+        return parsed.stored(), parsed.model, route.instance.name, route.queue
+
+    def check_enhancement(
+        self, parsed: EnhancementRequest, param: str = "request"
+    ) -> EnhancementRequest:
+        """What an enhancement needs beyond its schema: known tools and prompt version, and
+        an inline document within the size limit. Returns it with its prompt version fixed,
+        so the worker runs the version that was current at submission."""
+        options = self.check_enhancement_options(parsed.options, f"{param}.options")
+        text = parsed.document.text
+        if text is not None and len(text.encode()) > self._document_max_bytes:
+            raise PayloadTooLarge(
+                f"{param}.document.text is over the {self._document_max_bytes}-byte limit",
+                param=f"{param}.document.text",
+            )
+        return parsed.model_copy(update={"options": options})
+
+    def check_enhancement_options(
+        self, options: EnhancementOptions, param: str
+    ) -> EnhancementOptions:
+        """The options' tools are registered and their prompt version exists (400s); returns
+        them with the version resolved (none given: the latest)."""
+        for name in options.tools:
+            if name not in self._tools:
+                known = ", ".join(self._tools.names()) or "(none)"
+                raise InvalidRequest(
+                    f"{param}.tools: unknown tool {name!r}; registered tools: {known}",
+                    param=f"{param}.tools",
+                )
+        try:
+            version = prompt_version(self._prompts, options.prompt_version)
+        except InvalidRequest as exc:
+            raise InvalidRequest(exc.message, param=f"{param}.prompt_version") from None
+        return options.model_copy(update={"prompt_version": version})
+
+    async def check_outbound(self, record: JobRecord) -> None:
+        """The job's webhook and document URLs: refused (400) when they reach loopback,
+        private, link-local or metadata addresses the operator has not allowlisted."""
+        if record.webhook:
+            self._secrets.require(record.tenant)
+            await self._outbound.check_url_async(record.webhook["url"], param="webhook.url")
+        if record.type is JobType.ENHANCEMENT:
+            url = record.request["document"].get("url")
+            if url:
+                await self._outbound.check_url_async(url, param="request.document.url")
+
+    async def submit(self, record: JobRecord) -> tuple[JobRecord, bool]:
+        """Store the record and queue its message in one atomic step. Returns (record,
+        created); an idempotent repeat returns the first job and queues nothing."""
+        assert record.queue is not None
+        message = self._messages.run_job(
+            record.id, record.queue, record.priority, record.request_id
+        )
+        await self.check_outbound(record)
+        if record.session_id is not None and not await self._sessions.exists(
+            record.session_id, record.tenant
+        ):
+            raise SessionNotFound(
+                f"session {record.session_id[:64]!r} does not exist or has expired",
+                param="session_id",
+            )
+        try:
+            return await self._store.create(record, message)
+        except RedisError as exc:
+            log.error("submit_failed", job_id=record.id, error=type(exc).__name__)
+            raise ServiceUnavailable("the job store is unavailable; try again") from exc

@@ -1,0 +1,250 @@
+"""One model turn of a job: wait for the instance's capacity, call it, and turn a provider
+failure into the right next step — a fallback, a backoff, or a failed job.
+
+An *attempt* is a provider call. Waiting for capacity is not an attempt; a 429, a 5xx,
+a timeout or an open circuit is. Untried fallbacks are always used before giving up;
+after that the job backs off and retries until ``max_attempts`` calls have failed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gateway.errors import InvalidRequest, ProviderError, ProviderRateLimited, ProviderUnavailable
+from limits.capacity import (
+    Admission,
+    Outcome,
+    ProviderCapacity,
+    RequestTooLarge,
+    estimate_tokens,
+    wait_order,
+)
+from providers.base import Provider
+from providers.config import InstanceConfig
+from providers.types import ChatRequest, ChatResponse
+from tasks.jobs.in_flight import InFlight
+from tasks.jobs.messages import TaskMessageBuilder
+from tasks.jobs.record import JobRecord, JobStatus
+from tasks.jobs.sync_store import SyncJobStore
+from tasks.loops.fallbacks import FallbackPlanner, RouteState
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_seconds: float
+    backoff_max_seconds: float
+    # A 429 without retry-after still cools the instance down for this long.
+    rate_limit_cooldown_seconds: float = 1.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a provider's ``retry-after`` wins if longer."""
+        ceiling = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(attempt - 1, 0))
+        return max(random.uniform(ceiling / 2, ceiling), retry_after or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A model reply, and the capacity it holds until ``ModelCalls.settle``."""
+
+    response: ChatResponse
+    admission: Admission
+    instance: InstanceConfig
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCalls:
+    """Provider calls under global capacity, with fallbacks and retries."""
+
+    store: SyncJobStore
+    instances: dict[str, InstanceConfig]
+    capacity: ProviderCapacity
+    planner: FallbackPlanner
+    retry: RetryPolicy
+    in_flight: InFlight
+    # How long a job may sleep in its worker slot for capacity before handing it back.
+    wait_in_slot_seconds: float = 0.5
+    messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
+
+    def call(
+        self,
+        job: JobRecord,
+        token: str,
+        route: RouteState,
+        provider: Provider,
+        request: ChatRequest,
+        spent: dict[str, Any] | None = None,
+    ) -> Turn | None:
+        """One call of ``request`` (already naming the upstream model) on the route's
+        instance; None once the job has been handed back, moved, or failed. ``spent``: record
+        fields a failure keeps (what earlier turns of the job spent)."""
+        instance = self.instances[route.current.instance]
+        admission = self._admit(job, token, instance, request, route, spent)
+        if admission is None:
+            return None
+        started = time.perf_counter()
+        with self.in_flight.call(admission):
+            try:
+                response = provider.complete(request)
+            except ProviderError as exc:
+                self._release_failed(instance, admission, exc)
+                self._provider_failed(job, token, route, request, exc, spent)
+                return None
+            except BaseException:
+                self.capacity.release(instance, admission, Outcome.NEUTRAL)
+                raise
+        return Turn(response, admission, instance, time.perf_counter() - started)
+
+    def settle(self, turn: Turn) -> None:
+        """Release the turn's capacity, settling its tokens to what the reply used. Called
+        after the reply is recorded: a paid-for answer is kept even if this fails."""
+        used = turn.response.usage.total_tokens
+        # No usage reported: keep the reservation rather than pretend nothing was spent.
+        self.capacity.release(turn.instance, turn.admission, Outcome.OK, tokens_used=used or None)
+
+    def _admit(
+        self,
+        job: JobRecord,
+        token: str,
+        instance: InstanceConfig,
+        request: ChatRequest,
+        route: RouteState,
+        spent: dict[str, Any] | None,
+    ) -> Admission | None:
+        """Capacity for one call, or None once the job has been handed back."""
+        order = wait_order(job.priority, job.created_at)
+        tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
+        deadline = time.monotonic() + self.wait_in_slot_seconds
+        while True:
+            try:
+                verdict = self.capacity.acquire(instance, job.id, order, tokens)
+            except RequestTooLarge as exc:
+                # This instance can never take it; another candidate may.
+                fallback = self.planner.next_untried(route, request)
+                if fallback is None:
+                    raise InvalidRequest(str(exc)) from None
+                self.move(job, token, route.moved_to(fallback), delay=0, attempts=0)
+                return None
+            if isinstance(verdict, Admission):
+                return verdict
+            if verdict.reason in ("cooldown", "circuit_open", "circuit_probing"):
+                fallback = self.planner.next_untried(route, request)
+                if fallback is not None:
+                    self.move(job, token, route.moved_to(fallback), delay=0, attempts=0)
+                    log.info("fallback_used", reason=verdict.reason, to=fallback.instance)
+                    return None
+            if verdict.reason == "circuit_open":
+                # Counted as an attempt, so a provider that stays down fails its jobs in
+                # bounded time instead of holding them forever. The job leaves the line:
+                # a freed slot must not wake it before the circuit's reset time.
+                self.capacity.forget(instance.name, job.id)
+                error = ProviderUnavailable(f"provider instance {instance.name!r} is failing")
+                self._retry_or_fail(job, token, route, error, verdict.seconds, spent)
+                return None
+            if time.monotonic() + verdict.seconds <= deadline:
+                time.sleep(verdict.seconds)
+                continue
+            self.store.requeue(job.id, token, delay_seconds=verdict.seconds)
+            log.info("capacity_wait", reason=verdict.reason, wait=round(verdict.seconds, 3))
+            return None
+
+    def _release_failed(
+        self, instance: InstanceConfig, admission: Admission, exc: ProviderError
+    ) -> None:
+        if isinstance(exc, ProviderRateLimited):
+            cooldown = exc.retry_after or self.retry.rate_limit_cooldown_seconds
+            self.capacity.release(
+                instance, admission, Outcome.RATE_LIMITED, tokens_used=0, cooldown_seconds=cooldown
+            )
+        elif exc.retryable:
+            self.capacity.release(instance, admission, Outcome.FAILED)
+        else:
+            self.capacity.release(instance, admission, Outcome.OK, tokens_used=0)
+
+    def _provider_failed(
+        self,
+        job: JobRecord,
+        token: str,
+        route: RouteState,
+        request: ChatRequest,
+        exc: ProviderError,
+        spent: dict[str, Any] | None,
+    ) -> None:
+        if not exc.retryable:
+            self.fail(job, token, exc.to_dict(), attempts=1, fields=spent)
+            return
+        fallback = self.planner.next_untried(route, request)
+        if fallback is not None:
+            self.move(job, token, route.moved_to(fallback), delay=0, attempts=1)
+            log.warning("fallback_used", error=exc.error_type, to=fallback.instance)
+            return
+        self._retry_or_fail(job, token, route, exc, exc.retry_after, spent)
+
+    def _retry_or_fail(
+        self,
+        job: JobRecord,
+        token: str,
+        route: RouteState,
+        exc: ProviderError,
+        wait: float | None,
+        spent: dict[str, Any] | None,
+    ) -> None:
+        """One more failed attempt: back off and start a new round, or give up."""
+        attempt = job.attempts + 1
+        if attempt >= self.retry.max_attempts:
+            error = exc.to_dict()
+            error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
+            self.fail(job, token, error, attempts=1, fields=spent)
+            return
+        delay = self.retry.delay(attempt, wait)
+        log.warning(
+            "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
+        )
+        self.move(job, token, route.restarted(), delay=delay, attempts=1)
+
+    def move(
+        self, job: JobRecord, token: str, route: RouteState, *, delay: float, attempts: int
+    ) -> None:
+        """Hand the job back for ``route``'s instance, now or after ``delay`` seconds."""
+        fields: dict[str, Any] = {"route": route.to_record()}
+        if route.current.instance != job.provider:
+            queue = self.instances[route.current.instance].queue
+            message = self.messages.run_job(job.id, queue, job.priority, job.request_id)
+            fields |= {
+                "provider": route.current.instance,
+                "queue": queue,
+                "message": message.payload.decode(),
+                "message_key": message.key,
+            }
+        self.store.requeue(
+            job.id, token, delay_seconds=delay, attempts_increment=attempts, fields=fields
+        )
+        if route.current.instance != job.provider and job.provider:
+            # Leaving this instance: give up its place in the line there at once.
+            self.capacity.forget(job.provider, job.id)
+
+    def fail(
+        self,
+        job: JobRecord,
+        token: str,
+        error: dict[str, object],
+        attempts: int = 0,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the job as failed, if ``token`` still holds it."""
+        moved, current = self.store.finish(
+            job.id,
+            token,
+            JobStatus.FAILED,
+            attempts_increment=attempts,
+            fields={"error": error, "finished_at": time.time(), **(fields or {})},
+        )
+        log.warning("job_failed", error_type=error.get("type"), recorded=moved, status=current)

@@ -1,0 +1,2 @@
+"""Versioned prompt templates: ``<kind>/<version>.yaml`` beside this file, loaded by
+``templates``."""

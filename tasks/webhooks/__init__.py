@@ -1,0 +1,1 @@
+"""Signed webhook deliveries (Standard Webhooks) and per-tenant signing secrets."""

@@ -1,0 +1,257 @@
+"""Webhook deliveries: at least once, signed (Standard Webhooks), with backoff over hours.
+
+A job or batch that asked for a webhook has its delivery scheduled the moment it ends, in
+the same script (``tasks.jobs.events``): a member ``job:<id>`` / ``batch:<id>`` in
+``keys.WEBHOOKS_DUE``, and ``wh_*`` fields on its record that hold the delivery's state and
+every attempt. Webhook workers (queue ``llm.webhooks``):
+
+- **pump**: due deliveries are re-scored a lease ahead and a ``llm.deliver_webhook``
+  message is pushed for each; a worker that dies mid-attempt only delays that delivery by
+  the lease, it never loses it;
+- **deliver**: one attempt — the event is built from the (terminal, so unchanging) record,
+  signed with each of the tenant's secrets, its URL checked against the outbound policy
+  again, and POSTed without following redirects. A 2xx delivers it; anything else is
+  recorded and retried after the next wait of the schedule; after the last attempt the
+  delivery is dead-lettered (``keys.WEBHOOKS_DEAD``). Recording is a compare-and-set on
+  the attempt count, so a duplicate message can never record an attempt twice.
+
+The ``webhook-id`` is the same on every attempt (``msg_<id>``), so receivers de-duplicate.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from redis import Redis
+from standardwebhooks.webhooks import Webhook
+
+from gateway import keys
+from gateway.errors import UrlNotAllowed
+from gateway.outbound import OutboundPolicy
+from gateway.outbound_http import overall_deadline
+from gateway.redis_clock import NOW_MS_LUA
+from tasks.batches.record import BatchRecord
+from tasks.jobs.messages import TaskMessageBuilder
+from tasks.jobs.record import JobRecord, iso
+from tasks.webhooks.secrets import WebhookSecrets
+
+log = structlog.get_logger(__name__)
+
+# KEYS[1] due set. ARGV[1] how many, ARGV[2] lease ms. Returns the due members, each
+# re-scored a lease ahead (handed out: not due again unless its attempt is never recorded).
+TAKE_DUE_LUA = (
+    NOW_MS_LUA
+    + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), member)
+end
+return due
+"""
+)
+
+# KEYS[1] record hash, KEYS[2] due set, KEYS[3] dead set. ARGV[1] member, ARGV[2] the
+# attempt count the attempt was made at, ARGV[3] the attempt (JSON), ARGV[4] outcome
+# ("delivered", "retry", "dead"), ARGV[5] retry delay ms. Returns 1, or 0 when another
+# copy recorded first (or the delivery is no longer pending).
+RECORD_LUA = (
+    NOW_MS_LUA
+    + """
+if redis.call('HGET', KEYS[1], 'wh_status') ~= 'pending' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'wh_attempt_count') or '0') ~= tonumber(ARGV[2]) then
+  return 0
+end
+local list = redis.call('HGET', KEYS[1], 'wh_attempts')
+if not list or list == '[]' then
+  list = '[' .. ARGV[3] .. ']'
+else
+  list = string.sub(list, 1, -2) .. ',' .. ARGV[3] .. ']'
+end
+redis.call('HSET', KEYS[1], 'wh_attempts', list)
+redis.call('HINCRBY', KEYS[1], 'wh_attempt_count', 1)
+if ARGV[4] == 'retry' then
+  local at = now + tonumber(ARGV[5])
+  redis.call('HSET', KEYS[1], 'wh_next_at', at / 1000)
+  redis.call('ZADD', KEYS[2], at, ARGV[1])
+  return 1
+end
+redis.call('HDEL', KEYS[1], 'wh_next_at')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[4] == 'delivered' then
+  redis.call('HSET', KEYS[1], 'wh_status', 'delivered', 'wh_delivered_at', now / 1000)
+else
+  redis.call('HSET', KEYS[1], 'wh_status', 'dead')
+  redis.call('ZADD', KEYS[3], now, ARGV[1])
+end
+return 1
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event to deliver: where, for which tenant, and the signed body."""
+
+    key: str
+    tenant: str
+    url: str
+    message_id: str
+    body: bytes
+    status: str
+    attempt_count: int
+
+
+@dataclass
+class WebhookDeliverer:
+    """Pumps due deliveries onto the webhook queue and makes single attempts."""
+
+    redis: Redis
+    secrets: WebhookSecrets
+    policy: OutboundPolicy
+    http: httpx.Client
+    schedule: tuple[float, ...]
+    lease_seconds: float
+    public_url: str
+    # The longest one attempt may take, connect to response headers.
+    attempt_seconds: float = 10.0
+    messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
+    _take_due: Any = field(init=False, repr=False)
+    _record: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._take_due = self.redis.register_script(TAKE_DUE_LUA)
+        self._record = self.redis.register_script(RECORD_LUA)
+
+    def pump(self, limit: int = 200) -> int:
+        """Queue a delivery message for each due delivery; returns how many."""
+        due = self._take_due(keys=[keys.WEBHOOKS_DUE], args=[limit, int(self.lease_seconds * 1000)])
+        if not due:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for member in due:
+            message = self.messages.deliver_webhook(_text(member))
+            pipe.lpush(message.key, message.payload)
+        pipe.execute()
+        return len(due)
+
+    def deliver(self, target: str) -> str:
+        """One attempt at ``target`` ("job:<id>" / "batch:<id>"); returns the outcome."""
+        event = self._event(target)
+        if event is None:
+            self.redis.zrem(keys.WEBHOOKS_DUE, target)
+            return "gone"
+        if event.status != "pending":
+            return event.status
+        started, clock = time.time(), time.perf_counter()
+        status_code, error = self._post(event)
+        attempt = {
+            "at": iso(started),
+            "status_code": status_code,
+            "error": error,
+            "duration_ms": round((time.perf_counter() - clock) * 1000, 1),
+        }
+        if error is None:
+            outcome, delay = "delivered", 0.0
+        elif event.attempt_count >= len(self.schedule):
+            outcome, delay = "dead", 0.0
+        else:
+            # ±10% jitter: receivers coming back are not hit by every retry at once.
+            delay = self.schedule[event.attempt_count] * random.uniform(0.9, 1.1)
+            outcome = "retry"
+        recorded = self._record(
+            keys=[event.key, keys.WEBHOOKS_DUE, keys.WEBHOOKS_DEAD],
+            args=[target, event.attempt_count, orjson.dumps(attempt), outcome, int(delay * 1000)],
+        )
+        log.info(
+            "webhook_attempt",
+            target=target,
+            outcome=outcome,
+            status_code=status_code,
+            error=error,
+            attempt=event.attempt_count + 1,
+            recorded=bool(recorded),
+        )
+        return outcome
+
+    def _post(self, event: Event) -> tuple[int | None, str | None]:
+        """(status code, error); error None means delivered."""
+        secrets = self.secrets.for_tenant(event.tenant)
+        if not secrets:
+            return None, "no webhook signing secret is configured for the tenant"
+        try:
+            self.policy.check_url(event.url, param="webhook.url")
+            now = datetime.now(UTC)
+            text = event.body.decode()
+            signature = " ".join(Webhook(s).sign(event.message_id, now, text) for s in secrets)
+            headers = {
+                "content-type": "application/json",
+                "user-agent": "llm-gateway-webhooks/1",
+                "webhook-id": event.message_id,
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": signature,
+            }
+            # Streamed and closed unread: a receiver's response body is never downloaded.
+            # One deadline for the whole attempt: a receiver that drips bytes cannot hold
+            # a worker thread past it (httpx's timeouts are per read).
+            with (
+                overall_deadline(self.attempt_seconds),
+                self.http.stream("POST", event.url, content=event.body, headers=headers) as r,
+            ):
+                status = r.status_code
+        except UrlNotAllowed as exc:
+            return None, exc.message
+        except httpx.TimeoutException:
+            return None, "timed out"
+        except httpx.HTTPError as exc:
+            return None, f"connection failed ({type(exc).__name__})"
+        if 200 <= status < 300:
+            return status, None
+        return status, f"HTTP {status}" + (" (redirects are not followed)" if status < 400 else "")
+
+    def _event(self, target: str) -> Event | None:
+        kind, _, subject = target.partition(":")
+        if kind == "job":
+            raw = self.redis.hgetall(keys.job(subject))
+            if not raw:
+                return None
+            job = JobRecord.from_redis(raw)
+            data = job.public()
+            return self._built(keys.job(subject), job, data, job.finished_at)
+        if kind == "batch":
+            raw = self.redis.hgetall(keys.batch(subject))
+            if not raw:
+                return None
+            batch = BatchRecord.from_redis(raw)
+            data = batch.public(queued=0, running=0)
+            data["results_url"] = self.public_url.rstrip("/") + data["results_url"]
+            return self._built(keys.batch(subject), batch, data, batch.ended_at)
+        return None
+
+    def _built(
+        self, key: str, record: JobRecord | BatchRecord, data: dict[str, Any], at: float | None
+    ) -> Event:
+        url = str((record.webhook or {}).get("url", ""))
+        # The delivery's own progress is not part of the event: every attempt sends the
+        # same body.
+        data["webhook"] = {"url": url}
+        body = orjson.dumps({"type": record.wh_event, "timestamp": iso(at), "data": data})
+        return Event(
+            key=key,
+            tenant=record.tenant,
+            url=url,
+            message_id=f"msg_{record.id}",
+            body=body,
+            status=record.wh_status or "",
+            attempt_count=record.wh_attempt_count or 0,
+        )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,162 @@
+"""Fallback planning: candidates in order, instances keep the model, models are routed,
+tried candidates and incapable ones are skipped, and a new round starts at the primary."""
+
+from __future__ import annotations
+
+from providers.config import ProvidersConfig
+from providers.types import ChatRequest, ImagePart, Message, TextPart
+from tasks.jobs.record import JobRecord, JobStatus, JobType
+from tasks.loops.fallbacks import Candidate, FallbackPlanner, RouteState
+
+CONFIG = ProvidersConfig.model_validate(
+    {
+        "instances": {
+            "main": {
+                "type": "openai",
+                "models": ["gpt-4o"],
+                "fallbacks": ["azure-copy", "claude-haiku-4-5"],
+            },
+            "azure-copy": {"type": "openai", "models": []},
+            "claude": {"type": "anthropic", "model_patterns": ["claude-*"]},
+        }
+    }
+)
+TEXT = ChatRequest(model="gpt-4o", messages=(Message("user", (TextPart("hi"),)),))
+
+
+def job(route: dict[str, object] | None = None) -> JobRecord:
+    return JobRecord(
+        id="job_x",
+        tenant="t",
+        type=JobType.COMPLETION,
+        status=JobStatus.RUNNING,
+        request={},
+        created_at=0.0,
+        model="gpt-4o",
+        provider="main",
+        route=route,
+    )
+
+
+def test_candidates_are_the_primary_then_fallbacks_in_order() -> None:
+    planner = FallbackPlanner(CONFIG)
+    assert planner.candidates(Candidate("main", "gpt-4o")) == [
+        Candidate("main", "gpt-4o"),
+        Candidate("azure-copy", "gpt-4o"),  # an instance: same model there
+        Candidate("claude", "claude-haiku-4-5"),  # a model: routed
+    ]
+
+
+def test_next_untried_walks_the_list_and_ends_with_none() -> None:
+    planner = FallbackPlanner(CONFIG)
+    state = RouteState.of(job())
+    first = planner.next_untried(state, TEXT)
+    assert first == Candidate("azure-copy", "gpt-4o")
+    assert first is not None
+    state = state.moved_to(first)
+    second = planner.next_untried(state, TEXT)
+    assert second == Candidate("claude", "claude-haiku-4-5")
+    assert second is not None
+    assert planner.next_untried(state.moved_to(second), TEXT) is None
+
+
+def test_route_state_round_trips_through_the_record() -> None:
+    state = RouteState.of(job()).moved_to(Candidate("azure-copy", "gpt-4o"))
+    again = RouteState.of(job(state.to_record()))
+    assert again == state
+    assert again.restarted() == RouteState(again.primary, again.primary, ())
+
+
+def test_candidate_that_cannot_take_the_request_is_skipped() -> None:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "main": {"type": "openai", "models": ["gpt-4o"], "fallbacks": ["claude"]},
+                "claude": {"type": "anthropic"},
+            }
+        }
+    )
+    # Anthropic takes images only by http(s) or data: URL; OpenAI passes this one through.
+    odd_image = ChatRequest(
+        model="gpt-4o", messages=(Message("user", (ImagePart(url="ftp://example.com/x.png"),)),)
+    )
+    planner = FallbackPlanner(config)
+    assert planner.next_untried(RouteState.of(job()), odd_image) is None
+    assert planner.next_untried(RouteState.of(job()), TEXT) == Candidate("claude", "gpt-4o")
+
+
+SHARED = ProvidersConfig.model_validate(
+    {
+        "instances": {
+            "anthropic": {"type": "anthropic", "models": ["claude-sonnet-4-5"]},
+            "bedrock-us": {"type": "bedrock", "models": ["claude-sonnet-4-5"], "priority": 1},
+            "bedrock-eu": {"type": "bedrock", "models": ["claude-sonnet-4-5"], "priority": 2},
+        }
+    }
+)
+CLAUDE = ChatRequest(model="claude-sonnet-4-5", messages=(Message("user", (TextPart("hi"),)),))
+
+
+def claude_job(provider: str, hint: str | None = None) -> JobRecord:
+    request: dict[str, object] = {"model": "claude-sonnet-4-5"}
+    if hint is not None:
+        request["provider"] = hint
+    return JobRecord(
+        id="job_y",
+        tenant="t",
+        type=JobType.COMPLETION,
+        status=JobStatus.RUNNING,
+        request=request,
+        created_at=0.0,
+        model="claude-sonnet-4-5",
+        provider=provider,
+    )
+
+
+def test_other_instances_serving_the_model_are_fallbacks_in_preference_order() -> None:
+    planner = FallbackPlanner(SHARED)
+    assert [
+        c.instance for c in planner.candidates(Candidate("bedrock-eu", "claude-sonnet-4-5"))
+    ] == [
+        "bedrock-eu",
+        "anthropic",
+        "bedrock-us",
+    ]
+    state = RouteState.of(claude_job("anthropic"))
+    assert planner.next_untried(state, CLAUDE) == Candidate("bedrock-us", "claude-sonnet-4-5")
+
+
+def test_a_provider_type_hint_keeps_fallbacks_within_the_type() -> None:
+    planner = FallbackPlanner(SHARED)
+    state = RouteState.of(claude_job("bedrock-us", hint="bedrock"))
+    assert state.hint == "bedrock"
+    assert planner.next_untried(state, CLAUDE) == Candidate("bedrock-eu", "claude-sonnet-4-5")
+
+
+def test_an_instance_hint_has_no_fallback() -> None:
+    planner = FallbackPlanner(SHARED)
+    state = RouteState.of(claude_job("bedrock-us", hint="bedrock-us"))
+    assert planner.next_untried(state, CLAUDE) is None
+
+
+def test_unavailable_instances_are_never_fallbacks() -> None:
+    planner = FallbackPlanner(SHARED, unavailable=lambda: {"bedrock-us"})
+    state = RouteState.of(claude_job("anthropic"))
+    assert planner.next_untried(state, CLAUDE) == Candidate("bedrock-eu", "claude-sonnet-4-5")
+
+
+def test_a_model_discovered_on_a_local_server_does_not_fall_back_to_a_cloud_pattern() -> None:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "ollama": {"type": "ollama", "discover_models": True},
+                "openai": {"type": "openai", "model_patterns": ["gpt-*"]},
+            }
+        }
+    )
+    planner = FallbackPlanner(config)
+    # gpt-oss:20b was discovered on Ollama; OpenAI's pattern matches the name, but the
+    # prompt must not leave for the cloud.
+    assert planner.candidates(Candidate("ollama", "gpt-oss:20b")) == [
+        Candidate("ollama", "gpt-oss:20b")
+    ]
