@@ -26,11 +26,14 @@ from providers.instance_monitor import disabled_instances
 from providers.registry import build_provider, resolve_credentials
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
-from tasks.jobs.record import JobType
 from tasks.jobs.sync_store import SyncJobStore
+from tasks.kinds.base import ModelParts, kinds_table
+from tasks.kinds.completion import CompletionKind
 from tasks.kinds.enhancement.pipeline import EnhancementRunner
+from tasks.kinds.tool import ToolKind
 from tasks.loops.fallbacks import FallbackPlanner
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
+from tasks.loops.runner import LoopRunner
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SyncSessionStore
@@ -98,23 +101,25 @@ class WorkerRuntime:
         )
         # Set in ``start``: whether this worker consumes the webhook queue (and pumps it).
         self.delivers_webhooks = False
-        prompts = PromptTemplates()
-        self.runner = JobRunner(
+        parts = ModelParts(
             calls=calls,
+            loops=LoopRunner(calls, self.tools.executor, settings.tool_result_max_chars),
             provider_for=self.provider_for,
             tools=self.tools.registry,
-            executor=self.tools.executor,
-            sessions=SyncSessionStore(self.redis),
-            loop_defaults=LoopLimits.defaults(settings),
-            max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
-            tool_result_max_chars=settings.tool_result_max_chars,
-            session_max_messages=settings.session_max_messages,
-            kinds={
-                JobType.ENHANCEMENT: lambda jobs: EnhancementRunner(
-                    jobs, prompts, self.fetch_document
-                )
-            },
         )
+        # Every job kind this worker runs, by the type the runner looks up.
+        kinds = kinds_table(
+            CompletionKind(
+                parts=parts,
+                sessions=SyncSessionStore(self.redis),
+                loop_defaults=LoopLimits.defaults(settings),
+                max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
+                session_max_messages=settings.session_max_messages,
+            ),
+            ToolKind(executor=self.tools.executor, calls=calls),
+            EnhancementRunner(parts=parts, prompts=PromptTemplates(), fetch=self.fetch_document),
+        )
+        self.runner = JobRunner(calls=calls, kinds=kinds)
 
     def fetch_document(self, url: str) -> str:
         """A document's text from its URL, size-limited, through the outbound policy."""

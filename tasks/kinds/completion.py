@@ -1,22 +1,147 @@
-"""The ``completion`` job kind's result: what a finished chat completion writes back."""
+"""The ``completion`` job kind: one model turn, or a tool loop of several
+(``tasks.loops.state``), after the session's history when the job has one; and what a
+finished chat completion writes back.
+
+Each turn waits for the instance's capacity (``tasks.loops.model_calls``) and is
+checkpointed, so a re-delivered job resumes at the turn it had reached.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
+from gateway.errors import GatewayError, InvalidRequest, SessionNotFound
 from providers.config import ModelPrice
-from providers.openai_format import message_to_openai
+from providers.openai_format import chat_request_from_openai, message_to_openai
 from providers.types import ChatResponse
+from tasks.jobs.record import JobRecord, JobType
+from tasks.jobs.sync_store import SessionAppend
+from tasks.kinds.base import JobOutcome, ModelParts, record_success
+from tasks.loops.fallbacks import RouteState
+from tasks.loops.model_calls import Turn
+from tasks.loops.runner import LoopRun
+from tasks.loops.state import (
+    LoopLimits,
+    LoopState,
+    gateway_tools,
+    spent_fields,
+    with_gateway_definitions,
+)
+from tasks.sessions.context import new_session_messages, session_prompt
+from tasks.sessions.store import SyncSessionStore
+
+log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
-    """What a successful job writes back to its record."""
+class CompletionKind:
+    """Runs ``completion`` jobs: the loop's limits are the request's, within the
+    gateway's defaults and ceiling."""
 
-    result: dict[str, Any]
-    usage: dict[str, int] | None = None
-    cost_usd: float | None = None
+    kind = JobType.COMPLETION
+
+    def __init__(
+        self,
+        *,
+        parts: ModelParts,
+        sessions: SyncSessionStore,
+        loop_defaults: LoopLimits,
+        max_iterations_ceiling: int,
+        session_max_messages: int = 1000,
+    ) -> None:
+        self.parts = parts
+        self.sessions = sessions
+        self.loop_defaults = loop_defaults
+        self.max_iterations_ceiling = max_iterations_ceiling
+        self.session_max_messages = session_max_messages
+
+    def run(self, job: JobRecord, token: str) -> None:
+        state = LoopState.of(job.loop)
+        try:
+            self._run_turns(job, token, state)
+        except GatewayError as exc:
+            # What earlier turns spent stays on the failed record.
+            self.parts.calls.fail(job, token, exc.to_dict(), fields=spent_fields(state))
+
+    def _prompt(self, job: JobRecord) -> list[dict[str, Any]]:
+        """The request's messages, after the session's history when the job has one."""
+        messages: list[dict[str, Any]] = list(job.request.get("messages", []))
+        if not job.session_id:
+            return messages
+        session = self.sessions.load(job.session_id, job.tenant)
+        if session is None:
+            raise SessionNotFound(
+                f"session {job.session_id[:64]!r} does not exist or has expired", param="session_id"
+            )
+        window = session_prompt(
+            session.system, session.messages, messages, session.context_budget_tokens
+        )
+        if window.dropped:
+            log.info("session_history_trimmed", dropped=window.dropped)
+        return window.messages
+
+    def _run_turns(self, job: JobRecord, token: str, state: LoopState) -> None:
+        parts = self.parts
+        route = RouteState.of(job)
+        instance = parts.calls.instances.get(route.current.instance)
+        if instance is None:
+            raise InvalidRequest(f"provider instance {route.current.instance!r} is not configured")
+        if state.prompt is not None:
+            prompt = state.prompt
+        else:
+            prompt = self._prompt(job)
+            if job.session_id:
+                state.prompt = prompt
+        parsed = with_gateway_definitions(chat_request_from_openai(job.request), parts.tools)
+        limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)
+        price = instance.prices.get(route.current.model)
+        limits = limits.priced(price is not None, instance.name, route.current.model)
+        ours = gateway_tools(parsed, parts.tools)
+        run = LoopRun(
+            job=job,
+            token=token,
+            route=route,
+            instance=instance,
+            # Before admission: a client built after it would delay the call past its slot
+            # in the window, and a later, faster call could then share the provider's window.
+            provider=parts.provider_for(instance.name),
+            prompt=prompt,
+            request=parsed,
+            limits=limits,
+            price=price,
+            ours=ours,
+            save=lambda s: parts.store.checkpoint(job.id, token, {"loop": s.to_record()}),
+        )
+        turn = parts.loops.run(run, state)
+        if turn is None:
+            return
+        try:
+            self._finish(job, token, state, turn, bool(ours))
+        finally:
+            # After the reply is recorded: a paid-for answer is kept even if this fails.
+            parts.calls.settle(turn)
+
+    def _finish(
+        self, job: JobRecord, token: str, state: LoopState, turn: Turn, looped: bool
+    ) -> None:
+        response = turn.response
+        outcome = completion_outcome(response, job.model or "", None)
+        result = outcome.result
+        result["provider"] = turn.instance.name
+        if looped:
+            result["tool_loop"] = state.summary()
+        totals = JobOutcome(result=result, usage=state.usage_dict(), cost_usd=state.cost_usd)
+        session = None
+        if job.session_id:
+            produced = [*state.produced, result["message"]]
+            session = SessionAppend(
+                job.session_id,
+                job.tenant,
+                new_session_messages(list(job.request.get("messages", [])), produced),
+                self.session_max_messages,
+            )
+        record_success(self.parts.store, job, token, totals, turn.seconds, session)
 
 
 def completion_outcome(

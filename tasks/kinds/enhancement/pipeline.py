@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from gateway.errors import InvalidRequest
-from tasks.jobs.record import JobRecord, JobStatus
+from tasks.jobs.record import JobRecord, JobStatus, JobType
+from tasks.kinds.base import ModelParts
 from tasks.kinds.enhancement.checks import (
     check_enhancement,
     citations_of,
@@ -46,9 +47,6 @@ from tasks.loops.runner import LoopRun
 from tasks.loops.state import LoopLimits, gateway_tools
 from tasks.prompts.templates import PromptTemplates
 
-if TYPE_CHECKING:
-    from tasks.jobs.execution import JobRunner
-
 log = structlog.get_logger(__name__)
 
 # Fetches a document URL's text; raises ``DocumentUnavailable`` or ``UrlNotAllowed``.
@@ -56,10 +54,15 @@ FetchDocument = Callable[[str], str]
 
 
 class EnhancementRunner:
-    """Runs enhancement jobs with the parts of a ``JobRunner`` (calls, loops, store)."""
+    """Runs ``enhancement`` jobs: model steps through the shared ``parts`` (calls, loops,
+    store), prompts from the templates, documents by URL through ``fetch``."""
 
-    def __init__(self, jobs: JobRunner, prompts: PromptTemplates, fetch: FetchDocument) -> None:
-        self.jobs = jobs
+    kind = JobType.ENHANCEMENT
+
+    def __init__(
+        self, *, parts: ModelParts, prompts: PromptTemplates, fetch: FetchDocument
+    ) -> None:
+        self.parts = parts
         self.prompts = prompts
         self.fetch = fetch
 
@@ -85,7 +88,7 @@ class EnhancementRunner:
                     return
             finally:
                 # After the step's answer is saved: a paid-for reply is never paid again.
-                self.jobs.calls.settle(turn)
+                self.parts.calls.settle(turn)
         self._finish(job, token, parsed, state)
 
     def _variables(self, parsed: EnhancementRequest, state: PipelineState) -> dict[str, Any]:
@@ -121,10 +124,10 @@ class EnhancementRunner:
         self, job: JobRecord, token: str, parsed: EnhancementRequest, state: PipelineState
     ) -> Turn | None:
         route = RouteState.of(job)
-        instance = self.jobs.calls.instances.get(route.current.instance)
+        instance = self.parts.calls.instances.get(route.current.instance)
         if instance is None:
             raise InvalidRequest(f"provider instance {route.current.instance!r} is not configured")
-        request = enhancement_chat(parsed, self.jobs.tools, step=state.step)
+        request = enhancement_chat(parsed, self.parts.tools, step=state.step)
         gathering = state.step == GATHER
         iterations = parsed.options.max_iterations if gathering else 0
         run = LoopRun(
@@ -133,17 +136,17 @@ class EnhancementRunner:
             token=token,
             route=route,
             instance=instance,
-            provider=self.jobs.provider_for(instance.name),
+            provider=self.parts.provider_for(instance.name),
             prompt=state.messages,
             request=request,
             limits=LoopLimits(max_iterations=iterations),
             price=instance.prices.get(route.current.model),
-            ours=gateway_tools(request, self.jobs.tools) if gathering else frozenset(),
+            ours=gateway_tools(request, self.parts.tools) if gathering else frozenset(),
             save=lambda _loop: self._save(job, token, state),
             spent=lambda _loop, _always: self._spent(state),
             answer_at_limit=True,
         )
-        return self.jobs.loops.run(run, state.loop)
+        return self.parts.loops.run(run, state.loop)
 
     def _end_model_step(self, parsed: EnhancementRequest, state: PipelineState, turn: Turn) -> None:
         step = state.step
@@ -170,7 +173,7 @@ class EnhancementRunner:
             state.start(DONE, None)
 
     def _save(self, job: JobRecord, token: str, state: PipelineState) -> bool:
-        saved = self.jobs.store.checkpoint(job.id, token, {"pipeline": state.to_record()})
+        saved = self.parts.store.checkpoint(job.id, token, {"pipeline": state.to_record()})
         if not saved:
             log.info("checkpoint_refused", reason="lease lost or job finished")
         return saved
@@ -187,7 +190,7 @@ class EnhancementRunner:
     ) -> None:
         result = enhancement_result(parsed, state, RouteState.of(job).current.instance)
         passed = result["validation"]["passed"]
-        moved, current = self.jobs.store.finish(
+        moved, current = self.parts.store.finish(
             job.id,
             token,
             JobStatus.SUCCEEDED,

@@ -19,8 +19,12 @@ from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
+from tasks.kinds.base import ModelParts, kinds_table
+from tasks.kinds.completion import CompletionKind
+from tasks.kinds.tool import ToolKind
 from tasks.loops.fallbacks import FallbackPlanner
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
+from tasks.loops.runner import LoopRunner
 from tasks.loops.state import LoopLimits
 from tasks.sessions.store import SyncSessionStore
 from tools.executor import ToolExecutor
@@ -95,15 +99,21 @@ def make_runner(
         in_flight=InFlight(),
     )
     registry = tools or ToolRegistry()
-    return JobRunner(
+    executor = ToolExecutor(registry, max_parallel=4)
+    parts = ModelParts(
         calls=calls,
+        loops=LoopRunner(calls, executor, 32_000),
         provider_for=lambda _: provider,
         tools=registry,
-        executor=ToolExecutor(registry, max_parallel=4),
+    )
+    completion = CompletionKind(
+        parts=parts,
         sessions=SyncSessionStore(client),
         loop_defaults=LoopLimits(max_iterations=max_iterations),
         max_iterations_ceiling=50,
     )
+    kinds = kinds_table(completion, ToolKind(executor=executor, calls=calls))
+    return JobRunner(calls=calls, kinds=kinds)
 
 
 def put_job(
