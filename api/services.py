@@ -70,12 +70,12 @@ class ApiServices:
         outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
         secrets = WebhookSecrets.from_settings(settings)
         submitter = JobSubmitter(
-            store,
-            router,
-            tools,
-            sessions,
-            LoopLimits.defaults(settings),
-            settings.tool_loop_max_iterations_limit,
+            store=store,
+            router=router,
+            tools=tools,
+            sessions=sessions,
+            loop_defaults=LoopLimits.defaults(settings),
+            max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
             instance_states=lambda: monitor.states,
             outbound=outbound,
             secrets=secrets,

@@ -51,7 +51,7 @@ def oldest_live_batch_bound(ttl_seconds: int) -> str:
     return f"(batch_{int((time.time() - ttl_seconds) * 1000):012x}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class BatchRecord:
     """One batch as stored; the ``n_*`` counters count its ended jobs by status."""
 

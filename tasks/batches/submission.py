@@ -31,7 +31,7 @@ from tasks.webhooks.secrets import WebhookSecrets
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BatchSpec:
     """A batch as submitted (already shaped by the API's schema)."""
 

@@ -72,7 +72,7 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class JobRecord:
     """One job as stored. ``provider`` is the instance name, ``queue`` its Celery queue."""
 

@@ -71,6 +71,7 @@ class JobSubmitter:
 
     def __init__(
         self,
+        *,
         store: JobStore,
         router: ModelRouter,
         tools: ToolRegistry,
@@ -78,7 +79,6 @@ class JobSubmitter:
         loop_defaults: LoopLimits,
         max_iterations_ceiling: int,
         instance_states: Callable[[], InstanceStates] = dict,
-        *,
         outbound: OutboundPolicy,
         secrets: WebhookSecrets,
         prompts: PromptTemplates,

@@ -36,7 +36,7 @@ from tools.executor import ToolExecutor
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoopRun:
     """One loop's fixed inputs. ``prompt`` comes before what the loop produces; ``ours``
     are the tools the gateway runs (any other tool call ends the loop, for the client)."""

@@ -46,7 +46,7 @@ def session_keys(session_id: str) -> list[str]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
     """One session as stored. ``expires_at`` moves forward with every write."""
 

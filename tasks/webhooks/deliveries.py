@@ -108,7 +108,7 @@ class Event:
     attempt_count: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WebhookDeliverer:
     """Pumps due deliveries onto the webhook queue and makes single attempts."""
 

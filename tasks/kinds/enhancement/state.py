@@ -20,7 +20,7 @@ from tasks.kinds.enhancement.steps import GATHER
 from tasks.loops.state import LoopState
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class PipelineState:
     """Where an enhancement is, and everything it has produced so far."""
 
