@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.redis_replies import text
+
 PREFIX = "llmgw"
 
 # Pub/sub channel on which workers announce that a job reached a terminal state.
@@ -19,8 +21,7 @@ def worker_member(hostname: str, queues: list[str]) -> str:
 
 def worker_queues(member: object) -> list[str]:
     """The queues a ``WORKERS`` member (as redis-py returns it) consumes."""
-    text = member.decode() if isinstance(member, bytes) else str(member)
-    return [queue for queue in text.partition("|")[2].split(",") if queue]
+    return [queue for queue in text(member).partition("|")[2].split(",") if queue]
 
 
 def job(job_id: str) -> str:

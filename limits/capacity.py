@@ -19,6 +19,7 @@ from typing import Any
 from redis import Redis
 
 from gateway import keys
+from gateway.redis_replies import text
 from limits.capacity_scripts import ACQUIRE_LUA, LIMIT_PARTS, RELEASE_LUA, RENEW_LUA
 from providers.config import InstanceConfig
 from providers.types import ChatRequest
@@ -133,7 +134,7 @@ class ProviderCapacity:
                 int(instance.timeout_seconds * 1000) + 5000,
             ],
         )
-        why = reason.decode() if isinstance(reason, bytes) else str(reason)
+        why = text(reason)
         if int(admitted) == 1:
             return Admission(instance.name, token, tokens, probe=why == "probe")
         if int(admitted) == -1:
@@ -164,7 +165,7 @@ class ProviderCapacity:
                 instance.limits.max_concurrency or 0,
             ],
         )
-        return state.decode() if isinstance(state, bytes) else str(state)
+        return text(state)
 
     def forget(self, instance: str, job_id: str) -> None:
         """Take ``job_id`` out of ``instance``'s waiting line (it moved to a fallback)."""
@@ -203,7 +204,7 @@ class Usage:
 
     @classmethod
     def from_reply(cls, reply: list[Any]) -> Usage:
-        state = reply[5].decode() if isinstance(reply[5], bytes) else str(reply[5])
+        state = text(reply[5])
         return cls(
             requests_last_minute=int(reply[0]),
             tokens_last_minute=int(reply[1]),

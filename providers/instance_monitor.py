@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway import keys
+from gateway.redis_replies import text
 from limits.capacity import WINDOW_MS, Usage, limit_keys
 from limits.capacity_scripts import USAGE_LUA
 from providers.config import InstanceConfig, ProvidersConfig
@@ -42,7 +43,7 @@ def disabled_instances(
     queues = {inst.name: inst.queue for inst in instances}
     return {
         name: reason
-        for name, reason in ((_text(k), _text(v)) for k, v in reported.items())
+        for name, reason in ((text(k), text(v)) for k, v in reported.items())
         if name in queues and queues[name] not in served
     }
 
@@ -159,7 +160,3 @@ class InstanceMonitor:
                 continue
             if self._router.set_discovered(inst.name, models):
                 log.info("models_discovered", instance=inst.name, models=sorted(models))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from gateway import keys
 from gateway.errors import ToolFailed, ToolUnavailable
 from gateway.redis_clock import NOW_MS_LUA
+from gateway.redis_replies import text
 
 log = structlog.get_logger(__name__)
 
@@ -125,7 +126,7 @@ class CircuitStatus:
     def from_reply(cls, service: str, reply: Sequence[Any]) -> CircuitStatus:
         """From ``STATE_LUA``'s reply (sync or asyncio client alike)."""
         state, failures, left_ms = reply
-        return cls(service, CircuitState(_text(state)), int(failures), int(left_ms) / 1000)
+        return cls(service, CircuitState(text(state)), int(failures), int(left_ms) / 1000)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -209,7 +210,7 @@ class ServiceCircuit:
                 "tool_circuit_unreachable", service=ticket.service, error=type(exc).__name__
             )
             return None
-        after = CircuitState(_text(state))
+        after = CircuitState(text(state))
         if after is CircuitState.OPEN and outcome == "fail":
             log.warning("tool_circuit_open", service=ticket.service, probe=ticket.probe)
         return after
@@ -242,7 +243,3 @@ class ServiceCircuit:
 
 def _ms(seconds: float) -> int:
     return max(int(seconds * 1000), 1)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -14,6 +14,7 @@ from redis.exceptions import WatchError
 
 from gateway import keys
 from gateway.errors import Conflict, NotFound
+from gateway.redis_replies import optional_text, text
 from tasks.batches.record import (
     CANCEL_LUA,
     RUNNING_LUA,
@@ -56,9 +57,9 @@ class BatchStore:
                     if idem is not None:
                         await pipe.watch(idem)
                         existing = await pipe.get(idem)
-                        if existing and await pipe.exists(keys.batch(_text(existing))):
+                        if existing and await pipe.exists(keys.batch(text(existing))):
                             await pipe.reset()  # type: ignore[no-untyped-call]
-                            return await self._repeat(_text(existing), batch), False
+                            return await self._repeat(text(existing), batch), False
                     pipe.multi()  # type: ignore[no-untyped-call]
                     self._queue_create(pipe, batch, jobs, idem)
                     await pipe.execute()
@@ -131,7 +132,7 @@ class BatchStore:
         """One JSON line per document, in submission order, read a slice at a time."""
         key = keys.batch_jobs(batch.id)
         for first in range(0, batch.total, _SLICE):
-            ids = [_text(i) for i in await self._redis.lrange(key, first, first + _SLICE - 1)]
+            ids = [text(i) for i in await self._redis.lrange(key, first, first + _SLICE - 1)]
             if not ids:
                 return
             pipe = self._redis.pipeline(transaction=False)
@@ -146,7 +147,7 @@ class BatchStore:
         """Cancel every queued or running job of the batch; the batch ends ``cancelled``
         (documents already finished keep their results)."""
         await self.get(batch_id, tenant)  # 404 for another tenant's batch
-        before = _text(
+        before = text(
             await self._cancel(
                 keys=batch_keys(batch_id),
                 args=[repr(time.time()), keys.job(""), keys.JOB_DONE_CHANNEL],
@@ -165,7 +166,7 @@ class BatchStore:
         ids = await self._redis.zrevrangebylex(
             keys.tenant_batches(tenant), upper, "-", start=0, num=limit + 1
         )
-        page = [_text(i) for i in ids[:limit]]
+        page = [text(i) for i in ids[:limit]]
         pipe = self._redis.pipeline(transaction=False)
         for batch_id in page:
             pipe.hgetall(keys.batch(batch_id))
@@ -176,9 +177,7 @@ class BatchStore:
 
 
 def _result_line(job_id: str, values: list[Any]) -> bytes:
-    custom_id, status, result, error, usage, cost = (
-        _text(v) if v is not None else None for v in values
-    )
+    custom_id, status, result, error, usage, cost = (optional_text(v) for v in values)
     line = {
         "custom_id": custom_id,
         "job_id": job_id,
@@ -190,7 +189,3 @@ def _result_line(job_id: str, values: list[Any]) -> bytes:
         "cost_usd": float(cost) if cost else None,
     }
     return orjson.dumps(line) + b"\n"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway import keys
+from gateway.redis_replies import text
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +87,7 @@ class CompletionHub:
                 async for message in pubsub.listen():
                     data = message.get("data")
                     if isinstance(data, bytes | str):
-                        text = data.decode() if isinstance(data, bytes) else data
-                        self._notify(text.split(" ", 1)[0])
+                        self._notify(text(data).split(" ", 1)[0])
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("completion_hub_disconnected", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from gateway.redis_replies import text
+
 
 @dataclass(frozen=True, slots=True)
 class HashFields:
@@ -47,9 +49,7 @@ class HashFields:
         """The decoded fields of ``raw`` that are among ``names`` (others are ignored)."""
         data: dict[str, Any] = {}
         for key, value in raw.items():
-            name = key.decode() if isinstance(key, bytes) else key
+            name = text(key)
             if name in names:
-                data[name] = self.decode(
-                    name, value.decode() if isinstance(value, bytes) else value
-                )
+                data[name] = self.decode(name, text(value))
         return data

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 
 from gateway import keys
 from gateway.errors import Conflict, NotFound
+from gateway.redis_replies import text
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import (
     SUBMIT_LUA,
@@ -67,7 +67,7 @@ class JobStore:
         )
         if int(created):
             return record, True
-        existing = await self.get(_text(job_id), record.tenant)
+        existing = await self.get(text(job_id), record.tenant)
         if existing.fingerprint != record.fingerprint:
             raise Conflict(
                 f"idempotency key {record.idempotency_key!r} was used for a different request "
@@ -93,7 +93,7 @@ class JobStore:
         for job_id in job_ids:
             pipe.hget(keys.job(job_id), "status")
         statuses = await pipe.execute()
-        return [s is None or JobStatus(_text(s)) in TERMINAL for s in statuses]
+        return [s is None or JobStatus(text(s)) in TERMINAL for s in statuses]
 
     async def list(
         self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
@@ -111,9 +111,9 @@ class JobStore:
                 return JobPage(found, None)
             pipe = self._redis.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hgetall(keys.job(_text(job_id)))
+                pipe.hgetall(keys.job(text(job_id)))
             for job_id, raw in zip(ids, await pipe.execute(), strict=True):
-                upper = f"({_text(job_id)}"
+                upper = f"({text(job_id)}"
                 if not raw:
                     continue
                 record = JobRecord.from_redis(raw)
@@ -152,9 +152,5 @@ class JobStore:
             ),
         )
         if int(ok) != 1:
-            raise Conflict(f"job {job_id!r} is already {_text(current)}", param="id")
+            raise Conflict(f"job {job_id!r} is already {text(current)}", param="id")
         return await self.get(job_id, tenant)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -12,6 +12,7 @@ import structlog
 from redis import Redis
 
 from gateway import keys
+from gateway.redis_replies import text
 from tasks.jobs.leases import (
     CHECKPOINT_LUA,
     CLAIM_LUA,
@@ -38,10 +39,6 @@ class SessionAppend:
     tenant: str
     messages: list[dict[str, Any]]
     max_messages: int
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _pairs(fields: dict[str, Any] | None) -> list[str]:
@@ -82,7 +79,7 @@ class SyncJobStore:
         if int(reply[0]) == -1:
             return None, "missing"
         if int(reply[0]) == 0:
-            return None, _text(reply[1])
+            return None, text(reply[1])
         fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
         record = JobRecord.from_redis(fields)
         if b"message" not in fields and record.queue:
@@ -114,7 +111,7 @@ class SyncJobStore:
             ok, current = self._finish(
                 keys=[keys.job(job_id), keys.RUNNING], args=[*head, *_pairs(fields)]
             )
-            return int(ok) == 1, _text(current)
+            return int(ok) == 1, text(current)
         # Only what the session can keep: the script trims to the newest ``max_messages``.
         kept = session.messages[-session.max_messages :]
         encoded = [orjson.dumps(m).decode() for m in kept]
@@ -137,7 +134,7 @@ class SyncJobStore:
         )
         if int(reply[0]) == 1 and int(reply[2]) == 0:
             log.warning("session_expired_before_append", session_id=session.session_id)
-        return int(reply[0]) == 1, _text(reply[1])
+        return int(reply[0]) == 1, text(reply[1])
 
     def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
         """Save progress fields while ``token`` still holds the job; False otherwise."""
@@ -214,4 +211,4 @@ class SyncJobStore:
                 fields=fields,
             ),
         )
-        return int(ok) == 1, _text(current)
+        return int(ok) == 1, text(current)

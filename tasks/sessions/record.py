@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from gateway import keys
+from gateway.redis_replies import text
 from tasks.jobs.record import iso
 
 
@@ -110,7 +111,7 @@ def session_from_redis(
 ) -> Session:
     """A session from its three keys as redis-py returns them (bytes or str) and the
     header's remaining time to live."""
-    fields = {_text(k): _text(v) for k, v in header.items()}
+    fields = {text(k): text(v) for k, v in header.items()}
     ttl_seconds = int(fields["ttl_seconds"])
     # A negative PTTL (no expiry, or gone since) should not happen; report the full TTL.
     remaining = pttl_ms / 1000 if pttl_ms >= 0 else float(ttl_seconds)
@@ -121,7 +122,7 @@ def session_from_redis(
         ttl_seconds=ttl_seconds,
         expires_at=time.time() + remaining,
         system=fields.get("system"),
-        context={_text(k): orjson.loads(v) for k, v in context.items()},
+        context={text(k): orjson.loads(v) for k, v in context.items()},
         context_budget_tokens=int(fields["context_budget_tokens"]),
         metadata=orjson.loads(fields.get("metadata", "{}")),
         messages=[orjson.loads(m) for m in messages],
@@ -135,10 +136,6 @@ def encode_context_patch(patch: Mapping[str, Any]) -> list[str]:
     for name, value in patch.items():
         args += [name, "" if value is None else orjson.dumps(value).decode()]
     return args
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # KEYS: header, messages, context. ARGV[1] the tenant. Deletes the session only if it is

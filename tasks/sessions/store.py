@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.errors import ServiceUnavailable, SessionNotFound
+from gateway.redis_replies import optional_text, text
 from tasks.sessions.record import (
     DELETE_LUA,
     UPDATE_CONTEXT_LUA,
@@ -115,7 +116,7 @@ class SessionStore:
             return False
         with _store_available("exists", session_id):
             owner = await self._redis.hget(session_keys(session_id)[0], "tenant")
-        return owner is not None and _text(owner) == tenant
+        return owner is not None and text(owner) == tenant
 
     async def delete(self, session_id: str, tenant: str) -> None:
         """Remove the session; ``SessionNotFound`` if missing or not ``tenant``'s."""
@@ -160,8 +161,4 @@ class SyncSessionStore:
 
 def _tenant_of(header: dict[Any, Any]) -> str | None:
     owner = header.get(b"tenant", header.get("tenant"))
-    return None if owner is None else _text(owner)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return optional_text(owner)

@@ -37,6 +37,7 @@ from gateway.errors import UrlNotAllowed
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import overall_deadline
 from gateway.redis_clock import NOW_MS_LUA
+from gateway.redis_replies import text
 from tasks.batches.record import BatchRecord
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, iso
@@ -136,7 +137,7 @@ class WebhookDeliverer:
             return 0
         pipe = self.redis.pipeline(transaction=False)
         for member in due:
-            message = self.messages.deliver_webhook(_text(member))
+            message = self.messages.deliver_webhook(text(member))
             pipe.lpush(message.key, message.payload)
         pipe.execute()
         return len(due)
@@ -251,7 +252,3 @@ class WebhookDeliverer:
             status=record.wh_status or "",
             attempt_count=record.wh_attempt_count or 0,
         )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
