@@ -23,7 +23,6 @@ from tasks.jobs.leases import (
     RENEW_LUA,
     REQUEUE_LUA,
 )
-from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import TRANSITION_LUA, JobRecord, JobStatus, encode_field, transition_args
 
 _JOB_PREFIX = keys.job("")
@@ -63,7 +62,6 @@ class SyncJobStore:
         self._renew = redis.register_script(RENEW_LUA)
         self._reap = redis.register_script(REAP_LUA)
         self._pump = redis.register_script(PUMP_LUA)
-        self._messages = TaskMessageBuilder()
 
     def load(self, job_id: str) -> JobRecord | None:
         raw = self._redis.hgetall(keys.job(job_id))
@@ -81,17 +79,7 @@ class SyncJobStore:
         if int(reply[0]) == 0:
             return None, text(reply[1])
         fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
-        record = JobRecord.from_redis(fields)
-        if b"message" not in fields and record.queue:
-            # Submitted before records kept their message: store one now, so the scripts
-            # that put the job back on its queue have something to push.
-            message = self._messages.run_job(
-                record.id, record.queue, record.priority, record.request_id
-            )
-            self._redis.hset(
-                keys.job(job_id), mapping={"message": message.payload, "message_key": message.key}
-            )
-        return record, "running"
+        return JobRecord.from_redis(fields), "running"
 
     def finish(
         self,

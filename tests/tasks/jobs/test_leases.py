@@ -418,24 +418,3 @@ def test_claim_of_a_job_waiting_in_the_deferred_set_is_refused(
     store.claim(job_id, "holder")
     store.requeue(job_id, "holder", delay_seconds=30)
     assert store.claim(job_id, "duplicate") == (None, "deferred")
-
-
-def test_claim_stores_a_message_for_a_record_that_has_none(
-    store: SyncJobStore, sync_redis: redis.Redis
-) -> None:
-    record = JobRecord(
-        id=new_job_id(),
-        tenant="t",
-        type=JobType.COMPLETION,
-        status=JobStatus.QUEUED,
-        request={},
-        created_at=time.time(),
-        queue="llm.legacy",
-        priority=5,
-    )
-    sync_redis.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
-    store.claim(record.id, "tok")
-    assert sync_redis.hget(f"llmgw:job:{record.id}", "message_key") == b"llm.legacy:4"
-    assert store.requeue(record.id, "tok", delay_seconds=0)
-    assert sync_redis.llen("llm.legacy:4") == 1
-    sync_redis.delete("llm.legacy:4")
