@@ -3,7 +3,8 @@ worker, the Azure OpenAI adapter and the emulator's deployment endpoint.
 
 ``gpt-4o`` and ``gpt-4o-mini`` are served by ``openai`` first (priority 0); a request's
 ``provider`` field (an instance name or a provider type) pins it to Azure, where the model
-becomes its deployment (``gpt-4o-prod``, ``gpt-4o-mini-prod``)."""
+becomes its deployment (``gpt-4o-prod``, ``gpt-4o-mini-prod``). What every fleet vendor
+does is checked in ``test_stack_all_vendors.py``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator import EmulatorControl, directive
-from tests.conftest import AZURE_SECRET
-from tests.support.fleet import weather_round_trip
+from emulator import EmulatorControl
 
 
 def complete(client: httpx.Client, *messages: dict[str, Any], **fields: Any) -> httpx.Response:
@@ -34,18 +33,12 @@ def test_completion_pinned_to_azure_runs_on_the_models_deployment(
 ) -> None:
     response = complete(client_a, user("ping"), model=model)
     assert response.status_code == 200, response.text
-    completion = response.json()
-    assert completion["model"] == model
-    assert completion["choices"][0]["message"]["content"] == "echo: ping"
     [record] = emulator.requests()
-    assert record["protocol"] == "azure_openai"
     assert record["path"] == f"/openai/deployments/{deployment}/chat/completions"
     assert (record["query"], record["auth"]) == (
         {"api-version": "2024-10-21"},
         {"scheme": "api-key"},
     )
-    job = client_a.get(f"/v1/jobs/{response.headers['x-llm-gateway-job-id']}").json()
-    assert job["provider"] == "azure"
 
 
 def test_the_provider_type_pins_to_azure_too(
@@ -73,43 +66,3 @@ def test_system_prompt_reaches_the_deployment(
     assert response.status_code == 200, response.text
     messages = emulator.requests()[-1]["body"]["messages"]
     assert messages[0] == {"role": "system", "content": "You are terse."}
-
-
-def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl) -> None:
-    weather_round_trip(lambda *messages, **fields: complete(client_a, *messages, **fields))
-    assert [r["protocol"] for r in emulator.requests()] == ["azure_openai", "azure_openai"]
-
-
-def test_usage_is_the_deployments_token_counts(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
-    script = directive(usage={"prompt_tokens": 21, "completion_tokens": 8})
-    response = complete(client_a, user(f"count {script}"))
-    assert response.status_code == 200, response.text
-    assert response.json()["usage"] == {
-        "prompt_tokens": 21,
-        "completion_tokens": 8,
-        "total_tokens": 29,
-    }
-
-
-def test_a_rejected_request_keeps_azures_message(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
-    filtered = (
-        "The response was filtered due to the prompt triggering the content management policy."
-    )
-    response = complete(client_a, user(directive(status=400, error=filtered)))
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert (error["type"], error["message"]) == ("provider_rejected", filtered)
-    assert len(emulator.requests()) == 1  # the caller's fault: not retried
-
-
-def test_an_auth_failure_is_a_502_that_never_shows_the_key(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
-    response = complete(client_a, user(directive(status=401, error=f"bad key {AZURE_SECRET}")))
-    assert response.status_code == 502
-    assert response.json()["error"]["message"] == "provider authentication failed"
-    assert AZURE_SECRET not in response.text

@@ -1,4 +1,6 @@
-"""The watsonx.ai adapter (httpx, IAM token exchange) against the in-thread emulator."""
+"""The watsonx.ai adapter (httpx, IAM token exchange) against the in-thread emulator:
+watsonx's wire format, the IAM token's life and re-exchange, watsonx's error messages.
+What every adapter does is checked in ``test_adapter_contract.py``."""
 
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ import httpx
 import pytest
 
 from emulator import EmulatorControl, directive
-from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
-from providers.types import ChatRequest, Message, TextPart, ToolCall, ToolDefinition, Usage
+from providers.types import ChatRequest, Message, TextPart, ToolCall, ToolDefinition
 from providers.upstream_errors import AUTH_FAILED
 from providers.watsonx_chat import WatsonxChatProvider
 
@@ -120,11 +122,6 @@ def test_tool_call_round_trip(
     assert emulator_control.requests()[1]["body"]["messages"][2] == tool_message
 
 
-def test_usage_comes_from_the_response(provider: WatsonxChatProvider) -> None:
-    usage = directive(usage={"prompt_tokens": 11, "completion_tokens": 7})
-    assert provider.complete(ask("x " + usage)).usage == Usage(11, 7)
-
-
 def test_token_is_exchanged_once_and_reused(
     provider: WatsonxChatProvider, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
@@ -223,64 +220,35 @@ def test_403_is_auth_failed_without_reexchange(
     assert issued(provider_emulator_url) == before
 
 
-# (scripted error, expected class, message, retry_after)
-STATUS_ERRORS: list[tuple[dict[str, Any], type[ProviderError], str, float | None]] = [
-    ({"status": 429, "retry_after": 7, "error": "busy"}, ProviderRateLimited, "busy", 7.0),
-    ({"status": 500, "error": "boom"}, ProviderUnavailable, "the provider failed: boom", None),
-    ({"status": 503}, ProviderUnavailable, "the provider failed: Service Unavailable", None),
-    ({"status": 400, "error": "Unknown model 'x'"}, ProviderRejected, "Unknown model 'x'", None),
+# What a server error's message says: the provider's text, or the reason phrase without one.
+SERVER_ERRORS = [
+    ({"status": 500, "error": "boom"}, "the provider failed: boom"),
+    ({"status": 503}, "the provider failed: Service Unavailable"),
 ]
 
 
-@pytest.mark.parametrize(("script", "cls", "message", "retry_after"), STATUS_ERRORS)
-def test_error_statuses_map_to_gateway_errors(
+@pytest.mark.parametrize(("script", "message"), SERVER_ERRORS)
+def test_server_errors_say_what_the_provider_said(
     provider: WatsonxChatProvider,
     emulator_control: EmulatorControl,
     script: dict[str, Any],
-    cls: type[ProviderError],
     message: str,
-    retry_after: float | None,
 ) -> None:
     emulator_control.script(script)
-    with pytest.raises(cls) as info:
+    with pytest.raises(ProviderUnavailable) as info:
         provider.complete(ask("x"))
-    assert type(info.value) is cls
     assert message in info.value.message
-    assert info.value.upstream_status == script["status"]
-    assert info.value.retry_after == retry_after
+    assert (info.value.upstream_status, info.value.retry_after) == (script["status"], None)
 
 
-def test_api_key_echoed_in_an_error_is_redacted(
-    provider: WatsonxChatProvider, emulator_control: EmulatorControl
+def test_an_unreachable_iam_endpoint_is_unavailable(
+    provider_emulator_url: str, closed_port_url: str
 ) -> None:
-    emulator_control.script({"status": 400, "error": f"bad apikey {SECRET} in request"})
-    with pytest.raises(ProviderRejected) as info:
-        provider.complete(ask("x"))
-    assert SECRET not in info.value.message
-    assert "[redacted]" in info.value.message
-
-
-@pytest.mark.parametrize("down", ["chat", "iam"])
-def test_refused_connections_are_unavailable(
-    provider_emulator_url: str, closed_port_url: str, down: str
-) -> None:
-    up, gone = provider_emulator_url, closed_port_url
-    urls = (gone, up) if down == "chat" else (up, gone)
     with (
-        adapter_for(urls[0], iam_url=urls[1]) as adapter,
+        adapter_for(provider_emulator_url, iam_url=closed_port_url) as adapter,
         pytest.raises(ProviderUnavailable, match="connect"),
     ):
         adapter.complete(ask("x"))
-
-
-def test_slow_answer_times_out_as_unavailable(
-    provider_emulator_url: str, emulator_control: EmulatorControl
-) -> None:
-    with (
-        adapter_for(provider_emulator_url, timeout=0.3) as adapter,
-        pytest.raises(ProviderUnavailable, match="did not answer in time"),
-    ):
-        adapter.complete(ask("x " + directive(latency_ms=1500)))
 
 
 def test_bearer_token_is_required_by_the_endpoint(

@@ -1,5 +1,6 @@
 """The shipped ``watsonx`` instance through the real stack: API, Redis, the fleet worker's
-watsonx adapter, and the emulator answering both IBM Cloud IAM and watsonx.ai."""
+watsonx adapter, and the emulator answering both IBM Cloud IAM and watsonx.ai. What every
+fleet vendor does is checked in ``test_stack_all_vendors.py``."""
 
 from __future__ import annotations
 
@@ -50,36 +51,16 @@ def test_model_is_served_by_the_watsonx_instance(
         ],
     )
     assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["model"] == model
-    assert body["choices"][0]["message"]["content"] == "echo: ping"
-    assert body["choices"][0]["finish_reason"] == "stop"
-    usage = body["usage"]
+    usage = response.json()["usage"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     [record] = emulator.requests()
-    assert record["protocol"] == "watsonx"
     assert record["query"] == {"version": "2024-05-31"}
     assert record["auth"]["token"]  # an IAM-issued bearer token, not the API key
     wire = record["body"]
     assert wire["model_id"] == model
     assert wire["project_id"] == PROJECT
     assert wire["messages"][0] == {"role": "system", "content": "You are terse."}
-
-
-def test_usage_reported_by_watsonx_reaches_the_caller(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
-    text = "count " + directive(usage={"prompt_tokens": 40, "completion_tokens": 2})
-    response = complete(
-        client_a, model="ibm/granite-3-8b-instruct", messages=[{"role": "user", "content": text}]
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["usage"] == {
-        "prompt_tokens": 40,
-        "completion_tokens": 2,
-        "total_tokens": 42,
-    }
 
 
 def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl) -> None:
@@ -117,22 +98,6 @@ def test_tool_call_round_trip(client_a: httpx.Client, emulator: EmulatorControl)
     wire = emulator.requests()[-1]["body"]["messages"]
     assert wire[1]["tool_calls"][0]["id"] == call["id"]
     assert wire[2] == {"role": "tool", "tool_call_id": call["id"], "content": "6"}
-
-
-def test_watsonx_rejection_maps_to_provider_rejected(
-    client_a: httpx.Client, emulator: EmulatorControl
-) -> None:
-    text = directive(status=400, error="Invalid input argument for Model: too many images")
-    response = complete(
-        client_a,
-        model="meta-llama/llama-3-3-70b-instruct",
-        messages=[{"role": "user", "content": text}],
-    )
-    assert response.status_code == 400, response.text
-    error = response.json()["error"]
-    assert error["type"] == "provider_rejected"
-    assert error["message"] == "Invalid input argument for Model: too many images"
-    assert len(emulator.requests()) == 1  # a caller's error is not retried
 
 
 def test_persistent_401_maps_to_provider_auth_failure_without_the_key(
