@@ -31,6 +31,8 @@ _MAX_MESSAGE_CHARS = 500
 # Anything shaped like an OpenAI or Anthropic key (sk-..., sk-proj-..., sk-ant-...), including
 # the masked form OpenAI echoes in 401 messages.
 _KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_*-]{6,}")
+# The operator's credential or permissions were refused.
+_AUTH_STATUSES = frozenset({401, 403})
 # 4xx statuses that say nothing against the caller's request: worth another attempt.
 _TRANSIENT_4XX = frozenset({408, 409, 499})
 
@@ -38,15 +40,15 @@ _TRANSIENT_4XX = frozenset({408, 409, 499})
 def error_class_for_status(status: int) -> type[ProviderError]:
     """The gateway's one ladder from an upstream HTTP status to an error class.
 
-    ========================  ======================  ==========================================
-    status                    class                   why
-    ========================  ======================  ==========================================
-    429                       ``ProviderRateLimited``  wait (``retry_after``) and try again
-    401, 403                  ``ProviderError``        the operator's credential: 502, not retried
-    408, 409, 499, 5xx        ``ProviderUnavailable``  transient: retry, or fall back elsewhere
-    any other 4xx             ``ProviderRejected``     the caller's request: 400, not retried
-    anything else (1xx-3xx)   ``ProviderError``        a proxy or a wrong ``base_url``: 502
-    ========================  ======================  ==========================================
+    ========================  =========================  =======================================
+    status                    class                      why
+    ========================  =========================  =======================================
+    429                       ``ProviderRateLimited``    wait (``retry_after``), try again
+    401, 403                  ``ProviderError``          the operator's credential: 502, no retry
+    408, 409, 499, 5xx        ``ProviderUnavailable``    transient: retry, or fall back
+    any other 4xx             ``ProviderRejected``       the caller's request: 400, no retry
+    anything else (1xx-3xx)   ``ProviderError``          a proxy or a wrong ``base_url``: 502
+    ========================  =========================  =======================================
 
     The edge cases, decided here once. The copies this replaces disagreed; where they did,
     the rule is the one that does not blame the caller for what is not in their request:
@@ -70,7 +72,7 @@ def error_class_for_status(status: int) -> type[ProviderError]:
     """
     if status == 429:
         return ProviderRateLimited
-    if status in (401, 403):
+    if status in _AUTH_STATUSES:
         return ProviderError
     if status >= 500 or status in _TRANSIENT_4XX:
         return ProviderUnavailable
@@ -95,7 +97,7 @@ def error_for_status(
         text = f"the provider failed: {message}"
     elif cls is ProviderRejected:
         text = message
-    elif status in (401, 403):
+    elif status in _AUTH_STATUSES:
         # The operator's credential, not the caller's request: a 502, never retried.
         text = AUTH_FAILED
     else:
