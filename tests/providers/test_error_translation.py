@@ -14,10 +14,12 @@ import oci
 import openai
 import orjson
 import pytest
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from providers import (
     anthropic_messages,
+    azure_openai,
     bedrock_converse,
     oci_chat,
     ollama_chat,
@@ -338,6 +340,37 @@ def test_vertex_retry_info_stands_in_for_a_missing_retry_after_header() -> None:
     assert (type(error), error.retry_after) == (ProviderRateLimited, 12.5)
     with_header = _http(429, body, {"retry-after": "3"})
     assert vertex_gemini.map_vertex_error(with_header, provider="p", scrub=str).retry_after == 3
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "message"),
+    [
+        pytest.param(
+            ClientAuthenticationError("no identity for sk-proj-abcdefgh"),
+            ProviderError,
+            AUTH_FAILED,
+            id="identity-refused",
+        ),
+        pytest.param(
+            AzureError("login.microsoftonline.com unreachable"),
+            ProviderUnavailable,
+            "could not obtain an Entra ID token for the provider",
+            id="entra-unreachable",
+        ),
+        pytest.param(
+            openai.APIConnectionError(request=REQUEST),
+            ProviderUnavailable,
+            "could not connect to the provider",
+            id="openai-error",
+        ),
+    ],
+)
+def test_azure_identity_failures_are_the_operators_or_transient(
+    exc: Exception, expected: type[ProviderError], message: str
+) -> None:
+    assert isinstance(exc, openai.OpenAIError | AzureError)
+    error = azure_openai.map_azure_error(exc, provider="p", secret="s")
+    assert (type(error), error.message, error.provider) == (expected, message, "p")
 
 
 def test_watsonx_token_quota_is_not_retried_although_it_is_a_429() -> None:
