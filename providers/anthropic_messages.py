@@ -15,13 +15,7 @@ from typing import Any, assert_never
 import anthropic
 import orjson
 
-from gateway.errors import (
-    InvalidRequest,
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import InvalidRequest, ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.json_fields import tool_arguments
@@ -38,9 +32,12 @@ from providers.types import (
     Usage,
 )
 from providers.upstream_errors import (
-    AUTH_FAILED,
     PLACEHOLDER_API_KEY,
+    call_failed,
+    error_for_status,
     parse_retry_after,
+    timed_out,
+    unreachable,
     upstream_message,
 )
 
@@ -213,42 +210,37 @@ def _usage(usage: object) -> Usage:
     return Usage.counted(usage, ("input_tokens", *cache), ("output_tokens",))
 
 
-def _map_api_errors(exc: anthropic.AnthropicError, *, provider: str, api_key: str) -> ProviderError:
-    """Translate any Anthropic SDK error into the gateway's hierarchy; the one place that does."""
+def map_anthropic_error(
+    exc: anthropic.AnthropicError, *, provider: str, api_key: str
+) -> ProviderError:
+    """Translate any Anthropic SDK error into the gateway's hierarchy; the one place that does.
+
+    Anthropic's own case: a spend limit is a 429 too, but waiting will not lift it, so it is
+    not retryable. The status goes through the shared ladder (529 "overloaded" is a 5xx).
+    """
     if not isinstance(exc, anthropic.APIStatusError):
         match exc:
             case anthropic.APITimeoutError():
-                return ProviderUnavailable("the provider did not answer in time", provider=provider)
+                return timed_out(provider)
             case anthropic.APIConnectionError():
-                return ProviderUnavailable("could not connect to the provider", provider=provider)
+                return unreachable(provider)
             case _:
-                failure = f"the provider call failed ({type(exc).__name__})"
-                return ProviderError(failure, provider=provider)
+                return call_failed(exc, provider=provider)
     status = exc.status_code
     retry_after = parse_retry_after(exc.response.headers)
     message = upstream_message(exc.body, status, api_key)
-
-    def error(cls: type[ProviderError], text: str) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
-
-    match exc:
-        # Spend limits are 429s too, but waiting will not lift them: not retryable.
-        case (
-            anthropic.EnforcedSpendLimitReachedError() | anthropic.ContractSpendLimitReachedError()
-        ):
-            return error(ProviderError, f"the provider account's spend limit is reached: {message}")
-        case anthropic.RateLimitError():
-            return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-        case anthropic.AuthenticationError() | anthropic.PermissionDeniedError():
-            # The operator's credential, not the caller's request: a 502, never retried.
-            return error(ProviderError, AUTH_FAILED)
-        # 5xx includes OverloadedError (529); 408 and 409 are transient too.
-        case anthropic.RequestTimeoutError() | anthropic.ConflictError():
-            return error(ProviderUnavailable, f"the provider failed: {message}")
-        case _ if status >= 500:
-            return error(ProviderUnavailable, f"the provider failed: {message}")
-        case _:
-            return error(ProviderRejected, message)
+    spend_limits = (
+        anthropic.EnforcedSpendLimitReachedError,
+        anthropic.ContractSpendLimitReachedError,
+    )
+    if isinstance(exc, spend_limits):
+        return ProviderError(
+            f"the provider account's spend limit is reached: {message}",
+            provider=provider,
+            upstream_status=status,
+            retry_after=retry_after,
+        )
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
 class AnthropicMessagesProvider:
@@ -283,7 +275,7 @@ class AnthropicMessagesProvider:
             payload = orjson.loads(raw.http_response.content)
         except anthropic.AnthropicError as exc:
             # "from None": the SDK error holds the request, x-api-key header included.
-            raise _map_api_errors(exc, provider=self.instance, api_key=self._api_key) from None
+            raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
         except orjson.JSONDecodeError:
             raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:

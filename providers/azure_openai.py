@@ -51,6 +51,25 @@ def azure_identity_available(config: InstanceConfig) -> bool:
     return workload or principal or managed
 
 
+def map_azure_error(
+    exc: openai.OpenAIError | AzureError, *, provider: str, secret: str
+) -> ProviderError:
+    """Translate an OpenAI SDK or azure-identity error into the gateway's hierarchy.
+
+    Azure's own cases are the identity chain's: it found no identity or was refused a token
+    (the operator's configuration, like a bad key), or could not reach Entra ID. The rest is
+    OpenAI's wire format and errors.
+    """
+    match exc:
+        case openai.OpenAIError():
+            return map_openai_error(exc, provider=provider, api_key=secret)
+        case ClientAuthenticationError():
+            return ProviderError(AUTH_FAILED, provider=provider)
+        case _:
+            failure = "could not obtain an Entra ID token for the provider"
+            return ProviderUnavailable(failure, provider=provider)
+
+
 def _max_tokens_field(config: InstanceConfig) -> MaxTokensField:
     match config.options.get("max_tokens_field", "max_completion_tokens"):
         case "max_completion_tokens" | "max_tokens" as field:
@@ -123,17 +142,10 @@ class AzureOpenAIProvider:
             # The raw response skips building the SDK's pydantic models only to dump them.
             raw = self._create(**body)
             payload = orjson.loads(raw.http_response.content)
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, AzureError) as exc:
             # "from None": the SDK error holds the request, api-key header included.
-            error = map_openai_error(exc, provider=self.instance, api_key=self._secret)
+            error = map_azure_error(exc, provider=self.instance, secret=self._secret)
             raise error from None
-        except ClientAuthenticationError:
-            # The default chain found no identity or was refused a token: the operator's
-            # configuration, like a bad key.
-            raise ProviderError(AUTH_FAILED, provider=self.instance) from None
-        except AzureError:
-            failure = "could not obtain an Entra ID token for the provider"
-            raise ProviderUnavailable(failure, provider=self.instance) from None
         except orjson.JSONDecodeError:
             raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:

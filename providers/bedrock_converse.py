@@ -26,8 +26,12 @@ from providers.credentials import Credentials
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
+    call_failed,
+    error_for_status,
     parse_retry_after,
     scrub_secrets,
+    timed_out,
+    unreachable,
     upstream_message,
 )
 
@@ -72,10 +76,23 @@ def _session(credentials: Credentials) -> boto3.session.Session:
     )
 
 
-def _map_client_error(
+def map_bedrock_error(
+    exc: botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError,
+    *,
+    provider: str,
+    credentials: Credentials,
+) -> ProviderError:
+    """Translate any botocore error into the gateway's hierarchy; the one place that does."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return _client_error(exc, provider=provider, credentials=credentials)
+    return _botocore_error(exc, provider=provider, credentials=credentials)
+
+
+def _client_error(
     exc: botocore.exceptions.ClientError, *, provider: str, credentials: Credentials
 ) -> ProviderError:
-    """Translate an AWS error response into the gateway's hierarchy."""
+    """An AWS error response. AWS's error code outranks the status (a quota is a 400, an
+    expired token a 400, a model still loading a 429); without a known code, the ladder."""
     error: Any = exc.response.get("Error", {})
     metadata: Any = exc.response.get("ResponseMetadata", {})
     code = str(error.get("Code", ""))
@@ -89,28 +106,28 @@ def _map_client_error(
     def mapped(cls: type[ProviderError], text: str) -> ProviderError:
         return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
 
-    if code in _RATE_LIMITED or (status == 429 and code not in _UNAVAILABLE):
+    if code in _RATE_LIMITED:
         return mapped(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-    if code in _AUTH or status in (401, 403):
+    if code in _AUTH:
         # The operator's credential, not the caller's request: a 502, never retried.
         return mapped(ProviderError, AUTH_FAILED)
-    if code in _UNAVAILABLE or status == 408 or status >= 500:
-        return mapped(ProviderUnavailable, f"the provider failed: {code or status}: {message}")
+    if code in _UNAVAILABLE:
+        return mapped(ProviderUnavailable, f"the provider failed: {code}: {message}")
     if code == "ModelErrorException":
         # 424: the model failed on the request; not the caller's fault, not a transient.
         return mapped(ProviderError, f"the model failed to process the request: {message}")
-    return mapped(ProviderRejected, message)
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
-def _map_botocore_error(
+def _botocore_error(
     exc: botocore.exceptions.BotoCoreError, *, provider: str, credentials: Credentials
 ) -> ProviderError:
-    """Translate a failure without an AWS response (network, credentials, parameters)."""
+    """A failure without an AWS response (network, credentials, parameters)."""
     match exc:
         case botocore.exceptions.ReadTimeoutError() | botocore.exceptions.ConnectTimeoutError():
-            return ProviderUnavailable("the provider did not answer in time", provider=provider)
+            return timed_out(provider)
         case botocore.exceptions.EndpointConnectionError() | botocore.exceptions.ConnectionError():
-            return ProviderUnavailable("could not connect to the provider", provider=provider)
+            return unreachable(provider)
         case botocore.exceptions.HTTPClientError():
             return ProviderUnavailable("the connection to the provider failed", provider=provider)
         case (
@@ -122,8 +139,7 @@ def _map_botocore_error(
             text = credentials.redact(scrub_secrets(str(exc), None))[:_MAX_MESSAGE_CHARS]
             return ProviderRejected(f"invalid Converse request: {text}", provider=provider)
         case _:
-            failure = f"the provider call failed ({type(exc).__name__})"
-            return ProviderError(failure, provider=provider)
+            return call_failed(exc, provider=provider)
 
 
 class BedrockConverseProvider:
@@ -161,13 +177,9 @@ class BedrockConverseProvider:
         kwargs = to_converse_request(request)
         try:
             body = self._client.converse(**kwargs)
-        except botocore.exceptions.ClientError as exc:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             # "from None": botocore errors can carry the signed request.
-            raise _map_client_error(
-                exc, provider=self.instance, credentials=self._credentials
-            ) from None
-        except botocore.exceptions.BotoCoreError as exc:
-            raise _map_botocore_error(
+            raise map_bedrock_error(
                 exc, provider=self.instance, credentials=self._credentials
             ) from None
         try:

@@ -17,7 +17,14 @@ import httpx
 import orjson
 
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderUnavailable
-from providers.upstream_errors import AUTH_FAILED, parse_retry_after, scrub_secrets
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    error_class_for_status,
+    parse_retry_after,
+    scrub_secrets,
+    timed_out,
+    unreachable,
+)
 
 DEFAULT_IAM_URL = "https://iam.cloud.ibm.com"
 TOKEN_PATH = "/identity/token"  # noqa: S105 - a URL path
@@ -90,9 +97,9 @@ class IamTokenSource:
             # httpx sends a dict as application/x-www-form-urlencoded.
             response = self._client.post(self._url, data=form, headers=headers)
         except httpx.TimeoutException:
-            raise self._error(ProviderUnavailable, "IBM Cloud IAM did not answer in time") from None
+            raise timed_out(self._provider, what="IBM Cloud IAM") from None
         except httpx.HTTPError:
-            raise self._error(ProviderUnavailable, "could not connect to IBM Cloud IAM") from None
+            raise unreachable(self._provider, what="IBM Cloud IAM") from None
         if response.status_code != 200:
             raise self._refusal(response) from None
         try:
@@ -106,17 +113,16 @@ class IamTokenSource:
         return _Token(value=value, refresh_at=started + lifetime - margin)
 
     def _refusal(self, response: httpx.Response) -> ProviderError:
+        """The shared ladder, except that every answer it would reject is IAM refusing the
+        key (400 BXNIM0415E "key not found", 401, 403): the operator's key, not the caller."""
         status = response.status_code
-        if status == 429:
-            return self._error(
-                ProviderRateLimited,
-                "IBM Cloud IAM rate-limited the token exchange",
-                status,
-                parse_retry_after(response.headers),
-            )
-        if status >= 500 or status == 408:
-            return self._error(ProviderUnavailable, f"IBM Cloud IAM failed (HTTP {status})", status)
-        # 400 (BXNIM0415E: key not found), 401, 403: the operator's key, not the caller.
+        cls = error_class_for_status(status)
+        if cls is ProviderRateLimited:
+            retry_after = parse_retry_after(response.headers)
+            text = "IBM Cloud IAM rate-limited the token exchange"
+            return self._error(cls, text, status, retry_after)
+        if cls is ProviderUnavailable:
+            return self._error(cls, f"IBM Cloud IAM failed (HTTP {status})", status)
         code = _iam_error_code(response)
         detail = f"IBM Cloud IAM refused the API key ({code})" if code else "IAM refused the key"
         return self._error(ProviderError, f"{AUTH_FAILED}: {detail}", status)

@@ -20,17 +20,19 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.oci_format import chat_request_to_oci, chat_response_from_oci
 from providers.types import ChatRequest, ChatResponse
-from providers.upstream_errors import AUTH_FAILED, parse_retry_after, upstream_message
+from providers.upstream_errors import (
+    call_failed,
+    error_for_status,
+    parse_retry_after,
+    timed_out,
+    unreachable,
+    upstream_message,
+)
 
 # The SDK's own default; the read timeout is the instance's timeout_seconds.
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -94,33 +96,7 @@ def _signer(config: InstanceConfig, credentials: Credentials) -> tuple[Any, dict
     return signer, {**sdk_config, **ids, "key_content": pem}
 
 
-def _service_error(exc: Any, *, provider: str, credentials: Credentials) -> ProviderError:
-    status: int = exc.status
-    headers: Mapping[str, str] = exc.headers or {}
-    # Without an OCI error code the body was not OCI's JSON (the SDK then puts the raw text,
-    # say a proxy's HTML page, in ``message``): not shown.
-    body = {"message": exc.message} if isinstance(exc.code, str) else {}
-    # Redacted before upstream_message shortens it, so no cut-off key line survives.
-    if isinstance(body.get("message"), str):
-        body = {"message": credentials.redact(body["message"])}
-    message = credentials.redact(upstream_message(body, status, None))
-    retry_after = parse_retry_after(headers)
-
-    def error(cls: type[ProviderError], text: str) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
-
-    if status == 429:
-        return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-    if status in (401, 403):
-        # The operator's key or policy, not the caller's request: a 502, never retried.
-        return error(ProviderError, AUTH_FAILED)
-    # 409 IncorrectState is transient: the SDK's default retry policy retries it.
-    if status >= 500 or status == 408 or (status == 409 and exc.code == "IncorrectState"):
-        return error(ProviderUnavailable, f"the provider failed: {message}")
-    return error(ProviderRejected, message)
-
-
-def _map_oci_errors(exc: Exception, *, provider: str, credentials: Credentials) -> ProviderError:
+def map_oci_error(exc: Exception, *, provider: str, credentials: Credentials) -> ProviderError:
     """Translate any OCI SDK error into the gateway's hierarchy; the one place that does."""
     match exc:
         case oci.exceptions.ServiceError():
@@ -133,12 +109,30 @@ def _map_oci_errors(exc: Exception, *, provider: str, credentials: Credentials) 
             # The SDK wraps requests' own exception (a ReadTimeout, a ConnectionError) in args.
             cause = exc.args[0] if exc.args else exc
             if "Timeout" in type(cause).__name__:
-                return ProviderUnavailable("the provider did not answer in time", provider=provider)
-            return ProviderUnavailable("could not connect to the provider", provider=provider)
+                return timed_out(provider)
+            return unreachable(provider)
         case _:
-            return ProviderError(
-                f"the provider call failed ({type(exc).__name__})", provider=provider
-            )
+            return call_failed(exc, provider=provider)
+
+
+def _service_error(exc: Any, *, provider: str, credentials: Credentials) -> ProviderError:
+    """OCI's own case: of its 409s only ``IncorrectState`` is transient (its SDK's retry
+    policy retries exactly that one); ``NotAuthorizedOrResourceAlreadyExists`` is not."""
+    status: int = exc.status
+    headers: Mapping[str, str] = exc.headers or {}
+    # Without an OCI error code the body was not OCI's JSON (the SDK then puts the raw text,
+    # say a proxy's HTML page, in ``message``): not shown.
+    body = {"message": exc.message} if isinstance(exc.code, str) else {}
+    # Redacted before upstream_message shortens it, so no cut-off key line survives.
+    if isinstance(body.get("message"), str):
+        body = {"message": credentials.redact(body["message"])}
+    message = credentials.redact(upstream_message(body, status, None))
+    retry_after = parse_retry_after(headers)
+    if status == 409 and exc.code != "IncorrectState":
+        return ProviderRejected(
+            message, provider=provider, upstream_status=status, retry_after=retry_after
+        )
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
 def _json_of(data: object) -> Mapping[str, Any]:
@@ -192,7 +186,7 @@ class OCIChatProvider:
             response = self._client.chat(orjson.dumps(body))
         except _SDK_ERRORS as exc:
             # "from None": SDK errors hold the signed request, Authorization header included.
-            raise _map_oci_errors(
+            raise map_oci_error(
                 exc, provider=self.instance, credentials=self._credentials
             ) from None
         request_id = response.headers.get("opc-request-id")

@@ -16,46 +16,48 @@ import secrets
 import httpx
 import orjson
 
-from gateway.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.ollama_format import chat_request_to_ollama, chat_response_from_ollama
 from providers.types import ChatRequest, ChatResponse
-from providers.upstream_errors import AUTH_FAILED, parse_retry_after, upstream_message
+from providers.upstream_errors import (
+    call_failed,
+    error_for_status,
+    parse_retry_after,
+    timed_out,
+    unreachable,
+    upstream_message,
+)
 
 # Where ``ollama serve`` listens by default.
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 
 
-def map_ollama_error(response: httpx.Response, *, provider: str) -> ProviderError:
-    """Translate an HTTP error answer (``{"error": "..."}``) into the gateway's hierarchy;
-    the one place that does."""
-    status = response.status_code
+def map_ollama_error(failure: httpx.Response | httpx.HTTPError, *, provider: str) -> ProviderError:
+    """Translate a failed call (an error answer, ``{"error": "..."}``, or an httpx exception)
+    into the gateway's hierarchy; the one place that does.
+
+    Ollama has no special cases: it does not limit (a 429 or a 401 comes from a proxy in
+    front of it), and its 404 "model ... not found, try pulling it first" is the caller's
+    model choice, rejected by the ladder like any other 4xx.
+    """
+    match failure:
+        case httpx.TimeoutException():
+            return timed_out(provider)
+        case httpx.TransportError():
+            return unreachable(provider)
+        case httpx.HTTPError():  # a broken response (decoding, redirects)
+            return call_failed(failure, provider=provider)
+    status = failure.status_code
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(failure.content)
     except orjson.JSONDecodeError:
         body = None  # a proxy's HTML page, say: not shown
     error = body.get("error") if isinstance(body, dict) else None
     message = upstream_message({"message": error} if isinstance(error, str) else None, status, None)
-    retry_after = parse_retry_after(response.headers)
-
-    def make(cls: type[ProviderError], text: str) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
-
-    if status == 429:  # Ollama itself does not limit; a proxy in front of it may
-        return make(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-    if status in (401, 403):
-        # An authenticating proxy refused the operator's credential: a 502, never retried.
-        return make(ProviderError, AUTH_FAILED)
-    if status == 408 or status >= 500:
-        return make(ProviderUnavailable, f"the provider failed: {message}")
-    # 404 is Ollama's "model ... not found, try pulling it first": the caller's model choice.
-    return make(ProviderRejected, message)
+    retry_after = parse_retry_after(failure.headers)
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
 def _new_call_id(index: int) -> str:
@@ -82,17 +84,9 @@ class OllamaChatProvider:
         headers = {"content-type": "application/json"}
         try:
             response = self._client.post("/api/chat", content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise ProviderUnavailable(
-                "the provider did not answer in time", provider=self.instance
-            ) from None
-        except httpx.TransportError:
-            raise ProviderUnavailable(
-                "could not connect to the provider", provider=self.instance
-            ) from None
-        except httpx.HTTPError as exc:  # a broken response (decoding, redirects)
-            failure = f"the provider call failed ({type(exc).__name__})"
-            raise ProviderError(failure, provider=self.instance) from None
+        except httpx.HTTPError as exc:
+            # "from None": the exception holds the request.
+            raise map_ollama_error(exc, provider=self.instance) from None
         if response.status_code != 200:
             raise map_ollama_error(response, provider=self.instance)
         try:

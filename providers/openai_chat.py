@@ -11,58 +11,47 @@ from typing import Literal
 import openai
 import orjson
 
-from gateway.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
-    AUTH_FAILED,
     PLACEHOLDER_API_KEY,
+    call_failed,
+    error_for_status,
     parse_retry_after,
+    timed_out,
+    unreachable,
     upstream_message,
 )
 
 
 def map_openai_error(exc: openai.OpenAIError, *, provider: str, api_key: str) -> ProviderError:
-    """Translate any OpenAI SDK error into the gateway's hierarchy; the one place that does."""
+    """Translate any OpenAI SDK error into the gateway's hierarchy; the one place that does.
+
+    OpenAI's own case: an exhausted quota (``insufficient_quota``) is a 429 too, but waiting
+    will not help, so it is not retryable. The status goes through the shared ladder.
+    """
     if not isinstance(exc, openai.APIStatusError):
         match exc:
             case openai.APITimeoutError():
-                return ProviderUnavailable("the provider did not answer in time", provider=provider)
+                return timed_out(provider)
             case openai.APIConnectionError():
-                return ProviderUnavailable("could not connect to the provider", provider=provider)
+                return unreachable(provider)
             case _:
-                failure = f"the provider call failed ({type(exc).__name__})"
-                return ProviderError(failure, provider=provider)
+                return call_failed(exc, provider=provider)
     status = exc.status_code
     retry_after = parse_retry_after(exc.response.headers)
     message = upstream_message(exc.body, status, api_key)
-
-    def error(cls: type[ProviderError], text: str) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
-
-    match exc:
-        # An exhausted quota is also a 429, but waiting will not help: not retryable.
-        case openai.RateLimitError() if exc.code == "insufficient_quota":
-            return error(ProviderError, f"the provider account is out of quota: {message}")
-        case openai.RateLimitError():
-            return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-        case openai.AuthenticationError() | openai.PermissionDeniedError():
-            # The operator's credential, not the caller's request: a 502, never retried.
-            return error(ProviderError, AUTH_FAILED)
-        # 5xx, 408 and 409 are transient: the SDK's own retry policy retries exactly these.
-        case openai.InternalServerError() | openai.ConflictError():
-            return error(ProviderUnavailable, f"the provider failed: {message}")
-        case _ if status == 408 or status >= 500:
-            return error(ProviderUnavailable, f"the provider failed: {message}")
-        case _:
-            return error(ProviderRejected, message)
+    if isinstance(exc, openai.RateLimitError) and exc.code == "insufficient_quota":
+        return ProviderError(
+            f"the provider account is out of quota: {message}",
+            provider=provider,
+            upstream_status=status,
+            retry_after=retry_after,
+        )
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
 class OpenAIChatProvider:

@@ -1,5 +1,12 @@
-"""Helpers every SDK adapter uses to turn an upstream HTTP error into a public message:
-``retry-after`` parsing, key scrubbing, and extracting the provider's own message."""
+"""How every adapter turns an upstream failure into a gateway error: the one status ladder
+(:func:`error_for_status`), the shared transport failures, ``retry-after`` parsing, key
+scrubbing, and extracting the provider's own message.
+
+Adapters translate their SDK's or HTTP client's exceptions here, at the edge: what leaves an
+adapter is always a ``ProviderError``, never a foreign exception type. Each adapter keeps only
+its vendor's special cases (an error code that outranks the status, a quota that waiting will
+not lift) and hands the status itself to :func:`error_for_status`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,13 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from gateway.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+
 # The SDKs refuse to start without a key. The emulator accepts any key; a real API answers
 # 401 to this one, which surfaces as "provider authentication failed".
 PLACEHOLDER_API_KEY = "not-configured"
@@ -17,6 +31,94 @@ _MAX_MESSAGE_CHARS = 500
 # Anything shaped like an OpenAI or Anthropic key (sk-..., sk-proj-..., sk-ant-...), including
 # the masked form OpenAI echoes in 401 messages.
 _KEY_SHAPED = re.compile(r"sk-[A-Za-z0-9_*-]{6,}")
+# The operator's credential or permissions were refused.
+_AUTH_STATUSES = frozenset({401, 403})
+# 4xx statuses that say nothing against the caller's request: worth another attempt.
+_TRANSIENT_4XX = frozenset({408, 409, 499})
+
+
+def error_class_for_status(status: int) -> type[ProviderError]:
+    """The gateway's one ladder from an upstream HTTP status to an error class.
+
+    ========================  =========================  =======================================
+    status                    class                      why
+    ========================  =========================  =======================================
+    429                       ``ProviderRateLimited``    wait (``retry_after``), try again
+    401, 403                  ``ProviderError``          the operator's credential: 502, no retry
+    408, 409, 499, 5xx        ``ProviderUnavailable``    transient: retry, or fall back
+    any other 4xx             ``ProviderRejected``       the caller's request: 400, no retry
+    anything else (1xx-3xx)   ``ProviderError``          a proxy or a wrong ``base_url``: 502
+    ========================  =========================  =======================================
+
+    The edge cases, decided here once. The copies this replaces disagreed; where they did,
+    the rule is the one that does not blame the caller for what is not in their request:
+    ``ProviderRejected`` answers the caller 400 and stops fallbacks, so it is kept for
+    statuses that really are about the request.
+
+    - 409: the gateway's calls are stateless completions, so a conflict is the provider's own
+      state (a concurrent-request lock, Google's ``ABORTED``, OCI's ``IncorrectState``), not
+      something the caller can fix. The OpenAI and Anthropic SDKs retry it, as did the OpenAI,
+      Anthropic and Vertex copies; Bedrock, Ollama and watsonx rejected it. Now retryable
+      everywhere (OCI still rejects a 409 whose code is not ``IncorrectState``, as its SDK's
+      retry policy does). A wrong guess costs a bounded number of attempts.
+    - 499 (client closed request): the gateway did not close it (its own timeouts raise a
+      timeout, not a response), so a proxy or the provider's front end gave up in between:
+      Google uses it for ``CANCELLED``. Only Vertex retried it; the others rejected it. Now
+      retryable everywhere.
+    - 408 and every 5xx, 529 (Anthropic's "overloaded") included: retryable, as everywhere.
+    - A status below 400 only reaches here when something between the gateway and the
+      provider misbehaves (an unfollowed redirect: a wrong ``base_url``); the copies rejected
+      it as the caller's fault. Now a plain, non-retried ``ProviderError`` (502).
+    """
+    if status == 429:
+        return ProviderRateLimited
+    if status in _AUTH_STATUSES:
+        return ProviderError
+    if status >= 500 or status in _TRANSIENT_4XX:
+        return ProviderUnavailable
+    if status >= 400:
+        return ProviderRejected
+    return ProviderError
+
+
+def error_for_status(
+    status: int, message: str, *, provider: str, retry_after: float | None = None
+) -> ProviderError:
+    """The gateway error for an upstream error answer, by :func:`error_class_for_status`.
+
+    ``message`` is the provider's own, already public (see :func:`upstream_message`); an
+    authentication failure never shows it, since it may echo the credential. Every error
+    carries ``upstream_status`` and ``retry_after``.
+    """
+    cls = error_class_for_status(status)
+    if cls is ProviderRateLimited:
+        text = f"the provider rate-limited the request: {message}"
+    elif cls is ProviderUnavailable:
+        text = f"the provider failed: {message}"
+    elif cls is ProviderRejected:
+        text = message
+    elif status in _AUTH_STATUSES:
+        # The operator's credential, not the caller's request: a 502, never retried.
+        text = AUTH_FAILED
+    else:
+        text = f"the provider answered HTTP {status} unexpectedly: {message}"
+    return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+
+def timed_out(provider: str, *, what: str = "the provider") -> ProviderUnavailable:
+    """A call (or its connection) that ran out of time: retryable."""
+    return ProviderUnavailable(f"{what} did not answer in time", provider=provider)
+
+
+def unreachable(provider: str, *, what: str = "the provider") -> ProviderUnavailable:
+    """A call that never got an answer (refused, reset, DNS): retryable."""
+    return ProviderUnavailable(f"could not connect to {what}", provider=provider)
+
+
+def call_failed(exc: BaseException, *, provider: str) -> ProviderError:
+    """Any other client-side failure; names the exception type, never its text (which may
+    hold the request, credentials included)."""
+    return ProviderError(f"the provider call failed ({type(exc).__name__})", provider=provider)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:

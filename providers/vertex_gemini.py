@@ -31,16 +31,19 @@ import orjson
 import requests
 from google.oauth2 import service_account
 
-from gateway.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.types import ChatRequest, ChatResponse
-from providers.upstream_errors import AUTH_FAILED, parse_retry_after, upstream_message
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    call_failed,
+    error_for_status,
+    parse_retry_after,
+    timed_out,
+    unreachable,
+    upstream_message,
+)
 from providers.vertex_format import chat_response_from_gemini, gemini_request
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -153,7 +156,7 @@ def _retry_delay(body: object) -> float | None:
     return None
 
 
-def _map_error(
+def map_vertex_error(
     failure: httpx.Response | Exception, *, provider: str, scrub: Callable[[str], str]
 ) -> ProviderError:
     """Translate a failed call (an error response, an httpx or google-auth exception) into
@@ -174,18 +177,20 @@ def _map_error(
             text = "could not reach the Google token endpoint"
             return ProviderUnavailable(text, provider=provider)
         case httpx.TimeoutException():
-            return ProviderUnavailable("the provider did not answer in time", provider=provider)
+            return timed_out(provider)
         case httpx.TransportError():
-            return ProviderUnavailable("could not connect to the provider", provider=provider)
+            return unreachable(provider)
         case Exception():
-            failure_text = f"the provider call failed ({type(failure).__name__})"
-            return ProviderError(failure_text, provider=provider)
+            return call_failed(failure, provider=provider)
     return _status_error(failure, provider=provider, scrub=scrub)
 
 
 def _status_error(
     failure: httpx.Response, *, provider: str, scrub: Callable[[str], str]
 ) -> ProviderError:
+    """Google's own cases: the ``retry-after`` header may be missing where the body's
+    ``RetryInfo`` says how long to wait, and a ``google.rpc.Code`` that names a transient
+    failure is retried whatever HTTP status came with it."""
     status = failure.status_code
     try:
         body = failure.json()
@@ -197,21 +202,17 @@ def _status_error(
     code = error.get("status") if isinstance(error, Mapping) else None
     message = scrub(upstream_message(body, status, None))
     retry_after = parse_retry_after(failure.headers)
-
-    def mapped(cls: type[ProviderError], text: str, delay: float | None = None) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=delay)
-
-    if status == 429:
-        delay = retry_after if retry_after is not None else _retry_delay(body)
-        return mapped(
-            ProviderRateLimited, f"the provider rate-limited the request: {message}", delay
+    if retry_after is None:
+        retry_after = _retry_delay(body)
+    mapped = error_for_status(status, message, provider=provider, retry_after=retry_after)
+    if code in _TRANSIENT and type(mapped) is ProviderRejected:
+        return ProviderUnavailable(
+            f"the provider failed: {message}",
+            provider=provider,
+            upstream_status=status,
+            retry_after=retry_after,
         )
-    if status in (401, 403):
-        # The operator's credential or project setup, not the caller's request.
-        return mapped(ProviderError, AUTH_FAILED)
-    if status in (408, 409, 499) or status >= 500 or code in _TRANSIENT:
-        return mapped(ProviderUnavailable, f"the provider failed: {message}", retry_after)
-    return mapped(ProviderRejected, message)
+    return mapped
 
 
 class VertexGeminiProvider:
@@ -246,9 +247,9 @@ class VertexGeminiProvider:
             response = self._client.post(url, content=orjson.dumps(body), headers=headers)
         except (httpx.HTTPError, google.auth.exceptions.GoogleAuthError) as exc:
             # "from None": the exceptions hold the request, Authorization header included.
-            raise _map_error(exc, provider=self.instance, scrub=self._scrub) from None
+            raise map_vertex_error(exc, provider=self.instance, scrub=self._scrub) from None
         if response.status_code != 200:
-            raise _map_error(response, provider=self.instance, scrub=self._scrub) from None
+            raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:

@@ -12,20 +12,17 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from gateway.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderRejected,
-    ProviderUnavailable,
-)
+from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
-    AUTH_FAILED,
     PLACEHOLDER_API_KEY,
+    error_for_status,
     parse_retry_after,
+    timed_out,
+    unreachable,
     upstream_message,
 )
 from providers.watsonx_format import (
@@ -39,15 +36,21 @@ from providers.watsonx_format import (
 DEFAULT_BASE_URL = "https://us-south.ml.cloud.ibm.com"
 
 
-def _map_failure(
+def map_watsonx_error(
     failure: httpx.Response | httpx.HTTPError, *, provider: str, credentials: Credentials
 ) -> ProviderError:
-    """Translate a failed chat call (an error response or a transport error) into the
-    gateway's hierarchy; the one place that does."""
-    if isinstance(failure, httpx.TimeoutException):
-        return ProviderUnavailable("the provider did not answer in time", provider=provider)
-    if isinstance(failure, httpx.HTTPError):
-        return ProviderUnavailable("could not connect to the provider", provider=provider)
+    """Translate a failed chat call (an error response or an httpx exception) into the
+    gateway's hierarchy; the one place that does.
+
+    watsonx's own case: ``token_quota_reached`` (the account's monthly token quota) cannot
+    be waited out, whatever its status, so it is not retryable. An expired token's 401 was
+    already retried once by the caller; one that reaches here is an authentication failure.
+    """
+    match failure:
+        case httpx.TimeoutException():
+            return timed_out(provider)
+        case httpx.HTTPError():
+            return unreachable(provider)
     status = failure.status_code
     retry_after = parse_retry_after(failure.headers)
     try:
@@ -57,21 +60,14 @@ def _map_failure(
     code, text = watsonx_error(body)
     redacted = {"message": credentials.redact(text)} if text else None
     message = upstream_message(redacted, status, credentials.get("api_key"))
-
-    def error(cls: type[ProviderError], text: str) -> ProviderError:
-        return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
-
     if code == "token_quota_reached":
-        # The account's monthly token quota: waiting seconds will not lift it.
-        return error(ProviderError, f"the provider account is out of quota: {message}")
-    if status == 429:
-        return error(ProviderRateLimited, f"the provider rate-limited the request: {message}")
-    if status in (401, 403):
-        # The operator's credential, not the caller's request: a 502, never retried.
-        return error(ProviderError, AUTH_FAILED)
-    if status == 408 or status >= 500:
-        return error(ProviderUnavailable, f"the provider failed: {message}")
-    return error(ProviderRejected, message)
+        return ProviderError(
+            f"the provider account is out of quota: {message}",
+            provider=provider,
+            upstream_status=status,
+            retry_after=retry_after,
+        )
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
 class WatsonxChatProvider:
@@ -144,7 +140,7 @@ class WatsonxChatProvider:
             raise self._failure(exc) from None
 
     def _failure(self, failure: httpx.Response | httpx.HTTPError) -> ProviderError:
-        return _map_failure(failure, provider=self.instance, credentials=self._credentials)
+        return map_watsonx_error(failure, provider=self.instance, credentials=self._credentials)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -23,8 +23,8 @@ from gateway.errors import (
 from providers.base import Provider
 from providers.bedrock_converse import (
     BedrockConverseProvider,
-    _map_client_error,
     aws_chain_available,
+    map_bedrock_error,
 )
 from providers.config import InstanceConfig
 from providers.credentials import NO_CREDENTIALS, CredentialResolver, Credentials
@@ -264,5 +264,5 @@ def test_aws_error_codes_map_to_the_gateway_hierarchy(
         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
     }
     exc = botocore.exceptions.ClientError(response, "Converse")
-    error = _map_client_error(exc, provider="p", credentials=NO_CREDENTIALS)
+    error = map_bedrock_error(exc, provider="p", credentials=NO_CREDENTIALS)
     assert type(error) is expected

@@ -1,4 +1,5 @@
-"""SDK errors -> gateway errors for what the emulator cannot produce, and the shared helpers."""
+"""Upstream failures -> gateway errors: the one status ladder, each vendor's own cases that
+the emulator cannot produce, and the shared helpers."""
 
 from __future__ import annotations
 
@@ -6,15 +7,103 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
+import botocore.exceptions
+import httpx
 import httpx2
+import oci
 import openai
+import orjson
 import pytest
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
-from providers import anthropic_messages, openai_chat
-from providers.upstream_errors import parse_retry_after, scrub_secrets, upstream_message
+from providers import (
+    anthropic_messages,
+    azure_openai,
+    bedrock_converse,
+    oci_chat,
+    ollama_chat,
+    openai_chat,
+    vertex_gemini,
+    watsonx_chat,
+)
+from providers.credentials import NO_CREDENTIALS
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    error_for_status,
+    parse_retry_after,
+    scrub_secrets,
+    upstream_message,
+)
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+
+# (upstream status, gateway error class, public message): the ladder every adapter shares.
+LADDER = [
+    pytest.param(429, ProviderRateLimited, "the provider rate-limited the request: m", id="429"),
+    pytest.param(401, ProviderError, AUTH_FAILED, id="401-auth"),
+    pytest.param(403, ProviderError, AUTH_FAILED, id="403-auth"),
+    pytest.param(408, ProviderUnavailable, "the provider failed: m", id="408-timeout"),
+    pytest.param(409, ProviderUnavailable, "the provider failed: m", id="409-conflict"),
+    pytest.param(499, ProviderUnavailable, "the provider failed: m", id="499-closed"),
+    pytest.param(500, ProviderUnavailable, "the provider failed: m", id="500"),
+    pytest.param(502, ProviderUnavailable, "the provider failed: m", id="502"),
+    pytest.param(503, ProviderUnavailable, "the provider failed: m", id="503"),
+    pytest.param(504, ProviderUnavailable, "the provider failed: m", id="504"),
+    pytest.param(529, ProviderUnavailable, "the provider failed: m", id="529-overloaded"),
+    pytest.param(400, ProviderRejected, "m", id="400"),
+    pytest.param(404, ProviderRejected, "m", id="404"),
+    pytest.param(413, ProviderRejected, "m", id="413"),
+    pytest.param(422, ProviderRejected, "m", id="422"),
+    pytest.param(
+        302, ProviderError, "the provider answered HTTP 302 unexpectedly: m", id="302-redirect"
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "expected", "message"), LADDER)
+def test_the_status_ladder_maps_every_status_class_and_carries_retry_after(
+    status: int, expected: type[ProviderError], message: str
+) -> None:
+    error = error_for_status(status, "m", provider="p", retry_after=3.0)
+    assert type(error) is expected
+    assert (error.message, error.provider, error.upstream_status) == (message, "p", status)
+    assert error.retry_after == 3.0
+    # Only what waiting can fix is retried; a rejection is the caller's 400, the rest a 502.
+    assert error.retryable is (expected in (ProviderRateLimited, ProviderUnavailable))
+    assert error.status_code == {ProviderRateLimited: 429, ProviderRejected: 400}.get(expected, 502)
+
+
+def _http(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+    request = httpx.Request("POST", "https://api.example.test/v1/x")
+    return httpx.Response(status, content=orjson.dumps(body), headers=headers, request=request)
+
+
+@pytest.mark.parametrize("status", [409, 499])
+def test_every_adapter_retries_the_edge_statuses_the_same_way(status: int) -> None:
+    # Before the shared ladder, Bedrock, Ollama and watsonx rejected these.
+    aws = {
+        "Error": {"Code": "SomethingNew", "Message": "later"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
+    errors = [
+        bedrock_converse.map_bedrock_error(
+            botocore.exceptions.ClientError(aws, "Converse"),
+            provider="p",
+            credentials=NO_CREDENTIALS,
+        ),
+        ollama_chat.map_ollama_error(_http(status, {"error": "later"}), provider="p"),
+        watsonx_chat.map_watsonx_error(
+            _http(status, {"errors": [{"code": "x", "message": "later"}]}),
+            provider="p",
+            credentials=NO_CREDENTIALS,
+        ),
+        vertex_gemini.map_vertex_error(
+            _http(status, {"error": {"message": "later"}}), provider="p", scrub=str
+        ),
+    ]
+    assert [type(e) for e in errors] == [ProviderUnavailable] * 4
+    assert {e.upstream_status for e in errors} == {status}
 
 
 @pytest.mark.parametrize(
@@ -211,7 +300,7 @@ ANTHROPIC_ERRORS = [
 def test_anthropic_sdk_errors_translate_to_gateway_errors(
     sdk_error: anthropic.AnthropicError, expected: type[ProviderError]
 ) -> None:
-    error = anthropic_messages._map_api_errors(
+    error = anthropic_messages.map_anthropic_error(
         sdk_error, provider="claude", api_key="sk-ant-123456789"
     )
     assert type(error) is expected
@@ -224,7 +313,7 @@ def test_anthropic_sdk_errors_translate_to_gateway_errors(
         openai_chat.map_openai_error(
             _openai(openai.InternalServerError, 503, message="x"), provider="p", api_key=""
         ),
-        anthropic_messages._map_api_errors(
+        anthropic_messages.map_anthropic_error(
             _anthropic(anthropic.OverloadedError, 529, "overloaded_error"), provider="p", api_key=""
         ),
     ],
@@ -232,3 +321,101 @@ def test_anthropic_sdk_errors_translate_to_gateway_errors(
 )
 def test_unavailable_errors_carry_the_retry_after_header_too(error: ProviderError) -> None:
     assert error.retry_after == 7.0
+
+
+# --- each vendor's own cases -----------------------------------------------------------------
+
+
+def test_vertex_transient_rpc_code_is_retried_whatever_the_status() -> None:
+    body = {"error": {"code": 400, "status": "ABORTED", "message": "try again"}}
+    error = vertex_gemini.map_vertex_error(_http(400, body), provider="p", scrub=str)
+    assert type(error) is ProviderUnavailable
+    assert error.message == "the provider failed: try again"
+
+
+def test_vertex_retry_info_stands_in_for_a_missing_retry_after_header() -> None:
+    detail = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12.5s"}
+    body = {"error": {"status": "RESOURCE_EXHAUSTED", "message": "quota", "details": [detail]}}
+    error = vertex_gemini.map_vertex_error(_http(429, body), provider="p", scrub=str)
+    assert (type(error), error.retry_after) == (ProviderRateLimited, 12.5)
+    with_header = _http(429, body, {"retry-after": "3"})
+    assert vertex_gemini.map_vertex_error(with_header, provider="p", scrub=str).retry_after == 3
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "message"),
+    [
+        pytest.param(
+            ClientAuthenticationError("no identity for sk-proj-abcdefgh"),
+            ProviderError,
+            AUTH_FAILED,
+            id="identity-refused",
+        ),
+        pytest.param(
+            AzureError("login.microsoftonline.com unreachable"),
+            ProviderUnavailable,
+            "could not obtain an Entra ID token for the provider",
+            id="entra-unreachable",
+        ),
+        pytest.param(
+            openai.APIConnectionError(request=REQUEST),
+            ProviderUnavailable,
+            "could not connect to the provider",
+            id="openai-error",
+        ),
+    ],
+)
+def test_azure_identity_failures_are_the_operators_or_transient(
+    exc: Exception, expected: type[ProviderError], message: str
+) -> None:
+    assert isinstance(exc, openai.OpenAIError | AzureError)
+    error = azure_openai.map_azure_error(exc, provider="p", secret="s")
+    assert (type(error), error.message, error.provider) == (expected, message, "p")
+
+
+def test_watsonx_token_quota_is_not_retried_although_it_is_a_429() -> None:
+    body = {"errors": [{"code": "token_quota_reached", "message": "monthly quota used"}]}
+    error = watsonx_chat.map_watsonx_error(
+        _http(429, body, {"retry-after": "5"}), provider="p", credentials=NO_CREDENTIALS
+    )
+    assert type(error) is ProviderError and not error.retryable
+    assert error.message == "the provider account is out of quota: monthly quota used"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param("IncorrectState", ProviderUnavailable, id="incorrect-state-is-transient"),
+        pytest.param(
+            "NotAuthorizedOrResourceAlreadyExists", ProviderRejected, id="other-409-is-not"
+        ),
+    ],
+)
+def test_oci_retries_only_the_409_its_sdk_retries(code: str, expected: type[ProviderError]) -> None:
+    exc = oci.exceptions.ServiceError(409, code, {"retry-after": "2"}, "conflict")
+    error = oci_chat.map_oci_error(exc, provider="p", credentials=NO_CREDENTIALS)
+    assert (type(error), error.upstream_status, error.retry_after) == (expected, 409, 2.0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        openai_chat.map_openai_error(openai.OpenAIError("x"), provider="p", api_key=""),
+        anthropic_messages.map_anthropic_error(
+            anthropic.AnthropicError("x"), provider="p", api_key=""
+        ),
+        bedrock_converse.map_bedrock_error(
+            botocore.exceptions.BotoCoreError(), provider="p", credentials=NO_CREDENTIALS
+        ),
+        vertex_gemini.map_vertex_error(ValueError("secret"), provider="p", scrub=str),
+        ollama_chat.map_ollama_error(httpx.DecodingError("secret"), provider="p"),
+        oci_chat.map_oci_error(ValueError("secret"), provider="p", credentials=NO_CREDENTIALS),
+    ],
+    ids=["openai", "anthropic", "bedrock", "vertex", "ollama", "oci"],
+)
+def test_unknown_sdk_failures_become_provider_errors_naming_only_the_type(
+    error: ProviderError,
+) -> None:
+    assert type(error) is ProviderError and not error.retryable
+    assert error.message.startswith("the provider call failed (")
+    assert "secret" not in error.message
