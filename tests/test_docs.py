@@ -8,10 +8,10 @@ import re
 import shlex
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from cli.main import cli
 from tests.support.processes import ROOT
@@ -126,17 +126,21 @@ def _documented_commands() -> dict[tuple[str, ...], set[str]]:
     return found
 
 
-@cache
-def _help(path: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point, as a reader would run it."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", *path, "--help"],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _help(path: tuple[str, ...]) -> Result:
+    """``--help`` in process (one import for every command the pages name)."""
+    return CliRunner().invoke(cli, [*path, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
 
 
 def test_the_docs_show_commands() -> None:
@@ -149,16 +153,23 @@ def test_the_docs_show_commands() -> None:
 )
 def test_documented_command_exists_with_its_options(path: tuple[str, ...]) -> None:
     shown = _help(path)
-    assert shown.returncode == 0, f"llm-gateway {' '.join(path)} --help: {shown.stderr}"
-    unknown = sorted(o for o in _documented_commands()[path] if o not in shown.stdout)
+    assert shown.exit_code == 0, f"llm-gateway {' '.join(path)} --help: {shown.output}"
+    unknown = sorted(o for o in _documented_commands()[path] if o not in shown.output)
     assert not unknown, f"llm-gateway {' '.join(path)} has no option {unknown}"
 
 
-def test_top_level_help_runs_and_lists_every_command() -> None:
-    shown = _help(())
+@pytest.mark.parametrize("args", [["--help"], ["up", "--help"]], ids=" ".join)
+def test_the_readme_help_commands_run(args: list[str]) -> None:
+    shown = _run(*args)
     assert shown.returncode == 0, shown.stderr
+    assert "Usage:" in shown.stdout
+
+
+def test_top_level_help_lists_every_command() -> None:
+    shown = _help(())
+    assert shown.exit_code == 0, shown.output
     for name in ("up", "api", "worker", "emulator", "downstream", "jobs", "batch"):
-        assert name in shown.stdout
+        assert name in shown.output
 
 
 def test_documented_batch_files_exist() -> None:
