@@ -8,7 +8,7 @@ from typing import Any
 
 from report import console, cpu_table, table, verdict
 
-# The SPEC's bar for limit utilization under a backlog.
+# The bar for limit utilization under a backlog.
 TARGET = 0.95
 
 

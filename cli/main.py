@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -20,8 +21,18 @@ cli = typer.Typer(
 cli.add_typer(jobs_app, name="jobs")
 cli.add_typer(batch_app, name="batch")
 
+F = TypeVar("F", bound=Callable[..., None])
 
-@cli.command()
+
+def _command(function: F) -> F:
+    """Register a subcommand with its docstring as help, each paragraph on one line: rich
+    help keeps the source's line breaks, which wrap badly at any terminal width."""
+    paragraphs = inspect.cleandoc(function.__doc__ or "").split("\n\n")
+    text = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+    return cli.command(help=text)(function)
+
+
+@_command
 def up(
     port: Annotated[int, typer.Option(help="API port")] = 8080,
     emulator_port: Annotated[int, typer.Option(help="provider emulator port")] = 8090,
@@ -31,7 +42,10 @@ def up(
     ] = 8091,
     emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
     demo: Annotated[
-        bool, typer.Option(help="run a job per provider, a tool loop and a tool job once ready")
+        bool,
+        typer.Option(
+            help="run a job per provider, a tool loop, a tool job and an enhancement job once ready"
+        ),
     ] = True,
     flower: Annotated[bool, typer.Option(help="start Flower")] = True,
     worker_concurrency: Annotated[
@@ -47,8 +61,12 @@ def up(
         ".llm-gateway"
     ),
 ) -> None:
-    """Start Redis (if none answers), the emulator, the API, one worker per provider queue
-    and Flower; run a demo job through each provider; Ctrl-C stops everything."""
+    """Run the whole local stack, then a demo job per provider.
+
+    Starts Redis (if none answers), the provider emulator (it stands in for every provider
+    whose credentials are not set), the tools' stand-in, the API, one worker per queue and
+    Flower; then runs a job through each provider instance, a tool loop, a tool job and an
+    enhancement job. Ctrl-C stops everything."""
     from cli.stack import LocalStack, StackPorts
 
     stack = LocalStack(
@@ -64,7 +82,7 @@ def up(
     raise typer.Exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
 
 
-@cli.command()
+@_command
 def api(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port (default LLM_GATEWAY_PORT)")] = None,
@@ -91,14 +109,16 @@ def api(
     )
 
 
-@cli.command()
+@_command
 def worker(
     queues: Annotated[str, typer.Option(help="comma-separated queues, e.g. llm.openai")],
     concurrency: Annotated[int | None, typer.Option(help="calls in flight per process")] = None,
     name: Annotated[str | None, typer.Option(help="node name (default from queues)")] = None,
 ) -> None:
-    """Run a Celery worker (same as ``celery -A workers worker -Q ...``); ``up`` and the test
-    fixtures start workers through this command, so its flags are defined once."""
+    """Run a Celery worker (same as ``celery -A workers worker -Q ...``).
+
+    ``up`` and the test fixtures start workers through this command, so its flags are
+    defined once."""
     from gateway.settings import Settings
     from workers import app
 
@@ -123,19 +143,22 @@ def worker(
     )
 
 
-@cli.command()
+@_command
 def emulator(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8090,
     latency_ms: Annotated[int, typer.Option(help="added latency per request")] = 0,
 ) -> None:
-    """Serve the provider emulator (OpenAI and Anthropic wire protocols)."""
+    """Serve the provider emulator, speaking all eight providers' wire protocols.
+
+    OpenAI, Anthropic, Azure OpenAI, Bedrock, Vertex, Ollama, watsonx and OCI (one module
+    each in emulator/protocols/)."""
     from emulator import serve
 
     serve(host=host, port=port, latency_ms=latency_ms)
 
 
-@cli.command()
+@_command
 def downstream(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8081,

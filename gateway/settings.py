@@ -18,113 +18,267 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LLM_GATEWAY_", extra="ignore", frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    providers_file: Path = DEFAULT_PROVIDERS_FILE
+    # Every field has a description: docs/configuration.md is generated from them
+    # (``python -m gateway.settings_doc``), and a test keeps the two in step.
 
-    # "tenant_a:key1,tenant_b:sha256:<hex>"; plaintext keys are hashed on load.
-    api_keys: SecretStr = SecretStr("")
-    auth_disabled: bool = False
-    # Tenant used for every request when auth is disabled (local development only).
-    dev_tenant: str = "local"
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis: the Celery broker and the store of jobs, sessions, batches, limits.",
+    )
+    providers_file: Path = Field(
+        default=DEFAULT_PROVIDERS_FILE,
+        description="The provider instances file (see providers.md).",
+    )
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="API keys, comma-separated `tenant:key` or `tenant:sha256:<hex>` pairs "
+        "(plaintext keys are hashed on load). Required unless `AUTH_DISABLED=true`.",
+    )
+    auth_disabled: bool = Field(
+        default=False, description="Accept every request as `DEV_TENANT` (local development only)."
+    )
+    dev_tenant: str = Field(
+        default="local", description="The tenant of every request while auth is disabled."
+    )
 
-    job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    wait_max_seconds: float = Field(default=300.0, gt=0)
-    sync_timeout_seconds: float = Field(default=600.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    retry_backoff_seconds: float = Field(default=1.0, ge=0)
-    retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
+    host: str = Field(default="127.0.0.1", description="The API's bind address.")
+    port: int = Field(default=8080, ge=1, le=65535, description="The API's port.")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Larger request bodies get a 413, with or without Content-Length.",
+    )
 
-    # A 429 without retry-after cools the instance down for this long.
-    rate_limit_cooldown_seconds: float = Field(default=1.0, ge=0)
+    job_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Job records and their indexes expire (7 days)."
+    )
+    wait_max_seconds: float = Field(
+        default=300.0, gt=0, description="Upper bound of `GET /v1/jobs/{id}/wait?timeout=`."
+    )
+    sync_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long `POST /v1/chat/completions` waits for its job before a 504.",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Failed provider calls before a job fails (untried fallbacks are still "
+        "used first); also how many worker losses a job may survive.",
+    )
+    retry_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First retry backoff; doubles per attempt, with jitter."
+    )
+    retry_backoff_max_seconds: float = Field(
+        default=60.0, ge=0, description="Cap of the retry backoff (a longer `retry-after` wins)."
+    )
+    rate_limit_cooldown_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="A 429 without `retry-after` cools the instance down for this long, "
+        "for every worker.",
+    )
 
-    worker_concurrency: int = Field(default=64, ge=1)
-    # Celery re-delivers an unacked message after this. Crash recovery does not wait for
-    # it (leases below); it only bounds how long a lost message can stay invisible.
-    visibility_timeout_seconds: int = Field(default=3600, ge=60)
-    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
-    # How often the API re-reads each provider instance's live state (headroom, disabled)
-    # for routing; model discovery (Ollama) runs on each instance's own interval.
-    instance_state_refresh_seconds: float = Field(default=1.0, gt=0)
-    # A running job's lease: renewed every third of it; a lapsed lease re-queues the job.
-    job_lease_seconds: float = Field(default=30.0, ge=1)
-    # How often workers move due deferred jobs (retries, capacity waits) onto queues.
-    deferred_poll_seconds: float = Field(default=0.05, gt=0)
-    # The longest a job sleeps in its worker slot for capacity; longer waits hand it back.
-    capacity_wait_in_slot_seconds: float = Field(default=0.5, ge=0)
-    # Re-check interval for a job waiting on capacity with no better estimate.
-    capacity_poll_seconds: float = Field(default=5.0, gt=0)
+    worker_concurrency: int = Field(
+        default=64, ge=1, description="Threads per worker process (calls in flight)."
+    )
+    # Crash recovery does not wait for this (job leases do); it only bounds how long a lost
+    # message can stay invisible.
+    visibility_timeout_seconds: int = Field(
+        default=3600, ge=60, description="Celery re-delivers an unacked message after this."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Worker presence heartbeat; `/health/ready` counts workers seen in the "
+        "last three periods.",
+    )
+    instance_state_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each API process re-reads every provider instance's live state "
+        "(headroom, disabled) for routing; Ollama model discovery runs on the instance's own "
+        "interval.",
+    )
+    job_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        description="A running job's lease, renewed every third of it; a killed worker's "
+        "jobs re-run within about 1.5 times this.",
+    )
+    deferred_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="How often workers move due deferred jobs (retries, capacity waits) back "
+        "onto their queues.",
+    )
+    capacity_wait_in_slot_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="The longest a job sleeps in its worker slot for capacity; a longer wait "
+        "hands the slot back (the job is deferred).",
+    )
+    capacity_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Re-check interval of a capacity wait with no better estimate.",
+    )
 
-    # Conversation sessions. The TTL is an idle expiry: every write (create, append, context
-    # update) renews it; clients may ask for their own, up to the maximum.
-    session_ttl_seconds: int = Field(default=3600, ge=1)
-    session_max_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=1)
-    # Default token budget of the prompt a session's job sends (history trimmed to fit).
-    session_context_budget_tokens: int = Field(default=16_000, ge=1)
-    # Stored history cap: appends keep only the newest messages.
-    session_max_messages: int = Field(default=1000, ge=1)
+    session_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="Default idle expiry of a session: every write (create, append, context "
+        "update) renews it.",
+    )
+    session_max_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=1,
+        description="The highest `ttl_seconds` a client may ask for (30 days).",
+    )
+    session_context_budget_tokens: int = Field(
+        default=16_000,
+        ge=1,
+        description="Default token budget of the prompt a session's job sends; the oldest "
+        "whole turns are left out to fit.",
+    )
+    session_max_messages: int = Field(
+        default=1000, ge=1, description="Stored history per session: appends keep the newest."
+    )
 
-    # Tools: the definitions file (empty = no tools) and their downstream services.
-    tools_file: Path | None = DEFAULT_TOOLS_FILE
-    semantic_search_url: str = "http://127.0.0.1:8081"
-    ai_agents_url: str = "http://127.0.0.1:8082"
-    # Whole budget of one tool call, retries included (a tool may set its own).
-    tool_timeout_seconds: float = Field(default=30.0, gt=0)
-    # HTTP attempts per tool call on connection errors, timeouts, 429 and 5xx.
-    tool_max_attempts: int = Field(default=3, ge=1, le=10)
-    tool_retry_backoff_seconds: float = Field(default=0.2, ge=0)
-    # Consecutive failed tool calls (all processes) that open a service's circuit, and
-    # how long it stays open before one probe call is let through.
-    tool_circuit_failure_threshold: int = Field(default=5, ge=1)
-    tool_circuit_reset_seconds: float = Field(default=30.0, gt=0)
-    # Tool calls one process runs at once.
-    tool_max_parallel: int = Field(default=32, ge=1)
+    tools_file: Path | None = Field(
+        default=DEFAULT_TOOLS_FILE,
+        description="The tool definitions file; empty: no tools.",
+    )
+    semantic_search_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="The semantic-search service (`search_corpus`, `get_chunk`).",
+    )
+    ai_agents_url: str = Field(
+        default="http://127.0.0.1:8082",
+        description="The ai-agents service (`review_code`, `analyze_architecture`, "
+        "`generate_documentation`).",
+    )
+    tool_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Whole budget of one tool call, retries included (a tool may set its own).",
+    )
+    tool_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="HTTP attempts per tool call on connection errors, timeouts, 429 and 5xx.",
+    )
+    tool_retry_backoff_seconds: float = Field(
+        default=0.2, ge=0, description="First backoff between tool call attempts (exponential)."
+    )
+    tool_circuit_failure_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed tool calls, across all processes, that open a "
+        "service's circuit.",
+    )
+    tool_circuit_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a service's circuit stays open before one probe call is let through.",
+    )
+    tool_max_parallel: int = Field(
+        default=32, ge=1, description="Tool calls one worker process runs at once."
+    )
 
-    # Tool loops in completion jobs: tool rounds per job unless the request sets its own
-    # ``tool_loop.max_iterations`` (at most the limit), and default budgets (unset = none).
-    tool_loop_max_iterations: int = Field(default=8, ge=1)
-    tool_loop_max_iterations_limit: int = Field(default=50, ge=1)
-    tool_loop_max_total_tokens: int | None = Field(default=None, ge=1)
-    tool_loop_max_cost_usd: float | None = Field(default=None, ge=0)
-    # A tool result longer than this is truncated before the model sees it.
-    tool_result_max_chars: int = Field(default=32_000, ge=256)
+    tool_loop_max_iterations: int = Field(
+        default=8,
+        ge=1,
+        description="Tool rounds per job unless the request sets `tool_loop.max_iterations`.",
+    )
+    tool_loop_max_iterations_limit: int = Field(
+        default=50, ge=1, description="The highest `tool_loop.max_iterations` a request may set."
+    )
+    tool_loop_max_total_tokens: int | None = Field(
+        default=None, ge=1, description="Default token budget of a tool loop; unset: none."
+    )
+    tool_loop_max_cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="Default cost budget of a tool loop, applied only where the model has a "
+        "price; unset: none.",
+    )
+    tool_result_max_chars: int = Field(
+        default=32_000,
+        ge=256,
+        description="A longer tool result is cut, with a note, before the model sees it.",
+    )
 
-    # Outbound URLs (webhooks, documents): hosts and CIDRs that may be reached even though
-    # they are loopback, private or link-local, e.g. "hooks.internal,10.20.0.0/16".
-    outbound_allowlist: str = ""
-    # Batch document enhancement. Documents given by URL are fetched by the worker.
-    batch_max_documents: int = Field(default=10_000, ge=1)
-    # ``POST /v1/batches`` carries whole documents: its own body limit.
-    batch_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
-    document_max_bytes: int = Field(default=1_048_576, ge=1)
-    document_fetch_timeout_seconds: float = Field(default=20.0, gt=0)
-    # Where results links in webhooks point: the gateway's address as clients reach it.
-    public_url: str = "http://127.0.0.1:8080"
+    outbound_allowlist: str = Field(
+        default="",
+        description="Hosts, `*.suffixes`, IPs and CIDRs that webhook and document URLs may "
+        "reach although they are not public, e.g. `hooks.internal,10.20.0.0/16`.",
+    )
+    batch_max_documents: int = Field(default=10_000, ge=1, description="Documents per batch.")
+    batch_max_body_bytes: int = Field(
+        default=64 * 1_048_576,
+        ge=1024,
+        description="Body limit of `POST /v1/batches`, which carries whole documents (64 MiB).",
+    )
+    document_max_bytes: int = Field(
+        default=1_048_576, ge=1, description="Per document, inline or fetched (1 MiB)."
+    )
+    document_fetch_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Fetching a document given by URL (by the worker)."
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The gateway's address as clients reach it: absolute results links in "
+        "webhook events.",
+    )
 
-    # Webhooks (Standard Webhooks). Per-tenant secrets, "tenant:whsec_<base64>" pairs; a
-    # tenant listed twice is signed with both (rotation). Tenants not listed get a secret
-    # derived from the signing key when one is set; otherwise they cannot ask for webhooks.
-    webhook_secrets: SecretStr = SecretStr("")
-    webhook_signing_key: SecretStr | None = None
-    # Waits before each retry ("s", "m", "h" suffixes); attempts = 1 + the number of waits.
+    webhook_secrets: SecretStr = Field(
+        default=SecretStr(""),
+        description="Per-tenant webhook secrets, `tenant:whsec_<base64>` pairs; a tenant listed "
+        "twice is signed with both (rotation).",
+    )
+    webhook_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Derives a webhook secret for every tenant not in `WEBHOOK_SECRETS`; "
+        "unset, such tenants cannot ask for webhooks.",
+    )
     # The default spans about a day, like Svix's; then the delivery is dead-lettered.
-    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    # A delivery handed to a worker is not handed out again for this long (a worker that
-    # dies mid-attempt delays that delivery by at most this).
-    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_retry_schedule: str = Field(
+        default="5s,5m,30m,2h,5h,10h,10h",
+        description="Waits before each webhook retry (`ms`, `s`, `m`, `h`, `d` suffixes); "
+        "attempts = 1 + their number.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="One webhook delivery attempt."
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A delivery handed to a worker is not handed out again for this long "
+        "(a worker that dies mid-attempt delays it by at most this).",
+    )
 
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="Log level of the API and workers.")
+    log_json: bool = Field(
+        default=True, description="structlog JSON lines on stderr; false: console output."
+    )
 
-    flower_port: int = 5555
-    # "user:password" for the Flower that ``llm-gateway up`` starts; unset, up makes a
-    # random password and prints it (no default password that works everywhere).
-    flower_basic_auth: SecretStr | None = None
-    emulator_port: int = 8090
+    # Nothing reads these two yet: ``llm-gateway up`` takes its ports as options.
+    flower_port: int = Field(
+        default=5555, description="Not read yet: `llm-gateway up --flower-port` sets it."
+    )
+    # No default password that works everywhere.
+    flower_basic_auth: SecretStr | None = Field(
+        default=None,
+        description="`user:password` for the Flower that `llm-gateway up` starts; unset, "
+        "`up` makes a random password and prints it.",
+    )
+    emulator_port: int = Field(
+        default=8090, description="Not read yet: `llm-gateway up --emulator-port` sets it."
+    )
 
     @field_validator("tools_file", mode="before")
     @classmethod
