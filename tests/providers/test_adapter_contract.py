@@ -111,17 +111,12 @@ def test_server_errors_and_transient_conflicts_are_retryable_unavailable_tried_o
     assert len(emulator_control.requests()) == 1  # the SDK's own retries are off
 
 
-def test_a_409_conflict_is_transient_only_where_the_vendors_sdk_retries_it(
-    provider: Provider, kit: VendorKit
-) -> None:
-    with pytest.raises(ProviderError) as caught:
+def test_a_409_conflict_is_transient_on_every_vendor(provider: Provider, kit: VendorKit) -> None:
+    # One ladder (providers.upstream_errors.error_for_status): a conflict is the upstream's
+    # state, not the caller's request, so it is retried like a 5xx.
+    with pytest.raises(ProviderUnavailable) as caught:
         complete(provider, kit, directive(status=409, error="conflict"))
-    expected = ProviderUnavailable if kit.conflict_is_transient else ProviderRejected
-    assert type(caught.value) is expected
-    assert (caught.value.upstream_status, caught.value.retryable) == (
-        409,
-        kit.conflict_is_transient,
-    )
+    assert (caught.value.upstream_status, caught.value.retryable) == (409, True)
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])

@@ -44,9 +44,6 @@ class VendorKit:
     secret: str | None
     # Environment isolation to apply before building (Bedrock's default chain, say).
     isolate: Callable[[pytest.MonkeyPatch, Path], None] | None = None
-    # Whether a 409 is a transient conflict (retryable) rather than the caller's error: it is
-    # where the vendor's SDK retry policy retries it.
-    conflict_is_transient: bool = True
     # Whether errors hide the exception they were mapped from (``__suppress_context__``).
     # The watsonx adapter leaves it as context: it does not set it (noted, not changed here).
     hides_upstream_exception: bool = True
@@ -158,7 +155,6 @@ def bedrock(emulator_url: str, workdir: Path) -> VendorKit:
         build,
         secret,
         isolate=no_ambient_aws,
-        conflict_is_transient=False,
     )
 
 
@@ -192,7 +188,6 @@ def ollama(emulator_url: str, workdir: Path) -> VendorKit:
         "llama3.2",
         build,
         None,
-        conflict_is_transient=False,
         gives_response_id=False,
     )
 
@@ -240,7 +235,6 @@ def watsonx(emulator_url: str, workdir: Path) -> VendorKit:
         "ibm/granite-3-8b-instruct",
         build,
         key,
-        conflict_is_transient=False,
         hides_upstream_exception=False,
     )
 
