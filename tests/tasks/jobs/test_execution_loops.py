@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 import redis
-from tests.tasks.jobs.test_execution import ScriptedProvider, make_runner, put_job
 
 from gateway.errors import ProviderRejected
 from providers.types import ChatResponse, Message, ToolCall, Usage
 from tasks.jobs.record import JobStatus
 from tasks.jobs.sync_store import SessionAppend, SyncJobStore
+from tests.tasks.jobs.test_execution import ScriptedProvider, make_runner, put_job
 from tools.registry import Tool, ToolRegistry
 
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
