@@ -6,6 +6,7 @@ and calls go by EVALSHA."""
 from __future__ import annotations
 
 import re
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -42,6 +43,19 @@ def test_every_script_loads_and_compiles(path: str, isolated_redis: redis.Redis)
     assert "${" not in text
     # SCRIPT LOAD compiles the script: a syntax error fails here, not on first use.
     assert isolated_redis.script_load(text)
+
+
+def test_every_script_ships_in_the_wheel() -> None:
+    """Each ``.lua`` file matches its package's ``package-data`` globs in pyproject.toml."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    package_data = config["tool"]["setuptools"]["package-data"]
+    shipped = {
+        (ROOT / package / match).resolve().relative_to(ROOT).as_posix()
+        for package, patterns in package_data.items()
+        for pattern in patterns
+        for match in (ROOT / package).glob(pattern)
+    }
+    assert set(LUA_FILES) <= shipped
 
 
 def test_no_python_module_carries_lua() -> None:
