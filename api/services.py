@@ -9,6 +9,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from api.metrics import ApiMetrics
 from gateway.outbound import OutboundPolicy
 from gateway.settings import Settings
+from limits.capacity_scripts import CapacityScripts
 from providers.config import ProvidersConfig, load_providers
 from providers.instance_monitor import InstanceMonitor
 from providers.router import ModelRouter
@@ -21,6 +22,7 @@ from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
 from tasks.webhooks.secrets import WebhookSecrets
+from tools.circuit_scripts import CircuitScripts
 from tools.registry import ToolRegistry
 from tools.toolbox import build_tool_registry
 
@@ -41,6 +43,9 @@ class ApiServices:
     batches: BatchStore
     batch_submitter: BatchSubmitter
     webhook_secrets: WebhookSecrets
+    # Read-only scripts behind GET /v1/providers and GET /v1/tools, registered once.
+    capacity_scripts: CapacityScripts
+    circuit_scripts: CircuitScripts
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -103,6 +108,8 @@ class ApiServices:
             batches,
             batch_submitter,
             secrets,
+            CapacityScripts(redis),
+            CircuitScripts(redis),
         )
 
     async def close(self) -> None:

@@ -108,3 +108,8 @@ def tenant_batches(tenant: str) -> str:
 WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"
 # Sorted set of dead-lettered deliveries (member as above, score = when, ms).
 WEBHOOKS_DEAD = f"{PREFIX}:webhooks:dead"
+
+
+# The prefixes of keys a Lua script can only name as it runs, from data it reads (see
+# ``gateway/scripts/keys.lua``); ``gateway.lua`` fills them in as ``${NAME}``.
+LUA_KEY_PREFIXES = {"JOB": job(""), "BATCH": batch(""), "LIMIT": LIMIT_PREFIX}

@@ -2,7 +2,7 @@
 its ``rpm``, ``tpm`` and ``max_concurrency`` limits, a 429 cooldown, and its circuit
 breaker — shared by every worker process on every host through Redis.
 
-A call is bracketed by two scripts (``capacity_scripts``): ``acquire`` before it and
+A call is bracketed by two scripts (``limits/scripts``): ``acquire`` before it and
 ``release`` after it, so limits, in-flight leases and the circuit cost two Redis round
 trips per call. Windows are sliding logs on Redis's clock, so no window ever holds more
 than the limit, whatever the number of workers or their clocks.
@@ -20,7 +20,7 @@ from redis import Redis
 
 from gateway import keys
 from gateway.redis_replies import text
-from limits.capacity_scripts import ACQUIRE_LUA, LIMIT_PARTS, RELEASE_LUA, RENEW_LUA
+from limits.capacity_scripts import CapacityScripts
 from providers.config import InstanceConfig
 from providers.types import ChatRequest
 
@@ -82,11 +82,6 @@ def estimate_tokens(request: ChatRequest, reply_estimate: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) + reply
 
 
-def limit_keys(instance: str) -> list[str]:
-    """The keys every capacity script takes, in order."""
-    return [*(keys.limit(instance, part) for part in LIMIT_PARTS), keys.circuit(instance)]
-
-
 def wait_order(priority: int, created_at: float, max_priority: int = 9) -> int:
     """A waiter's place in line: higher priority first, then earlier submission."""
     return (max_priority - priority) * 10**13 + int(created_at * 1000)
@@ -107,9 +102,7 @@ class ProviderCapacity:
         self._grace_ms = int(waiter_grace_seconds * 1000)
         self._poll_ms = int(poll_seconds * 1000)
         self._redis = redis
-        self._acquire = redis.register_script(ACQUIRE_LUA)
-        self._release = redis.register_script(RELEASE_LUA)
-        self._renew = redis.register_script(RENEW_LUA)
+        self._scripts = CapacityScripts(redis)
 
     def acquire(
         self, instance: InstanceConfig, job_id: str, order: int, tokens: int
@@ -117,22 +110,20 @@ class ProviderCapacity:
         """Admit one call for ``job_id`` now, or say how long to wait."""
         limits = instance.limits
         token = uuid.uuid4().hex
-        admitted, wait_ms, reason = self._acquire(
-            keys=limit_keys(instance.name),
-            args=[
-                job_id,
-                order,
-                tokens,
-                limits.rpm or 0,
-                limits.tpm or 0,
-                limits.max_concurrency or 0,
-                self._lease_ms,
-                token,
-                self._grace_ms,
-                WINDOW_MS,
-                self._poll_ms,
-                int(instance.timeout_seconds * 1000) + 5000,
-            ],
+        admitted, wait_ms, reason = self._scripts.acquire(
+            instance.name,
+            job_id,
+            order=order,
+            tokens=tokens,
+            rpm=limits.rpm or 0,
+            tpm=limits.tpm or 0,
+            max_concurrency=limits.max_concurrency or 0,
+            lease_ms=self._lease_ms,
+            token=token,
+            waiter_grace_ms=self._grace_ms,
+            window_ms=WINDOW_MS,
+            poll_ms=self._poll_ms,
+            probe_ms=int(instance.timeout_seconds * 1000) + 5000,
         )
         why = text(reason)
         if int(admitted) == 1:
@@ -152,18 +143,15 @@ class ProviderCapacity:
     ) -> str:
         """End a call: free its slot, settle its tokens, tell the circuit; returns the
         circuit state."""
-        state = self._release(
-            keys=[*limit_keys(instance.name), keys.DEFERRED],
-            args=[
-                admission.token,
-                -1 if tokens_used is None else tokens_used,
-                outcome.value,
-                int(cooldown_seconds * 1000),
-                instance.circuit.failure_threshold,
-                int(instance.circuit.reset_seconds * 1000),
-                keys.job(""),
-                instance.limits.max_concurrency or 0,
-            ],
+        state = self._scripts.release(
+            instance.name,
+            admission.token,
+            tokens_used=tokens_used,
+            outcome=outcome.value,
+            cooldown_ms=int(cooldown_seconds * 1000),
+            failure_threshold=instance.circuit.failure_threshold,
+            reset_ms=int(instance.circuit.reset_seconds * 1000),
+            max_concurrency=instance.limits.max_concurrency or 0,
         )
         return text(state)
 
@@ -181,11 +169,7 @@ class ProviderCapacity:
             return
         pipe = self._redis.pipeline(transaction=False)
         for admission in admissions:
-            self._renew(
-                keys=[keys.limit(admission.instance, "inflight")],
-                args=[self._lease_ms, admission.token],
-                client=pipe,
-            )
+            self._scripts.renew(admission.instance, admission.token, self._lease_ms, client=pipe)
         pipe.execute()
 
 

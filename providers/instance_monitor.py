@@ -20,8 +20,8 @@ from redis.exceptions import RedisError
 
 from gateway import keys
 from gateway.redis_replies import text
-from limits.capacity import WINDOW_MS, Usage, limit_keys
-from limits.capacity_scripts import USAGE_LUA
+from limits.capacity import WINDOW_MS, Usage
+from limits.capacity_scripts import CapacityScripts
 from providers.config import InstanceConfig, ProvidersConfig
 from providers.ollama_format import list_ollama_models
 from providers.router import InstanceState, ModelRouter
@@ -88,6 +88,7 @@ class InstanceMonitor:
         list_models: ModelLister = list_server_models,
     ) -> None:
         self._redis = redis
+        self._capacity = CapacityScripts(redis)
         self._instances = list(providers.instances.values())
         self._router = router
         self._interval = interval
@@ -134,8 +135,7 @@ class InstanceMonitor:
         pipe.hgetall(keys.DISABLED_INSTANCES)
         pipe.zrangebyscore(keys.WORKERS, time.time() - self._worker_fresh_seconds, "+inf")
         for inst in self._instances:
-            names = limit_keys(inst.name)
-            pipe.eval(USAGE_LUA, len(names), *names, WINDOW_MS)
+            await self._capacity.usage(inst.name, WINDOW_MS, client=pipe)
         replies = await pipe.execute()
         disabled = disabled_instances(replies[0], replies[1], self._instances)
         self.disabled = disabled

@@ -6,8 +6,9 @@ consecutive failures, from any process, open the circuit for ``reset_seconds``. 
 calls fail fast with ``ToolUnavailable(retry_after=<seconds left>)``. After the reset, one
 call is let through as the probe: its success closes the circuit, its failure reopens it.
 A probe whose caller never reports (it died) lapses after its lease, and the next call
-probes instead. Everything runs in short Lua scripts on Redis's clock, so hosts' clocks
-do not matter. A caller's 4xx (``ToolFailed`` that is not ``ToolUnavailable``) shows the
+probes instead. Everything runs in short Lua scripts on Redis's clock (``tools/scripts``,
+on the state machine shared with the provider circuit), so hosts' clocks do not matter.
+A caller's 4xx (``ToolFailed`` that is not ``ToolUnavailable``) shows the
 service is up: it counts as a success.
 
 Not pybreaker: its ``CircuitBreaker.call`` holds one lock for the whole call (32 concurrent
@@ -26,79 +27,14 @@ import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 
-from gateway import keys
 from gateway.errors import ToolFailed, ToolUnavailable
-from gateway.redis_clock import NOW_MS_LUA
 from gateway.redis_replies import text
+from tools.circuit_scripts import CircuitScripts
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-
-# ARGV: 1 probe lease ms, 2 caller token, 3 longest retry hint while a probe is out (ms).
-# Returns {1, 0} go, {2, 0} go as the probe, {0, ms} refused: retry in ms.
-_ADMIT = (
-    NOW_MS_LUA
-    + """
-local c = redis.call('HMGET', KEYS[1], 'state', 'until')
-local state = c[1] or 'closed'
-if state == 'closed' then return {1, 0} end
-local reopen = tonumber(c[2] or '0')
-if now < reopen then
-  if state == 'open' then return {0, reopen - now} end
-  return {0, math.min(reopen - now, tonumber(ARGV[3]))}
-end
-redis.call('HSET', KEYS[1], 'state', 'half_open', 'until', now + tonumber(ARGV[1]),
-  'probe', ARGV[2])
-return {2, 0}
-"""
-)
-
-# ARGV: 1 outcome (ok | fail | neutral), 2 caller token, 3 failure threshold, 4 reset ms,
-# 5 key TTL ms. Returns the state after the call.
-_RECORD = (
-    NOW_MS_LUA
-    + """
-local c = redis.call('HMGET', KEYS[1], 'state', 'probe', 'failures')
-local state = c[1] or 'closed'
-local outcome = ARGV[1]
-local probe = state == 'half_open' and c[2] == ARGV[2]
-if state ~= 'closed' and not probe then
-  -- Only the probe decides an open circuit; stragglers that started before it opened
-  -- say nothing about the service now.
-  return state
-end
-if outcome == 'ok' then
-  if state ~= 'closed' or tonumber(c[3] or '0') > 0 then redis.call('DEL', KEYS[1]) end
-  return 'closed'
-end
-if outcome == 'neutral' then
-  -- The probe ended without a verdict (our own error): let the next call probe.
-  if probe then redis.call('HSET', KEYS[1], 'until', now) end
-  return state
-end
-local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-if probe or failures >= tonumber(ARGV[3]) then
-  state = 'open'
-  redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + tonumber(ARGV[4]))
-  redis.call('HDEL', KEYS[1], 'probe')
-end
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
-return state
-"""
-)
-
-# KEYS[1] the service's circuit. Returns {state, consecutive failures, ms until a probe}.
-STATE_LUA = (
-    NOW_MS_LUA
-    + """
-local c = redis.call('HMGET', KEYS[1], 'state', 'failures', 'until')
-local left = 0
-if c[3] then left = math.max(tonumber(c[3]) - now, 0) end
-return {c[1] or 'closed', tonumber(c[2] or '0'), left}
-"""
-)
 
 # While a probe is out, others are told to look again soon: its verdict may come any time.
 PROBING_RETRY_SECONDS = 1.0
@@ -124,7 +60,7 @@ class CircuitStatus:
 
     @classmethod
     def from_reply(cls, service: str, reply: Sequence[Any]) -> CircuitStatus:
-        """From ``STATE_LUA``'s reply (sync or asyncio client alike)."""
+        """From ``CircuitScripts.state``'s reply (sync or asyncio client alike)."""
         state, failures, left_ms = reply
         return cls(service, CircuitState(text(state)), int(failures), int(left_ms) / 1000)
 
@@ -164,9 +100,7 @@ class ServiceCircuit:
         self.failure_threshold = failure_threshold
         self.reset_seconds = reset_seconds
         self.probe_lease_seconds = probe_lease_seconds
-        self._admit = redis.register_script(_ADMIT)
-        self._record = redis.register_script(_RECORD)
-        self._state = redis.register_script(STATE_LUA)
+        self._scripts = CircuitScripts(redis)
 
     def admit(self, service: str, *, probe_lease_seconds: float | None = None) -> CircuitPass:
         """A pass for one call, or ``ToolUnavailable`` with ``retry_after`` if the circuit is
@@ -174,9 +108,11 @@ class ServiceCircuit:
         token = uuid.uuid4().hex
         lease = self.probe_lease_seconds if probe_lease_seconds is None else probe_lease_seconds
         try:
-            verdict, wait_ms = self._admit(
-                keys=[keys.tool_circuit(service)],
-                args=[_ms(lease), token, _ms(PROBING_RETRY_SECONDS)],
+            verdict, wait_ms = self._scripts.admit(
+                service,
+                token,
+                probe_lease_ms=_ms(lease),
+                probing_retry_ms=_ms(PROBING_RETRY_SECONDS),
             )
         except RedisError as exc:
             log.warning("tool_circuit_unreachable", service=service, error=type(exc).__name__)
@@ -195,15 +131,13 @@ class ServiceCircuit:
         """Report a call: ``"ok"``, ``"fail"`` or ``"neutral"`` (no verdict). Returns the
         state after it (None if Redis could not be reached)."""
         try:
-            state = self._record(
-                keys=[keys.tool_circuit(ticket.service)],
-                args=[
-                    outcome,
-                    ticket.token,
-                    self.failure_threshold,
-                    _ms(self.reset_seconds),
-                    _ms(self.reset_seconds + self.probe_lease_seconds) + _IDLE_TTL_MS,
-                ],
+            state = self._scripts.record(
+                ticket.service,
+                ticket.token,
+                outcome,
+                failure_threshold=self.failure_threshold,
+                reset_ms=_ms(self.reset_seconds),
+                ttl_ms=_ms(self.reset_seconds + self.probe_lease_seconds) + _IDLE_TTL_MS,
             )
         except RedisError as exc:
             log.warning(
@@ -238,7 +172,7 @@ class ServiceCircuit:
 
     def state(self, service: str) -> CircuitStatus:
         """The service's circuit now (raises ``RedisError`` if Redis is down)."""
-        return CircuitStatus.from_reply(service, self._state(keys=[keys.tool_circuit(service)]))
+        return CircuitStatus.from_reply(service, self._scripts.state(service))
 
 
 def _ms(seconds: float) -> int:

@@ -97,7 +97,7 @@ def run_delivery(runner: JobRunner, job_id: str) -> None:
     """Run a delivery; a store or broker failure puts the message back instead of losing it.
 
     Retries and waits never go through Celery: the runner hands the job back to the
-    deferred set (``tasks.jobs.leases``). If anything else escapes, the job's lease lapses and
+    deferred set (``tasks.jobs.job_scripts``). If anything else escapes, the job's lease lapses and
     the reaper re-queues it.
     """
     try:

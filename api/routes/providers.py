@@ -11,8 +11,7 @@ from api.deps import Services, Tenant
 from api.responses import FastJSONResponse
 from gateway import keys
 from gateway.queues import MAX_PRIORITY, queue_key
-from limits.capacity import WINDOW_MS, Usage, limit_keys
-from limits.capacity_scripts import USAGE_LUA
+from limits.capacity import WINDOW_MS, Usage
 from providers.config import InstanceConfig
 
 router = APIRouter(prefix="/v1", tags=["providers"])
@@ -28,7 +27,7 @@ async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
     for inst in instances:
         for priority in range(MAX_PRIORITY + 1):
             pipe.llen(queue_key(inst.queue, priority))
-        pipe.eval(USAGE_LUA, len(limit_keys(inst.name)), *limit_keys(inst.name), WINDOW_MS)
+        await services.capacity_scripts.usage(inst.name, WINDOW_MS, client=pipe)
     replies = await pipe.execute()
     workers = _workers_per_queue(replies[0])
     data = []

@@ -13,10 +13,9 @@ from api.responses import FastJSONResponse
 from api.schemas import ToolExecute
 from api.services import ApiServices
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
-from gateway import keys
 from tasks.jobs.record import JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
-from tools.circuit import STATE_LUA, CircuitStatus
+from tools.circuit import CircuitStatus
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
@@ -35,11 +34,10 @@ async def list_tools(_: Tenant, services: Services) -> FastJSONResponse:
 async def _circuits(services: ApiServices, names: list[str]) -> dict[str, Any]:
     if not names:
         return {}
-    state = services.redis.register_script(STATE_LUA)
     try:
         async with services.redis.pipeline(transaction=False) as pipe:
             for name in names:
-                await state(keys=[keys.tool_circuit(name)], client=pipe)
+                await services.circuit_scripts.state(name, client=pipe)
             replies = await pipe.execute()
     except RedisError:
         return dict.fromkeys(names)

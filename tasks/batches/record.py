@@ -1,9 +1,9 @@
 """The batch record: many enhancement jobs submitted at once, stored as a Redis hash.
 
 A batch's jobs are ordinary job records (``batch_id`` set) listed in document order in
-``keys.batch_jobs``. Its terminal counters (``n_succeeded``, ``n_failed``, ...) are kept by
-the scripts that end jobs (``tasks.jobs.events``), so they are exact, and the job that
-completes the count is the one that ends the batch.
+``keys.batch_jobs``. Its terminal counters (``n_succeeded``, ``n_failed``, ...) are kept
+by the scripts that end jobs (``tasks/jobs/scripts/on_terminal.lua``), so they are exact,
+and the job that completes the count is the one that ends the batch.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import keys
-from gateway.redis_clock import NOW_MS_LUA
-from tasks.jobs.events import ON_TERMINAL_LUA
 from tasks.jobs.hash_fields import HashFields
 from tasks.jobs.record import DELIVERY_FLOATS, DELIVERY_JSON, iso, webhook_public
 
@@ -128,45 +125,3 @@ class BatchRecord:
             "results_url": f"/v1/batches/{self.id}/results",
             "webhook": webhook_public(self.webhook, self),
         }
-
-
-# KEYS[1] batch hash, KEYS[2] the batch's job list. ARGV[1] wall-clock now (seconds),
-# ARGV[2] job key prefix, ARGV[3] job-done channel. Cancels every queued or running job
-# of an in-progress batch in one step; each cancelled job counts through ``on_terminal``,
-# and the last one ends the batch as ``cancelled``. Returns the batch status before.
-CANCEL_LUA = (
-    NOW_MS_LUA
-    + ON_TERMINAL_LUA
-    + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'in_progress' then return status or '' end
-redis.call('HSET', KEYS[1], 'status', 'cancelling', 'cancel_requested_at', ARGV[1])
-local error = cjson.encode({type = 'cancelled', message = 'the batch was cancelled'})
-local ids = redis.call('LRANGE', KEYS[2], 0, -1)
-for _, id in ipairs(ids) do
-  local key = ARGV[2] .. id
-  local s = redis.call('HGET', key, 'status')
-  if s == 'queued' or s == 'running' then
-    redis.call('HSET', key, 'status', 'cancelled', 'finished_at', ARGV[1], 'error', error)
-    redis.call('HDEL', key, 'lease')
-    on_terminal(key, id, 'cancelled')
-    redis.call('PUBLISH', ARGV[3], id .. ' cancelled')
-  end
-end
-return status
-"""
-)
-
-
-# KEYS[1] the batch's job list. ARGV[1] job key prefix. How many of its jobs are running.
-RUNNING_LUA = """
-local n = 0
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if redis.call('HGET', ARGV[1] .. id, 'status') == 'running' then n = n + 1 end
-end
-return n
-"""
-
-
-def batch_keys(batch_id: str) -> list[str]:
-    return [keys.batch(batch_id), keys.batch_jobs(batch_id)]

@@ -4,7 +4,6 @@ Tenancy is enforced here: another tenant's batch is indistinguishable from a mis
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,13 +14,8 @@ from redis.exceptions import WatchError
 from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.redis_replies import optional_text, text
-from tasks.batches.record import (
-    CANCEL_LUA,
-    RUNNING_LUA,
-    BatchRecord,
-    batch_keys,
-    oldest_live_batch_bound,
-)
+from tasks.batches.batch_scripts import BatchScripts
+from tasks.batches.record import BatchRecord, oldest_live_batch_bound
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import JobRecord
 
@@ -37,8 +31,7 @@ class BatchStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
-        self._cancel = redis.register_script(CANCEL_LUA)
-        self._running = redis.register_script(RUNNING_LUA)
+        self._scripts = BatchScripts(redis)
 
     async def create(
         self, batch: BatchRecord, jobs: list[tuple[JobRecord, TaskMessage]]
@@ -123,7 +116,7 @@ class BatchStore:
         (counted inside Redis: one round trip, whatever the batch's size)."""
         if batch.ended or batch.n_done >= batch.total:
             return batch.public(queued=0, running=0)
-        running = int(await self._running(keys=[keys.batch_jobs(batch.id)], args=[keys.job("")]))
+        running = int(await self._scripts.running(batch.id))
         unfinished = batch.total - batch.n_done
         running = min(running, unfinished)
         return batch.public(queued=unfinished - running, running=running)
@@ -147,12 +140,7 @@ class BatchStore:
         """Cancel every queued or running job of the batch; the batch ends ``cancelled``
         (documents already finished keep their results)."""
         await self.get(batch_id, tenant)  # 404 for another tenant's batch
-        before = text(
-            await self._cancel(
-                keys=batch_keys(batch_id),
-                args=[repr(time.time()), keys.job(""), keys.JOB_DONE_CHANNEL],
-            )
-        )
+        before = text(await self._scripts.cancel(batch_id))
         if before != "in_progress":
             raise Conflict(f"batch {batch_id!r} is already {before or 'gone'}", param="id")
         return await self.get(batch_id, tenant)

@@ -1,7 +1,7 @@
 """The job record: the source of truth for a job, stored as a Redis hash.
 
 Celery messages carry only the job id; everything else lives here. Status changes go
-through one Lua script (``TRANSITION_LUA``) so concurrent actors (a worker finishing, a
+through Lua scripts (``tasks.jobs.job_scripts``) so concurrent actors (a worker finishing, a
 client cancelling, a duplicate delivery) cannot both win.
 """
 
@@ -18,8 +18,6 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.errors import InvalidRequest
-from gateway.redis_clock import NOW_MS_LUA
-from tasks.jobs.events import ON_TERMINAL_LUA
 from tasks.jobs.hash_fields import HashFields
 
 
@@ -219,100 +217,3 @@ def storable_json(value: object, param: str) -> bytes:
 def encode_field(name: str, value: Any) -> str:
     """A job record field as its hash stores it."""
     return JOB_FIELDS.encode(name, value)
-
-
-# Lua: ``set_fields(first)`` writes the field/value pairs ARGV[first..] to the job hash
-# KEYS[1]; an empty value deletes the field.
-SET_FIELDS_LUA = """
-local function set_fields(first)
-  for i = first, #ARGV, 2 do
-    if ARGV[i + 1] == '' then
-      redis.call('HDEL', KEYS[1], ARGV[i])
-    else
-      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-    end
-  end
-end
-"""
-
-# KEYS[1] job hash. ARGV: allowed from-statuses (comma-separated), new status, channel to
-# publish the id on when the new status is terminal ("" = none), job id, attempts increment,
-# then field/value pairs to set. Returns {1, new} on success, {0, current} when the current
-# status is not allowed, {-1, ""} when the job does not exist (expired or never created).
-TERMINAL_LUA = """
-local function is_terminal(s) return s == 'succeeded' or s == 'failed' or s == 'cancelled' end
-"""
-
-TRANSITION_LUA = (
-    SET_FIELDS_LUA
-    + NOW_MS_LUA
-    + ON_TERMINAL_LUA
-    + TERMINAL_LUA
-    + """
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {-1, ''} end
-local allowed = false
-for s in string.gmatch(ARGV[1], '[^,]+') do
-  if s == current then allowed = true end
-end
-if not allowed then return {0, current} end
-redis.call('HSET', KEYS[1], 'status', ARGV[2])
-local inc = tonumber(ARGV[5])
-if inc and inc ~= 0 then redis.call('HINCRBY', KEYS[1], 'attempts', inc) end
-set_fields(6)
-if is_terminal(ARGV[2]) and not is_terminal(current) then
-  on_terminal(KEYS[1], ARGV[4], ARGV[2])
-end
-if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2]) end
-return {1, ARGV[2]}
-"""
-)
-
-# KEYS[1] job hash, KEYS[2] tenant index, KEYS[3] idempotency key ("" = none), KEYS[4] the
-# queue list the Celery message goes to. ARGV[6] is that message; the record keeps a copy,
-# so a reaped or deferred job can be put back on its queue by a script (``tasks.jobs.leases``).
-# ARGV[1] ttl seconds, ARGV[2] index score (always 0: the index is ordered by id, and ids
-# are time-ordered), ARGV[3] job id, ARGV[4] lex bound below which index entries expired,
-# ARGV[5] job key prefix, ARGV[7..] field/value pairs. Returns {1, id} when created,
-# {0, existing id} when the idempotency key already names a live job.
-SUBMIT_LUA = """
-if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing and redis.call('EXISTS', ARGV[5] .. existing) == 1 then
-    return {0, existing}
-  end
-end
-local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('HSET', KEYS[1], 'message', ARGV[6], 'message_key', KEYS[4])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[1]) end
-redis.call('LPUSH', KEYS[4], ARGV[6])
-return {1, ARGV[3]}
-"""
-
-
-def transition_args(
-    allowed: frozenset[JobStatus] | set[JobStatus],
-    new: JobStatus,
-    job_id: str,
-    *,
-    publish_channel: str = "",
-    attempts_increment: int = 0,
-    fields: dict[str, Any] | None = None,
-) -> list[str]:
-    """ARGV for ``TRANSITION_LUA``; a ``None`` field value deletes that field."""
-    args = [
-        ",".join(sorted(s.value for s in allowed)),
-        new.value,
-        publish_channel if new.terminal else "",
-        job_id,
-        str(attempts_increment),
-    ]
-    for name, value in (fields or {}).items():
-        args += [name, "" if value is None else encode_field(name, value)]
-    return args

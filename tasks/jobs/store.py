@@ -10,16 +10,9 @@ from redis.asyncio import Redis
 from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.redis_replies import text
+from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.messages import TaskMessage
-from tasks.jobs.record import (
-    SUBMIT_LUA,
-    TERMINAL,
-    TRANSITION_LUA,
-    JobRecord,
-    JobStatus,
-    oldest_live_id_bound,
-    transition_args,
-)
+from tasks.jobs.record import TERMINAL, JobRecord, JobStatus, oldest_live_id_bound
 
 CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
@@ -39,31 +32,19 @@ class JobStore:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
-        self._submit = redis.register_script(SUBMIT_LUA)
-        self._transition = redis.register_script(TRANSITION_LUA)
+        self._scripts = JobScripts(redis)
 
     async def create(self, record: JobRecord, message: TaskMessage) -> tuple[JobRecord, bool]:
         """Store a new record and push its task message, atomically; with an idempotency key
         already used by this tenant, return that job instead (``created`` is then False)."""
-        idem = (
-            keys.idempotency(record.tenant, record.idempotency_key)
-            if record.idempotency_key
-            else ""
-        )
-        flat: list[str] = []
-        for name, value in record.to_redis().items():
-            flat += [name, value]
-        created, job_id = await self._submit(
-            keys=[keys.job(record.id), keys.tenant_jobs(record.tenant), idem, message.key],
-            args=[
-                self._ttl,
-                0,
-                record.id,
-                oldest_live_id_bound(self._ttl),
-                keys.job(""),
-                message.payload,
-                *flat,
-            ],
+        created, job_id = await self._scripts.submit(
+            record.id,
+            record.tenant,
+            idempotency_key=record.idempotency_key,
+            message=message,
+            fields=record.to_redis(),
+            ttl_seconds=self._ttl,
+            expired_below=oldest_live_id_bound(self._ttl),
         )
         if int(created):
             return record, True
@@ -138,18 +119,14 @@ class JobStore:
         record = await self.get(job_id, tenant)
         if record.status in TERMINAL:
             raise Conflict(f"job {job_id!r} is already {record.status.value}", param="id")
-        ok, current = await self._transition(
-            keys=[keys.job(job_id)],
-            args=transition_args(
-                CANCELLABLE,
-                JobStatus.CANCELLED,
-                job_id,
-                publish_channel=keys.JOB_DONE_CHANNEL,
-                fields={
-                    "finished_at": time.time(),
-                    "error": {"type": "cancelled", "message": "cancelled by the client"},
-                },
-            ),
+        ok, current = await self._scripts.transition(
+            job_id,
+            CANCELLABLE,
+            JobStatus.CANCELLED,
+            fields={
+                "finished_at": time.time(),
+                "error": {"type": "cancelled", "message": "cancelled by the client"},
+            },
         )
         if int(ok) != 1:
             raise Conflict(f"job {job_id!r} is already {text(current)}", param="id")

@@ -127,39 +127,3 @@ def session_from_redis(
         metadata=orjson.loads(fields.get("metadata", "{}")),
         messages=[orjson.loads(m) for m in messages],
     )
-
-
-def encode_context_patch(patch: Mapping[str, Any]) -> list[str]:
-    """ARGV pairs for ``UPDATE_CONTEXT_LUA``: key, JSON value — ``""`` (never valid JSON)
-    for a ``None`` value, which deletes the key."""
-    args: list[str] = []
-    for name, value in patch.items():
-        args += [name, "" if value is None else orjson.dumps(value).decode()]
-    return args
-
-
-# KEYS: header, messages, context. ARGV[1] the tenant. Deletes the session only if it is
-# this tenant's; returns 1 when deleted, 0 when missing or another tenant's.
-DELETE_LUA = """
-if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return 1
-"""
-
-# KEYS: header, messages, context. ARGV[1] the tenant, ARGV[2..] context key/value pairs
-# ("" deletes the key). Returns 0 when the session is missing or another tenant's; else
-# merges, renews all three expiries to the session's ttl_seconds, and returns 1.
-UPDATE_CONTEXT_LUA = """
-local header = redis.call('HMGET', KEYS[1], 'tenant', 'ttl_seconds')
-if header[1] ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[3], ARGV[i])
-  else
-    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-  end
-end
-local ttl_ms = tonumber(header[2]) * 1000
-for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl_ms) end
-return 1
-"""

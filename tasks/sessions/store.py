@@ -18,16 +18,14 @@ from redis.exceptions import RedisError
 from gateway.errors import ServiceUnavailable, SessionNotFound
 from gateway.redis_replies import optional_text, text
 from tasks.sessions.record import (
-    DELETE_LUA,
-    UPDATE_CONTEXT_LUA,
     Session,
-    encode_context_patch,
     is_session_id,
     new_session_id,
     queue_session_reads,
     session_from_redis,
     session_keys,
 )
+from tasks.sessions.session_scripts import SessionScripts
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +51,7 @@ class SessionStore:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._delete = redis.register_script(DELETE_LUA)
-        self._update_context = redis.register_script(UPDATE_CONTEXT_LUA)
+        self._scripts = SessionScripts(redis)
 
     async def create(
         self,
@@ -123,7 +120,7 @@ class SessionStore:
         if not is_session_id(session_id):
             raise _not_found(session_id)
         with _store_available("delete", session_id):
-            deleted = await self._delete(keys=session_keys(session_id), args=[tenant])
+            deleted = await self._scripts.delete(session_id, tenant)
         if int(deleted) != 1:
             raise _not_found(session_id)
 
@@ -133,9 +130,7 @@ class SessionStore:
         if not is_session_id(session_id):
             raise _not_found(session_id)
         with _store_available("update_context", session_id):
-            updated = await self._update_context(
-                keys=session_keys(session_id), args=[tenant, *encode_context_patch(patch)]
-            )
+            updated = await self._scripts.update_context(session_id, tenant, patch)
         if int(updated) != 1:
             raise _not_found(session_id)
         return await self.get(session_id, tenant)

@@ -1,7 +1,7 @@
 """Webhook deliveries: at least once, signed (Standard Webhooks), with backoff over hours.
 
 A job or batch that asked for a webhook has its delivery scheduled the moment it ends, in
-the same script (``tasks.jobs.events``): a member ``job:<id>`` / ``batch:<id>`` in
+the same script (``on_terminal.lua``): a member ``job:<id>`` / ``batch:<id>`` in
 ``keys.WEBHOOKS_DUE``, and ``wh_*`` fields on its record that hold the delivery's state and
 every attempt. Webhook workers (queue ``llm.webhooks``):
 
@@ -36,64 +36,14 @@ from gateway import keys
 from gateway.errors import UrlNotAllowed
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import overall_deadline
-from gateway.redis_clock import NOW_MS_LUA
 from gateway.redis_replies import text
 from tasks.batches.record import BatchRecord
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, iso
+from tasks.webhooks.delivery_scripts import DeliveryScripts
 from tasks.webhooks.secrets import WebhookSecrets
 
 log = structlog.get_logger(__name__)
-
-# KEYS[1] due set. ARGV[1] how many, ARGV[2] lease ms. Returns the due members, each
-# re-scored a lease ahead (handed out: not due again unless its attempt is never recorded).
-TAKE_DUE_LUA = (
-    NOW_MS_LUA
-    + """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-for _, member in ipairs(due) do
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), member)
-end
-return due
-"""
-)
-
-# KEYS[1] record hash, KEYS[2] due set, KEYS[3] dead set. ARGV[1] member, ARGV[2] the
-# attempt count the attempt was made at, ARGV[3] the attempt (JSON), ARGV[4] outcome
-# ("delivered", "retry", "dead"), ARGV[5] retry delay ms. Returns 1, or 0 when another
-# copy recorded first (or the delivery is no longer pending).
-RECORD_LUA = (
-    NOW_MS_LUA
-    + """
-if redis.call('HGET', KEYS[1], 'wh_status') ~= 'pending' then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'wh_attempt_count') or '0') ~= tonumber(ARGV[2]) then
-  return 0
-end
-local list = redis.call('HGET', KEYS[1], 'wh_attempts')
-if not list or list == '[]' then
-  list = '[' .. ARGV[3] .. ']'
-else
-  list = string.sub(list, 1, -2) .. ',' .. ARGV[3] .. ']'
-end
-redis.call('HSET', KEYS[1], 'wh_attempts', list)
-redis.call('HINCRBY', KEYS[1], 'wh_attempt_count', 1)
-if ARGV[4] == 'retry' then
-  local at = now + tonumber(ARGV[5])
-  redis.call('HSET', KEYS[1], 'wh_next_at', at / 1000)
-  redis.call('ZADD', KEYS[2], at, ARGV[1])
-  return 1
-end
-redis.call('HDEL', KEYS[1], 'wh_next_at')
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[4] == 'delivered' then
-  redis.call('HSET', KEYS[1], 'wh_status', 'delivered', 'wh_delivered_at', now / 1000)
-else
-  redis.call('HSET', KEYS[1], 'wh_status', 'dead')
-  redis.call('ZADD', KEYS[3], now, ARGV[1])
-end
-return 1
-"""
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,16 +73,14 @@ class WebhookDeliverer:
     # The longest one attempt may take, connect to response headers.
     attempt_seconds: float = 10.0
     messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
-    _take_due: Any = field(init=False, repr=False)
-    _record: Any = field(init=False, repr=False)
+    _scripts: DeliveryScripts = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._take_due = self.redis.register_script(TAKE_DUE_LUA)
-        self._record = self.redis.register_script(RECORD_LUA)
+        self._scripts = DeliveryScripts(self.redis)
 
     def pump(self, limit: int = 200) -> int:
         """Queue a delivery message for each due delivery; returns how many."""
-        due = self._take_due(keys=[keys.WEBHOOKS_DUE], args=[limit, int(self.lease_seconds * 1000)])
+        due = self._scripts.take_due(limit, int(self.lease_seconds * 1000))
         if not due:
             return 0
         pipe = self.redis.pipeline(transaction=False)
@@ -166,9 +114,13 @@ class WebhookDeliverer:
             # ±10% jitter: receivers coming back are not hit by every retry at once.
             delay = self.schedule[event.attempt_count] * random.uniform(0.9, 1.1)
             outcome = "retry"
-        recorded = self._record(
-            keys=[event.key, keys.WEBHOOKS_DUE, keys.WEBHOOKS_DEAD],
-            args=[target, event.attempt_count, orjson.dumps(attempt), outcome, int(delay * 1000)],
+        recorded = self._scripts.record(
+            event.key,
+            target,
+            attempt_count=event.attempt_count,
+            attempt=orjson.dumps(attempt),
+            outcome=outcome,
+            retry_ms=int(delay * 1000),
         )
         log.info(
             "webhook_attempt",
@@ -177,7 +129,7 @@ class WebhookDeliverer:
             status_code=status_code,
             error=error,
             attempt=event.attempt_count + 1,
-            recorded=bool(recorded),
+            recorded=recorded,
         )
         return outcome
 

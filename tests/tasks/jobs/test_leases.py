@@ -1,4 +1,4 @@
-"""Job leases and the deferred set (``tasks.jobs.leases`` through ``SyncJobStore``) against a
+"""Job leases and the deferred set (``tasks.jobs.job_scripts`` through ``SyncJobStore``) against a
 real Redis: claim, finish/requeue by the holder only, renew, reap and the pump."""
 
 from __future__ import annotations

@@ -1,0 +1,74 @@
+-- End a call: free its slot, settle its tokens, tell the circuit.
+-- KEYS: the instance's limiter keys (limits.capacity_scripts), then KEYS[11] the
+-- deferred-jobs set. ARGV: 1 admission token, 2 tokens used (-1 = keep the reservation),
+-- 3 outcome ("ok", "fail", "rate_limited", "neutral"), 4 cooldown ms (for
+-- "rate_limited"), 5 circuit failure threshold, 6 circuit reset ms, 7 the instance's max
+-- concurrency (0 = none; with one, a release wakes the waiters the free slots can take).
+-- Returns the circuit state after the call. The circuit's policy: any answer from the
+-- provider (even a straggler's) closes it; a failure, or a probe's unanswered end, counts.
+--!include gateway/scripts/clock.lua
+--!include gateway/scripts/keys.lua
+--!include gateway/scripts/circuit.lua
+local token, used, outcome = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if used >= 0 then
+  local reserved = redis.call('HGET', KEYS[3], token)
+  if reserved then
+    redis.call('HSET', KEYS[3], token, used)
+    redis.call('INCRBY', KEYS[4], used - tonumber(reserved))
+  end
+end
+local conc = tonumber(ARGV[7])
+local freed = redis.call('ZREM', KEYS[5], token) == 1
+if outcome == 'rate_limited' then
+  local ms = tonumber(ARGV[4])
+  if ms > 0 and redis.call('PTTL', KEYS[9]) < ms then
+    redis.call('SET', KEYS[9], '1', 'PX', ms)
+  end
+end
+local state = redis.call('HGET', KEYS[10], 'state') or 'closed'
+if outcome == 'fail' or (outcome == 'neutral' and state == 'half_open') then
+  -- A failed call counts towards opening; a probe that ended without a verdict (our own
+  -- error) reopens the circuit for a new probe after the reset time.
+  local failures = redis.call('HINCRBY', KEYS[10], 'failures', outcome == 'fail' and 1 or 0)
+  if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[5])) then
+    state = 'open'
+    circuit_trip(KEYS[10], tonumber(ARGV[6]))
+  end
+elseif outcome ~= 'neutral' then
+  -- The provider answered: it is reachable, whatever it said.
+  if state ~= 'closed' then
+    state = 'closed'
+    redis.call('HSET', KEYS[10], 'state', 'closed', 'failures', 0)
+  elseif redis.call('HGET', KEYS[10], 'failures') ~= '0' then
+    redis.call('HSET', KEYS[10], 'failures', 0)
+  end
+end
+if freed and conc > 0 and state == 'closed' and redis.call('PTTL', KEYS[9]) <= 0 then
+  -- Hand the free slots to the first waiters in line now rather than at their next poll.
+  -- A waiter that is not in the deferred set is already on its way back (pushed, or being
+  -- run): it counts as coming. One that has ended (cancelled while waiting) leaves the
+  -- line, so it does not hold a slot it will never take.
+  local free = conc - redis.call('ZCARD', KEYS[5])
+  local coming, start = 0, 0
+  while coming < free do
+    local ids = redis.call('ZRANGE', KEYS[6], start, start + free - coming - 1)
+    if #ids == 0 then break end
+    start = start + #ids
+    for _, id in ipairs(ids) do
+      local m = redis.call('HMGET', job_key(id), 'status', 'message', 'message_key')
+      if m[1] ~= 'queued' and m[1] ~= 'running' then
+        redis.call('ZREM', KEYS[6], id)
+        redis.call('ZREM', KEYS[7], id)
+        redis.call('HDEL', KEYS[8], id)
+        redis.call('ZREM', KEYS[11], id)
+        start = start - 1
+      else
+        if redis.call('ZREM', KEYS[11], id) == 1 and m[2] and m[3] then
+          redis.call('RPUSH', m[3], m[2])
+        end
+        coming = coming + 1
+      end
+    end
+  end
+end
+return state

@@ -1,0 +1,217 @@
+"""``JobScripts``: the job record's Lua (``tasks/jobs/scripts/*.lua``), one typed method per
+script, each owning its KEYS and ARGV order.
+
+**Submit** creates a record and pushes its message in one step; **transition** moves a job
+between statuses whatever its lease (a client's cancel). Running jobs hold leases; jobs
+that must wait sit in a deferred set. Both live in Redis and every step is one Lua script
+on Redis's own clock, so no worker's clock matters. Every script that ends a job runs
+``scripts/on_terminal.lua`` in the same step (webhook scheduling, batch counters).
+
+- **Claim** moves ``queued`` → ``running`` and writes a lease: a random token in the record
+  and an expiry in ``llmgw:running``. A running job whose lease is still live is not
+  claimed again, so a duplicate delivery never runs a job twice at the same time.
+- **Renew**: each worker extends the leases of the jobs it is running, every third of the
+  lease. A worker killed with SIGKILL stops renewing.
+- **Reap**: any worker moves a job whose lease lapsed (half a lease ago, a grace for a
+  worker that was only cut off from Redis) back to ``queued`` and pushes its Celery
+  message to the front of its queue, so another worker re-runs it within about 1.5 lease
+  periods (not the broker's one-hour visibility timeout). A job that keeps losing its
+  worker is failed after ``max_attempts`` recoveries instead of crashing workers forever.
+- **Finish / requeue** succeed only for the lease holder: a worker that lost its lease
+  (reaped while stalled) cannot overwrite what the new holder does.
+- **Defer**: a job that must wait (provider limits, backoff after an error) is put in
+  ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
+  worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
+  front of their queues. The message to push is kept in the record (``message``,
+  ``message_key``), so nothing has to be rebuilt outside the script, and nothing is lost
+  if a worker dies between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from gateway import keys
+from gateway.lua import register
+from tasks.jobs.messages import TaskMessage
+from tasks.jobs.record import JobStatus, encode_field
+
+
+def _pairs(fields: Mapping[str, Any] | None) -> list[str]:
+    """Field/value ARGV pairs; ``""`` (a ``None`` value) deletes the field."""
+    out: list[str] = []
+    for name, value in (fields or {}).items():
+        out += [name, "" if value is None else encode_field(name, value)]
+    return out
+
+
+class JobScripts:
+    """The job scripts, registered once on one client. Each method returns the script's
+    reply (an awaitable of it on an asyncio client)."""
+
+    def __init__(self, redis: Redis | AsyncRedis) -> None:
+        def script(name: str) -> Any:
+            return register(redis, f"tasks/jobs/scripts/{name}.lua")
+
+        self._submit = script("submit")
+        self._transition = script("transition")
+        self._claim = script("claim")
+        self._finish = script("finish")
+        self._finish_in_session = script("finish_in_session")
+        self._checkpoint = script("checkpoint")
+        self._requeue = script("requeue")
+        self._renew = script("renew")
+        self._reap = script("reap")
+        self._pump = script("pump")
+
+    def submit(
+        self,
+        job_id: str,
+        tenant: str,
+        *,
+        idempotency_key: str | None,
+        message: TaskMessage,
+        fields: Mapping[str, str],
+        ttl_seconds: int,
+        expired_below: str,
+    ) -> Any:
+        """Store a new record and push its message: {1, id}, or {0, existing id} when the
+        idempotency key names a live job. ``expired_below``: the tenant index's lex bound
+        below which entries expired."""
+        idem = keys.idempotency(tenant, idempotency_key) if idempotency_key else ""
+        flat = [part for pair in fields.items() for part in pair]
+        return self._submit(
+            keys=[keys.job(job_id), keys.tenant_jobs(tenant), idem, message.key],
+            args=[ttl_seconds, 0, job_id, expired_below, message.payload, *flat],
+        )
+
+    def transition(
+        self,
+        job_id: str,
+        allowed: Iterable[JobStatus],
+        new: JobStatus,
+        *,
+        attempts_increment: int = 0,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Move ``allowed`` → ``new`` whatever the lease: {1, new}, {0, current} or
+        {-1, ""}; a terminal ``new`` is announced on ``keys.JOB_DONE_CHANNEL``."""
+        return self._transition(
+            keys=[keys.job(job_id), keys.WEBHOOKS_DUE],
+            args=[
+                ",".join(sorted(s.value for s in allowed)),
+                new.value,
+                keys.JOB_DONE_CHANNEL if new.terminal else "",
+                job_id,
+                attempts_increment,
+                *_pairs(fields),
+            ],
+        )
+
+    def claim(self, job_id: str, token: str, *, lease_ms: int, started_at: str) -> Any:
+        """{1, fields} claimed, {0, why not} or {-1} missing."""
+        return self._claim(
+            keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
+            args=[token, lease_ms, started_at, job_id],
+        )
+
+    def finish(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        attempts_increment: int,
+        fields: Mapping[str, Any] | None,
+    ) -> Any:
+        """{1, status} if ``token`` held the job, else {0, current status}."""
+        return self._finish(
+            keys=[keys.job(job_id), keys.RUNNING, keys.WEBHOOKS_DUE],
+            args=[
+                token,
+                status.value,
+                keys.JOB_DONE_CHANNEL,
+                job_id,
+                attempts_increment,
+                *_pairs(fields),
+            ],
+        )
+
+    def finish_in_session(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        attempts_increment: int,
+        fields: Mapping[str, Any] | None,
+        session_id: str,
+        tenant: str,
+        max_messages: int,
+        messages: list[str],
+    ) -> Any:
+        """``finish`` plus appending ``messages`` (JSON) to the session if it is still
+        ``tenant``'s: {1, status, appended} or {0, current status}."""
+        return self._finish_in_session(
+            keys=[
+                keys.job(job_id),
+                keys.RUNNING,
+                keys.session(session_id),
+                keys.session_messages(session_id),
+                keys.session_context(session_id),
+                keys.WEBHOOKS_DUE,
+            ],
+            args=[
+                token,
+                status.value,
+                keys.JOB_DONE_CHANNEL,
+                job_id,
+                attempts_increment,
+                tenant,
+                max_messages,
+                len(messages),
+                *messages,
+                *_pairs(fields),
+            ],
+        )
+
+    def checkpoint(self, job_id: str, token: str, fields: Mapping[str, Any]) -> Any:
+        """{1, "running"} if ``token`` holds the job (fields written), else {0, status}."""
+        return self._checkpoint(keys=[keys.job(job_id)], args=[token, *_pairs(fields)])
+
+    def requeue(
+        self,
+        job_id: str,
+        token: str,
+        *,
+        delay_ms: int,
+        attempts_increment: int,
+        fields: Mapping[str, Any] | None,
+    ) -> Any:
+        """{1, "queued"} if ``token`` held the job, else {0, status}."""
+        return self._requeue(
+            keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
+            args=[token, job_id, delay_ms, attempts_increment, *_pairs(fields)],
+        )
+
+    def renew(self, leases: list[tuple[str, str]], *, lease_ms: int) -> Any:
+        """Extend the (job id, token) leases still held; the count renewed."""
+        return self._renew(
+            keys=[keys.RUNNING, *(keys.job(job_id) for job_id, _ in leases)],
+            args=[lease_ms, *(part for lease in leases for part in lease)],
+        )
+
+    def reap(self, *, recoveries_allowed: int, batch: int, finished_at: str, grace_ms: int) -> Any:
+        """{re-queued, failed for losing too many workers}."""
+        return self._reap(
+            keys=[keys.RUNNING, keys.WEBHOOKS_DUE],
+            args=[recoveries_allowed, batch, keys.JOB_DONE_CHANNEL, finished_at, grace_ms],
+        )
+
+    def pump(self, *, batch: int) -> Any:
+        """How many deferred jobs were due (pushed back onto their queues)."""
+        return self._pump(keys=[keys.DEFERRED], args=[batch])

@@ -1,0 +1,37 @@
+-- What happens, inside Redis, the moment a job reaches a terminal state. Every script
+-- that ends a job (finish, transition, reap, batch cancel) includes this file and calls
+-- ``on_terminal`` in the same step, so these follow exactly once per job, even across
+-- crashes and duplicate deliveries:
+--
+-- - a job that asked for a webhook gets its delivery scheduled (tasks.webhooks);
+-- - a batch's job bumps the batch's counters, and the job that completes the count ends
+--   the batch: status ``completed`` (or ``cancelled`` if a cancel was asked for), its own
+--   webhook scheduled.
+--
+-- ``on_terminal(due_key, record_key, job_id, status)``: call once, when the job has just
+-- become terminal; ``due_key`` is the webhook due set (keys.WEBHOOKS_DUE, from KEYS).
+--!include gateway/scripts/due_set.lua
+--!include gateway/scripts/keys.lua
+local function schedule_webhook(due_key, key, member, event)
+  redis.call('HSET', key, 'wh_status', 'pending', 'wh_event', event, 'wh_attempt_count', 0,
+    'wh_next_at', now / 1000)
+  schedule_at(due_key, member, now)
+end
+
+local function on_terminal(due_key, record_key, job_id, status)
+  local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed')
+  if f[1] then schedule_webhook(due_key, record_key, 'job:' .. job_id, 'job.' .. status) end
+  if not f[2] then return end
+  local bkey = batch_key(f[2])
+  if redis.call('EXISTS', bkey) == 0 then return end
+  redis.call('HINCRBY', bkey, 'n_' .. status, 1)
+  if f[3] then redis.call('HINCRBY', bkey, 'n_validation_failed', 1) end
+  local done = redis.call('HINCRBY', bkey, 'n_done', 1)
+  local b = redis.call('HMGET', bkey, 'total', 'status', 'webhook')
+  if done < tonumber(b[1]) then return end
+  if b[2] ~= 'in_progress' and b[2] ~= 'cancelling' then return end
+  local final = 'completed'
+  if b[2] == 'cancelling' then final = 'cancelled' end
+  redis.call('HSET', bkey, 'status', final, 'ended_at', now / 1000)
+  if b[3] then schedule_webhook(due_key, bkey, 'batch:' .. f[2], 'batch.' .. final) end
+end
