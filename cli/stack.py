@@ -11,74 +11,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import redis
 from rich.console import Console
-from rich.table import Table
 
-from emulator.directives import directive
+from cli.demo import run_demo
 from emulator.local_env import emulator_env_by_provider
 from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from gateway.settings import Settings
-from providers.config import ProvidersConfig, load_providers
+from providers.config import load_providers
 
 DEV_API_KEY = "dev-key"
-_SEARCH = {"name": "search_corpus", "arguments": {"query": "retry backoff", "top_k": 2}}
-
-
-def _completion(model: str, content: str, **extra: Any) -> dict[str, Any]:
-    messages = [{"role": "user", "content": content}]
-    return {"type": "completion", "request": {"model": model, "messages": messages, **extra}}
-
-
-# (what the row shows, the job): a plain completion per provider, a tool loop (the
-# emulated model searches the corpus, then answers from the results) and one tool job; then
-# (``demo_jobs``) one completion pinned to each other instance of the providers file.
-DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("gpt-4o-mini", _completion("gpt-4o-mini", "Hello from the gpt-4o-mini demo")),
-    ("claude-sonnet-4-5", _completion("claude-sonnet-4-5", "Hello from the Claude demo")),
-    (
-        "gpt-4o-mini + search_corpus",
-        _completion(
-            "gpt-4o-mini",
-            "How do retries back off? " + directive(turns=[{"tool_calls": [_SEARCH]}, {}]),
-            tools=[{"type": "function", "function": {"name": "search_corpus"}}],
-        ),
-    ),
-    (
-        "tool get_chunk",
-        {"type": "tool", "request": {"name": "get_chunk", "arguments": {"chunk_id": "chunk-001"}}},
-    ),
-    (
-        "enhancement (gather, enhance, check, review)",
-        {
-            "type": "enhancement",
-            "request": {
-                "model": "gpt-4o-mini",
-                "document": {
-                    "name": "limits.md",
-                    "text": "# Rate limits\n\nEvery provider has its own limits.\n\n"
-                    "## Retries\n\nA 429 is retried after its retry-after.\n",
-                },
-            },
-        },
-    ),
-)
-
-
-def demo_jobs(providers: ProvidersConfig) -> list[tuple[str, dict[str, Any]]]:
-    """``DEMO_JOBS`` plus one completion per other instance, pinned with ``provider``."""
-    jobs = list(DEMO_JOBS)
-    for inst in providers.instances.values():
-        models = [*inst.models, *inst.model_map]
-        if inst.name in ("openai", "anthropic") or not models:
-            continue
-        body = _completion(models[0], f"Hello from {inst.name}", provider=inst.name)
-        jobs.append((f"{inst.name}: {models[0]}", body))
-    return jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,36 +252,8 @@ class LocalStack:
 
     def _demo(self) -> int:
         key = self.env["LLM_GATEWAY_API_KEYS"].split(",")[0].partition(":")[2]
-        base = f"http://127.0.0.1:{self.ports.api}"
-        table = Table(title="demo jobs through the stack")
-        for column in ("job", "provider", "status", "reply", "seconds"):
-            table.add_column(column)
-        failures = 0
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-            settings = Settings()
-            for label, body in demo_jobs(load_providers(settings.providers_file, self.env)):
-                started = time.perf_counter()
-                job = client.post("/v1/jobs", json=body, timeout=10).json()
-                done = client.get(
-                    f"/v1/jobs/{job['id']}/wait", params={"timeout": 60}, timeout=70
-                ).json()
-                result = done.get("result") or {}
-                reply = (
-                    (result.get("message") or {}).get("content")
-                    or result.get("output")
-                    or _enhancement_summary(result)
-                    or (done.get("error") or {}).get("message", "")
-                )
-                failures += done["status"] != "succeeded"
-                table.add_row(
-                    label,
-                    str(done.get("provider") or "-"),
-                    done["status"],
-                    str(reply)[:60],
-                    f"{time.perf_counter() - started:.3f}",
-                )
-        self.console.print(table)
-        return 1 if failures else 0
+        providers = load_providers(Settings().providers_file, self.env)
+        return run_demo(f"http://127.0.0.1:{self.ports.api}", key, providers, self.console)
 
     def _stop_all(self) -> None:
         # A second Ctrl-C must not abandon the children half-way through stopping them.
@@ -355,15 +272,6 @@ class LocalStack:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.children.clear()
-
-
-def _enhancement_summary(result: dict[str, Any]) -> str:
-    """An enhancement's outcome in a few words: its checks and citations."""
-    validation = result.get("validation")
-    if not validation:
-        return ""
-    verdict = "valid" if validation["passed"] else "INVALID"
-    return f"{verdict}, {len(result.get('citations', []))} citations"
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

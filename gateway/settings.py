@@ -1,4 +1,8 @@
-"""The one settings class. Every knob is an ``LLM_GATEWAY_*`` environment variable."""
+"""The one settings class. Every knob is an ``LLM_GATEWAY_*`` environment variable.
+
+Longer than a module should be, on purpose: one class is the contract (one prefix, one
+place to look), and each field carries the description ``docs/configuration.md`` is
+generated from (``python -m gateway.settings_doc --write``)."""
 
 from __future__ import annotations
 
