@@ -6,13 +6,12 @@ from fastapi import APIRouter
 
 from api.deps import Services, Tenant
 from api.schemas import WebhookSecret, error_responses
-from api.schemas.errors import AUTHENTICATED
 from gateway.errors import NotFound
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-@router.get("/secret", responses=error_responses(*AUTHENTICATED, 404))
+@router.get("/secret", responses=error_responses(401, 404))
 async def webhook_secret(tenant: Tenant, services: Services) -> WebhookSecret:
     """The caller's signing secrets (Standard Webhooks ``whsec_...``), newest last: verify
     a delivery with any of them (``standardwebhooks.Webhook(secret).verify``)."""
