@@ -6,7 +6,8 @@ each response is checked: not a server error, its status documented, its content
 documented, its body valid against the documented schema. Blocking operations stay quick:
 ``wait``'s ``timeout`` has its maximum in the document, the generated ids name no job (an
 unknown job answers at once), and the synchronous routes' generated requests name unknown
-models (a 400) or, when they name a model, the emulator answers at once.
+models (a 400) or, when they name a model, the emulator answers at once. Nothing is
+excluded; ``/metrics`` (Prometheus text for scrapers) is outside the document by design.
 """
 
 from __future__ import annotations
