@@ -54,6 +54,7 @@ def test_the_client_model_names_exactly_the_documented_fields(
 @pytest.mark.parametrize(
     ("component", "statuses"),
     [("Job", JobStatus), ("Batch", BatchStatus), ("BatchResultLine", ResultStatus)],
+    ids=["Job", "Batch", "BatchResultLine"],
 )
 def test_the_client_knows_every_documented_status(
     component: str, statuses: Any, components: dict[str, Any]
