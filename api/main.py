@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.openapi import install_openapi
 from api.responses import FastJSONResponse
 from api.routes import batches, chat, health, jobs, models, providers, sessions, tools, webhooks
 from api.services import ApiServices
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=FastJSONResponse,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
     for module in (health, jobs, batches, chat, models, providers, sessions, tools, webhooks):
         app.include_router(module.router)

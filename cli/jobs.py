@@ -131,7 +131,7 @@ def job_summary(job: Job) -> list[tuple[str, str]]:
         ("cost_usd", shown(job.cost_usd)),
     ]
     if job.pipeline is not None:
-        rows.append(("step", job.pipeline.step))
+        rows.append(("step", shown(job.pipeline.step)))
     if job.batch_id is not None:
         rows.append(("batch", f"{job.batch_id} ({shown(job.custom_id)})"))
     if error:

@@ -1,6 +1,7 @@
 """The gateway's records as the client reads them. Fields the API contract names are typed;
 anything the server adds later is kept (``extra="allow"``), so an older client still reads
-a newer gateway's answers."""
+a newer gateway's answers. ``tests/client/test_models_match_api.py`` holds these to the
+API's OpenAPI document: same field names, same status values."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class Webhook(_Record):
 class Pipeline(_Record):
     """Where a running enhancement job is."""
 
-    step: str
+    step: str | None = None
+    prompt: str | None = None
 
 
 class Job(_Record):
@@ -107,9 +109,12 @@ class Batch(_Record):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
     options: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    priority: int | None = None
+    idempotency_key: str | None = None
     results_url: str | None = None
     webhook: Webhook | None = None
 
@@ -168,6 +173,7 @@ class BatchResult(_Record):
     result: EnhancementResult | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
 
     @property
     def succeeded_and_valid(self) -> bool:

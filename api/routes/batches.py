@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
-from api.schemas import BatchCreate
+from api.schemas import Batch, BatchCreate, BatchList, BatchResultLine, error_responses
+from api.schemas.errors import AUTHENTICATED, WITH_BODY
 from tasks.batches.submission import BatchSpec
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -18,7 +19,25 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 _BATCH_ID = r"^batch_[0-9a-f]+$"
 
 
-@router.post("", status_code=202)
+class JsonLinesResponse(StreamingResponse):
+    """A stream of JSON lines; as the route's response class it makes the document list
+    the line's schema under ``application/x-ndjson``."""
+
+    media_type = "application/x-ndjson"
+
+
+# Batches are sent as ``BatchStore.public`` builds them; the models document them.
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Batch,
+    responses={
+        200: {"model": Batch, "description": "The batch an earlier submission with this key made."},
+        **error_responses(*WITH_BODY, 409),
+    },
+)
 async def submit_batch(
     body: BatchCreate, tenant: Tenant, services: Services, request_id: RequestId
 ) -> FastJSONResponse:
@@ -44,31 +63,38 @@ async def submit_batch(
     )
 
 
-@router.get("/{batch_id}")
+@router.get("/{batch_id}", response_model=Batch, responses=error_responses(*AUTHENTICATED, 404))
 async def get_batch(batch_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
     batch = await services.batches.get(batch_id, tenant)
     return FastJSONResponse(await services.batches.public(batch))
 
 
-@router.get("/{batch_id}/results")
+@router.get(
+    "/{batch_id}/results",
+    response_class=JsonLinesResponse,
+    response_model=BatchResultLine,
+    responses=error_responses(*AUTHENTICATED, 404),
+)
 async def batch_results(batch_id: str, tenant: Tenant, services: Services) -> StreamingResponse:
-    """One JSON line per document, in submission order; unfinished documents show their
-    current status. Streamed: a large batch is never held in memory whole."""
+    """One JSON line per document (each a ``BatchResultLine``), in submission order;
+    unfinished documents show their current status. Streamed: a large batch is never held
+    in memory whole."""
     batch = await services.batches.get(batch_id, tenant)
-    return StreamingResponse(
+    return JsonLinesResponse(
         services.batches.results(batch),
-        media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="{batch.id}.jsonl"'},
     )
 
 
-@router.post("/{batch_id}/cancel")
+@router.post(
+    "/{batch_id}/cancel", response_model=Batch, responses=error_responses(*AUTHENTICATED, 404, 409)
+)
 async def cancel_batch(batch_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
     batch = await services.batches.cancel(batch_id, tenant)
     return FastJSONResponse(await services.batches.public(batch))
 
 
-@router.get("")
+@router.get("", response_model=BatchList, responses=error_responses(*AUTHENTICATED, 422))
 async def list_batches(
     tenant: Tenant,
     services: Services,

@@ -16,7 +16,8 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
-from api.schemas import ChatCompletionRequest
+from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
+from api.schemas.errors import SYNC_JOB
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
@@ -25,7 +26,19 @@ from tasks.jobs.submission import JobSpec
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 
-@router.post("/chat/completions", response_model=None)
+# The completion is sent as ``chat_completion`` builds it; ``ChatCompletion`` documents it
+# (validating it on the way out would cost more than the serialization itself).
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {
+            "description": "The completion; with ``stream`` as OpenAI's stream chunks.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(*SYNC_JOB),
+    },
+)
 async def chat_completions(
     body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
 ) -> FastJSONResponse | StreamingResponse:

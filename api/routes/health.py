@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from api.deps import Services
 from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import FastJSONResponse
+from api.schemas import Health, Readiness, RedisDown
 from gateway import keys
 from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
@@ -17,9 +18,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health() -> FastJSONResponse:
+async def health() -> Health:
     """The process is up and serving."""
-    return FastJSONResponse({"status": "ok"})
+    return Health(status="ok")
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -28,8 +29,17 @@ async def metrics(services: Services) -> Response:
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/health/ready")
-async def ready(services: Services) -> FastJSONResponse:
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={
+        503: {
+            "model": Readiness | RedisDown,
+            "description": "No worker has sent a heartbeat recently, or Redis is down.",
+        }
+    },
+)
+async def ready(services: Services, response: Response) -> Readiness | FastJSONResponse:
     """Ready when Redis answers and at least one worker has sent a heartbeat recently.
     Reports which provider queues have a live consumer."""
     fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
@@ -37,7 +47,8 @@ async def ready(services: Services) -> FastJSONResponse:
         await services.redis.ping()
         members = await services.redis.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
     except (RedisError, OSError):
-        return FastJSONResponse({"status": "unavailable", "redis": "down"}, status_code=503)
+        down = RedisDown(status="unavailable", redis="down")
+        return FastJSONResponse(down.model_dump(), status_code=503)
     consumed: set[str] = set()
     for member in members:
         consumed.update(keys.worker_queues(member))
@@ -45,12 +56,12 @@ async def ready(services: Services) -> FastJSONResponse:
     queues[TOOLS_QUEUE] = TOOLS_QUEUE in consumed
     queues[WEBHOOKS_QUEUE] = WEBHOOKS_QUEUE in consumed
     is_ready = bool(members)
-    body = {
-        "status": "ready" if is_ready else "no_workers",
-        "redis": "ok",
-        "workers": len(members),
-        "queues": queues,
+    response.status_code = 200 if is_ready else 503
+    return Readiness(
+        status="ready" if is_ready else "no_workers",
+        redis="ok",
+        workers=len(members),
+        queues=queues,
         # Names only: the reasons (which sources were tried) are in /v1/providers, behind auth.
-        "disabled_instances": sorted(services.monitor.disabled),
-    }
-    return FastJSONResponse(body, status_code=200 if is_ready else 503)
+        disabled_instances=sorted(services.monitor.disabled),
+    )

@@ -5,33 +5,34 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Services, Tenant
-from api.responses import FastJSONResponse
+from api.schemas import Model, ModelList, ModelPattern, error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-@router.get("/models")
-async def list_models(_: Tenant, services: Services) -> FastJSONResponse:
+# Served from memory: no Redis error to report.
+@router.get("/models", responses=error_responses(401))
+async def list_models(_: Tenant, services: Services) -> ModelList:
     """Configured and discovered models; ``instances`` in routing preference order, with
     the ones workers disabled (missing credentials) left out of ``available``."""
     instances = services.providers.instances
     disabled = services.monitor.disabled
     router = services.router
     data = [
-        {
-            "id": model,
-            "object": "model",
-            "created": 0,
-            "owned_by": instances[names[0]].type,
-            "instances": names,
-            "available": [n for n in names if n not in disabled],
-            "discovered_on": router.discovered(model),
-        }
+        Model(
+            id=model,
+            object="model",
+            created=0,
+            owned_by=instances[names[0]].type,
+            instances=names,
+            available=[n for n in names if n not in disabled],
+            discovered_on=router.discovered(model),
+        )
         for model, names in router.models()
     ]
     patterns = [
-        {"instance": inst.name, "type": inst.type, "patterns": inst.model_patterns}
+        ModelPattern(instance=inst.name, type=inst.type, patterns=inst.model_patterns)
         for inst in instances.values()
         if inst.model_patterns
     ]
-    return FastJSONResponse({"object": "list", "data": data, "patterns": patterns})
+    return ModelList(object="list", data=data, patterns=patterns)

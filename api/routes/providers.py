@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import Services, Tenant
-from api.responses import FastJSONResponse
+from api.schemas import ProviderInstance, ProviderList, error_responses
+from api.schemas.catalog import ProviderCircuit, ProviderLimits, ProviderUsage
+from api.schemas.errors import AUTHENTICATED
 from gateway import keys
 from gateway.queues import MAX_PRIORITY, queue_key
 from limits.capacity import WINDOW_MS, Usage
@@ -17,8 +19,8 @@ from providers.config import InstanceConfig
 router = APIRouter(prefix="/v1", tags=["providers"])
 
 
-@router.get("/providers")
-async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
+@router.get("/providers", responses=error_responses(*AUTHENTICATED))
+async def list_providers(_: Tenant, services: Services) -> ProviderList:
     """One pipelined round trip for every instance: queue depth, live workers, usage."""
     instances = list(services.providers.instances.values())
     fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
@@ -36,12 +38,11 @@ async def list_providers(_: Tenant, services: Services) -> FastJSONResponse:
         chunk = replies[1 + i * step : 1 + (i + 1) * step]
         usage = Usage.from_reply(chunk[-1])
         depth = sum(int(n) for n in chunk[:-1])
-        described = _describe(inst, depth, workers.get(inst.queue, 0), usage)
         # Why workers disabled it (e.g. "no credentials (api_key) found; tried env X"):
         # names of sources, never values.
-        described["disabled"] = services.monitor.disabled.get(inst.name)
-        data.append(described)
-    return FastJSONResponse({"object": "list", "data": data})
+        disabled = services.monitor.disabled.get(inst.name)
+        data.append(_describe(inst, depth, workers.get(inst.queue, 0), usage, disabled))
+    return ProviderList(object="list", data=data)
 
 
 def _workers_per_queue(members: list[Any]) -> dict[str, int]:
@@ -52,36 +53,37 @@ def _workers_per_queue(members: list[Any]) -> dict[str, int]:
     return counts
 
 
-def _describe(inst: InstanceConfig, depth: int, workers: int, usage: Usage) -> dict[str, Any]:
+def _describe(
+    inst: InstanceConfig, depth: int, workers: int, usage: Usage, disabled: str | None
+) -> ProviderInstance:
     limits = inst.limits
-    return {
-        "name": inst.name,
-        "object": "provider_instance",
-        "type": inst.type,
-        "queue": inst.queue,
-        "queue_depth": depth,
-        "waiting_for_capacity": usage.waiting,
-        "in_flight": usage.in_flight,
-        "workers": workers,
-        "limits": {
-            "rpm": limits.rpm,
-            "tpm": limits.tpm,
-            "max_concurrency": limits.max_concurrency,
-        },
-        "usage": {
-            "requests_last_minute": usage.requests_last_minute,
-            "tokens_last_minute": usage.tokens_last_minute,
-        },
-        "cooldown_seconds": usage.cooldown_seconds,
-        "circuit": {
-            "state": usage.circuit,
-            "consecutive_failures": usage.consecutive_failures,
-            "probe_in_seconds": usage.probe_in_seconds,
-            "failure_threshold": inst.circuit.failure_threshold,
-            "reset_seconds": inst.circuit.reset_seconds,
-        },
-        "fallbacks": inst.fallbacks,
-        "priority": inst.priority,
-        "weight": inst.weight,
-        "region": inst.region,
-    }
+    return ProviderInstance(
+        name=inst.name,
+        object="provider_instance",
+        type=inst.type,
+        queue=inst.queue,
+        queue_depth=depth,
+        waiting_for_capacity=usage.waiting,
+        in_flight=usage.in_flight,
+        workers=workers,
+        limits=ProviderLimits(
+            rpm=limits.rpm, tpm=limits.tpm, max_concurrency=limits.max_concurrency
+        ),
+        usage=ProviderUsage(
+            requests_last_minute=usage.requests_last_minute,
+            tokens_last_minute=usage.tokens_last_minute,
+        ),
+        cooldown_seconds=usage.cooldown_seconds,
+        circuit=ProviderCircuit(
+            state=usage.circuit,
+            consecutive_failures=usage.consecutive_failures,
+            probe_in_seconds=usage.probe_in_seconds,
+            failure_threshold=inst.circuit.failure_threshold,
+            reset_seconds=inst.circuit.reset_seconds,
+        ),
+        fallbacks=inst.fallbacks,
+        priority=inst.priority,
+        weight=inst.weight,
+        region=inst.region,
+        disabled=disabled,
+    )

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response
 
 from api.deps import Services, Tenant
 from api.responses import FastJSONResponse
-from api.schemas import SessionCreate, SessionUpdate
+from api.schemas import Session, SessionCreate, SessionUpdate, error_responses
+from api.schemas.errors import AUTHENTICATED, WITH_BODY
 from gateway.errors import RequestValidationFailed
 from gateway.settings import Settings
 from providers.openai_format import chat_request_from_openai, message_to_openai
@@ -30,7 +31,10 @@ def _initial_history(messages: list[dict[str, Any]], settings: Settings) -> list
     return [message_to_openai(m) for m in parsed.messages]
 
 
-@router.post("", status_code=201)
+# Sessions are sent as ``Session.public`` builds them; the models document them.
+
+
+@router.post("", status_code=201, response_model=Session, responses=error_responses(*WITH_BODY))
 async def create_session(
     body: SessionCreate, tenant: Tenant, services: Services
 ) -> FastJSONResponse:
@@ -58,13 +62,13 @@ async def create_session(
     )
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", response_model=Session, responses=error_responses(*AUTHENTICATED, 404))
 async def get_session(session_id: str, tenant: Tenant, services: Services) -> FastJSONResponse:
     session = await services.sessions.get(session_id, tenant)
     return FastJSONResponse(session.public())
 
 
-@router.patch("/{session_id}")
+@router.patch("/{session_id}", response_model=Session, responses=error_responses(*WITH_BODY, 404))
 async def update_session(
     session_id: str, body: SessionUpdate, tenant: Tenant, services: Services
 ) -> FastJSONResponse:
@@ -73,7 +77,12 @@ async def update_session(
     return FastJSONResponse(session.public())
 
 
-@router.delete("/{session_id}", status_code=204)
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(*AUTHENTICATED, 404),
+)
 async def delete_session(session_id: str, tenant: Tenant, services: Services) -> Response:
     await services.sessions.delete(session_id, tenant)
     return Response(status_code=204)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from redis.exceptions import RedisError
 
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
-from api.schemas import ToolExecute
+from api.schemas import ServiceCircuit, Tool, ToolExecute, ToolList, ToolResult, error_responses
+from api.schemas.errors import SYNC_JOB
 from api.services import ApiServices
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
 from tasks.jobs.record import JobStatus, JobType, new_job_id
@@ -20,18 +19,17 @@ from tools.circuit import CircuitStatus
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
 
-@router.get("")
-async def list_tools(_: Tenant, services: Services) -> FastJSONResponse:
+# Redis errors only blank the circuits (below): the listing is never a 503.
+@router.get("", responses=error_responses(401))
+async def list_tools(_: Tenant, services: Services) -> ToolList:
     """Every tool with its schema, and the circuit of each downstream service (null when
     Redis cannot say: the listing itself never depends on it)."""
-    data = [{"object": "tool", **d} for d in services.tools.definitions()]
-    names = sorted({d["service"] for d in data if d["service"]})
-    return FastJSONResponse(
-        {"object": "list", "data": data, "services": await _circuits(services, names)}
-    )
+    data = [Tool(object="tool", **d) for d in services.tools.definitions()]
+    names = sorted({tool.service for tool in data if tool.service})
+    return ToolList(object="list", data=data, services=await _circuits(services, names))
 
 
-async def _circuits(services: ApiServices, names: list[str]) -> dict[str, Any]:
+async def _circuits(services: ApiServices, names: list[str]) -> dict[str, ServiceCircuit | None]:
     if not names:
         return {}
     try:
@@ -42,12 +40,13 @@ async def _circuits(services: ApiServices, names: list[str]) -> dict[str, Any]:
     except RedisError:
         return dict.fromkeys(names)
     return {
-        name: CircuitStatus.from_reply(name, reply).public()
+        name: ServiceCircuit(**CircuitStatus.from_reply(name, reply).public())
         for name, reply in zip(names, replies, strict=True)
     }
 
 
-@router.post("/execute")
+# Like the chat route's, the result is sent pre-built; ``ToolResult`` documents it.
+@router.post("/execute", response_model=ToolResult, responses=error_responses(*SYNC_JOB))
 async def execute_tool(
     body: ToolExecute, tenant: Tenant, services: Services, request_id: RequestId
 ) -> FastJSONResponse:

@@ -1,0 +1,91 @@
+"""``/v1/jobs``: the submission body, the job record as clients see it, a page of jobs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import MetadataValue, ResponseModel, Timestamp
+from api.schemas.webhooks import WebhookSpec, WebhookStatus
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobTypeName = Literal["completion", "tool", "enhancement"]
+
+
+class JobCreate(BaseModel):
+    """``POST /v1/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: JobTypeName
+    request: dict[str, Any]
+    webhook: WebhookSpec | None = None
+    session_id: str | None = Field(default=None, min_length=1, max_length=128)
+    priority: int = Field(default=5, ge=0, le=9, description="0 lowest .. 9 highest")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"
+    )
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+class ToolCallRecord(ResponseModel):
+    """One tool call a completion's loop ran."""
+
+    id: str
+    name: str
+    ok: bool
+    error_type: str | None
+    seconds: float
+
+
+class ToolLoopProgress(ResponseModel):
+    """A completion's tool loop: rounds and calls so far, not its messages."""
+
+    iterations: int
+    calls: list[ToolCallRecord]
+
+
+class PipelineProgress(ResponseModel):
+    """A running enhancement: its step and prompt, not its conversation."""
+
+    step: str | None
+    prompt: str | None
+
+
+class Job(ResponseModel):
+    """A job record (``JobRecord.public``). ``error`` has the error shape's fields."""
+
+    id: str
+    object: Literal["job"]
+    type: JobTypeName
+    status: JobStatusName
+    provider: str | None
+    model: str | None
+    priority: int
+    attempts: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    cost_usd: float | None
+    metadata: dict[str, MetadataValue]
+    idempotency_key: str | None
+    session_id: str | None
+    request: dict[str, Any]
+    tool_loop: ToolLoopProgress | None
+    pipeline: PipelineProgress | None
+    batch_id: str | None
+    custom_id: str | None
+    webhook: WebhookStatus | None
+
+
+class JobList(ResponseModel):
+    """``GET /v1/jobs``: newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    object: Literal["list"]
+    data: list[Job]
+    next_cursor: str | None
+    has_more: bool
