@@ -55,7 +55,7 @@ def up(
         int, typer.Option(min=1, help="worker processes per provider queue")
     ] = 1,
     exit_after_demo: Annotated[
-        bool, typer.Option(help="stop the stack after the demo (smoke test)")
+        bool, typer.Option(help="stop after the demo; a failed demo job exits 1 (smoke test)")
     ] = False,
     state_dir: Annotated[str, typer.Option(help="where a started Redis keeps its AOF")] = (
         ".llm-gateway"
@@ -65,8 +65,11 @@ def up(
 
     Starts Redis (if none answers), the provider emulator (it stands in for every provider
     whose credentials are not set), the tools' stand-in, the API, one worker per queue and
-    Flower; then runs a job through each provider instance, a tool loop, a tool job and an
-    enhancement job. Ctrl-C stops everything."""
+    Flower; prints which provider instances are real and which emulated; then runs a job
+    through each provider instance, a tool loop, a tool job and an enhancement job.
+
+    A process that exits is restarted with a backoff while the rest keeps serving, and none
+    outlives ``up`` (even a SIGKILLed one). Ctrl-C or SIGTERM stops everything."""
     from cli.stack import LocalStack, StackPorts
 
     stack = LocalStack(

@@ -6,7 +6,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import redis
 from rich.console import Console
 
 from cli.demo import run_demo
+from cli.origins import describe_origins, instance_origins
+from cli.supervisor import StackError, Supervisor
 from emulator.local_env import emulator_env_by_provider
 from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 from gateway.settings import Settings
@@ -35,7 +36,8 @@ class StackPorts:
 
 
 class LocalStack:
-    """Starts and supervises the local processes; stops them all on Ctrl-C or SIGTERM."""
+    """Starts the local processes and keeps them running (a child that dies is restarted,
+    see ``Supervisor``); stops them all on Ctrl-C or SIGTERM."""
 
     def __init__(
         self,
@@ -53,8 +55,9 @@ class LocalStack:
         self.latency_ms = emulator_latency_ms
         self.state_dir = Path(state_dir).resolve()
         self.console = Console(stderr=True)
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.supervisor = Supervisor(self.console)
         self.env = self._child_env()
+        self.emulator_url = f"http://127.0.0.1:{self.ports.emulator}"
         configured = Settings().flower_basic_auth
         self.flower_login = (
             configured.get_secret_value() if configured else f"admin:{secrets.token_urlsafe(12)}"
@@ -100,21 +103,27 @@ class LocalStack:
         signal.signal(signal.SIGINT, _interrupt)
         try:
             self._start_all()
+            # Without --exit-after-demo a failed demo job is only a row of the table: the
+            # stack stays up for a look at what went wrong.
             code = self._demo() if demo else 0
             if exit_after_demo:
                 return code
             self.console.print("[bold green]stack running[/] — Ctrl-C to stop")
-            self._supervise()
-            return 0
+            while True:
+                self.supervisor.tick()
+                time.sleep(0.5)
         except KeyboardInterrupt:
             return 0
         except StackError as exc:
             self.console.print(f"[bold red]error:[/] {exc}")
             return 1
         finally:
-            self._stop_all()
+            # The API first (no new jobs; in-flight sync requests end), Redis last, so it
+            # outlives everything that talks to it.
+            self.supervisor.stop(first={"api"}, last={"redis"})
 
     def _start_all(self) -> None:
+        """Start every process and wait for each to answer; any exit meanwhile fails."""
         settings = Settings()
         self._ensure_redis(settings.redis_url)
         exe = [sys.executable, "-m", "cli"]
@@ -156,6 +165,9 @@ class LocalStack:
             + f"Tools    http://127.0.0.1:{self.ports.downstream}  (semantic-search and "
             "ai-agents stand-in)"
         )
+        # A key left in the shell keeps its provider real: say so, before any demo job.
+        origins = instance_origins(providers, self.emulator_url)
+        self.console.print(describe_origins(providers, origins), highlight=False)
 
     def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
         node = f"{name}-{index}@%h" if index else f"{name}@%h"
@@ -224,14 +236,13 @@ class LocalStack:
         raise StackError("redis-server did not start")
 
     def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
-        env = {**self.env, **(extra_env or {})}
-        proc = subprocess.Popen(argv, env=env, start_new_session=True)
-        self.children.append((name, proc))
+        child = self.supervisor.spawn(name, argv, {**self.env, **(extra_env or {})})
+        self.console.print(f"started  {name} (pid {child.proc.pid})", highlight=False)
 
     def _wait_http(self, name: str, url: str, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            self._check_children()
+            self.supervisor.check_running()
             try:
                 if httpx.get(url, timeout=1).status_code == 200:
                     return
@@ -240,43 +251,18 @@ class LocalStack:
             time.sleep(0.2)
         raise StackError(f"{name} did not become ready at {url}")
 
-    def _check_children(self) -> None:
-        for name, proc in self.children:
-            if proc.poll() is not None:
-                raise StackError(f"{name} exited with status {proc.returncode}")
-
-    def _supervise(self) -> None:
-        while True:
-            self._check_children()
-            time.sleep(1)
-
     def _demo(self) -> int:
         key = self.env["LLM_GATEWAY_API_KEYS"].split(",")[0].partition(":")[2]
         providers = load_providers(Settings().providers_file, self.env)
-        return run_demo(f"http://127.0.0.1:{self.ports.api}", key, providers, self.console)
-
-    def _stop_all(self) -> None:
-        # A second Ctrl-C must not abandon the children half-way through stopping them.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        # One at a time: the API first (no new jobs; in-flight sync requests end), then the
-        # rest newest first, so Redis outlives everything that talks to it.
-        ordered = [c for c in self.children if c[0] == "api"]
-        ordered += [c for c in reversed(self.children) if c[0] != "api"]
-        for _, proc in ordered:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        self.children.clear()
+        return run_demo(
+            f"http://127.0.0.1:{self.ports.api}",
+            key,
+            providers,
+            instance_origins(providers, self.emulator_url),
+            self.console,
+            on_wait=self.supervisor.tick,
+        )
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-class StackError(RuntimeError):
-    """The local stack could not be brought up."""

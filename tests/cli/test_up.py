@@ -3,45 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
 from cli.stack import LocalStack, StackPorts
-from emulator.local_env import emulator_env_by_provider
+from tests.support.local_stack import PROVIDER_VARIABLES, up_argv, up_env
 from tests.support.processes import ROOT, Process, free_port, wait_until
-
-
-def up_env(redis_port: int, worker_concurrency: int) -> dict[str, str]:
-    """The environment of a fresh machine: own Redis port, no keys, no provider URLs."""
-    env = {
-        **os.environ,
-        "LLM_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "LLM_GATEWAY_WORKER_CONCURRENCY": str(worker_concurrency),
-        "LLM_GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    for name in (
-        "LLM_GATEWAY_API_KEYS",
-        "LLM_GATEWAY_SEMANTIC_SEARCH_URL",
-        "LLM_GATEWAY_AI_AGENTS_URL",
-        *PROVIDER_VARIABLES,
-    ):
-        env.pop(name, None)
-    return env
-
-
-def _provider_variables() -> list[str]:
-    with tempfile.TemporaryDirectory() as scratch:
-        groups = emulator_env_by_provider("http://127.0.0.1:1", Path(scratch))
-    return [name for variables in groups.values() for name in variables]
-
-
-PROVIDER_VARIABLES = _provider_variables()
 
 
 def test_a_provider_goes_to_the_emulator_only_when_none_of_its_variables_is_set(
@@ -62,45 +33,42 @@ def test_a_provider_goes_to_the_emulator_only_when_none_of_its_variables_is_set(
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
-def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
-    redis_port = free_port()
+def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path: Path) -> None:
+    redis_port, closed_port = free_port(), free_port()
     env = up_env(redis_port, worker_concurrency=4)
+    # A "real" Anthropic: a fake key, and its endpoint a closed local port, so nothing can
+    # leave the machine. Its demo job must fail, not be served by Bedrock's emulated Claude.
+    real_anthropic = f"http://127.0.0.1:{closed_port}"
+    env |= {"ANTHROPIC_API_KEY": "sk-test-not-real", "ANTHROPIC_BASE_URL": real_anthropic}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli",
-            "up",
+        up_argv(
             "--exit-after-demo",
-            "--port",
-            str(free_port()),
-            "--emulator-port",
-            str(free_port()),
-            "--flower-port",
-            str(free_port()),
-            "--downstream-port",
-            str(free_port()),
-            "--emulator-latency-ms",
-            "10",
-            "--state-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+            "--port", str(free_port()),
+            "--emulator-port", str(free_port()),
+            "--flower-port", str(free_port()),
+            "--downstream-port", str(free_port()),
+            "--emulator-latency-ms", "10",
+            "--state-dir", str(tmp_path),
+        ),
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110, check=False,
+    )  # fmt: skip
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    # Both providers, a tool loop, a tool job and one completion pinned to each other
-    # instance (every adapter against its emulated protocol).
-    assert output.count("succeeded") >= 11, output[-3000:]
-    assert "gpt-4o-mini" in output and "claude-sonnet-4-5" in output
+    # --exit-after-demo turns the failed demo job into the exit code.
+    assert result.returncode == 1, output[-3000:]
+    assert f"real     anthropic ({real_anthropic})" in output, output[-3000:]
+    rows = _table_rows(output)
+    # Both providers, a tool loop, a tool job, an enhancement and one completion pinned to
+    # each other instance (every adapter against its emulated protocol).
+    assert len(rows) == 12, output[-3000:]
+    instance, origin, status = rows.pop("claude-sonnet-4-5")[:3]
+    assert (instance, origin) == ("anthropic", "real") and status != "succeeded"
+    for label, (instance, origin, status, *_) in rows.items():
+        assert status == "succeeded", (label, output[-3000:])
+        assert origin == "emulated" or instance == "-", label
+    assert rows["gpt-4o-mini"][0] == "openai"
     for instance in ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci"):
-        assert f"{instance}:" in output, output[-3000:]
-    assert "search_corpus" in output and "tool get_chunk" in output
+        assert any(label.startswith(f"{instance}:") for label in rows), instance
+    assert "gpt-4o-mini + search_corpus" in rows and "tool get_chunk" in rows
     # Redis it started itself kept an append-only file, and is gone again.
     assert any((tmp_path / "redis").rglob("*.aof*"))
     assert (
@@ -109,6 +77,16 @@ def test_up_starts_stack_runs_demo_jobs_and_stops(tmp_path: Path) -> None:
         ).returncode
         != 0
     )
+
+
+def _table_rows(output: str) -> dict[str, list[str]]:
+    """The demo table's rows: job label to its other cells."""
+    rows: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 6 and cells[0] not in ("job", ""):
+            rows[cells[0]] = cells[1:]
+    return rows
 
 
 def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> None:
@@ -140,29 +118,3 @@ def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> Non
         assert httpx.get(url, auth=("ops", "s3cret")).status_code == 200
     finally:
         flower.stop()
-
-
-def test_interrupt_stops_every_process(tmp_path: Path) -> None:
-    api_port, redis_port = free_port(), free_port()
-    env = up_env(redis_port, worker_concurrency=2)
-    up = subprocess.Popen(
-        [sys.executable, "-m", "cli", "up", "--no-demo", "--no-flower", "--port", str(api_port),
-         "--emulator-port", str(free_port()), "--downstream-port", str(free_port()),
-         "--state-dir", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        ready = f"http://127.0.0.1:{api_port}/health/ready"
-        wait_until(lambda: httpx.get(ready).status_code == 200, 60, "stack")
-        up.send_signal(signal.SIGINT)
-        assert up.wait(timeout=60) == 0
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(ready)
-        ping = subprocess.run(
-            ["redis-cli", "-p", str(redis_port), "ping"], capture_output=True, check=False
-        )
-        assert b"PONG" not in ping.stdout
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
