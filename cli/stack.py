@@ -118,6 +118,9 @@ class LocalStack:
             self.console.print(f"[bold red]error:[/] {exc}")
             return 1
         finally:
+            # A second Ctrl-C must not abandon the children half-way through stopping them.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             # The API first (no new jobs; in-flight sync requests end), Redis last, so it
             # outlives everything that talks to it.
             self.supervisor.stop(first={"api"}, last={"redis"})

@@ -103,9 +103,6 @@ class Supervisor:
     def stop(self, first: Collection[str], last: Collection[str]) -> None:
         """Stop the children named in ``first``, then all others together, then those in
         ``last``; each stage gets SIGTERM, and SIGKILL after the grace period."""
-        # A second Ctrl-C must not abandon the children half-way through stopping them.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stages = (
             [c for c in self.children if c.name in first],
             [c for c in self.children if c.name not in first and c.name not in last],

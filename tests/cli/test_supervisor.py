@@ -3,9 +3,11 @@ child outlives ``up``, and Ctrl-C stops everything within a bound."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
+from cli.supervisor import Supervisor
 from tests.support.local_stack import alive, children_of, up_argv, up_env
 from tests.support.processes import ROOT, free_port, wait_until
 
@@ -104,3 +108,19 @@ def test_interrupt_stops_every_process_within_a_bound(running_up: RunningUp) -> 
     assert not any(alive(pid) for pid in children)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{running_up.api}/health/ready")
+
+
+def test_a_crash_loop_is_restarted_with_a_doubling_backoff() -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(Console(file=out, width=200))
+    supervisor.spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    try:
+        deadline = time.monotonic() + 4.5  # exits at ~0, restarts at ~1 s and ~3 s
+        while time.monotonic() < deadline:
+            supervisor.tick()
+            time.sleep(0.05)
+    finally:
+        supervisor.stop(first=(), last=())
+    delays = [line.rpartition("restarting in ")[2] for line in out.getvalue().splitlines()]
+    assert [d for d in delays if d.endswith(" s")][:2] == ["1 s", "2 s"], out.getvalue()
+    assert "exited with status 3" in out.getvalue()
