@@ -2,7 +2,9 @@
 
 A table rather than an if-chain: adding a provider type is one entry. Adapters are named
 by import path and imported only when a worker builds one, so the API process (which
-routes and checks requests) never loads boto3, the OCI SDK or google-genai.
+routes and checks requests) never loads boto3, the OCI SDK or google-auth. Those SDKs are
+optional extras of the package (``pip install 'llm-gateway[oci]'``): a worker without one
+disables the type's instances (``SdkMissing``), as it does an instance without credentials.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class ProviderKind:
     the acceptable sets of credential fields (any one complete set will do; empty: none
     needed). ``ambient`` is ``"module:function"``, a probe for the SDK's default chain.
     ``check`` is ``"module:function"``, run on every request routed to the type (the pure
-    wire mapping: running it is the check).
+    wire mapping: running it is the check; it never imports the SDK). ``extra`` is the
+    package extra that installs the adapter's SDK (none: a base dependency).
     """
 
     adapter: str
@@ -48,6 +51,7 @@ class ProviderKind:
     credential_fields: tuple[frozenset[str], ...] = API_KEY
     ambient: str | None = None
     check: str | None = None
+    extra: str | None = None
 
 
 PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
@@ -67,12 +71,14 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             credential_fields=(frozenset({"access_key_id", "secret_access_key"}),),
             ambient="providers.bedrock_converse:aws_chain_available",
             check="providers.bedrock_format:check_converse_request",
+            extra="bedrock",
         ),
         "azure_openai": ProviderKind(
             adapter="providers.azure_openai:AzureOpenAIProvider",
             capabilities=Capabilities(tools=True, vision=True),
             credential_fields=(frozenset({"api_key"}), frozenset({"azure_ad_token"})),
             ambient="providers.azure_openai:azure_identity_available",
+            extra="azure",
         ),
         "vertex": ProviderKind(
             adapter="providers.vertex_gemini:VertexGeminiProvider",
@@ -80,6 +86,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             credential_fields=(frozenset({"service_account_json"}),),
             ambient="providers.vertex_gemini:google_default_available",
             check="providers.vertex_format:check_gemini_request",
+            extra="vertex",
         ),
         "ollama": ProviderKind(
             adapter="providers.ollama_chat:OllamaChatProvider",
@@ -98,15 +105,36 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             credential_fields=(frozenset({"private_key"}),),
             ambient="providers.oci_chat:oci_principal_available",
             check="providers.oci_format:check_oci_request",
+            extra="oci",
         ),
     }
 )
+
+
+class SdkMissing(Exception):
+    """A provider type's SDK is not installed here: its instances are disabled (the
+    message names the package extra to install)."""
 
 
 @functools.cache
 def _load(path: str) -> object:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def _load_sdk(provider_type: str, path: str) -> object:
+    """``_load`` for an adapter or its probe, which import the type's SDK at module level:
+    an SDK that is absent (or broken) is ``SdkMissing``, naming the extra that installs it."""
+    try:
+        return _load(path)
+    except ImportError as exc:
+        extra = provider_kind(provider_type).extra
+        fix = f"pip install 'llm-gateway[{extra}]'" if extra else "reinstall llm-gateway"
+        missing = exc.name or type(exc).__name__
+        raise SdkMissing(
+            f"provider type {provider_type} needs a package that is not installed "
+            f"({missing}): {fix}"
+        ) from exc
 
 
 def provider_kind(provider_type: str) -> ProviderKind:
@@ -128,9 +156,9 @@ def resolve_credentials(
     config: InstanceConfig, resolver: CredentialResolver | None = None
 ) -> Credentials:
     """The instance's credentials from its sources, in order; ``CredentialsMissing`` if none
-    yields them (the caller disables the instance)."""
+    yields them, ``SdkMissing`` without the type's SDK (the caller disables the instance)."""
     kind = provider_kind(config.type)
-    ambient = _load(kind.ambient) if kind.ambient else None
+    ambient = _load_sdk(config.type, kind.ambient) if kind.ambient else None
     probe: Callable[[], bool] | None = None
     if callable(ambient):
         probe = lambda: bool(ambient(config))  # noqa: E731
@@ -140,8 +168,9 @@ def resolve_credentials(
 
 
 def build_provider(config: InstanceConfig, credentials: Credentials) -> Provider:
-    """The adapter for ``config``. Raises ``ValueError`` for a type without an adapter."""
-    factory = _load(provider_kind(config.type).adapter)
+    """The adapter for ``config``. Raises ``ValueError`` for a type without an adapter,
+    ``SdkMissing`` without its SDK."""
+    factory = _load_sdk(config.type, provider_kind(config.type).adapter)
     assert callable(factory)
     provider: Provider = factory(config, credentials)
     return provider

@@ -42,8 +42,22 @@ def _pins(lock: Path) -> dict[str, list[tuple[Version, str | None, int]]]:
 
 
 def _project() -> dict[str, list[str]]:
+    """pyproject.toml's requirements by group: ``runtime`` (the base), each extra, and
+    ``all``/``dev`` with their references to the project's own extras expanded."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {"runtime": project["dependencies"], "dev": project["optional-dependencies"]["dev"]}
+    extras: dict[str, list[str]] = project["optional-dependencies"]
+
+    def expand(specs: list[str]) -> list[str]:
+        out: list[str] = []
+        for spec in specs:
+            requirement = Requirement(spec)
+            if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+                out += [s for extra in sorted(requirement.extras) for s in expand(extras[extra])]
+            else:
+                out.append(spec)
+        return out
+
+    return {"runtime": project["dependencies"]} | {k: expand(v) for k, v in extras.items()}
 
 
 def _applies_here(marker: str | None) -> bool:
@@ -51,7 +65,8 @@ def _applies_here(marker: str | None) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("lock", "groups"), [(RUNTIME_LOCK, ("runtime",)), (DEV_LOCK, ("runtime", "dev"))]
+    ("lock", "groups"),
+    [(RUNTIME_LOCK, ("runtime", "all")), (DEV_LOCK, ("runtime", "all", "dev"))],
 )
 def test_the_lock_pins_every_declared_dependency_within_its_range(
     lock: Path, groups: tuple[str, ...]
@@ -66,6 +81,36 @@ def test_the_lock_pins_every_declared_dependency_within_its_range(
                 assert requirement.specifier.contains(version, prereleases=True), (
                     f"{lock.name} pins {name}=={version}, outside pyproject's {requirement}"
                 )
+
+
+def test_all_is_every_provider_extra_and_the_image_and_dev_install_it() -> None:
+    # The provider SDKs are extras (providers/registry.py names each type's); `all` must
+    # hold every one of them, or the image ships without a provider's SDK.
+    groups = _project()
+    provider_extras = set(groups) - {"runtime", "all", "dev"}
+    assert provider_extras, "pyproject.toml declares no provider extras"
+    assert sorted(groups["all"]) == sorted(s for e in provider_extras for s in groups[e])
+    assert set(groups["all"]) <= set(groups["dev"])
+    lock_script = (ROOT / "scripts" / "lock.sh").read_text().replace("\\\n", " ")
+    compiles = [line for line in lock_script.splitlines() if "pip compile" in line]
+    assert [("-o requirements/runtime.txt" in c, "--extra all" in c) for c in compiles] == [
+        (True, True),
+        (False, True),
+    ], compiles
+
+
+def test_every_provider_sdk_is_an_extra_the_registry_names() -> None:
+    from providers.registry import PROVIDER_KINDS
+
+    groups = _project()
+    named = {kind.extra for kind in PROVIDER_KINDS.values() if kind.extra is not None}
+    assert named == set(groups) - {"runtime", "all", "dev"}
+    base = {canonicalize_name(Requirement(spec).name) for spec in groups["runtime"]}
+    for extra in named:
+        for spec in groups[extra]:
+            assert canonicalize_name(Requirement(spec).name) not in base, (
+                f"{spec} is an extra ({extra}) and a base dependency: the extra saves nothing"
+            )
 
 
 def test_every_pin_carries_hashes() -> None:

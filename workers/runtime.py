@@ -23,7 +23,7 @@ from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
 from providers.credentials import CredentialsMissing
 from providers.instance_monitor import disabled_instances
-from providers.registry import build_provider, resolve_credentials
+from providers.registry import SdkMissing, build_provider, resolve_credentials
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
 from tasks.jobs.sync_store import SyncJobStore
@@ -54,7 +54,8 @@ class WorkerRuntime:
             settings.redis_url, max_connections=settings.worker_concurrency + 8
         )
         self._clients: dict[str, Provider] = {}
-        # Instances this process could not set up (no credentials): instance → reason.
+        # Instances this process could not set up (no credentials, or no SDK for the type):
+        # instance → reason.
         self.disabled: dict[str, str] = {}
         # Instances no live worker serves (this one's and other workers' reports).
         self.unavailable: frozenset[str] = frozenset()
@@ -137,7 +138,7 @@ class WorkerRuntime:
         client = self._clients.get(instance)
         if client is None:
             raise ProviderUnavailable(
-                f"provider instance {instance} is disabled: no usable credentials",
+                f"provider instance {instance} is disabled: no usable credentials or SDK",
                 provider=instance,
             )
         return client
@@ -148,7 +149,7 @@ class WorkerRuntime:
             # The one place provider credentials are read: worker processes only.
             credentials = resolve_credentials(config)
             self._clients[instance] = build_provider(config, credentials)
-        except CredentialsMissing as exc:
+        except (CredentialsMissing, SdkMissing) as exc:
             self.disabled[instance] = str(exc)
         except Exception as exc:
             # The class name only: an SDK's message may quote what it choked on (a key).
@@ -158,7 +159,7 @@ class WorkerRuntime:
     def start(self, hostname: str, queues: list[str]) -> list[str]:
         """Resolve credentials and build clients for ``queues``, then start the heartbeat
         and upkeep threads (they run until ``close``). Returns the queues of instances
-        disabled for missing credentials: the caller stops consuming them."""
+        disabled for missing credentials or SDKs: the caller stops consuming them."""
         disabled = self._enable_instances(queues)
         self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
@@ -170,7 +171,8 @@ class WorkerRuntime:
     def _enable_instances(self, queues: list[str]) -> list[str]:
         """Build the provider clients this worker will use now, not on its first job (the
         first call after start-up then reaches the provider as fast as the rest). An
-        instance without credentials is disabled with one log line, not a crash."""
+        instance without credentials, or whose SDK is not installed, is disabled with one
+        log line, not a crash."""
         disabled: list[str] = []
         for inst in self.providers.instances.values():
             if inst.queue not in queues:

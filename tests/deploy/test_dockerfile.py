@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -142,35 +142,80 @@ def test_dockerfile_points_the_tools_file_at_the_shipped_config() -> None:
     assert (REPO_ROOT / "config" / "tools.yaml").is_file()
 
 
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as Docker reads it (Go's filepath.Match, plus ``**``): ``*``
+    and ``?`` stay within one path segment, ``**/`` spans any number of folders."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        else:
+            out += {"*": "[^/]*", "?": "[^/]"}.get(pattern[i], re.escape(pattern[i]))
+            i += 1
+    return re.compile(out + r"\Z")
+
+
 def _ignored(path: str, patterns: list[str]) -> bool:
-    """Rough .dockerignore semantics: last matching pattern wins, `!` re-includes."""
+    """Whether the build context leaves ``path`` out: the last matching pattern wins, ``!``
+    re-includes, and a pattern matching a folder takes everything under it."""
+    parents = ["/".join(path.split("/")[:n]) for n in range(1, path.count("/") + 2)]
     ignored = False
     for pattern in patterns:
         negate = pattern.startswith("!")
-        pat = pattern.lstrip("!").strip("/")
-        if fnmatch.fnmatch(path, pat) or fnmatch.fnmatch(path, pat.removeprefix("**/")):
+        regex = _pattern(pattern.lstrip("!").strip("/"))
+        if any(regex.match(candidate) for candidate in parents):
             ignored = not negate
     return ignored
 
 
-def test_dockerignore_keeps_build_inputs_and_drops_secrets() -> None:
+def _dockerignore_patterns() -> list[str]:
     lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
-    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def test_dockerignore_keeps_build_inputs_and_drops_secrets() -> None:
+    patterns = _dockerignore_patterns()
     needed = [
         "pyproject.toml",
         "README.md",
         "celeryconfig.py",
         "config",
+        "config/providers.yaml",
         "api",
         "workers",
         "tasks",
+        "tasks/prompts/enhancement/v1.yaml",
         "providers",
         "tools",
         "emulator",
         "gateway",
+        "gateway/scripts/circuit.lua",
         "cli",
+        "requirements/runtime.txt",
     ]
     for path in needed:
         assert not _ignored(path, patterns), f".dockerignore excludes {path}, which the build needs"
     for path in [".git", ".env", ".env.local", "tests", ".venv"]:
         assert _ignored(path, patterns), f".dockerignore should exclude {path}"
+
+
+def test_dockerignore_keeps_local_state_and_keys_out_of_the_image() -> None:
+    # `llm-gateway up` keeps the webhook signing key, the emulator's credential files and
+    # Redis' AOF (prompts and responses) in .llm-gateway/; keys may sit in any folder.
+    patterns = _dockerignore_patterns()
+    secrets = [
+        ".llm-gateway",
+        ".llm-gateway/webhook-signing-key",
+        ".llm-gateway/credentials/oci-api-key.pem",
+        ".llm-gateway/credentials/vertex-service-account.json",
+        ".llm-gateway/redis/appendonlydir/appendonly.aof.1.incr.aof",
+        "config/.env",
+        "config/oci-api-key.pem",
+        "config/tls/server.key",
+        "deploy/client.p12",
+        ".venv/bin/python",
+    ]
+    for path in secrets:
+        assert _ignored(path, patterns), f".dockerignore lets {path} into the build context"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gateway.errors import CapabilityMissing, InvalidRequest
@@ -11,6 +15,8 @@ from providers.credentials import CredentialResolver, CredentialsMissing
 from providers.openai_chat import OpenAIChatProvider
 from providers.registry import (
     PROVIDER_KINDS,
+    SdkMissing,
+    _load_sdk,
     build_provider,
     capabilities_of,
     check_request,
@@ -133,3 +139,52 @@ def test_tool_call_arguments_nested_past_the_parser_limit_are_a_400(kind: str) -
     )
     with pytest.raises(InvalidRequest, match="not valid JSON"):
         check_request(config, ChatRequest(model="m", messages=messages))
+
+
+def test_a_missing_sdk_names_the_extra_that_installs_it() -> None:
+    # The loader every adapter and credential probe goes through, given a module that is
+    # not installed (what `import oci` is where the `oci` extra was left out).
+    with pytest.raises(SdkMissing) as caught:
+        _load_sdk("oci", "llm_gateway_absent_sdk:OCIChatProvider")
+    message = str(caught.value)
+    assert "pip install 'llm-gateway[oci]'" in message
+    assert "llm_gateway_absent_sdk" in message
+
+
+# The API process with none of the optional SDKs importable: it must still start and check
+# requests for every provider type (the checks are the wire mappings, SDK-free).
+WITHOUT_SDKS = """
+import importlib.abc, sys
+
+ABSENT = ("boto3", "botocore", "google.auth", "google.oauth2", "azure", "oci")
+
+class WithoutSdks(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == top or name.startswith(top + ".") for top in ABSENT):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, WithoutSdks())
+import api.main
+from providers.config import InstanceConfig
+from providers.registry import PROVIDER_KINDS, check_request
+from providers.types import ChatRequest, Message, TextPart
+
+request = ChatRequest(model="m", messages=(Message("user", (TextPart("hi"),)),))
+for kind in PROVIDER_KINDS:
+    check_request(InstanceConfig(name="x", type=kind, project="p", region="r"), request)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "azure", "oci"))
+print("checked", len(PROVIDER_KINDS), loaded)
+"""
+
+
+def test_the_api_and_every_request_check_run_without_the_optional_sdks() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SDKS],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"checked {len(PROVIDER_KINDS)} []"
