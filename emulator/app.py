@@ -4,7 +4,8 @@ Request flow for a generation endpoint (identical for every protocol): check
 credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
 pick the behaviour (scripted queue first, then the last in-text directive),
 decide, record, sleep the latency, complete the record (``t_done``, ``usage``),
-render (or break the rendered reply, :mod:`emulator.malformed`). The whole exchange, until the last byte is sent, counts as in flight.
+render (or break the rendered reply, :mod:`emulator.malformed`). The whole exchange,
+until the last byte is sent, counts as in flight.
 """
 
 from __future__ import annotations
