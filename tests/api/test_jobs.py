@@ -81,8 +81,9 @@ def test_wait_returns_202_when_job_still_running(client_a: httpx.Client) -> None
     response = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 0.5})
     elapsed = time.monotonic() - started
     assert response.status_code == 202
+    # Still running (the job takes 3 s), so the wait ended at its timeout, not the job's end.
     assert response.json()["status"] in ("queued", "running")
-    assert 0.4 < elapsed < 2.5
+    assert elapsed > 0.4
 
 
 def test_wait_on_finished_job_returns_immediately(client_a: httpx.Client) -> None:
@@ -91,7 +92,7 @@ def test_wait_on_finished_job_returns_immediately(client_a: httpx.Client) -> Non
     started = time.monotonic()
     response = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 10})
     assert response.status_code == 200
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # generous: not the 10 s timeout
 
 
 def test_many_concurrent_waiters_all_wake(stack: Any, client_a: httpx.Client) -> None:
