@@ -174,7 +174,7 @@ def test_an_unreadable_key_is_reported_without_its_text(
 ) -> None:
     garbage = "-----BEGIN PRIVATE KEY-----\nTHIS-IS-NOT-A-KEY-0123456789abcdef\n"
     credentials = Credentials(source="test", fields={"private_key": garbage})
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"private key|OCI configuration") as caught:
         OCIChatProvider(instance(provider_emulator_url, api_key), credentials)
     assert "THIS-IS-NOT-A-KEY" not in str(caught.value)
     assert caught.value.__cause__ is None
