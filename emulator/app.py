@@ -4,7 +4,8 @@ Request flow for a generation endpoint (identical for every protocol): check
 credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
 pick the behaviour (scripted queue first, then the last in-text directive),
 decide, record, sleep the latency, complete the record (``t_done``, ``usage``),
-render. The whole exchange, until the last byte is sent, counts as in flight.
+render (or break the rendered reply, :mod:`emulator.malformed`). The whole exchange,
+until the last byte is sent, counts as in flight.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from emulator.behaviour import Turn, decide
 from emulator.control import control_routes
 from emulator.directives import DirectiveError, find_directive
 from emulator.enhancer import persona_directive
+from emulator.malformed import malformed_response
 from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
@@ -134,6 +136,13 @@ class _Generation:
             content = protocol.render_error(error.status, error.message)
             headers = {**protocol.response_headers(error.status), **error.headers()}
             return JSONResponse(content, status_code=error.status, headers=headers)
+        if decision.malformed is not None:
+            return malformed_response(
+                decision.malformed,
+                protocol.render(decision, turn),
+                answer_field=protocol.answer_field,
+                headers=protocol.response_headers(200),
+            )
         if turn.stream:
             chunks = protocol.render_stream(decision, turn)
             headers = {"cache-control": "no-cache"}

@@ -31,7 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.directives import Directive, FinishReason, ToolCall, strip_directives
+from emulator.directives import (
+    Directive,
+    FinishReason,
+    Malformation,
+    ToolCall,
+    strip_directives,
+)
 
 CHARS_PER_TOKEN = 4
 
@@ -84,7 +90,8 @@ class ErrorReply:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What to answer: text and/or tool calls, or an error."""
+    """What to answer: text and/or tool calls, or an error. ``malformed`` breaks the
+    successful answer on the way out (see :mod:`emulator.malformed`)."""
 
     text: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
@@ -93,6 +100,7 @@ class Decision:
     completion_tokens: int = 0
     error: ErrorReply | None = None
     latency_ms: int | None = None
+    malformed: Malformation | None = None
 
 
 def decide(turn: Turn, directive: Directive | None) -> Decision:
@@ -125,6 +133,7 @@ def decide(turn: Turn, directive: Directive | None) -> Decision:
             count_tokens(completion_chars) if d.completion_tokens is None else d.completion_tokens
         ),
         latency_ms=d.latency_ms,
+        malformed=d.malformed,
     )
 
 

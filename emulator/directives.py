@@ -20,6 +20,13 @@ control API (``POST /_emulator/script``) replaces in-text ones for one request
                    are accepted too).
 ``turns``          a non-empty list of directive objects scripting a
                    multi-turn tool loop, see below.
+``malformed``      answer 200 with a broken body instead of the reply, to test how
+                   clients cope with a provider's bad *successful* answer:
+                   ``"invalid_json"``, ``"not_object"`` (a JSON array),
+                   ``"truncated"`` (the real body cut in half), ``"wrong_content_type"``
+                   (an HTML page, ``text/html``) or ``"missing_fields"`` (the real body
+                   without the field holding the answer). ``status`` wins over it.
+                   See :mod:`emulator.malformed`.
 
 Multi-turn tool loops (``turns``)
 ---------------------------------
@@ -49,6 +56,13 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 FinishReason = Literal["stop", "tool_calls", "length"]
+Malformation = Literal[
+    "invalid_json", "not_object", "truncated", "wrong_content_type", "missing_fields"
+]
+
+MALFORMATIONS: frozenset[Malformation] = frozenset(
+    ("invalid_json", "not_object", "truncated", "wrong_content_type", "missing_fields")
+)
 
 DIRECTIVE_OPEN = "<<emulator:"
 DIRECTIVE_CLOSE = ">>"
@@ -72,6 +86,7 @@ _DIRECTIVE_FIELDS = frozenset(
         "usage",
         "finish_reason",
         "turns",
+        "malformed",
     )
 )
 
@@ -112,6 +127,7 @@ class Directive:
     completion_tokens: int | None = None
     finish_reason: FinishReason | None = None
     turns: tuple[Directive, ...] | None = None
+    malformed: Malformation | None = None
 
     @classmethod
     def from_json(cls, data: object) -> Directive:
@@ -132,6 +148,9 @@ class Directive:
         if finish is not None and finish not in _FINISH_REASONS:
             raise DirectiveError(f"unknown finish_reason {finish!r}")
         retry_after = _opt(data, "retry_after", (int, float))
+        malformed = _opt(data, "malformed", str)
+        if malformed is not None and malformed not in MALFORMATIONS:
+            raise DirectiveError(f"unknown malformed kind {malformed!r}")
         return cls(
             reply=_opt(data, "reply", str),
             tool_calls=_tool_calls(data.get("tool_calls")),
@@ -143,6 +162,7 @@ class Directive:
             completion_tokens=_opt_int(usage, "completion_tokens"),
             finish_reason=None if finish is None else _FINISH_REASONS[finish],
             turns=_turns(data.get("turns")),
+            malformed=malformed,
         )
 
     def turn_entry(self, index: int) -> Directive | None:

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, assert_never
 
 import anthropic
-import orjson
 
 from gateway.errors import InvalidRequest, ProviderError
 from providers.config import InstanceConfig
@@ -34,7 +33,10 @@ from providers.types import (
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
     call_failed,
+    decode_reply,
     error_for_status,
+    for_instance,
+    malformed_reply,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -174,7 +176,7 @@ def from_anthropic_message(body: Mapping[str, Any]) -> ChatResponse:
     """Parse a Messages API ``message`` object (e.g. the SDK's ``model_dump()``)."""
     blocks = body.get("content")
     if not isinstance(blocks, list):
-        raise ProviderError("malformed Anthropic message: content is not a list")
+        raise malformed_reply("Anthropic message: content is not a list")
     texts: list[str] = []
     calls: list[ToolCall] = []
     for block in blocks:
@@ -272,16 +274,18 @@ class AnthropicMessagesProvider:
         try:
             # The raw response skips building the SDK's models only to dump them again.
             raw = self._create(**body)
-            payload = orjson.loads(raw.http_response.content)
+            payload = decode_reply(
+                raw.http_response.content,
+                raw.http_response.headers.get("content-type"),
+                provider=self.instance,
+            )
         except anthropic.AnthropicError as exc:
             # "from None": the SDK error holds the request, x-api-key header included.
             raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:
             return from_anthropic_message(payload)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

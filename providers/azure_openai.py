@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import openai
-import orjson
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
@@ -26,7 +25,12 @@ from providers.credentials import Credentials
 from providers.openai_chat import map_openai_error
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
 from providers.types import ChatRequest, ChatResponse
-from providers.upstream_errors import AUTH_FAILED, PLACEHOLDER_API_KEY
+from providers.upstream_errors import (
+    AUTH_FAILED,
+    PLACEHOLDER_API_KEY,
+    decode_reply,
+    for_instance,
+)
 
 # The Entra ID scope of Azure OpenAI (Cognitive Services) data-plane calls.
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -141,17 +145,19 @@ class AzureOpenAIProvider:
         try:
             # The raw response skips building the SDK's pydantic models only to dump them.
             raw = self._create(**body)
-            payload = orjson.loads(raw.http_response.content)
+            payload = decode_reply(
+                raw.http_response.content,
+                raw.http_response.headers.get("content-type"),
+                provider=self.instance,
+            )
         except (openai.OpenAIError, AzureError) as exc:
             # "from None": the SDK error holds the request, api-key header included.
             error = map_azure_error(exc, provider=self.instance, secret=self._secret)
             raise error from None
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:
             return chat_response_from_openai(payload)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool and the identity chain's clients."""

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
 
 from gateway.errors import (
     ProviderError,
@@ -28,6 +29,8 @@ from providers.upstream_errors import (
     AUTH_FAILED,
     call_failed,
     error_for_status,
+    for_instance,
+    malformed_reply,
     parse_retry_after,
     scrub_secrets,
     timed_out,
@@ -58,6 +61,10 @@ _UNAVAILABLE = frozenset(
         "ModelNotReadyException",
     }
 )
+
+
+# What botocore raises for a successful answer it cannot parse (see ``complete``).
+_PARSER_FAILURES = (botocore.parsers.ResponseParserError, AttributeError, TypeError, KeyError)
 
 
 def aws_chain_available(config: InstanceConfig) -> bool:
@@ -182,10 +189,14 @@ class BedrockConverseProvider:
             raise map_bedrock_error(
                 exc, provider=self.instance, credentials=self._credentials
             ) from None
+        except _PARSER_FAILURES:
+            # botocore's response parser assumes the body's shape: a 200 holding a JSON value
+            # that is not an object breaks it with a plain AttributeError or TypeError.
+            raise malformed_reply("not a Converse response", provider=self.instance) from None
         try:
             return from_converse_response(body, model=request.model)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the client's connection pool."""

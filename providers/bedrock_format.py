@@ -35,6 +35,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 
 _STOP_REASONS: Mapping[str, FinishReason] = {
     "end_turn": "stop",
@@ -206,7 +207,7 @@ def from_converse_response(body: Mapping[str, Any], *, model: str = "") -> ChatR
     message = output.get("message") if isinstance(output, Mapping) else None
     blocks = message.get("content") if isinstance(message, Mapping) else None
     if not isinstance(blocks, list):
-        raise ProviderError("malformed Converse response: output.message.content is missing")
+        raise malformed_reply("Converse response: output.message.content is missing")
     texts: list[str] = []
     calls: list[ToolCall] = []
     for block in blocks:

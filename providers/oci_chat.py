@@ -27,7 +27,10 @@ from providers.oci_format import chat_request_to_oci, chat_response_from_oci
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     call_failed,
+    decode_reply,
     error_for_status,
+    for_instance,
+    malformed_reply,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -135,16 +138,20 @@ def _service_error(exc: Any, *, provider: str, credentials: Credentials) -> Prov
     return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
-def _json_of(data: object) -> Mapping[str, Any]:
-    """The decoded body. The SDK decodes it only for ``content-type: application/json``
-    exactly; anything else (a charset parameter) comes back as the raw HTTP response."""
+def _json_of(data: object, *, provider: str) -> Mapping[str, Any]:
+    """The decoded body. With deserialization skipped the SDK hands back the JSON value it
+    decoded for ``content-type: application/json`` exactly (the text itself when that is not
+    JSON), and the raw HTTP response for anything else (a charset parameter, an HTML page)."""
     if isinstance(data, Mapping):
         return data
+    if isinstance(data, str):
+        raise malformed_reply("not valid JSON", provider=provider)
     content = getattr(data, "content", None)
-    decoded = orjson.loads(content) if isinstance(content, bytes) else None
-    if not isinstance(decoded, Mapping):
-        raise ProviderError("the provider sent an unexpected response")
-    return decoded
+    if not isinstance(content, bytes):
+        raise malformed_reply("not a JSON object", provider=provider)
+    headers = getattr(data, "headers", None)
+    content_type = headers.get("content-type") if isinstance(headers, Mapping) else None
+    return decode_reply(content, content_type, provider=provider)
 
 
 class OCIChatProvider:
@@ -191,14 +198,12 @@ class OCIChatProvider:
             ) from None
         request_id = response.headers.get("opc-request-id")
         try:
-            payload = _json_of(response.data)
+            payload = _json_of(response.data, provider=self.instance)
             return chat_response_from_oci(
                 payload, request_id=request_id if isinstance(request_id, str) else None
             )
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -26,6 +26,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 
 _ROLES = {"system": "SYSTEM", "user": "USER", "assistant": "ASSISTANT", "tool": "TOOL"}
 _TOOL_CHOICES = {"auto": "AUTO", "none": "NONE", "required": "REQUIRED"}
@@ -136,16 +137,16 @@ def chat_response_from_oci(
     response's ``opc-request-id`` header, OCI's only id for the exchange."""
     chat = body.get("chatResponse")
     if not isinstance(chat, Mapping):
-        raise ProviderError("malformed OCI chat result: chatResponse is not an object")
+        raise malformed_reply("OCI chat result: chatResponse is not an object")
     if chat.get("apiFormat", "GENERIC") != "GENERIC":
         raise ProviderError(f"unexpected OCI chat format {chat.get('apiFormat')!r}")
     choices = chat.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        raise ProviderError("malformed OCI chat result: no choices")
+        raise malformed_reply("OCI chat result: no choices")
     choice = choices[0]
     message = choice.get("message")
     if not isinstance(message, Mapping):
-        raise ProviderError("malformed OCI chat result: choices[0].message is not an object")
+        raise malformed_reply("OCI chat result: choices[0].message is not an object")
     text = _text_of(message.get("content"))
     # Seeds ids for calls sent without one: the same call in two turns must differ.
     exchange = f"{request_id}|{chat.get('timeCreated')}"
@@ -169,7 +170,7 @@ def _text_of(content: object) -> str:
     if content is None:
         return ""
     if not isinstance(content, list):
-        raise ProviderError("malformed OCI chat result: message content is not a list")
+        raise malformed_reply("OCI chat result: message content is not a list")
     return "".join(
         part["text"]
         for part in content
@@ -183,12 +184,12 @@ def _tool_calls_from_oci(value: object, exchange: str) -> tuple[ToolCall, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ProviderError("malformed OCI chat result: toolCalls is not a list")
+        raise malformed_reply("OCI chat result: toolCalls is not a list")
     calls = []
     for i, raw in enumerate(value):
         name = raw.get("name") if isinstance(raw, Mapping) else None
         if not isinstance(name, str) or raw.get("type", "FUNCTION") != "FUNCTION":
-            raise ProviderError(f"malformed OCI chat result: toolCalls[{i}]")
+            raise malformed_reply(f"OCI chat result: toolCalls[{i}]")
         arguments = raw.get("arguments")
         arguments = arguments if isinstance(arguments, str) and arguments else "{}"
         call_id = raw.get("id")

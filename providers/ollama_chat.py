@@ -23,7 +23,9 @@ from providers.ollama_format import chat_request_to_ollama, chat_response_from_o
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     call_failed,
+    decode_reply,
     error_for_status,
+    for_instance,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -89,16 +91,13 @@ class OllamaChatProvider:
             raise map_ollama_error(exc, provider=self.instance) from None
         if response.status_code != 200:
             raise map_ollama_error(response, provider=self.instance)
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
-        if not isinstance(payload, dict):
-            raise ProviderError("the provider sent a non-object answer", provider=self.instance)
+        payload = decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
         try:
             return chat_response_from_ollama(payload, call_id=_new_call_id)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the connection pool."""

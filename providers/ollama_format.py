@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest
 from providers.json_fields import tool_arguments
 from providers.types import (
     ChatRequest,
@@ -33,6 +33,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 
 _DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,(?P<data>.*)", re.S)
 
@@ -143,13 +144,13 @@ def chat_response_from_ollama(
     """Parse a non-streamed ``/api/chat`` answer. A call without an id gets ``call_id(n)``."""
     message = body.get("message")
     if not isinstance(message, Mapping):
-        raise ProviderError("malformed Ollama chat response: no message object")
+        raise malformed_reply("Ollama chat response: no message object")
     content = message.get("content")
     if content is not None and not isinstance(content, str):
-        raise ProviderError("malformed Ollama chat response: content is not a string")
+        raise malformed_reply("Ollama chat response: content is not a string")
     raw_calls = message.get("tool_calls") or []
     if not isinstance(raw_calls, list):
-        raise ProviderError("malformed Ollama chat response: tool_calls is not a list")
+        raise malformed_reply("Ollama chat response: tool_calls is not a list")
     calls = tuple(_call_from_ollama(raw, n, call_id) for n, raw in enumerate(raw_calls))
     reason = body.get("done_reason")
     finish: FinishReason = "tool_calls" if calls else "length" if reason == "length" else "stop"
@@ -165,10 +166,10 @@ def chat_response_from_ollama(
 def _call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
     function = raw.get("function") if isinstance(raw, Mapping) else None
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        raise ProviderError("malformed Ollama chat response: a tool call has no function name")
+        raise malformed_reply("Ollama chat response: a tool call has no function name")
     arguments = function.get("arguments") or {}
     if not isinstance(arguments, Mapping):
-        raise ProviderError("malformed Ollama chat response: tool arguments are not an object")
+        raise malformed_reply("Ollama chat response: tool arguments are not an object")
     given = raw.get("id") if isinstance(raw, Mapping) else None  # newer servers send one
     return ToolCall(
         id=given if isinstance(given, str) and given else call_id(n),

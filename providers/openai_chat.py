@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 import openai
-import orjson
 
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
@@ -19,7 +18,9 @@ from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
     call_failed,
+    decode_reply,
     error_for_status,
+    for_instance,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -89,16 +90,18 @@ class OpenAIChatProvider:
             # The raw response skips building the SDK's pydantic models only to dump them
             # again: about a millisecond per call. Errors are raised exactly as before.
             raw = self._create(**body)
-            payload = orjson.loads(raw.http_response.content)
+            payload = decode_reply(
+                raw.http_response.content,
+                raw.http_response.headers.get("content-type"),
+                provider=self.instance,
+            )
         except openai.OpenAIError as exc:
             # "from None": the SDK error holds the request, Authorization header included.
             raise map_openai_error(exc, provider=self.instance, api_key=self._api_key) from None
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
         try:
             return chat_response_from_openai(payload)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, assert_never, get_args
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest
 from providers.json_fields import (
     array,
     bad,
@@ -34,6 +34,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 
 # "developer" is OpenAI's newer name for the system role; the neutral types know one.
 _ROLES: Mapping[str, Role] = {"developer": "system", **{r: r for r in get_args(Role)}}
@@ -264,7 +265,7 @@ def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
             optional_int(usage, k, "usage") or 0 for k in ("prompt_tokens", "completion_tokens")
         ]
     except InvalidRequest as exc:
-        raise ProviderError(f"malformed chat completion from the provider: {exc.message}") from None
+        raise malformed_reply(f"chat completion: {exc.message}") from None
     reason = choice.get("finish_reason")
     finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
     model, response_id = body.get("model"), body.get("id")

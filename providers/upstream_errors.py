@@ -1,6 +1,7 @@
 """How every adapter turns an upstream failure into a gateway error: the one status ladder
-(:func:`error_for_status`), the shared transport failures, ``retry-after`` parsing, key
-scrubbing, and extracting the provider's own message.
+(:func:`error_for_status`), the shared transport failures, malformed successful replies
+(:func:`malformed_reply`), ``retry-after`` parsing, key scrubbing, and extracting the
+provider's own message.
 
 Adapters translate their SDK's or HTTP client's exceptions here, at the edge: what leaves an
 adapter is always a ``ProviderError``, never a foreign exception type. Each adapter keeps only
@@ -15,6 +16,9 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
+
+import orjson
 
 from gateway.errors import (
     ProviderError,
@@ -113,6 +117,52 @@ def timed_out(provider: str, *, what: str = "the provider") -> ProviderUnavailab
 def unreachable(provider: str, *, what: str = "the provider") -> ProviderUnavailable:
     """A call that never got an answer (refused, reset, DNS): retryable."""
     return ProviderUnavailable(f"could not connect to {what}", provider=provider)
+
+
+MALFORMED_REPLY = "the provider sent a malformed reply"
+
+
+def malformed_reply(problem: str, *, provider: str = "") -> ProviderUnavailable:
+    """A successful (2xx) answer the adapter cannot read: not JSON, not an object, cut short,
+    an HTML page, a required field missing or of the wrong type.
+
+    Decided once: the provider's fault, not the caller's (their request was accepted) and not
+    the operator's, and usually passing (a proxy's error page, a connection cut mid-body), so
+    retryable ``ProviderUnavailable``, which the normal retry and fallback rules then apply.
+    ``problem`` names what is wrong (a field path, "not valid JSON"), never the body, which
+    may echo the request. Format parsers, which know no instance, leave ``provider`` empty;
+    the adapter fills it in with :func:`for_instance`.
+    """
+    return ProviderUnavailable(f"{MALFORMED_REPLY}: {problem}", provider=provider)
+
+
+def decode_reply(content: bytes, content_type: str | None, *, provider: str) -> dict[str, Any]:
+    """A successful answer's JSON object, or :func:`malformed_reply` saying why not.
+
+    ``content_type`` (None when the client does not expose it) is checked first, so a
+    proxy's HTML page is reported as such rather than as bad JSON.
+    """
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if content_type is not None and not media_type.endswith("json"):
+        raise malformed_reply(f"content type {media_type[:60]!r}, not JSON", provider=provider)
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise malformed_reply("not valid JSON", provider=provider) from None
+    if not isinstance(body, dict):
+        raise malformed_reply("not a JSON object", provider=provider)
+    return body
+
+
+def for_instance(error: ProviderError, provider: str) -> ProviderError:
+    """``error`` (from a format parser, which knows no instance) naming ``provider``, same
+    class; unchained, since the original's context may hold the request."""
+    return type(error)(
+        error.message,
+        provider=provider,
+        upstream_status=error.upstream_status,
+        retry_after=error.retry_after,
+    )
 
 
 def call_failed(exc: BaseException, *, provider: str) -> ProviderError:

@@ -34,6 +34,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 from providers.vertex_schema import gemini_parameters
 
 _TOOL_MODES: Mapping[str, str] = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
@@ -223,9 +224,12 @@ def chat_response_from_gemini(body: Mapping[str, Any], model: str = "") -> ChatR
     texts: list[str] = []
     calls: list[ToolCall] = []
     finish: FinishReason = "content_filter"  # no candidate: the prompt itself was blocked
+    if not candidates and not isinstance(body.get("promptFeedback"), Mapping):
+        # A blocked prompt says why in promptFeedback; an answer with neither is broken.
+        raise malformed_reply("Gemini response: no candidates and no promptFeedback")
     if candidates:
         if not isinstance(candidates, list) or not isinstance(candidates[0], Mapping):
-            raise ProviderError("malformed Gemini response: candidates is not a list of objects")
+            raise malformed_reply("Gemini response: candidates is not a list of objects")
         candidate = candidates[0]
         content = candidate.get("content") or {}
         parts = content.get("parts") if isinstance(content, Mapping) else None

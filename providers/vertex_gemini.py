@@ -38,7 +38,9 @@ from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
     call_failed,
+    decode_reply,
     error_for_status,
+    for_instance,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -250,16 +252,13 @@ class VertexGeminiProvider:
             raise map_vertex_error(exc, provider=self.instance, scrub=self._scrub) from None
         if response.status_code != 200:
             raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
-        if not isinstance(payload, dict):
-            raise ProviderError("the provider sent a non-object answer", provider=self.instance)
+        payload = decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
         try:
             return chat_response_from_gemini(payload, request.model)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def _scrub(self, text: str) -> str:
         for secret in (self._tokens.current, *self._key_lines):

@@ -19,7 +19,9 @@ from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
+    decode_reply,
     error_for_status,
+    for_instance,
     parse_retry_after,
     timed_out,
     unreachable,
@@ -118,14 +120,13 @@ class WatsonxChatProvider:
             response = self._post(body, self._iam.refresh(token))
         if response.status_code >= 400:
             raise self._failure(response)
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise ProviderError("the provider sent invalid JSON", provider=self.instance) from None
+        payload = decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
         try:
             return chat_response_from_watsonx(payload)
         except ProviderError as exc:
-            raise ProviderError(exc.message, provider=self.instance) from None
+            raise for_instance(exc, self.instance) from None
 
     def _post(self, body: bytes, token: str) -> httpx.Response:
         headers = {

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, assert_never
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest
 from providers.json_fields import tool_arguments
 from providers.types import (
     ChatRequest,
@@ -28,6 +28,7 @@ from providers.types import (
     ToolDefinition,
     Usage,
 )
+from providers.upstream_errors import malformed_reply
 
 DEFAULT_API_VERSION = "2024-05-31"
 CHAT_PATH = "/ml/v1/text/chat"
@@ -162,12 +163,12 @@ def _tool_to_watsonx(tool: ToolDefinition) -> dict[str, Any]:
 def chat_response_from_watsonx(body: object) -> ChatResponse:
     """Parse a text-chat response (first choice only); ``ProviderError`` if malformed."""
     if not isinstance(body, Mapping):
-        raise ProviderError("malformed watsonx.ai chat response: not an object")
+        raise malformed_reply("watsonx.ai chat response: not an object")
     choices = body.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
     message = choice.get("message") if isinstance(choice, Mapping) else None
     if not isinstance(message, Mapping):
-        raise ProviderError("malformed watsonx.ai chat response: no choices[0].message")
+        raise malformed_reply("watsonx.ai chat response: no choices[0].message")
     content = message.get("content")
     text = content if isinstance(content, str) else ""
     calls = _tool_calls_from_watsonx(message.get("tool_calls"))
@@ -190,7 +191,7 @@ def _tool_calls_from_watsonx(value: object) -> tuple[ToolCall, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ProviderError("malformed watsonx.ai chat response: tool_calls is not a list")
+        raise malformed_reply("watsonx.ai chat response: tool_calls is not a list")
     calls = []
     for i, raw in enumerate(value):
         match raw:
@@ -201,7 +202,7 @@ def _tool_calls_from_watsonx(value: object) -> tuple[ToolCall, ...]:
                     arguments = json.dumps(arguments if arguments is not None else {})
                 calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
             case _:
-                raise ProviderError(f"malformed watsonx.ai chat response: tool_calls[{i}]")
+                raise malformed_reply(f"watsonx.ai chat response: tool_calls[{i}]")
     return tuple(calls)
 
 

@@ -44,6 +44,7 @@ class AnthropicMessages(Protocol):
 
     name: ClassVar[str] = "anthropic"
     path: ClassVar[str] = "/v1/messages"
+    answer_field: ClassVar[str] = "content"
     missing_key_message: ClassVar[str] = "x-api-key header is required (emulated)"
 
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:

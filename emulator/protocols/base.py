@@ -49,6 +49,9 @@ class Protocol(abc.ABC):
     missing_key_message: ClassVar[str] = "Missing API key (emulated)."
     #: Status sent when :meth:`authenticate` fails (AWS answers 403, most others 401).
     auth_failure_status: ClassVar[int] = 401
+    #: The top-level field of :meth:`render`'s body that carries the answer; the
+    #: ``missing_fields`` malformation (:mod:`emulator.malformed`) leaves it out.
+    answer_field: ClassVar[str] = "choices"
 
     def authenticate(self, headers: Mapping[str, str]) -> bool:
         """Whether the request carries credentials; any non-empty key is accepted."""

@@ -66,6 +66,7 @@ class BedrockConverse(Protocol):
     name: ClassVar[str] = "bedrock"
     # ":path": an ARN model id holds "/", which boto3 sends percent-encoded.
     path: ClassVar[str] = "/model/{model_id:path}/converse"
+    answer_field: ClassVar[str] = "output"
     missing_key_message: ClassVar[str] = (
         "Missing or malformed AWS Signature Version 4 authorization (emulated)."
     )

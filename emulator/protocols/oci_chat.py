@@ -77,6 +77,7 @@ class OCIChat(Protocol):
 
     name: ClassVar[str] = "oci"
     path: ClassVar[str] = "/20231130/actions/chat"
+    answer_field: ClassVar[str] = "chatResponse"
     missing_key_message: ClassVar[str] = (
         "The required information to complete authentication was not provided or was "
         "incorrect. (emulated)"

@@ -45,6 +45,7 @@ class OllamaChat(Protocol):
 
     name: ClassVar[str] = "ollama"
     path: ClassVar[str] = "/api/chat"
+    answer_field: ClassVar[str] = "message"
     stream_media_type: ClassVar[str] = "application/x-ndjson"
 
     def authenticate(self, headers: Mapping[str, str]) -> bool:

@@ -96,6 +96,7 @@ class VertexGemini(Protocol):
         "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
         ":generateContent"
     )
+    answer_field: ClassVar[str] = "candidates"
     missing_key_message: ClassVar[str] = (
         "Request had invalid authentication credentials. Expected OAuth 2 access token, "
         "login cookie or other valid authentication credential (emulated)."

@@ -151,7 +151,7 @@ def test_unknown_model_maps_to_sdk_bad_request(sdk: openai.OpenAI) -> None:
 def test_bad_key_maps_to_sdk_authentication_error(stack: Stack) -> None:
     with (
         openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key="wrong", max_retries=0) as client,
-        pytest.raises(openai.AuthenticationError),
+        pytest.raises(openai.AuthenticationError, match="401"),
     ):
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]

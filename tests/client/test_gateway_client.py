@@ -67,7 +67,8 @@ def test_wait_returns_the_running_record_when_the_timeout_passes(
     job = gateway.submit("completion", request(directive(latency_ms=3000)))
     started = time.monotonic()
     waited = gateway.wait(job.id, timeout=0.5)
-    assert 0.4 < time.monotonic() - started < 2.5
+    assert time.monotonic() - started > 0.4
+    # Still running (the job takes 3 s): the wait ended at its timeout, not the job's end.
     assert waited.status in ("queued", "running") and not waited.terminal
 
 

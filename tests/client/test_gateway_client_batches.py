@@ -77,7 +77,7 @@ def test_wait_batch_returns_the_running_batch_at_the_timeout(gateway: GatewayCli
     batch = gateway.submit_batch("gpt-4o-mini", [slow_document("slow.md")])
     started = time.monotonic()
     waited = gateway.wait_batch(batch.id, timeout=0.5, poll_seconds=0.2)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 10  # generous: returned at its timeout, not a hang
     assert waited.status == "in_progress" and not waited.ended
     gateway.cancel_batch(batch.id)
 

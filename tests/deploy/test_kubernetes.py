@@ -614,9 +614,9 @@ def test_outbound_allowlist_is_one_shared_setting_that_never_opens_the_metadata_
             assert OUTBOUND_ALLOWLIST_VAR not in literals, f"{directory.name}: in {name}"
     value = {**base_env_literals(), **base_env_literals(directory)}[OUTBOUND_ALLOWLIST_VAR]
     policy = OutboundPolicy.from_allowlist(value, resolve=lambda host, port: [METADATA_ADDRESS])
-    with pytest.raises(UrlNotAllowed):
+    with pytest.raises(UrlNotAllowed, match=re.escape(METADATA_ADDRESS)):
         policy.check_url(f"http://{METADATA_ADDRESS}/latest/meta-data/", param="webhook.url")
-    with pytest.raises(UrlNotAllowed):
+    with pytest.raises(UrlNotAllowed, match=r"metadata\.google\.internal"):
         policy.check_url("http://metadata.google.internal/", param="webhook.url")
 
 

@@ -47,7 +47,7 @@ def test_last_directive_wins_across_texts() -> None:
     ],
 )
 def test_invalid_directives(text: str) -> None:
-    with pytest.raises(DirectiveError):
+    with pytest.raises(DirectiveError, match=r"emulator directive|tool call|finish_reason"):
         find_directive([text])
 
 

@@ -123,7 +123,7 @@ def test_invalid_requests_and_directives_are_400(
     with pytest.raises(openai.BadRequestError) as no_messages:
         oai.chat.completions.create(model="m", messages=[])
     assert no_messages.value.response.json()["error"]["param"] == "messages"
-    with pytest.raises(anthropic.BadRequestError):
+    with pytest.raises(anthropic.BadRequestError, match="unknown emulator directive field"):
         claude.messages.create(
             model="m", max_tokens=5, messages=[{"role": "user", "content": directive(bogus=1)}]
         )

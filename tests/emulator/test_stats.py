@@ -87,7 +87,7 @@ def test_records_carry_usage_for_successes_and_null_usage_for_errors(
 ) -> None:
     reply = ask(oai, "count my tokens")
     control.script({"status": 429})
-    with pytest.raises(openai.RateLimitError):
+    with pytest.raises(openai.RateLimitError, match="429"):
         ask(oai)
     assert post_without_key(emulator_url + "/v1/chat/completions") == 401
 
@@ -107,7 +107,7 @@ def test_t_done_includes_the_latency(oai: openai.OpenAI, control: EmulatorContro
     control.set_latency(200)
     ask(oai)
     control.script({"status": 503, "latency_ms": 150})
-    with pytest.raises(openai.InternalServerError):
+    with pytest.raises(openai.InternalServerError, match="503"):
         ask(oai)
     success, error = control.requests()
     # uvicorn runs on uvloop, whose libuv timers have millisecond granularity and can

@@ -344,23 +344,26 @@ def test_dripping_server_is_cut_off_at_the_total_timeout(server: LocalServer) ->
     started = time.monotonic()
     with pytest.raises(DocumentUnavailable, match="could not be fetched: timed out"):
         fetch(server, "/drip", timeout=0.3)
-    assert time.monotonic() - started < 1.0  # the whole drip takes 2 s
+    assert time.monotonic() - started < 1.8  # generous, yet short of the 2 s drip
 
 
 def test_headers_dripping_server_is_cut_off_at_the_total_timeout(server: LocalServer) -> None:
     started = time.monotonic()
     with pytest.raises(DocumentUnavailable, match="could not be fetched: timed out"):
         fetch(server, "/drip-headers", timeout=0.3)
-    assert time.monotonic() - started < 1.0  # the drip lasts about 2.5 s
+    assert time.monotonic() - started < 2.0  # generous, yet short of the 2.5 s drip
 
 
 def test_overall_deadline_bounds_a_whole_request_not_each_read(server: LocalServer) -> None:
     policy = OutboundPolicy.from_allowlist("127.0.0.1")
     with guarded_client(policy, timeout=5.0) as client:
         started = time.monotonic()
-        with pytest.raises(httpx.TimeoutException), overall_deadline(0.3):
+        with (
+            pytest.raises(httpx.TimeoutException, match=r"timed out|deadline"),
+            overall_deadline(0.3),
+        ):
             client.get(f"{base(server)}/drip-headers")
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0  # generous, yet short of the 2.5 s drip
         # Outside the deadline the same client is unbounded again (per-read timeouts only).
         assert client.get(f"{base(server)}/ok").text == "hello"
 

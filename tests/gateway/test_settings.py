@@ -44,7 +44,7 @@ def test_env_prefix_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_invalid_value_fails_at_start() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="port"):
         settings(port=0)
 
 

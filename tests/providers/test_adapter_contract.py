@@ -18,7 +18,7 @@ from emulator import EmulatorControl, directive
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from providers.base import Provider
 from providers.types import ChatResponse, Message, TextPart, Usage
-from providers.upstream_errors import AUTH_FAILED
+from providers.upstream_errors import AUTH_FAILED, MALFORMED_REPLY
 from tests.support.vendors import VENDORS, VendorKit, ask, user, weather_round_trip
 
 
@@ -160,6 +160,29 @@ def test_errors_never_contain_the_credential(
     # Not chained: an SDK's error carries the request, its credentials included.
     assert error.__cause__ is None
     assert error.__suppress_context__ is kit.hides_upstream_exception
+
+
+MALFORMATIONS = ["invalid_json", "not_object", "truncated", "wrong_content_type", "missing_fields"]
+
+
+@pytest.mark.parametrize("kind", MALFORMATIONS)
+def test_a_malformed_successful_reply_is_retryable_unavailable_tried_once(
+    provider: Provider, kit: VendorKit, emulator_control: EmulatorControl, kind: str
+) -> None:
+    # A 200 the adapter cannot read is the provider's fault: retried by the normal rules
+    # (providers.upstream_errors.malformed_reply), never a crash or a foreign exception.
+    with pytest.raises(ProviderUnavailable, match=f"^{MALFORMED_REPLY}: ") as caught:
+        complete(provider, kit, "Hello " + directive(malformed=kind))
+    error = caught.value
+    assert (error.retryable, error.provider) == (True, kit.instance)
+    assert error.__cause__ is None
+    public = " ".join([str(error), json.dumps(error.to_dict())])
+    # What the emulator's broken bodies hold: none of it is repeated.
+    for body_text in ("emulated malformed", "Service unavailable", '"an"', "echo:", "Hello"):
+        assert body_text not in public
+    if kit.secret:
+        assert kit.secret not in public
+    assert len(emulator_control.requests()) == 1
 
 
 def test_connection_refused_is_unavailable(isolated: VendorKit, closed_port_url: str) -> None:

@@ -437,20 +437,32 @@ def test_stop_reason_maps_to_finish_reason(stop_reason: str | None, finish: str)
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "retryable", "match"),
     [
-        {"output": {}},
-        {"output": {"message": {"role": "assistant", "content": [{"video": {}}]}}},
-        {
-            "output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
-            "stopReason": "malformed_tool_use",
-        },
+        ({"output": {}}, True, "malformed reply: .*output.message.content is missing"),
+        (
+            {"output": {"message": {"role": "assistant", "content": [{"video": {}}]}}},
+            False,
+            "unsupported content block 'video'",
+        ),
+        (
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
+                "stopReason": "malformed_tool_use",
+            },
+            False,
+            r"unusable output \(malformed_tool_use\)",
+        ),
     ],
     ids=["no message", "unsupported block", "malformed model output"],
 )
-def test_unusable_converse_responses_are_provider_errors(body: dict[str, Any]) -> None:
-    with pytest.raises(ProviderError):
+def test_unusable_converse_responses_are_provider_errors(
+    body: dict[str, Any], retryable: bool, match: str
+) -> None:
+    with pytest.raises(ProviderError, match=match) as caught:
         from_converse_response(body)
+    # A malformed answer is the provider's passing fault (retried); the others are not.
+    assert caught.value.retryable is retryable
 
 
 def test_a_response_tool_use_feeds_back_as_the_identical_tool_use_block() -> None:

@@ -120,7 +120,7 @@ def test_a_failed_discovery_keeps_the_models_last_reported(isolated_redis: redis
     router = run(isolated_redis, scenario, list_models=list_models)
     assert calls == 2
     assert router.route("qwen2.5:7b").instance.name == "local"
-    with pytest.raises(UnknownModel):
+    with pytest.raises(UnknownModel, match="mistral"):
         router.route("mistral")
 
 

@@ -140,7 +140,7 @@ def test_an_instance_without_credential_sources_signs_with_a_throwaway_key(
 def test_cohere_models_are_refused_before_any_call(
     provider: Provider, emulator_control: EmulatorControl
 ) -> None:
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(InvalidRequest, match="cohere"):
         provider.complete(ChatRequest(model="cohere.command-r-08-2024", messages=(user("x"),)))
     assert emulator_control.requests() == []
 
@@ -153,7 +153,7 @@ def test_sdk_retries_and_circuit_breaker_are_off(
 ) -> None:
     # The SDK's default breaker opens after 10 failures and then fails calls locally.
     for _ in range(12):
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(ProviderUnavailable, match=r"^the provider failed: "):
             ask(provider, user(directive(status=500)))
     assert len(emulator_control.requests()) == 12
 
@@ -174,7 +174,7 @@ def test_an_unreadable_key_is_reported_without_its_text(
 ) -> None:
     garbage = "-----BEGIN PRIVATE KEY-----\nTHIS-IS-NOT-A-KEY-0123456789abcdef\n"
     credentials = Credentials(source="test", fields={"private_key": garbage})
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"private key|OCI configuration") as caught:
         OCIChatProvider(instance(provider_emulator_url, api_key), credentials)
     assert "THIS-IS-NOT-A-KEY" not in str(caught.value)
     assert caught.value.__cause__ is None

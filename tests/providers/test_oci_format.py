@@ -279,7 +279,8 @@ def test_tool_call_without_id_gets_a_stable_synthetic_one() -> None:
     ],
 )
 def test_malformed_chat_result_is_a_provider_error(body: dict[str, Any]) -> None:
-    with pytest.raises(ProviderError):
+    # A result in another api format than the GENERIC one asked for is not retried.
+    with pytest.raises(ProviderError, match=r"(malformed reply: OCI chat result|OCI chat format)"):
         chat_response_from_oci(body)
 
 

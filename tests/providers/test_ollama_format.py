@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest, ProviderUnavailable
 from providers.ollama_format import (
     chat_request_to_ollama,
     chat_response_from_ollama,
@@ -288,5 +288,5 @@ def test_tool_call_ids_come_from_the_given_factory() -> None:
     ids=["no-message", "content-not-text", "calls-not-a-list", "call-without-name", "string-args"],
 )
 def test_malformed_ollama_answers_are_provider_errors(body: dict[str, Any]) -> None:
-    with pytest.raises(ProviderError, match="malformed Ollama chat response"):
+    with pytest.raises(ProviderUnavailable, match="malformed reply: Ollama chat response: "):
         chat_response_from_ollama(body)

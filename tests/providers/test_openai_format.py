@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest, ProviderUnavailable
 from providers.openai_format import (
     chat_request_from_openai,
     chat_request_to_openai,
@@ -674,10 +674,10 @@ MALFORMED_COMPLETIONS = [
 def test_malformed_completion_is_a_provider_error_not_the_callers_fault(
     body: dict[str, Any],
 ) -> None:
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(ProviderUnavailable, match="malformed reply: chat completion: ") as caught:
         chat_response_from_openai(body)
-    assert caught.value.status_code == 502
-    assert "malformed chat completion" in caught.value.message
+    # The provider's fault, never the caller's: a retryable 502.
+    assert (caught.value.status_code, caught.value.retryable) == (502, True)
 
 
 RESPONSES_TO_OPENAI = [

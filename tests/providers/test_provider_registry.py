@@ -54,7 +54,7 @@ def test_every_configurable_type_has_a_kind() -> None:
 
 
 def test_kind_table_is_read_only() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         PROVIDER_KINDS["ollama"] = PROVIDER_KINDS["openai"]  # type: ignore[index]
 
 

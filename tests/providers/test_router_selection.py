@@ -113,12 +113,12 @@ def test_an_unknown_hint_is_400_listing_instances_and_types(router: ModelRouter)
 
 
 def test_a_hinted_instance_that_is_disabled_is_503(router: ModelRouter) -> None:
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnavailable, match="is disabled"):
         router.route("claude-sonnet-4-5", hint="bedrock-eu", states={"bedrock-eu": DISABLED})
 
 
 def test_discovered_models_become_routable_and_listed(router: ModelRouter) -> None:
-    with pytest.raises(UnknownModel):
+    with pytest.raises(UnknownModel, match=r"qwen2\.5:7b"):
         router.route("qwen2.5:7b")
     assert router.set_discovered("ollama", ["llama3.2", "qwen2.5:7b"]) is True
     assert router.set_discovered("ollama", ["qwen2.5:7b", "llama3.2"]) is False
@@ -127,7 +127,7 @@ def test_discovered_models_become_routable_and_listed(router: ModelRouter) -> No
     assert router.discovered("qwen2.5:7b") == ["ollama"]
     # A model removed from the server stops routing; configured ones stay.
     router.set_discovered("ollama", [])
-    with pytest.raises(UnknownModel):
+    with pytest.raises(UnknownModel, match=r"qwen2\.5:7b"):
         router.route("qwen2.5:7b")
     assert router.route("llama3.2").instance.name == "ollama"
 

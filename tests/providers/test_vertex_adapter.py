@@ -174,7 +174,7 @@ def test_configuration_mistakes_fail_at_construction_without_quoting_the_key(
         VertexGeminiProvider(config, Credentials(source="test"))
     config = config.model_copy(update={"project": "p"})
     secret = '{"private_key": "-----BEGIN PRIVATE KEY-----SECRETSECRET"'
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"^v: ") as caught:
         VertexGeminiProvider(config, Credentials("test", {"service_account_json": secret}))
     assert "SECRETSECRET" not in str(caught.value)
 

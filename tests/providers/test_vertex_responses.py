@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ProviderError
+from gateway.errors import ProviderError, ProviderUnavailable
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolCall, Usage
 from providers.vertex_format import SIGNATURE_MARK, chat_response_from_gemini, gemini_request
 
@@ -147,15 +147,24 @@ def test_thinking_tokens_count_as_completion_tokens() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "error", "match"),
     [
-        {"candidates": "nope"},
-        answer(candidate([{"executableCode": {"language": "PYTHON", "code": "1"}}])),
+        ({"candidates": "nope"}, ProviderUnavailable, "malformed reply: .*not a list of objects"),
+        ({"usageMetadata": {}}, ProviderUnavailable, "no candidates and no promptFeedback"),
+        (
+            answer(candidate([{"executableCode": {"language": "PYTHON", "code": "1"}}])),
+            ProviderError,
+            r"unsupported part \['executableCode'\]",
+        ),
     ],
 )
-def test_malformed_or_unsupported_responses_are_provider_errors(body: dict[str, Any]) -> None:
-    with pytest.raises(ProviderError):
+def test_malformed_or_unsupported_responses_are_provider_errors(
+    body: dict[str, Any], error: type[ProviderError], match: str
+) -> None:
+    with pytest.raises(error, match=match) as caught:
         chat_response_from_gemini(body, MODEL)
+    # Malformed is the provider's passing fault (retried); an unsupported part is not.
+    assert caught.value.retryable is (error is ProviderUnavailable)
 
 
 def test_the_model_version_in_the_response_names_the_model() -> None:

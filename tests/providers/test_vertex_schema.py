@@ -103,4 +103,4 @@ def test_refs_that_would_inline_exponentially_are_refused_quickly() -> None:
     started = time.perf_counter()
     with pytest.raises(InvalidRequest, match="more than 2000 nodes"):
         gemini_parameters(schema, "tools[0].function.parameters")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # generous: expanding it all would never end

@@ -10,11 +10,12 @@ reference https://cloud.ibm.com/apidocs/watsonx-ai#text-chat (error bodies as in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import InvalidRequest, ProviderUnavailable
 from providers.types import (
     ChatRequest,
     ImagePart,
@@ -266,10 +267,20 @@ def test_tool_call_arguments_sent_as_an_object_become_json_text() -> None:
     )
 
 
-@pytest.mark.parametrize("body", [[], {"choices": []}, {"choices": [{"message": "x"}]}])
-def test_malformed_response_is_a_provider_error(body: object) -> None:
-    with pytest.raises(ProviderError):
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ([], "not an object"),
+        ({"choices": []}, r"no choices\[0\].message"),
+        ({"choices": [{"message": "x"}]}, r"no choices\[0\].message"),
+    ],
+)
+def test_malformed_response_is_a_retryable_provider_error(body: object, problem: str) -> None:
+    with pytest.raises(
+        ProviderUnavailable, match=r"malformed reply: watsonx\.ai chat response: "
+    ) as caught:
         chat_response_from_watsonx(body)
+    assert re.search(problem, caught.value.message)
 
 
 UNSUPPORTED = "Model 'ibm/granite-13b-chat-v2' does not support function 'function_text_chat'"

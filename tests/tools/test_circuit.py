@@ -66,16 +66,16 @@ def test_failures_from_two_processes_open_the_circuit_and_it_fails_fast(
     assert len(downstream.requests()) == 6
     status = breaker(isolated_redis).state(SERVICE)
     assert (status.state, status.failures) == (CircuitState.OPEN, 3)
-    assert 0.5 < status.probe_in_seconds <= 1.0
+    # Not a lower bound: the three failing calls may take a while on a busy runner.
+    assert 0 < status.probe_in_seconds <= 1.0
 
     for client in (one, two):
-        started = time.monotonic()
         with pytest.raises(ToolUnavailable, match="circuit is open") as caught:
             search(client, downstream_server)
-        assert time.monotonic() - started < 0.1
+        # Refused without a call (not timed: a busy runner makes any bound flaky).
+        assert len(downstream.requests()) == 6, "an open circuit must not touch the service"
         assert caught.value.retry_after is not None
         assert 0 < caught.value.retry_after <= 1.0
-    assert len(downstream.requests()) == 6, "an open circuit must not touch the service"
 
     downstream.reset()
     time.sleep(1.05)
@@ -179,16 +179,16 @@ def test_a_callers_4xx_counts_as_the_service_working(
     circuit = breaker(isolated_redis, threshold=2)
     client = caller(circuit)
     downstream.behave("/v1/search", status=503, times=2)  # one call, two attempts
-    with pytest.raises(ToolUnavailable):
+    with pytest.raises(ToolUnavailable, match="answered 503"):
         search(client, downstream_server)
     assert circuit.state(SERVICE).failures == 1
     downstream.behave("/v1/search", status=404, times=1)
-    with pytest.raises(ToolFailed):
+    with pytest.raises(ToolFailed, match="404"):
         search(client, downstream_server)
     # The 404 reset the count: failures must be consecutive.
     assert circuit.state(SERVICE).failures == 0
     downstream.behave("/v1/search", status=503, times=2)
-    with pytest.raises(ToolUnavailable):
+    with pytest.raises(ToolUnavailable, match="answered 503"):
         search(client, downstream_server)
     assert circuit.state(SERVICE).state is CircuitState.CLOSED
     client.close()
@@ -202,7 +202,7 @@ def test_a_probe_without_a_verdict_lets_the_next_caller_probe(isolated_redis: re
     def crash() -> None:
         raise KeyError("our own bug")
 
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="our own bug"):
         circuit.call(SERVICE, crash)
     assert circuit.admit(SERVICE).probe
 

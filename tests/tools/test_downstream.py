@@ -75,9 +75,9 @@ def test_a_long_retry_after_is_passed_on_instead_of_waited_for(
 ) -> None:
     downstream.behave("/v1/search", status=503, retry_after=30)
     started = time.monotonic()
-    with pytest.raises(ToolUnavailable) as caught:
+    with pytest.raises(ToolUnavailable, match="answered 503") as caught:
         post_search(http, downstream_server)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 15  # generous: waiting would take 30 s
     assert caught.value.retry_after == 30
     assert caught.value.to_dict()["retry_after"] == 30
     assert len(downstream.requests()) == 1
@@ -91,7 +91,7 @@ def test_a_slow_service_times_out_within_the_budget(
     with pytest.raises(ToolTimeout) as caught:
         post_search(http, downstream_server, timeout_seconds=0.4)
     elapsed = time.monotonic() - started
-    assert 0.35 < elapsed < 1.0
+    assert 0.35 < elapsed < 1.4  # cut short of the 1.5 s answer
     assert caught.value.to_dict() == {
         "type": "tool_timeout",
         "message": "semantic_search did not answer within 0.4s",
@@ -116,9 +116,9 @@ def test_a_stopped_service_is_unavailable(
 ) -> None:
     downstream_server.stop()
     started = time.monotonic()
-    with pytest.raises(ToolUnavailable) as caught:
+    with pytest.raises(ToolUnavailable, match="unreachable") as caught:
         post_search(http, downstream_server)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # generous: a hang is what this catches
     assert type(caught.value) is ToolUnavailable
     assert caught.value.message == "semantic_search is unreachable"
 

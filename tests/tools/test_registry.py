@@ -182,7 +182,7 @@ def test_arguments_that_are_not_an_object_are_refused(
 
 
 def test_validating_for_an_unknown_tool_is_404(registry: ToolRegistry) -> None:
-    with pytest.raises(ToolNotFound):
+    with pytest.raises(ToolNotFound, match="nope"):
         registry.validate("nope", {})
 
 

@@ -1,6 +1,6 @@
 """Provider failures through the real stack: 429 with retry-after cools the instance down
-for every worker, 5xx retries then fails clearly, fallbacks take over, and the circuit
-opens and closes."""
+for every worker, 5xx and malformed replies retry then fail clearly, fallbacks take over,
+and the circuit opens and closes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import redis
 
-from emulator import EmulatorControl
+from emulator import EmulatorControl, directive
 from tests.support.processes import wait_until
 
 
@@ -68,6 +68,24 @@ def test_5xx_is_retried_then_fails_after_max_attempts_with_a_clear_error(
     assert job["error"]["type"] == "provider_unavailable"
     assert "gave up after 3 attempts" in job["error"]["message"]
     assert [r["status"] for r in emulator.requests()] == [503, 503, 503]
+
+
+def test_a_provider_that_always_answers_malformed_fails_after_the_retry_budget(
+    emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    # In the text, not scripted: every attempt gets the same broken 200.
+    text = "hello " + directive(malformed="wrong_content_type")
+    job = finished(client_a, submit(client_a, "unstable-model", text))
+    assert job["status"] == "failed"
+    assert job["error"]["type"] == "provider_unavailable"
+    assert (
+        "the provider sent a malformed reply: content type 'text/html'" in job["error"]["message"]
+    )
+    assert "gave up after 3 attempts" in job["error"]["message"]
+    assert "Service unavailable" not in job["error"]["message"]  # the body is never shown
+    calls = emulator.requests()
+    assert job["attempts"] == len(calls) == 3
+    assert [r["status"] for r in calls] == [200, 200, 200]
 
 
 def test_caller_error_from_provider_fails_at_once_with_its_message(

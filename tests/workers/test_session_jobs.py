@@ -198,7 +198,7 @@ def test_chat_completions_take_a_session_through_extra_body(
         "two",
         "echo: two",
     ]
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError, match="session 'sess_missing' does not exist"):
         sdk.chat.completions.create(
             model="gpt-4o-mini",
             messages=[{"role": "user", "content": "x"}],

@@ -398,7 +398,7 @@ def test_redis_failure_mid_delivery_is_raised_not_recorded_as_a_job_failure(
 
     job_id = put_job(sync_redis)
     runner = make_runner(sync_redis, ScriptedProvider([RedisConnectionError("gone")]))  # type: ignore[list-item]
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(RedisConnectionError, match=r"^gone$"):
         runner.run(job_id)
     job = SyncJobStore(sync_redis).load(job_id)
     # Left running under its lease: the reaper re-queues it if nobody finishes it.

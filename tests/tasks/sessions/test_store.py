@@ -139,7 +139,7 @@ def test_session_expires_after_its_ttl(db_url: str, isolated_redis: redis.Redis)
     time.sleep(1.2)
 
     async def scenario(store: SessionStore) -> bool:
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.get(session.id, "acme")
         return await store.exists(session.id, "acme")
 
@@ -151,13 +151,13 @@ def test_session_expires_after_its_ttl(db_url: str, isolated_redis: redis.Redis)
 def test_another_tenant_cannot_see_change_or_delete_a_session(db_url: str) -> None:
     async def scenario(store: SessionStore) -> Session:
         session = await create(store, context={"secret": "x"})
-        with pytest.raises(SessionNotFound) as missing:
+        with pytest.raises(SessionNotFound, match=r"^no session ") as missing:
             await store.get(session.id, "intruder")
         assert missing.value.status_code == 404
         assert missing.value.param == "session_id"
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.delete(session.id, "intruder")
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.update_context(session.id, "intruder", {"secret": None, "new": 1})
         assert not await store.exists(session.id, "intruder")
         assert await store.exists(session.id, "acme")
@@ -171,7 +171,7 @@ def test_other_tenant_and_missing_session_errors_read_the_same(db_url: str) -> N
         session = await create(store)
         errors = []
         for session_id, tenant in ((session.id, "intruder"), ("sess_" + "0" * 32, "acme")):
-            with pytest.raises(SessionNotFound) as caught:
+            with pytest.raises(SessionNotFound, match=r"^no session ") as caught:
                 await store.get(session_id, tenant)
             errors.append(caught.value.to_dict())
         return errors[0], errors[1]
@@ -185,9 +185,9 @@ def test_delete_removes_every_key(db_url: str, isolated_redis: redis.Redis) -> N
     async def scenario(store: SessionStore) -> str:
         session = await create(store, context={"a": 1}, messages=HISTORY)
         await store.delete(session.id, "acme")
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.delete(session.id, "acme")
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.get(session.id, "acme")
         return session.id
 
@@ -227,7 +227,7 @@ def test_context_update_of_missing_session_creates_nothing(
     db_url: str, isolated_redis: redis.Redis
 ) -> None:
     async def scenario(store: SessionStore) -> None:
-        with pytest.raises(SessionNotFound):
+        with pytest.raises(SessionNotFound, match=r"^no session "):
             await store.update_context("sess_missing", "acme", {"a": 1})
 
     run(db_url, scenario)
