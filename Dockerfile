@@ -25,12 +25,12 @@ WORKDIR /src
 # stay valid after the copy.
 RUN python -m venv "${VIRTUAL_ENV}"
 
-# Exactly the locked dependencies, every hash checked (requirements/runtime.txt, `make lock`:
+# Exactly the locked dependencies, every hash checked (requirements.txt, `make lock`:
 # the `all` extra, every provider SDK), in a layer of their own so a code change does not
 # reinstall them. Then the project itself with --no-deps: nothing is resolved at build time,
 # so an image built next year is the same.
-COPY requirements/runtime.txt requirements/runtime.txt
-RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+COPY requirements.txt requirements.txt
+RUN pip install --no-cache-dir --require-hashes -r requirements.txt
 
 COPY . .
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \

@@ -21,6 +21,6 @@ lint: bootstrap
 bench: bootstrap
 	.venv/bin/python bench/gateway_bench.py all
 
-## Refresh requirements/*.txt from pyproject.toml's ranges (then: bash .ci/run, commit both).
+## Refresh requirements.txt and requirements-dev.txt from pyproject.toml's ranges (then: bash .ci/run, commit both).
 lock: bootstrap
 	@bash scripts/lock.sh

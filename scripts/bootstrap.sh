@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the gateway needs on a fresh machine: the Debian packages (python3 with venv,
 # make, redis-server) and a virtualenv with exactly the locked dependencies
-# (requirements/dev.txt, hashes checked) and the project itself. Idempotent: fast when
+# (requirements-dev.txt, hashes checked) and the project itself. Idempotent: fast when
 # already done, and it repairs what an interrupted or failed run left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,13 +75,13 @@ fi
 # Re-install when the lock or the project's metadata changes (entry points, package list).
 # The stamp is written last: an install that fails or is interrupted leaves none, so the
 # next run installs again.
-stamp=.venv/.installed-$(cat requirements/dev.txt pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   # --require-hashes: every package, transitive ones included, must be pinned and match its
   # hash. --no-deps on the project: its dependencies are exactly the lock's, nothing resolved.
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
-    -r requirements/dev.txt
+    -r requirements-dev.txt
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
     --no-build-isolation -e .
   touch "$stamp"

@@ -2,16 +2,16 @@
 # Refresh the lock files from pyproject.toml's ranges (`make lock`). Every install — bootstrap,
 # CI, the Docker image — installs exactly what these files pin, with hashes.
 #
-#   requirements/runtime.txt  the gateway with every provider SDK (the `all` extra), plus
-#                             the build backend (the Docker image installs this one)
-#   requirements/dev.txt      runtime.txt's pins + the dev tools (bootstrap and CI)
+#   requirements.txt      the gateway with every provider SDK (the `all` extra), plus the
+#                         build backend (the Docker image installs this one)
+#   requirements-dev.txt  requirements.txt's pins + the dev tools (bootstrap and CI)
 #
 # A lock cannot leave an extra out: an install with fewer provider SDKs (only the types you
 # run) is `pip install 'llm-gateway[oci]'` from the package index, resolved, unhashed.
 #
-# dev.txt is resolved with runtime.txt as a constraint, so a package both files pin has the
+# requirements-dev.txt is resolved with requirements.txt as a constraint, so a package both files pin has the
 # same version in both. Upgrade one package only: `scripts/lock.sh --upgrade-package redis`.
-# After a refresh: run `bash .ci/run`, then commit pyproject.toml and requirements/ together.
+# After a refresh: run `bash .ci/run`, then commit pyproject.toml and requirements*.txt together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +21,10 @@ if [ ! -x "$UV" ]; then
   exit 1
 fi
 common=(--generate-hashes --universal --python-version 3.11 --quiet "$@")
-# --no-header keeps the files free of the command line (and its paths); this comment says how.
-"$UV" pip compile pyproject.toml requirements/build.in --extra all "${common[@]}" \
-  --custom-compile-command "make lock" -o requirements/runtime.txt
-"$UV" pip compile pyproject.toml requirements/build.in --extra all --extra dev \
-  --constraint requirements/runtime.txt "${common[@]}" \
-  --custom-compile-command "make lock" -o requirements/dev.txt
-echo "lock: requirements/runtime.txt and requirements/dev.txt refreshed" >&2
+# The files' header names `make lock` (--custom-compile-command), not this machine's command line.
+"$UV" pip compile pyproject.toml requirements-build.in --extra all "${common[@]}" \
+  --custom-compile-command "make lock" -o requirements.txt
+"$UV" pip compile pyproject.toml requirements-build.in --extra all --extra dev \
+  --constraint requirements.txt "${common[@]}" \
+  --custom-compile-command "make lock" -o requirements-dev.txt
+echo "lock: requirements.txt and requirements-dev.txt refreshed" >&2

@@ -14,8 +14,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
-DEV_LOCK = ROOT / "requirements" / "dev.txt"
+RUNTIME_LOCK = ROOT / "requirements.txt"
+DEV_LOCK = ROOT / "requirements-dev.txt"
 # A pin line of a pip requirements file: `name==version [; marker] \`.
 PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)(?:\s*;\s*(?P<marker>[^\\]+?))?\s*\\?$"
@@ -93,7 +93,7 @@ def test_all_is_every_provider_extra_and_the_image_and_dev_install_it() -> None:
     assert set(groups["all"]) <= set(groups["dev"])
     lock_script = (ROOT / "scripts" / "lock.sh").read_text().replace("\\\n", " ")
     compiles = [line for line in lock_script.splitlines() if "pip compile" in line]
-    assert [("-o requirements/runtime.txt" in c, "--extra all" in c) for c in compiles] == [
+    assert [("-o requirements.txt" in c, "--extra all" in c) for c in compiles] == [
         (True, True),
         (False, True),
     ], compiles
@@ -125,20 +125,20 @@ def test_runtime_and_dev_locks_agree_on_every_shared_package() -> None:
     for name, entries in runtime.items():
         assert name in dev, f"{name} is pinned for the image but missing from the dev lock"
         assert {v for v, _, _ in entries} == {v for v, _, _ in dev[name]}, (
-            f"{name}: runtime.txt and dev.txt pin different versions"
+            f"{name}: requirements.txt and requirements-dev.txt pin different versions"
         )
 
 
 def test_every_install_path_installs_from_the_lock() -> None:
     bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
-    assert "--require-hashes" in bootstrap and "-r requirements/dev.txt" in bootstrap
+    assert "--require-hashes" in bootstrap and "-r requirements-dev.txt" in bootstrap
     assert "--no-deps" in bootstrap, "the project itself must not resolve its own dependencies"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes -r requirements/runtime.txt" in dockerfile
+    assert "--require-hashes -r requirements.txt" in dockerfile
     assert "scripts/bootstrap.sh" in (ROOT / ".ci" / "run").read_text()
     # No other place installs packages by name, unpinned.
     for path in [ROOT / "Makefile", ROOT / ".ci" / "run", *ROOT.joinpath("scripts").glob("*.sh")]:
         commands = path.read_text().replace("\\\n", " ")
         for line in commands.splitlines():
             if "pip install" in line and not line.lstrip().startswith("#"):
-                assert "-r requirements/" in line or "--no-deps" in line, f"{path.name}: {line}"
+                assert "-r requirements" in line or "--no-deps" in line, f"{path.name}: {line}"

@@ -88,7 +88,7 @@ def test_runtime_stage_copies_the_builder_venv_instead_of_building() -> None:
     runs = " ".join(args for kw, args in runtime if kw == "RUN")
     assert "pip install" not in runs, "the runtime stage must not install packages itself"
     builder_runs = " ".join(args for kw, args in _stages()[0] if kw == "RUN")
-    assert "pip install --no-cache-dir --require-hashes -r requirements/runtime.txt" in builder_runs
+    assert "pip install --no-cache-dir --require-hashes -r requirements.txt" in builder_runs
     assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in builder_runs
 
 
@@ -193,7 +193,7 @@ def test_dockerignore_keeps_build_inputs_and_drops_secrets() -> None:
         "gateway",
         "gateway/scripts/circuit.lua",
         "cli",
-        "requirements/runtime.txt",
+        "requirements.txt",
     ]
     for path in needed:
         assert not _ignored(path, patterns), f".dockerignore excludes {path}, which the build needs"

@@ -25,9 +25,9 @@ PYTHON = sys._base_executable
 
 def _build_backend_pin() -> str:
     """setuptools' pin block (with its hashes) from the real dev lock."""
-    blocks = re.split(r"\n(?=\S)", (ROOT / "requirements" / "dev.txt").read_text())
+    blocks = re.split(r"\n(?=\S)", (ROOT / "requirements-dev.txt").read_text())
     wanted = [b for b in blocks if b.startswith("setuptools==")]
-    assert len(wanted) == 1, "the dev lock pins setuptools (requirements/build.in)"
+    assert len(wanted) == 1, "the dev lock pins setuptools (requirements-build.in)"
     return wanted[0] + "\n"
 
 
@@ -40,8 +40,7 @@ def _requires_python() -> str:
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "bootstrap.sh", tmp_path / "scripts" / "bootstrap.sh")
-    (tmp_path / "requirements").mkdir()
-    (tmp_path / "requirements" / "dev.txt").write_text(_build_backend_pin())
+    (tmp_path / "requirements-dev.txt").write_text(_build_backend_pin())
     (tmp_path / "probe.py").write_text("READY = True\n")
     _write_pyproject(tmp_path, _requires_python())
     return tmp_path
@@ -99,7 +98,7 @@ def test_a_venv_without_pip_is_rebuilt(repo: Path) -> None:
 @pytest.mark.timeout(300)
 def test_a_failed_install_leaves_no_stamp_and_the_next_run_completes_it(repo: Path) -> None:
     assert _bootstrap(repo).returncode == 0
-    lock = repo / "requirements" / "dev.txt"
+    lock = repo / "requirements-dev.txt"
     good = lock.read_text()
     # A lock whose new pin does not match what the index serves (a tampered or truncated
     # download): pip fails after the stamp check, as an interrupted install would.
