@@ -12,7 +12,18 @@ from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.responses import FastJSONResponse
-from api.routes import batches, chat, health, jobs, models, providers, sessions, tools, webhooks
+from api.routes import (
+    batches,
+    chat,
+    health,
+    job_streams,
+    jobs,
+    models,
+    providers,
+    sessions,
+    tools,
+    webhooks,
+)
 from api.services import ApiServices
 from gateway.logs import configure_logging
 from gateway.settings import Settings
@@ -43,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (health, jobs, batches, chat, models, providers, sessions, tools, webhooks):
+    routers = (health, jobs, job_streams, batches, chat, models, providers, sessions)
+    for module in (*routers, tools, webhooks):
         app.include_router(module.router)
     return app
 

@@ -17,6 +17,7 @@ from tasks.batches.store import BatchStore
 from tasks.batches.submission import BatchSubmitter
 from tasks.jobs.completion_hub import CompletionHub
 from tasks.jobs.store import JobStore
+from tasks.jobs.stream_hub import StreamHub
 from tasks.jobs.submission import JobSubmitter
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
@@ -46,6 +47,8 @@ class ApiServices:
     # Read-only scripts behind GET /v1/providers and GET /v1/tools, registered once.
     capacity_scripts: CapacityScripts
     circuit_scripts: CircuitScripts
+    # Relays job streams to the SSE endpoints: one blocking read for all of them.
+    streams: StreamHub
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -61,6 +64,8 @@ class ApiServices:
 
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
+        streams = StreamHub(redis)
+        await streams.start()
         router = ModelRouter(providers)
         monitor = InstanceMonitor(
             redis,
@@ -110,9 +115,11 @@ class ApiServices:
             secrets,
             CapacityScripts(redis),
             CircuitScripts(redis),
+            streams,
         )
 
     async def close(self) -> None:
         await self.monitor.stop()
         await self.hub.stop()
+        await self.streams.stop()
         await self.redis.aclose()

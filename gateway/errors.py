@@ -188,6 +188,15 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class StreamInterrupted(ProviderError):
+    """A provider failed after part of its answer had been streamed to the client: retrying
+    would send the client a second, different beginning, so the job fails instead."""
+
+    error_type = "stream_interrupted"
+    default_message = "the provider failed in the middle of a streamed answer"
+    retryable = False
+
+
 class ProviderRejected(ProviderError):
     status_code = 400
     error_type = "provider_rejected"

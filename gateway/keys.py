@@ -29,6 +29,17 @@ def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
+def job_stream(job_id: str) -> str:
+    """Stream of a streaming job's events (``tasks.jobs.stream``); expires with the record."""
+    return f"{job(job_id)}:stream"
+
+
+def stream_hub_wake(hub_id: str) -> str:
+    """Stream an API process's stream hub reads beside the job streams it relays: a write
+    to it wakes the hub's blocked read so it starts reading a newly followed job at once."""
+    return f"{PREFIX}:stream-hub:{hub_id}"
+
+
 def session(session_id: str) -> str:
     """Hash holding a conversation session's header (tenant, created_at, ttl_seconds,
     context_budget_tokens, system, metadata); the session is alive while it exists."""

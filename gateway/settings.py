@@ -65,6 +65,19 @@ class Settings(BaseSettings):
         gt=0,
         description="How long `POST /v1/chat/completions` waits for its job before a 504.",
     )
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=60,
+        description="A stream that has nothing to send for this long sends a comment naming "
+        "the job and where it is (queued, position N; waiting; running), so proxies with idle "
+        "timeouts keep it open.",
+    )
+    stream_max_events: int = Field(
+        default=10_000,
+        ge=100,
+        description="Events a job's stream keeps (the oldest are trimmed beyond it, roughly).",
+    )
     max_attempts: int = Field(
         default=3,
         ge=1,

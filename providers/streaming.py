@@ -67,6 +67,18 @@ class StreamingProvider(Protocol):
         ...
 
 
+def replayed(response: ChatResponse) -> Iterator[StreamEvent]:
+    """A complete reply as the events a stream of it would have carried (for a provider
+    that cannot stream): its text, its tool calls whole, its end."""
+    if response.message.text:
+        yield TextDelta(response.message.text)
+    for index, call in enumerate(response.message.tool_calls):
+        yield ToolCallDelta(index, call.id, call.name, call.arguments)
+    yield StreamEnd(
+        response.finish_reason, response.usage, response.model, response.provider_response_id
+    )
+
+
 @dataclass(slots=True)
 class _ToolCallParts:
     id: str = ""

@@ -55,6 +55,7 @@ TEST_INSTANCES: dict[str, dict[str, Any]] = {
     "limited-rpm": {"models": ["limited-rpm-model"], "limits": {"rpm": 60}},
     "limited-tpm": {"models": ["limited-tpm-model"], "limits": {"tpm": 2000}},
     "limited-conc": {"models": ["limited-conc-model"], "limits": {"max_concurrency": 5}},
+    "single-file": {"models": ["single-file-model"], "limits": {"max_concurrency": 1}},
     "slow": {"models": ["slow-model"]},
     "cooling": {"models": ["cooling-model"]},
     "unstable": {"models": ["unstable-model"], "circuit": {"failure_threshold": 50}},
@@ -107,6 +108,8 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_RETRY_BACKOFF_MAX_SECONDS": "0.2",
         "LLM_GATEWAY_WORKER_HEARTBEAT_SECONDS": "1",
         "LLM_GATEWAY_MAX_BODY_BYTES": "65536",
+        # Streams waiting for a worker say so every second, not every 15.
+        "LLM_GATEWAY_STREAM_KEEPALIVE_SECONDS": "1",
         "LLM_GATEWAY_PROVIDERS_FILE": str(write_test_providers(session_tmp / "providers.yaml")),
         # Crash recovery within seconds: leases renewed every ~1.3 s, lapse after 4 s.
         "LLM_GATEWAY_JOB_LEASE_SECONDS": "4",

@@ -64,7 +64,9 @@ class WorkerRuntime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.in_flight = InFlight()
-        self.store = SyncJobStore(self.redis, settings.job_lease_seconds)
+        self.store = SyncJobStore(
+            self.redis, settings.job_lease_seconds, settings.stream_max_events
+        )
         self.capacity = ProviderCapacity(
             self.redis,
             lease_seconds=settings.job_lease_seconds,

@@ -2,22 +2,23 @@
 
 The request becomes a completion job like any other (same queue, limits, retries); this
 route waits for it and answers in OpenAI's shape, with the job id in a header so a client
-that times out can still fetch the result.
+that times out can still fetch the result. With ``stream`` the reply is relayed as OpenAI
+chunks while the provider produces it (``api.streaming``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from starlette.responses import Response
 
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
+from api.services import ApiServices
+from api.streaming.responses import chat_stream
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
@@ -41,7 +42,7 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 )
 async def chat_completions(
     body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
-) -> FastJSONResponse | StreamingResponse:
+) -> Response:
     request = body.job_request()
     # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
     session_id = request.pop("session_id", None)
@@ -54,19 +55,31 @@ async def chat_completions(
         request_id=request_id,
         session_id=session_id,
     )
+    if body.stream:
+        return await _stream(body, spec, services)
     done = await submit_and_wait(services, spec, new_job_id())
     if isinstance(done, FastJSONResponse):
         return done
     if done.status is not JobStatus.SUCCEEDED:
         return job_error(done)
-    headers = {JOB_ID_HEADER: done.id}
-    completion = chat_completion(done)
-    if body.stream:
-        include_usage = bool((body.stream_options or {}).get("include_usage"))
-        return StreamingResponse(
-            _sse(completion, include_usage), media_type="text/event-stream", headers=headers
-        )
-    return FastJSONResponse(completion, headers=headers)
+    return FastJSONResponse(chat_completion(done), headers={JOB_ID_HEADER: done.id})
+
+
+async def _stream(body: ChatCompletionRequest, spec: JobSpec, services: ApiServices) -> Response:
+    """The job streams: its reply is relayed as it is produced (``api.streaming``)."""
+    cancel = spec.request.pop("cancel_on_disconnect", False)
+    if not isinstance(cancel, bool):
+        raise InvalidRequest("cancel_on_disconnect must be a boolean", param="cancel_on_disconnect")
+    spec.request["stream"] = True
+    record = services.submitter.prepare(spec, new_job_id())
+    await services.submitter.submit(record)
+    services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
+    return await chat_stream(
+        services,
+        record,
+        include_usage=bool((body.stream_options or {}).get("include_usage")),
+        cancel_on_disconnect=cancel,
+    )
 
 
 def chat_completion(job: JobRecord) -> dict[str, Any]:
@@ -88,23 +101,3 @@ def chat_completion(job: JobRecord) -> dict[str, Any]:
         "usage": job.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "system_fingerprint": None,
     }
-
-
-async def _sse(completion: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
-    """The finished completion as OpenAI stream chunks: role+content, finish, [usage], DONE."""
-    base = {k: completion[k] for k in ("id", "created", "model", "system_fingerprint")}
-    base["object"] = "chat.completion.chunk"
-    choice = completion["choices"][0]
-    message = choice["message"]
-    delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
-    if message.get("tool_calls"):
-        delta["tool_calls"] = [{"index": i, **tc} for i, tc in enumerate(message["tool_calls"])]
-    chunks = [
-        {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]},
-    ]
-    if include_usage:
-        chunks.append({**base, "choices": [], "usage": completion["usage"]})
-    for chunk in chunks:
-        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-    yield b"data: [DONE]\n\n"

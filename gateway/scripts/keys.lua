@@ -3,5 +3,6 @@
 -- Their names come from gateway.keys (the loader fills in each prefix placeholder), and this
 -- file is the one place a Lua script joins a key name; every other key comes in KEYS.
 local function job_key(id) return '${JOB}' .. id end
+local function job_stream_key(id) return '${JOB}' .. id .. ':stream' end
 local function batch_key(id) return '${BATCH}' .. id end
 local function limit_key(instance, part) return '${LIMIT}' .. instance .. ':' .. part end

@@ -67,6 +67,7 @@ class JobScripts:
         self._renew = script("renew")
         self._reap = script("reap")
         self._pump = script("pump")
+        self._stream_append = script("stream_append")
 
     def submit(
         self,
@@ -196,6 +197,13 @@ class JobScripts:
         return self._requeue(
             keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
             args=[token, job_id, delay_ms, attempts_increment, *_pairs(fields)],
+        )
+
+    def stream_append(self, job_id: str, token: str, events: list[bytes], *, max_len: int) -> Any:
+        """Append ``events`` (JSON) to the job's stream if ``token`` holds the job:
+        {1, last id} or {0, current status}."""
+        return self._stream_append(
+            keys=[keys.job(job_id), keys.job_stream(job_id)], args=[token, max_len, *events]
         )
 
     def renew(self, leases: list[tuple[str, str]], *, lease_ms: int) -> Any:

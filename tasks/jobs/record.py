@@ -110,6 +110,8 @@ class JobRecord:
     # The batch this job is one document of, and the document's id within it.
     batch_id: str | None = None
     custom_id: str | None = None
+    # "1" when the job's events go to its stream (``tasks.jobs.stream``) as they happen.
+    stream: str | None = None
     # "1" when an enhancement succeeded but its validation failed (batch counters).
     validation_failed: str | None = None
     # The webhook delivery of the job's terminal event (``tasks.webhooks.deliveries``).

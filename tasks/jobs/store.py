@@ -131,3 +131,26 @@ class JobStore:
         if int(ok) != 1:
             raise Conflict(f"job {job_id!r} is already {text(current)}", param="id")
         return await self.get(job_id, tenant)
+
+    async def whereabouts(self, job_id: str) -> str | None:
+        """Where a job is, in words for a stream's keep-alive comment: ``queued, position
+        3`` (1 = next; approximate while messages move), ``waiting, ready in 2.0s``
+        (capacity, backoff), ``running``, or its terminal status; None once it is gone."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(keys.job(job_id), ["status", "message", "message_key"])
+        pipe.zscore(keys.DEFERRED, job_id)
+        pipe.time()
+        (status, message, queue), deferred_until, (seconds, micros) = await pipe.execute()
+        if status is None:
+            return None
+        where = text(status)
+        if deferred_until is not None:
+            ready_in = max(float(deferred_until) / 1000 - (int(seconds) + int(micros) / 1e6), 0)
+            return f"waiting, ready in {ready_in:.1f}s"
+        if where == JobStatus.QUEUED and message is not None and queue is not None:
+            # Celery's Redis transport pushes on the left and takes from the right.
+            index = await self._redis.lpos(text(queue), message)
+            if isinstance(index, int):
+                length = await self._redis.llen(text(queue))
+                return f"queued, position {length - index}"
+        return where

@@ -128,6 +128,9 @@ class JobSubmitter:
             queue = TOOLS_QUEUE
         else:
             request, model, provider, queue = self._prepare_enhancement(spec, param)
+        # Only a completion produces output as it runs; other kinds' streams would only ever
+        # carry their terminal event.
+        streams = spec.type is JobType.COMPLETION and request.get("stream") is True
         return JobRecord(
             id=job_id or new_job_id(),
             fingerprint=fingerprint,
@@ -145,6 +148,7 @@ class JobSubmitter:
             webhook=spec.webhook,
             session_id=spec.session_id,
             request_id=spec.request_id,
+            stream="1" if streams else None,
         )
 
     def _prepare_enhancement(

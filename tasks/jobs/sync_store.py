@@ -33,9 +33,12 @@ class SessionAppend:
 class SyncJobStore:
     """Load records, move them through the state machine, and keep their leases."""
 
-    def __init__(self, redis: Redis, lease_seconds: float = 30.0) -> None:
+    def __init__(
+        self, redis: Redis, lease_seconds: float = 30.0, stream_max_events: int = 10_000
+    ) -> None:
         self._redis = redis
         self.lease_ms = int(lease_seconds * 1000)
+        self.stream_max_events = stream_max_events
         self._scripts = JobScripts(redis)
 
     def load(self, job_id: str) -> JobRecord | None:
@@ -94,6 +97,12 @@ class SyncJobStore:
     def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
         """Save progress fields while ``token`` still holds the job; False otherwise."""
         ok, _ = self._scripts.checkpoint(job_id, token, fields)
+        return int(ok) == 1
+
+    def append_stream(self, job_id: str, token: str, events: list[bytes]) -> bool:
+        """Append events (JSON) to the job's stream (``tasks.jobs.stream``) while ``token``
+        holds the job; False once it does not (the caller should stop producing them)."""
+        ok, _ = self._scripts.stream_append(job_id, token, events, max_len=self.stream_max_events)
         return int(ok) == 1
 
     def requeue(

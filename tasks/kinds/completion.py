@@ -112,6 +112,7 @@ class CompletionKind:
             price=price,
             ours=ours,
             save=lambda s: parts.store.checkpoint(job.id, token, {"loop": s.to_record()}),
+            stream=job.stream == "1",
         )
         turn = parts.loops.run(run, state)
         if turn is None:

@@ -32,6 +32,7 @@ from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus
 from tasks.jobs.sync_store import SyncJobStore
 from tasks.loops.fallbacks import FallbackPlanner, RouteState
+from tasks.loops.streamed_calls import LeaseLost, StreamedCall
 
 log = structlog.get_logger(__name__)
 
@@ -82,10 +83,13 @@ class ModelCalls:
         provider: Provider,
         request: ChatRequest,
         spent: dict[str, Any] | None = None,
+        *,
+        stream: bool = False,
     ) -> Turn | None:
         """One call of ``request`` (already naming the upstream model) on the route's
         instance; None once the job has been handed back, moved, or failed. ``spent``: record
-        fields a failure keeps (what earlier turns of the job spent)."""
+        fields a failure keeps (what earlier turns of the job spent). ``stream``: the reply
+        goes to the job's stream as it is produced (``tasks.loops.streamed_calls``)."""
         instance = self.instances[route.current.instance]
         admission = self._admit(job, token, instance, request, route, spent)
         if admission is None:
@@ -93,7 +97,23 @@ class ModelCalls:
         started = time.perf_counter()
         with self.in_flight.call(admission):
             try:
-                response = provider.complete(request)
+                if stream:
+                    response = StreamedCall(self.store).run(
+                        job.id,
+                        token,
+                        provider,
+                        request,
+                        attempt=job.attempts + 1,
+                        instance=instance.name,
+                    )
+                else:
+                    response = provider.complete(request)
+            except LeaseLost:
+                # Cancelled or taken over mid-stream: what was used is unknown, so the
+                # reservation stands; the record belongs to whoever holds the job now.
+                self.capacity.release(instance, admission, Outcome.OK, tokens_used=None)
+                log.info("stream_stopped", reason="the job is no longer this worker's")
+                return None
             except ProviderError as exc:
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, request, exc, spent)

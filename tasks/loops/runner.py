@@ -20,6 +20,7 @@ from providers.base import Provider
 from providers.config import InstanceConfig, ModelPrice
 from providers.openai_format import message_from_openai
 from providers.types import ChatRequest, ChatResponse
+from tasks.jobs import stream
 from tasks.jobs.record import JobRecord
 from tasks.loops.fallbacks import RouteState
 from tasks.loops.model_calls import ModelCalls, Turn
@@ -59,6 +60,8 @@ class LoopRun:
     )
     # At ``max_iterations`` ask for an answer (tool_choice "none") instead of failing.
     answer_at_limit: bool = False
+    # Replies and tool rounds go to the job's stream as they happen (``tasks.jobs.stream``).
+    stream: bool = False
 
 
 class _Step(Enum):
@@ -98,7 +101,13 @@ class LoopRunner:
                 tool_choice=choice,
             )
             turn = self.calls.call(
-                run.job, run.token, run.route, run.provider, request, run.spent(state, False)
+                run.job,
+                run.token,
+                run.route,
+                run.provider,
+                request,
+                run.spent(state, False),
+                stream=run.stream,
             )
             if turn is None:
                 return None  # handed back to wait, moved to a fallback, or failed
@@ -154,6 +163,12 @@ class LoopRunner:
         state.add_results(pending, outcomes, self.result_max_chars)
         failed = [o.name for o in outcomes if not o.ok]
         log.info("tool_round", round=state.iterations, calls=len(pending), failed=failed)
+        if run.stream:
+            progress = [(c.id, o.name, o.ok) for c, o in zip(pending, outcomes, strict=True)]
+            event = stream.encode(stream.tool_results_event(progress))
+            if not self.calls.store.append_stream(run.job.id, run.token, [event]):
+                log.info("checkpoint_refused", reason="lease lost or job finished")
+                return False
         if not run.save(state):
             log.info("checkpoint_refused", reason="lease lost or job finished")
             return False

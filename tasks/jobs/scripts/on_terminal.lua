@@ -4,6 +4,8 @@
 -- crashes and duplicate deliveries:
 --
 -- - a job that asked for a webhook gets its delivery scheduled (tasks.webhooks);
+-- - a streaming job's stream gets its terminal event (tasks.jobs.stream), so a reader
+--   never has to poll the record to learn that the stream has ended;
 -- - a batch's job bumps the batch's counters, and the job that completes the count ends
 --   the batch: status ``completed`` (or ``cancelled`` if a cancel was asked for), its own
 --   webhook scheduled.
@@ -19,8 +21,14 @@ local function schedule_webhook(due_key, key, member, event)
 end
 
 local function on_terminal(due_key, record_key, job_id, status)
-  local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed')
+  local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream')
   if f[1] then schedule_webhook(due_key, record_key, 'job:' .. job_id, 'job.' .. status) end
+  if f[4] then
+    local stream_key = job_stream_key(job_id)
+    redis.call('XADD', stream_key, '*', 'e', cjson.encode({type = 'done', status = status}))
+    local ttl = redis.call('PTTL', record_key)
+    if ttl > 0 then redis.call('PEXPIRE', stream_key, ttl) end
+  end
   if not f[2] then return end
   local bkey = batch_key(f[2])
   if redis.call('EXISTS', bkey) == 0 then return end

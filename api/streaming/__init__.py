@@ -1,0 +1,1 @@
+"""Relaying job streams (``tasks.jobs.stream``) to clients as server-sent events."""

@@ -1,0 +1,170 @@
+"""The two SSE renderings of a job stream: OpenAI chunks (``/v1/chat/completions``) and
+named job events (``/v1/jobs/{id}/stream``), both with keep-alive comments.
+
+A response starts only once the job's first events arrive, or a keep-alive interval has
+passed: a job that fails before producing anything (an unknown model upstream, a
+rejected request) is then answered with its real status and the error shape rather than
+a 200 with an error inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+import structlog
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
+
+from api.services import ApiServices
+from api.streaming.follow import Followed, KeepAlive, follow_job
+from api.streaming.openai_chunks import ChatChunks
+from api.sync_jobs import JOB_ID_HEADER, NO_SDK_RETRY, job_error
+from gateway.errors import GatewayError
+from tasks.jobs.record import JobRecord, JobStatus
+from tasks.jobs.stream import StreamEntry
+
+log = structlog.get_logger(__name__)
+
+# sse-starlette's own pings carry nothing; the followers send keep-alives that say where
+# the job is, so its pings are pushed out of the way.
+_NO_PING = 24 * 3600
+_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def _data(payload: object) -> str:
+    return payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+
+
+async def _first(items: AsyncGenerator[Followed, None]) -> Followed | None:
+    try:
+        return await anext(items)
+    except StopAsyncIteration:
+        return None
+
+
+def _response(
+    services: ApiServices,
+    record: JobRecord,
+    events: AsyncIterator[ServerSentEvent],
+    cancel_on_disconnect: bool,
+) -> EventSourceResponse:
+    async def guarded() -> AsyncIterator[ServerSentEvent]:
+        finished = False
+        try:
+            async for event in events:
+                yield event
+            finished = True
+        finally:
+            if not finished and cancel_on_disconnect:
+                await _cancel(services, record)
+
+    headers = {**_HEADERS, JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
+    return EventSourceResponse(guarded(), headers=headers, ping=_NO_PING)
+
+
+async def _cancel(services: ApiServices, record: JobRecord) -> None:
+    # The client has gone: this runs inside a cancelled scope, so it must be shielded.
+    with anyio.CancelScope(shield=True):
+        try:
+            await services.store.cancel(record.id, record.tenant)
+            log.info("stream_client_gone", job_id=record.id, cancelled=True)
+        except GatewayError:
+            pass  # already finished
+
+
+async def chat_stream(
+    services: ApiServices,
+    record: JobRecord,
+    *,
+    include_usage: bool,
+    cancel_on_disconnect: bool,
+) -> Response:
+    """``record`` (a streaming completion, just submitted) as OpenAI chunks."""
+    items = follow_job(services, record)
+    first = await _first(items)
+    if isinstance(first, list) and first and first[0].type == "done":
+        done = await services.store.get(record.id, record.tenant)
+        if done.status is not JobStatus.SUCCEEDED:
+            await items.aclose()
+            return job_error(done)
+    chunks = ChatChunks(
+        completion_id=f"chatcmpl-{record.id.removeprefix('job_')}",
+        created=int(record.created_at),
+        model=record.model or "",
+        include_usage=include_usage,
+    )
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            item = first
+            while item is not None:
+                if isinstance(item, KeepAlive):
+                    yield ServerSentEvent(comment=item.comment)
+                else:
+                    for entry in item:
+                        async for event in _chat_events(services, record, chunks, entry):
+                            yield event
+                        if chunks.ended:
+                            return
+                item = await _first(items)
+        finally:
+            await items.aclose()
+
+    return _response(services, record, events(), cancel_on_disconnect)
+
+
+async def _chat_events(
+    services: ApiServices, record: JobRecord, chunks: ChatChunks, entry: StreamEntry
+) -> AsyncIterator[ServerSentEvent]:
+    if entry.type == "done":
+        done = await services.store.get(record.id, record.tenant)
+        for payload in chunks.finish(done):
+            yield ServerSentEvent(data=_data(payload), id=entry.id)
+        return
+    released = chunks.on_event(entry)
+    if released is None:
+        yield ServerSentEvent(data=_data(chunks.restarted(record.id)), id=entry.id)
+        return
+    for payload in released:
+        yield ServerSentEvent(data=_data(payload), id=entry.id)
+
+
+async def job_stream(
+    services: ApiServices, record: JobRecord, after: str, *, cancel_on_disconnect: bool
+) -> Response:
+    """Any job's stream as named events (``event: text``, ``event: done``, ...), from after
+    event ``after``; the ``done`` event carries the outcome."""
+    items = follow_job(services, record, after)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for item in items:
+                if isinstance(item, KeepAlive):
+                    yield ServerSentEvent(comment=item.comment)
+                    continue
+                for entry in item:
+                    data: dict[str, Any] = entry.event
+                    if entry.type == "done":
+                        data = await _outcome(services, record, data)
+                    yield ServerSentEvent(data=_data(data), id=entry.id, event=entry.type)
+        finally:
+            await items.aclose()
+
+    return _response(services, record, events(), cancel_on_disconnect)
+
+
+async def _outcome(
+    services: ApiServices, record: JobRecord, event: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``done`` event with the job's outcome from its record."""
+    done = await services.store.get_any(record.id)
+    if done is None:
+        return event
+    public = done.public()
+    return {
+        **event,
+        **{k: public[k] for k in ("status", "result", "error", "usage", "cost_usd", "attempts")},
+    }
