@@ -1,11 +1,13 @@
 """A completion job's stream as OpenAI ``chat.completion.chunk`` objects.
 
-Text is relayed the moment it arrives. Tool-call fragments and the finish reason of a
-reply are held until the event after it says whether that reply was the answer (the job
+Text and tool-call fragments are relayed the moment they arrive. When the request names
+tools the gateway runs itself (a tool loop), tool-call fragments and the finish reason of
+a reply are held until the event after it says whether that reply was the answer (the job
 ends) or a round of the gateway's own tools (a ``tool_results`` event follows): a client
 must only see tool calls it is expected to run. A second ``attempt`` after output was
 relayed means the worker was lost and the job restarted; the two answers are never
-spliced: the stream ends with an error naming the job, whose record will hold the answer.
+spliced: an ``attempt`` for a model turn whose output was already relayed ends the
+stream with an error naming the job, whose record will hold the answer.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ class ChatChunks:
     created: int
     model: str
     include_usage: bool
+    # The job may run a tool loop: hold tool calls until a reply is known to be the answer.
+    hold_tool_calls: bool = False
     relayed: bool = False
     # Set once the stream's last chunk has been made (its end, or an error).
     ended: bool = False
     _role_sent: bool = False
     _held_calls: list[dict[str, Any]] = field(default_factory=list)
     _held_finish: str | None = None
+    _turn: int = 0
+    # The latest model turn whose output was relayed.
+    _output_turn: int = -1
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         if not self._role_sent:
@@ -53,16 +60,21 @@ class ChatChunks:
         event = entry.event
         match entry.type:
             case "attempt":
-                if self.relayed:
-                    return None
+                turn = int(event.get("turn") or 0)
+                if turn <= self._output_turn:
+                    return None  # this turn's output is being produced again
+                self._turn = turn
                 self._drop_held()
                 return []
             case "text":
-                self.relayed = True
+                self._relay()
                 return [self._chunk({"content": event.get("text", "")})]
             case "tool_call":
-                self._held_calls.append(event)
-                return []
+                if self.hold_tool_calls:
+                    self._held_calls.append(event)
+                    return []
+                self._relay()
+                return [self._chunk({"tool_calls": [_fragment(event)]})]
             case "turn_end":
                 self._held_finish = str(event.get("finish_reason") or "stop")
                 return []
@@ -72,6 +84,10 @@ class ChatChunks:
                 return []
             case _:
                 return []
+
+    def _relay(self) -> None:
+        self.relayed = True
+        self._output_turn = self._turn
 
     def _drop_held(self) -> None:
         self._held_calls.clear()
@@ -116,6 +132,19 @@ class ChatChunks:
             out.append(chunk)
         out.append(DONE)
         return out
+
+
+def _fragment(event: dict[str, Any]) -> dict[str, Any]:
+    """One tool-call fragment as OpenAI streams it: id, type and name with the first."""
+    delta: dict[str, Any] = {"index": int(event.get("index") or 0)}
+    function: dict[str, Any] = {"arguments": event.get("arguments") or ""}
+    if event.get("id"):
+        delta["id"] = event["id"]
+        delta["type"] = "function"
+    if event.get("name"):
+        function["name"] = event["name"]
+    delta["function"] = function
+    return delta
 
 
 def _assembled(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:

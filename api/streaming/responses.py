@@ -83,6 +83,13 @@ async def chat_stream(
     cancel_on_disconnect: bool,
 ) -> Response:
     """``record`` (a streaming completion, just submitted) as OpenAI chunks."""
+    tools = record.request.get("tools") or []
+    loops = any(
+        isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and t["function"].get("name") in services.tools
+        for t in tools
+    )
     items = follow_job(services, record)
     first = await _first(items)
     if isinstance(first, list) and first and first[0].type == "done":
@@ -95,6 +102,7 @@ async def chat_stream(
         created=int(record.created_at),
         model=record.model or "",
         include_usage=include_usage,
+        hold_tool_calls=loops,
     )
 
     async def events() -> AsyncIterator[ServerSentEvent]:

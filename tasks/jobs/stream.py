@@ -9,9 +9,10 @@ record. Readers (``tasks.jobs.stream_hub``) replay it from any event id.
 
 Every entry has one field, ``e``: a JSON object whose ``type`` is one of
 
-- ``attempt``: ``{attempt, instance}`` — a provider call starts streaming. Output after a
-  second ``attempt`` *replaces* what came before it (a worker was lost mid-stream and the
-  job re-ran); readers must never splice the two.
+- ``attempt``: ``{attempt, turn, instance}`` — a provider call for model turn ``turn`` (0,
+  then 1 after a tool round, …) starts streaming. An ``attempt`` for a turn that already
+  had output *replaces* that output (a worker was lost mid-stream and the job re-ran);
+  readers must never splice the two.
 - ``text``: ``{text}`` — more of the answer.
 - ``tool_call``: ``{index, id, name, arguments}`` — a fragment of a tool call the model
   makes; ``arguments`` pieces concatenate.
@@ -50,8 +51,8 @@ def encode(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
 
-def attempt_event(attempt: int, instance: str) -> dict[str, Any]:
-    return {"type": "attempt", "attempt": attempt, "instance": instance}
+def attempt_event(attempt: int, turn: int, instance: str) -> dict[str, Any]:
+    return {"type": "attempt", "attempt": attempt, "turn": turn, "instance": instance}
 
 
 def provider_event(event: StreamEvent) -> dict[str, Any]:

@@ -85,11 +85,13 @@ class ModelCalls:
         spent: dict[str, Any] | None = None,
         *,
         stream: bool = False,
+        turn: int = 0,
     ) -> Turn | None:
         """One call of ``request`` (already naming the upstream model) on the route's
         instance; None once the job has been handed back, moved, or failed. ``spent``: record
         fields a failure keeps (what earlier turns of the job spent). ``stream``: the reply
-        goes to the job's stream as it is produced (``tasks.loops.streamed_calls``)."""
+        goes to the job's stream as it is produced (``tasks.loops.streamed_calls``), marked as
+        model turn ``turn`` of the job."""
         instance = self.instances[route.current.instance]
         admission = self._admit(job, token, instance, request, route, spent)
         if admission is None:
@@ -104,6 +106,7 @@ class ModelCalls:
                         provider,
                         request,
                         attempt=job.attempts + 1,
+                        turn=turn,
                         instance=instance.name,
                     )
                 else:

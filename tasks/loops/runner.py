@@ -108,6 +108,7 @@ class LoopRunner:
                 request,
                 run.spent(state, False),
                 stream=run.stream,
+                turn=state.iterations,
             )
             if turn is None:
                 return None  # handed back to wait, moved to a fallback, or failed

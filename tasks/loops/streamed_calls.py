@@ -50,6 +50,7 @@ class StreamedCall:
         request: ChatRequest,
         *,
         attempt: int,
+        turn: int,
         instance: str,
     ) -> ChatResponse:
         """The assembled reply. Raises the provider's ``ProviderError`` when it fails before
@@ -58,7 +59,7 @@ class StreamedCall:
         assembler = StreamAssembler(model=request.model)
         # The attempt marker goes out with the first event: a call that fails before
         # producing anything leaves no trace in the stream.
-        pending = [stream.encode(stream.attempt_event(attempt, instance))]
+        pending = [stream.encode(stream.attempt_event(attempt, turn, instance))]
         delivered = 0
         events = provider_events(provider, request)
         try:

@@ -255,3 +255,44 @@ def test_many_concurrent_streams_each_get_their_own_answer(
         t.join(120)
     assert time.monotonic() - started < 120
     assert results == {i: f"echo: n{i}" for i in range(40)}
+
+
+SEARCH = {"name": "search_corpus", "arguments": {"query": "streams", "top_k": 1}}
+GATEWAY_TOOLS = [{"type": "function", "function": {"name": "search_corpus"}}]
+
+
+def _tool_loop_request(**extra: Any) -> dict[str, Any]:
+    turns = directive(turns=[{"tool_calls": [SEARCH]}, {"reply": "found it"}])
+    return {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": f"look it up {turns}"}],
+        "tools": GATEWAY_TOOLS,
+        **extra,
+    }
+
+
+def test_a_tool_loop_streams_its_progress_and_then_the_answer(
+    downstream: Stack, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    request = _tool_loop_request(stream=True)
+    response = client_a.post("/v1/jobs", json={"type": "completion", "request": request})
+    stream = follow(client_a, response.json()["id"])
+    kinds = [e.event for e in stream]
+    # Turn 0 calls the gateway's tool, the round's results are announced, turn 1 answers.
+    assert kinds.index("tool_call") < kinds.index("tool_results") < kinds.index("text")
+    attempts = [e.json() for e in stream if e.event == "attempt"]
+    assert [a["turn"] for a in attempts] == [0, 1]
+    (results,) = [e.json()["results"] for e in stream if e.event == "tool_results"]
+    assert [(r["name"], r["ok"]) for r in results] == [("search_corpus", True)]
+    assert text_of(stream) == "found it"
+    assert stream[-1].json()["status"] == "succeeded"
+
+
+def test_the_openai_relay_never_shows_the_gateways_own_tool_calls(
+    downstream: Stack, sdk: openai.OpenAI, emulator: EmulatorControl
+) -> None:
+    request = _tool_loop_request()
+    chunks = list(sdk.chat.completions.create(stream=True, **request))
+    assert all(not c.choices or not c.choices[0].delta.tool_calls for c in chunks)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "found it"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
