@@ -93,10 +93,16 @@ class StreamHub:
         self._task = asyncio.create_task(self._run(), name="stream-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        # redis-py can absorb a cancellation that lands while a blocked read reconnects
+        # (seen after a Redis restart): cancel until the task has really ended.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     @property
     def follower_count(self) -> int:
