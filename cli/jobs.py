@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from itertools import islice
 from typing import Annotated
 
@@ -67,31 +68,50 @@ def wait_job(
     raise typer.Exit(EXIT_SUCCEEDED if job.status == "succeeded" else EXIT_NOT_SUCCEEDED)
 
 
+class Expand(StrEnum):
+    REQUEST = "request"
+    RESULT = "result"
+
+
 @jobs_app.command("list")
 def list_jobs(
     status: Annotated[
         str | None, typer.Option(help="only jobs in this status, e.g. running")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="how many jobs")] = 20,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", help="a table, or the summaries as JSON lines")
+    ] = OutputFormat.TABLE,
+    expand: Annotated[
+        list[Expand] | None,
+        typer.Option(help="with --output json: add each job's request or result (repeatable)"),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """List the newest jobs."""
-    table = Table("type", "status", "model", "provider", "created", "error")
+    """List the newest jobs: their summaries, not their requests and results (``jobs get``
+    shows a whole job)."""
+    table = Table("type", "status", "model", "provider", "attempts", "created", "error")
     # Ids are what the user copies: wrapped on a narrow terminal, never cut short.
     table.columns.insert(0, Column("id", overflow="fold"))
+    wanted = [e.value for e in expand or ()] if output is OutputFormat.JSON else []
     with connected(url, api_key) as client:
-        for job in islice(client.jobs(status=status, limit=limit), limit):
+        for job in islice(client.jobs(status=status, limit=limit, expand=wanted), limit):
+            if output is OutputFormat.JSON:
+                typer.echo(job.model_dump_json(exclude_unset=True))
+                continue
             table.add_row(
                 job.id,
                 job.type,
                 job.status,
                 shown(job.model),
                 shown(job.provider),
+                str(job.attempts),
                 moment(job.created_at),
                 shown((job.error or {}).get("type")),
             )
-    Console().print(table)
+    if output is OutputFormat.TABLE:
+        Console().print(table)
 
 
 @jobs_app.command("cancel")

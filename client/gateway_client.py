@@ -12,7 +12,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from client.errors import GatewayClientError, error_from_response, error_from_transport
-from client.models import Batch, BatchResult, Document, Job
+from client.models import Batch, BatchResult, Document, Job, JobSummary
 
 # The server blocks for up to this long per wait call; longer waits are several calls.
 WAIT_SLICE_SECONDS = 60.0
@@ -106,10 +106,17 @@ class GatewayClient:
     def cancel(self, job_id: str) -> Job:
         return _parsed(Job, self._request("POST", f"/v1/jobs/{job_id}/cancel"))
 
-    def jobs(self, status: str | None = None, limit: int = 20) -> Iterator[Job]:
-        """Every job, newest first, fetched ``limit`` per page as the iteration goes."""
-        for item in self._pages("/v1/jobs", _without_none(status=status, limit=limit)):
-            yield _validated(Job, item)
+    def jobs(
+        self,
+        status: str | None = None,
+        limit: int = 20,
+        expand: Sequence[str] = (),
+    ) -> Iterator[JobSummary]:
+        """Every job's summary, newest first, fetched ``limit`` per page as the iteration
+        goes; ``expand`` (``"request"``, ``"result"``) adds those fields to each."""
+        params = _without_none(status=status, limit=limit, expand=list(expand) or None)
+        for item in self._pages("/v1/jobs", params):
+            yield _validated(JobSummary, item)
 
     def chat(
         self, model: str, messages: Sequence[Mapping[str, Any]], **fields: Any

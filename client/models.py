@@ -86,6 +86,38 @@ class Job(_Record):
         return self.status in JOB_TERMINAL
 
 
+class JobSummary(_Record):
+    """One job of ``GET /v1/jobs``: the record without its bodies. ``request`` and
+    ``result`` are None unless the listing expanded them (``GatewayClient.jobs(expand=...)``);
+    ``GatewayClient.get`` reads the whole record."""
+
+    id: str
+    object: str = "job"
+    type: str
+    status: JobStatus
+    provider: str | None = None
+    model: str | None = None
+    priority: int | None = None
+    attempts: int = 0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    session_id: str | None = None
+    batch_id: str | None = None
+    custom_id: str | None = None
+    request: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in JOB_TERMINAL
+
+
 class RequestCounts(_Record):
     total: int = 0
     queued: int = 0

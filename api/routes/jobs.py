@@ -16,6 +16,7 @@ from api.services import ApiServices
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType
 from tasks.jobs.submission import JobSpec
+from tasks.jobs.summary import Expansion
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -111,15 +112,28 @@ async def cancel_job(job_id: str, tenant: Tenant, services: Services) -> FastJSO
 async def list_jobs(
     tenant: Tenant,
     services: Services,
+    expand: Annotated[
+        list[Expansion],
+        Query(
+            default_factory=list,
+            max_length=2,
+            description="large fields to include in each job: `request`, `result` "
+            "(repeat the parameter for both)",
+        ),
+    ],
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64, pattern=r"^job_[0-9a-f]+$")] = None,
 ) -> FastJSONResponse:
-    page = await services.store.list(tenant, status=status, limit=limit, cursor=cursor)
+    """The tenant's jobs, newest first, as summaries: a job's request and result are left
+    out unless ``expand`` names them, so a page of big jobs stays small."""
+    page = await services.store.list(
+        tenant, status=status, limit=limit, cursor=cursor, expand=frozenset(expand)
+    )
     return FastJSONResponse(
         {
             "object": "list",
-            "data": [r.public() for r in page.jobs],
+            "data": [job.public() for job in page.jobs],
             "next_cursor": page.next_cursor,
             "has_more": page.next_cursor is not None,
         }

@@ -82,10 +82,45 @@ class Job(ResponseModel):
     webhook: WebhookStatus | None
 
 
+class JobSummary(ResponseModel):
+    """A job as ``GET /v1/jobs`` lists it: the record without its request, result, tool
+    loop, pipeline or webhook (``GET /v1/jobs/{id}`` has them). ``request`` and ``result``
+    are the only fields ever left out: each is there exactly when ``expand`` names it."""
+
+    id: str
+    object: Literal["job"]
+    type: JobTypeName
+    status: JobStatusName
+    provider: str | None
+    model: str | None
+    priority: int
+    attempts: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    error: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    cost_usd: float | None
+    metadata: dict[str, MetadataValue]
+    idempotency_key: str | None
+    session_id: str | None
+    batch_id: str | None
+    custom_id: str | None
+    # Not required: present only when expanded (the default is never sent, so no
+    # ``default`` appears in the document).
+    request: dict[str, Any] = Field(
+        default_factory=dict, description="With ``expand=request`` only."
+    )
+    result: dict[str, Any] | None = Field(
+        default_factory=lambda: None,
+        description="With ``expand=result`` only; null until the job has succeeded.",
+    )
+
+
 class JobList(ResponseModel):
     """``GET /v1/jobs``: newest first; pass ``next_cursor`` as ``cursor`` for the next page."""
 
     object: Literal["list"]
-    data: list[Job]
+    data: list[JobSummary]
     next_cursor: str | None
     has_more: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -13,6 +14,7 @@ from gateway.redis_replies import text
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import TERMINAL, JobRecord, JobStatus, oldest_live_id_bound
+from tasks.jobs.summary import Expansion, JobSummary, summary_fields
 
 CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
@@ -21,7 +23,7 @@ CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 class JobPage:
     """One page of a tenant's jobs, newest first."""
 
-    jobs: list[JobRecord]
+    jobs: list[JobSummary]
     next_cursor: str | None
 
 
@@ -77,10 +79,19 @@ class JobStore:
         return [s is None or JobStatus(text(s)) in TERMINAL for s in statuses]
 
     async def list(
-        self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
+        self,
+        tenant: str,
+        *,
+        status: JobStatus | None,
+        limit: int,
+        cursor: str | None,
+        expand: Collection[Expansion] = (),
     ) -> JobPage:
-        """Newest first. ``cursor`` is the last id of the previous page."""
-        found: list[JobRecord] = []
+        """Newest first. ``cursor`` is the last id of the previous page. Each job is read
+        with one ``HMGET`` of its summary fields (and the expanded ones): never its request
+        or result unless asked for."""
+        names = summary_fields(expand)
+        found: list[JobSummary] = []
         upper = f"({cursor}" if cursor else "+"
         scanned_pages = 0
         while len(found) < limit and scanned_pages < 20:
@@ -92,16 +103,16 @@ class JobStore:
                 return JobPage(found, None)
             pipe = self._redis.pipeline(transaction=False)
             for job_id in ids:
-                pipe.hgetall(keys.job(text(job_id)))
-            for job_id, raw in zip(ids, await pipe.execute(), strict=True):
+                pipe.hmget(keys.job(text(job_id)), names)
+            for job_id, values in zip(ids, await pipe.execute(), strict=True):
                 upper = f"({text(job_id)}"
-                if not raw:
+                summary = JobSummary.from_hmget(names, values)
+                if summary is None:
                     continue
-                record = JobRecord.from_redis(raw)
-                if status is None or record.status == status:
-                    found.append(record)
+                if status is None or summary.status == status:
+                    found.append(summary)
                     if len(found) == limit:
-                        return JobPage(found, await self._cursor_if_more(tenant, record.id))
+                        return JobPage(found, await self._cursor_if_more(tenant, summary.id))
         return JobPage(
             found, await self._cursor_if_more(tenant, upper[1:]) if upper != "+" else None
         )

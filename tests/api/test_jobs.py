@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import redis
 
 from emulator import EmulatorControl
 
@@ -234,6 +235,63 @@ def test_list_filters_by_status(client_a: httpx.Client) -> None:
     succeeded = client_a.get("/v1/jobs", params={"status": "succeeded"}).json()["data"]
     assert [j["id"] for j in cancelled] == [slow["id"]]
     assert [j["id"] for j in succeeded] == [done["id"]]
+
+
+# Each job carries about 100 KB: a 50 KB prompt and the emulator's echo of it.
+BIG_TEXT = "big " * 12_500
+BIG_JOBS = 30
+
+
+def test_a_page_of_big_jobs_is_summaries_neither_sent_nor_read_whole(
+    client_a: httpx.Client, redis_client: redis.Redis
+) -> None:
+    ids = [
+        client_a.post("/v1/jobs", json=completion(text=f"{BIG_TEXT}{i}")).json()["id"]
+        for i in range(BIG_JOBS)
+    ]
+    for job_id in ids:
+        assert wait_terminal(client_a, job_id)["status"] == "succeeded"
+    sent_before = int(redis_client.info("stats")["total_net_output_bytes"])
+    page = client_a.get("/v1/jobs", params={"limit": 100})
+    redis_sent = int(redis_client.info("stats")["total_net_output_bytes"]) - sent_before
+    jobs = page.json()["data"]
+    assert [j["id"] for j in jobs] == ids[::-1]
+    assert not any("request" in j or "result" in j for j in jobs)
+    assert jobs[0]["status"] == "succeeded" and jobs[0]["usage"]["total_tokens"] > 0
+    # The jobs hold about 3 MB of prompts and replies; their summaries are a few hundred
+    # bytes each...
+    assert len(page.content) < BIG_JOBS * 1_000
+    # ... and Redis did not send the bodies to the API to be dropped there (the workers'
+    # own traffic meanwhile is a few KB).
+    assert redis_sent < BIG_JOBS * len(BIG_TEXT) // 4
+
+
+def test_expand_adds_the_request_and_the_result_to_the_summary(client_a: httpx.Client) -> None:
+    job_id = client_a.post("/v1/jobs", json=completion(text="expand me")).json()["id"]
+    record = wait_terminal(client_a, job_id)
+    [plain] = client_a.get("/v1/jobs", params={"limit": 1}).json()["data"]
+    # A summary is the record's own fields, as GET /v1/jobs/{id} shows them.
+    assert plain == {name: record[name] for name in plain}
+    assert {"tool_loop", "pipeline", "webhook"}.isdisjoint(plain)
+    [with_request] = client_a.get("/v1/jobs", params={"limit": 1, "expand": "request"}).json()[
+        "data"
+    ]
+    assert with_request == plain | {"request": record["request"]}
+    both = client_a.get("/v1/jobs", params={"limit": 1, "expand": ["request", "result"]})
+    assert both.json()["data"] == [
+        plain | {"request": record["request"], "result": record["result"]}
+    ]
+    unknown = client_a.get("/v1/jobs", params={"expand": "tool_loop"})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["type"] == "validation_error"
+
+
+def test_an_unfinished_job_expands_to_a_null_result(client_a: httpx.Client) -> None:
+    job = client_a.post("/v1/jobs", json=completion(text=directive(latency_ms=3000))).json()
+    [listed] = client_a.get("/v1/jobs", params={"expand": "result"}).json()["data"]
+    assert (listed["id"], listed["result"]) == (job["id"], None)
+    assert "request" not in listed
+    client_a.post(f"/v1/jobs/{job['id']}/cancel")
 
 
 def test_provider_4xx_fails_job_with_provider_message(client_a: httpx.Client) -> None:

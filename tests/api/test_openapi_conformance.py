@@ -119,6 +119,7 @@ def test_real_records_match_their_documented_models(
     api.call("POST", "/v1/jobs", json=submitted)  # the idempotent replay: a 200
     api.call("POST", one_job + "/cancel", f"/v1/jobs/{job['id']}/cancel")  # ended: a 409
     api.call("GET", "/v1/jobs", params={"limit": 5})
+    api.call("GET", "/v1/jobs", params={"limit": 5, "expand": ["request", "result"]})
 
     api.call("POST", "/v1/chat/completions", json=completion)
     streamed = client_a.post("/v1/chat/completions", json={**completion, "stream": True})

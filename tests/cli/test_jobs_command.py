@@ -106,6 +106,22 @@ def test_list_shows_the_newest_jobs_with_the_status_filter(
     assert done[0].id not in result.stdout and slow.id not in result.stdout
 
 
+def test_list_as_json_prints_one_summary_a_line_expanded_on_request(
+    gateway: GatewayClient, run: Any
+) -> None:
+    job = submit(gateway, "listed")
+    gateway.wait(job.id, timeout=20)
+    plain = run("jobs", "list", "--output", "json")
+    assert plain.exit_code == 0, plain.output
+    [line] = plain.stdout.splitlines()
+    summary = json.loads(line)
+    assert (summary["id"], summary["status"]) == (job.id, "succeeded")
+    assert "request" not in summary and "result" not in summary
+    expanded = run("jobs", "list", "--output", "json", "--expand", "result")
+    [line] = expanded.stdout.splitlines()
+    assert json.loads(line)["result"]["message"]["content"] == "echo: listed"
+
+
 def test_cancel_prints_the_cancelled_job(gateway: GatewayClient, run: Any) -> None:
     job = submit(gateway, directive(latency_ms=2000))
     result = run("jobs", "cancel", job.id)

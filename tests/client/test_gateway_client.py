@@ -109,6 +109,22 @@ def test_jobs_filters_by_status(gateway: GatewayClient) -> None:
     assert [job.id for job in gateway.jobs(status="succeeded")] == [done.id]
 
 
+def test_jobs_are_summaries_unless_expanded(gateway: GatewayClient) -> None:
+    job = gateway.submit("completion", request("summarised"))
+    gateway.wait(job.id, timeout=20)
+    [summary] = gateway.jobs()
+    assert (summary.id, summary.status, summary.request, summary.result) == (
+        job.id,
+        "succeeded",
+        None,
+        None,
+    )
+    [expanded] = gateway.jobs(expand=["request", "result"])
+    assert expanded.request is not None and expanded.result is not None
+    assert expanded.request["messages"][0]["content"] == "summarised"
+    assert expanded.result["message"]["content"] == "echo: summarised"
+
+
 def test_chat_returns_the_openai_shaped_completion(gateway: GatewayClient) -> None:
     answer = gateway.chat("gpt-4o-mini", [{"role": "user", "content": "hi"}], max_tokens=50)
     assert answer["object"] == "chat.completion"

@@ -17,6 +17,7 @@ from client.models import (
     DeliveryAttempt,
     Job,
     JobStatus,
+    JobSummary,
     Pipeline,
     RequestCounts,
     ResultStatus,
@@ -27,6 +28,7 @@ from client.models import (
 # Client model → the component schema of the body (or part of one) it reads.
 COUNTERPARTS: dict[type[BaseModel], str] = {
     Job: "Job",
+    JobSummary: "JobSummary",
     Batch: "Batch",
     RequestCounts: "RequestCounts",
     BatchResult: "BatchResultLine",
@@ -53,8 +55,13 @@ def test_the_client_model_names_exactly_the_documented_fields(
 
 @pytest.mark.parametrize(
     ("component", "statuses"),
-    [("Job", JobStatus), ("Batch", BatchStatus), ("BatchResultLine", ResultStatus)],
-    ids=["Job", "Batch", "BatchResultLine"],
+    [
+        ("Job", JobStatus),
+        ("JobSummary", JobStatus),
+        ("Batch", BatchStatus),
+        ("BatchResultLine", ResultStatus),
+    ],
+    ids=["Job", "JobSummary", "Batch", "BatchResultLine"],
 )
 def test_the_client_knows_every_documented_status(
     component: str, statuses: Any, components: dict[str, Any]
