@@ -8,7 +8,7 @@ import asyncio
 from api.errors import error_response
 from api.responses import FastJSONResponse
 from api.services import ApiServices
-from gateway.errors import JobTimeout, status_for_error_type
+from gateway.errors import JobTimeout, ServiceUnavailable, status_for_error_type
 from tasks.jobs.record import JobRecord, JobStatus
 from tasks.jobs.submission import JobSpec
 
@@ -23,6 +23,14 @@ async def submit_and_wait(
 ) -> JobRecord | FastJSONResponse:
     """The finished record, or a 504 in the error shape if it is not done in time."""
     record = services.submitter.prepare(spec, job_id)
+    # Routing prefers instances a worker serves; when none does, a queued job would wait
+    # for one to start, and the caller with it (up to the timeout). Say so now instead.
+    if record.queue is not None and not await services.monitor.serves(record.queue):
+        where = f"provider instance {record.provider!r}" if record.provider else "tool jobs"
+        raise ServiceUnavailable(
+            f"no worker is serving {where} (queue {record.queue}) now; try again later, "
+            "or submit it as a job (POST /v1/jobs), which waits in the queue for a worker"
+        )
     timeout = services.settings.sync_timeout_seconds
     # Watch before submitting: the completion cannot be announced before we listen.
     with services.hub.watch(record.id) as finished:

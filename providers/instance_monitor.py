@@ -2,7 +2,8 @@
 the background so routing never waits on Redis or a provider.
 
 Every ``interval`` seconds, one pipelined Redis round trip reads which instances workers
-disabled (missing credentials) and each instance's capacity use (cooldown, circuit, limits);
+disabled (missing credentials), which queues live workers consume (their heartbeats in
+``keys.WORKERS``) and each instance's capacity use (cooldown, circuit, limits);
 instances with ``discover_models`` are asked for their models (Ollama's ``/api/tags``) every
 ``discovery_seconds``, and what they report becomes routable.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 import structlog
 from redis.asyncio import Redis
@@ -32,6 +33,17 @@ ModelLister = Callable[[InstanceConfig], Awaitable[list[str]]]
 """Asks an instance's server which models it has."""
 
 
+def served_queues(worker_members: Iterable[object]) -> frozenset[str]:
+    """The queues the live workers (``keys.WORKERS`` members) consume. A worker leaves
+    the queues of the instances it disabled out of its member."""
+    return frozenset(q for member in worker_members for q in keys.worker_queues(member))
+
+
+def unserved_instances(served: Collection[str], instances: Iterable[InstanceConfig]) -> set[str]:
+    """Instances whose queue no live worker consumes: a job sent there waits for one."""
+    return {inst.name for inst in instances if inst.queue not in served}
+
+
 def disabled_instances(
     reported: Mapping[bytes | str, bytes | str],
     worker_members: Iterable[bytes | str],
@@ -39,7 +51,7 @@ def disabled_instances(
 ) -> dict[str, str]:
     """Instances a worker reported disabled (``DISABLED_INSTANCES``) that no live worker
     serves: with mixed workers, one holding the credentials keeps the instance enabled."""
-    served = {q for member in worker_members for q in keys.worker_queues(member)}
+    served = served_queues(worker_members)
     queues = {inst.name: inst.queue for inst in instances}
     return {
         name: reason
@@ -99,6 +111,8 @@ class InstanceMonitor:
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, InstanceState] = {}
         self.disabled: dict[str, str] = {}
+        # The queues live workers consume, as of the last refresh.
+        self.served: frozenset[str] = frozenset()
 
     async def start(self) -> None:
         """Refresh once (so the first request routes on real state), then in the background.
@@ -130,6 +144,13 @@ class InstanceMonitor:
         if wait_for_discovery:
             await self._discovery
 
+    async def serves(self, queue: str) -> bool:
+        """Whether a live worker consumes ``queue``; a queue the last refresh did not see
+        served is checked again at once (a worker may have just started)."""
+        if queue not in self.served:
+            await self.refresh(wait_for_discovery=False)
+        return queue in self.served
+
     async def _refresh_states(self) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(keys.DISABLED_INSTANCES)
@@ -139,10 +160,12 @@ class InstanceMonitor:
         replies = await pipe.execute()
         disabled = disabled_instances(replies[0], replies[1], self._instances)
         self.disabled = disabled
+        self.served = served_queues(replies[1])
         self.states = {
             inst.name: InstanceState(
                 disabled=inst.name in disabled,
                 headroom=has_headroom(inst, Usage.from_reply(reply)),
+                served=inst.queue in self.served,
             )
             for inst, reply in zip(self._instances, replies[2:], strict=True)
         }

@@ -3,9 +3,10 @@
 Candidates are the instances listing the model (``models``, ``model_map``, ``deployments``,
 or discovered from the server), else those whose ``model_patterns`` match, else the
 default model's. A per-request hint (an instance name or a provider type) narrows them.
-Among the rest, disabled instances are dropped; instances with headroom come before those
-without (cooling down after a 429, circuit open, at a limit); then the lowest ``priority``
-wins, and equal priorities share traffic by ``weight``.
+Among the rest, disabled instances are dropped; instances a live worker serves come before
+those nobody serves now; instances with headroom come before those without (cooling down
+after a 429, circuit open, at a limit); then the lowest ``priority`` wins, and equal
+priorities share traffic by ``weight``.
 
 Pure and in memory: live state arrives as an ``InstanceStates`` snapshot the caller keeps
 fresh, so a decision costs microseconds (``bench/routing_bench.py``).
@@ -32,6 +33,9 @@ class InstanceState:
     disabled: bool = False
     # False while cooling down after a 429, with an open circuit, or at a configured limit.
     headroom: bool = True
+    # False while no live worker consumes the instance's queue: a job sent there waits
+    # until one starts.
+    served: bool = True
 
 
 InstanceStates = Mapping[str, InstanceState]
@@ -165,7 +169,10 @@ class ModelRouter:
             raise ServiceUnavailable(
                 f"every instance serving model {model!r} is disabled (missing credentials)"
             )
-        ready = [i for i in enabled if states.get(i.name, _READY).headroom] or enabled
+        # An instance some worker serves comes first: a job queued where nobody consumes
+        # waits for a worker however much headroom the instance has.
+        served = [i for i in enabled if states.get(i.name, _READY).served] or enabled
+        ready = [i for i in served if states.get(i.name, _READY).headroom] or served
         # Weight 0: only when no instance with a weight can take the job.
         ready = [i for i in ready if i.weight > 0] or ready
         best = ready[0].priority

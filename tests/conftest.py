@@ -65,8 +65,12 @@ TEST_INSTANCES: dict[str, dict[str, Any]] = {
     },
     "primary": {"models": ["fallback-model"], "fallbacks": ["secondary"]},
     "secondary": {"models": ["secondary-model"]},
-    # No worker consumes this queue until a test starts one.
-    "standby": {"models": ["standby-model"]},
+    # Its fallback is "standby", which no worker serves: never a fallback then.
+    "stranded": {"models": ["stranded-model"], "fallbacks": ["standby"]},
+    # No worker consumes this queue until a test starts one. It comes first for
+    # staffed-model by configuration; routing picks "staffed", which a worker serves.
+    "standby": {"models": ["standby-model", "staffed-model"]},
+    "staffed": {"models": ["staffed-model"]},
     # Credentials nowhere to be found: workers disable it; "keyed" serves its model instead.
     "keyless": {
         "models": ["shared-model"],

@@ -22,7 +22,7 @@ from limits.capacity import ProviderCapacity
 from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
 from providers.credentials import CredentialsMissing
-from providers.instance_monitor import disabled_instances
+from providers.instance_monitor import served_queues, unserved_instances
 from providers.registry import SdkMissing, build_provider, resolve_credentials
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
@@ -57,8 +57,10 @@ class WorkerRuntime:
         # Instances this process could not set up (no credentials, or no SDK for the type):
         # instance → reason.
         self.disabled: dict[str, str] = {}
-        # Instances no live worker serves (this one's and other workers' reports).
+        # Instances no live worker serves (by the workers' heartbeats): fallbacks skip them.
         self.unavailable: frozenset[str] = frozenset()
+        # The queues this worker consumes (set in ``start``).
+        self._served: frozenset[str] = frozenset()
         # Per instance: one slow resolution (Vault, a metadata probe) blocks no other.
         self._locks = {name: threading.Lock() for name in self.providers.instances}
         self._stop = threading.Event()
@@ -165,6 +167,7 @@ class WorkerRuntime:
         disabled = self._enable_instances(queues)
         self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
+        self._served = frozenset(served)
         member = keys.worker_member(hostname, served)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
         self._spawn("worker-upkeep", self._upkeep)
@@ -206,10 +209,12 @@ class WorkerRuntime:
         self._threads.append(thread)
 
     def _heartbeat(self, member: str) -> None:
-        """Announce this worker (readiness, the providers view) until shutdown."""
+        """Announce this worker (readiness, the providers view) until shutdown, and learn
+        from the others' heartbeats which instances nobody serves (fallbacks skip them)."""
         while not self._stop.is_set():
             try:
                 self.redis.zadd(keys.WORKERS, {member: time.time()})
+                self.unavailable = self._unavailable_instances()
             except Exception as exc:  # Redis restarting: keep beating
                 log.warning("worker_heartbeat_failed", error=str(exc))
             self._stop.wait(self.settings.worker_heartbeat_seconds)
@@ -235,7 +240,6 @@ class WorkerRuntime:
                     self.capacity.renew(calls)
                     # Only after a successful renewal: a failed one is retried next tick.
                     next_lease = time.monotonic() + lease_every
-                    self.unavailable = self._unavailable_instances()
                     requeued, failed = self.store.reap(self.settings.max_attempts)
                     if requeued or failed:
                         log.warning("lapsed_leases_reaped", requeued=requeued, failed=failed)
@@ -244,13 +248,13 @@ class WorkerRuntime:
             self._stop.wait(self.settings.deferred_poll_seconds)
 
     def _unavailable_instances(self) -> frozenset[str]:
+        """Instances whose queue no live worker consumes (instances disabled everywhere
+        included: a worker leaves their queues out of its heartbeat). This worker's own
+        queues count as served before its first heartbeat lands."""
         fresh_after = time.time() - 3 * self.settings.worker_heartbeat_seconds
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(keys.DISABLED_INSTANCES)
-        pipe.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
-        reported, members = pipe.execute()
-        others = disabled_instances(reported, members, self.providers.instances.values())
-        return frozenset(others)
+        members = self.redis.zrangebyscore(keys.WORKERS, fresh_after, "+inf")
+        served = served_queues(members) | self._served
+        return frozenset(unserved_instances(served, self.providers.instances.values()))
 
     def close(self) -> None:
         self._stop.set()

@@ -77,8 +77,10 @@ class RouteState:
 class FallbackPlanner:
     """Resolves an instance's fallbacks and picks the next untried one.
 
-    ``unavailable`` names the instances no worker can serve now (disabled for missing
-    credentials): a job moved there would wait in a queue nobody consumes.
+    ``unavailable`` names the instances no live worker serves now (none started, all gone,
+    or disabled for missing credentials): a job moved there would wait in a queue nobody
+    consumes, so they are never a fallback, and a new round starts there only once a
+    worker is back.
     """
 
     def __init__(
@@ -109,6 +111,13 @@ class FallbackPlanner:
         if hint is None:
             return out
         return [c for c in out if hint in (c.instance, self._config.instances[c.instance].type)]
+
+    def restarted(self, state: RouteState) -> RouteState:
+        """Every candidate tried: the next round starts at the primary, or, while no live
+        worker serves the primary, where the job is now (a worker serves it: this one)."""
+        if state.primary.instance in self._unavailable():
+            return RouteState(state.primary, state.current, (), state.hint)
+        return state.restarted()
 
     def next_untried(self, state: RouteState, request: ChatRequest) -> Candidate | None:
         """The first candidate not yet tried in this round that can serve ``request``."""

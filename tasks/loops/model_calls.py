@@ -231,7 +231,7 @@ class ModelCalls:
         log.warning(
             "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
         )
-        self.move(job, token, route.restarted(), delay=delay, attempts=1)
+        self.move(job, token, self.planner.restarted(route), delay=delay, attempts=1)
 
     def move(
         self, job: JobRecord, token: str, route: RouteState, *, delay: float, attempts: int

@@ -38,6 +38,7 @@ FLEET = {
 }
 NO_HEADROOM = InstanceState(headroom=False)
 DISABLED = InstanceState(disabled=True)
+UNSERVED = InstanceState(served=False)
 
 
 @pytest.fixture
@@ -170,3 +171,19 @@ def test_a_weight_zero_instance_only_takes_what_nothing_else_can() -> None:
     router = ModelRouter(config)
     assert router.route("m").instance.name == "main"
     assert router.route("m", states={"main": DISABLED}).instance.name == "standby"
+
+
+def test_an_instance_no_worker_serves_comes_after_any_served_one(router: ModelRouter) -> None:
+    # Anthropic has headroom but no worker; Bedrock, at its limits, has workers.
+    states = {
+        "anthropic": UNSERVED,
+        "bedrock-us": NO_HEADROOM,
+        "bedrock-eu": InstanceState(headroom=False, served=True),
+    }
+    assert set(share(router, states)) == {"bedrock-us", "bedrock-eu"}
+
+
+def test_with_no_instance_served_routing_keeps_its_preference(router: ModelRouter) -> None:
+    # A job queued where nobody consumes waits for a worker: the usual choice then.
+    states = {name: UNSERVED for name in ("anthropic", "bedrock-us", "bedrock-eu")}
+    assert share(router, states) == Counter({"anthropic": 4000})

@@ -110,6 +110,41 @@ def test_fallback_instance_serves_the_job_when_the_primary_fails(
     assert [r["status"] for r in emulator.requests()] == [503, 200]
 
 
+def test_a_fallback_no_worker_serves_is_skipped_so_a_sync_call_fails_promptly(
+    emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    # "stranded" falls back to "standby", whose queue no worker consumes: moving the job
+    # there would hold the caller until a worker appeared (or the 600 s sync timeout).
+    emulator.script(*[{"status": 503}] * 3)
+    body = {"model": "stranded-model", "messages": [{"role": "user", "content": "hi"}]}
+    response = client_a.post("/v1/chat/completions", json=body, timeout=60)
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["type"] == "provider_unavailable"
+    job = client_a.get(f"/v1/jobs/{response.headers['x-llm-gateway-job-id']}").json()
+    assert (job["status"], job["provider"], job["attempts"]) == ("failed", "stranded", 3)
+    assert [r["status"] for r in emulator.requests()] == [503, 503, 503]
+
+
+def test_submission_routes_to_an_instance_a_worker_serves(client_a: httpx.Client) -> None:
+    # "standby" comes first for staffed-model, but nothing consumes its queue.
+    job = finished(client_a, submit(client_a, "staffed-model"))
+    assert (job["status"], job["provider"]) == ("succeeded", "staffed")
+
+
+def test_a_sync_call_that_no_worker_can_serve_is_refused_at_once(
+    client_a: httpx.Client,
+) -> None:
+    body = {"model": "standby-model", "messages": [{"role": "user", "content": "hi"}]}
+    response = client_a.post("/v1/chat/completions", json=body, timeout=30)
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["type"] == "service_unavailable"
+    assert (
+        "no worker is serving provider instance 'standby' (queue llm.standby)" in (error["message"])
+    )
+    assert client_a.get("/v1/jobs").json()["data"] == []  # nothing was queued
+
+
 def test_circuit_opens_after_repeated_failures_and_closes_after_a_good_probe(
     emulator: EmulatorControl, client_a: httpx.Client, redis_client: redis.Redis
 ) -> None:

@@ -145,6 +145,17 @@ def test_unavailable_instances_are_never_fallbacks() -> None:
     assert planner.next_untried(state, CLAUDE) == Candidate("bedrock-eu", "claude-sonnet-4-5")
 
 
+def test_a_new_round_starts_at_the_primary_only_while_a_worker_serves_it() -> None:
+    served = set(SHARED.instances)
+    planner = FallbackPlanner(SHARED, unavailable=lambda: set(SHARED.instances) - served)
+    moved = RouteState.of(claude_job("anthropic")).moved_to(
+        Candidate("bedrock-us", "claude-sonnet-4-5")
+    )
+    assert planner.restarted(moved) == RouteState(moved.primary, moved.primary, ())
+    served.discard("anthropic")  # its workers are gone: stay where a worker runs the job
+    assert planner.restarted(moved) == RouteState(moved.primary, moved.current, ())
+
+
 def test_a_model_discovered_on_a_local_server_does_not_fall_back_to_a_cloud_pattern() -> None:
     config = ProvidersConfig.model_validate(
         {
