@@ -262,9 +262,11 @@ class Settings(BaseSettings):
         description="Derives a webhook secret for every tenant not in `WEBHOOK_SECRETS`; "
         "unset, such tenants cannot ask for webhooks.",
     )
-    # The default spans about a day, like Svix's; then the delivery is dead-lettered.
+    # Dense early: a receiver back after a blip (a deploy, a restart) gets the event within
+    # seconds, not after Svix's 5s-then-5m gap; then sparser, spanning about a day, like
+    # Svix's, before the delivery is dead-lettered.
     webhook_retry_schedule: str = Field(
-        default="5s,5m,30m,2h,5h,10h,10h",
+        default="1s,5s,15s,30s,1m,2m,5m,10m,30m,1h,2h,4h,8h,10h",
         description="Waits before each webhook retry (`ms`, `s`, `m`, `h`, `d` suffixes); "
         "attempts = 1 + their number.",
     )

@@ -1,10 +1,13 @@
 """Doing the bad thing to webhook delivery: the webhook worker killed with SIGKILL while
 its attempts are in flight loses no event; a duplicate delivery message records nothing
-twice."""
+twice; a receiver down for a few seconds gets its event seconds after it is back."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ import redis
 from emulator import EmulatorControl
 from gateway import keys
 from gateway.outbound import OutboundPolicy
+from gateway.settings import Settings
 from tasks.webhooks.deliveries import WebhookDeliverer
 from tasks.webhooks.secrets import WebhookSecrets
 from tests.conftest import WEBHOOK_SECRET_A
@@ -100,3 +104,54 @@ def test_a_duplicate_delivery_message_records_one_attempt(
 def test_webhook_queue_consumer_is_reported_by_readiness(stack: Stack) -> None:
     ready = httpx.get(f"{stack.api_url}/health/ready").json()
     assert ready["queues"]["llm.webhooks"] is True
+
+
+@pytest.fixture
+def shipped_schedule(stack: Stack) -> Iterator[Stack]:
+    """The webhook worker with the shipped retry schedule instead of the tests' quick one;
+    the usual one is back afterwards."""
+    variable = "LLM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"
+    quick = stack.env[variable]
+    stack.processes.pop("webhooks").stop()
+    stack.env[variable] = Settings.model_fields["webhook_retry_schedule"].default
+    try:
+        stack.start_worker("webhooks", "llm.webhooks")
+        yield stack
+    finally:
+        stack.env[variable] = quick
+        stack.processes.pop("webhooks").stop()
+        stack.start_worker("webhooks", "llm.webhooks")
+
+
+def test_a_receiver_down_for_12_seconds_has_its_event_well_within_a_minute(
+    shipped_schedule: Stack, emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    receiver = WebhookReceiver(WEBHOOK_SECRET_A)  # not started: connections are refused
+    try:
+        body = {"type": "completion", "request": COMPLETION, "webhook": {"url": receiver.url}}
+        job_id = client_a.post("/v1/jobs", json=body).json()["id"]
+        done = client_a.get(f"/v1/jobs/{job_id}/wait", params={"timeout": 20}).json()
+        assert done["status"] == "succeeded"
+        time.sleep(12)  # the outage
+        receiver.start()
+        receiver.wait_for(lambda: len(receiver.events()) == 1, 50, "the event")
+    finally:
+        receiver.stop()
+    assert receiver.events()[0]["data"]["id"] == job_id
+
+    def delivery() -> dict[str, Any]:
+        record: dict[str, Any] = client_a.get(f"/v1/jobs/{job_id}").json()
+        return record["webhook"]["delivery"]  # type: ignore[no-any-return]
+
+    wait_until(lambda: delivery()["status"] == "delivered", 10, "the delivery recorded")
+    attempts = delivery()["attempts"]
+    assert [a["status_code"] for a in attempts[:-1]] == [None] * (len(attempts) - 1)
+    assert attempts[-1]["status_code"] == 200 and len(attempts) >= 3
+    # Retries 1 s, 5 s, 15 s after the failures: delivered about 21 s after the job ended.
+    # Svix's 5s-then-5m schedule, the old default, delivered it after 5 min.
+    late = _at(delivery()["delivered_at"]) - _at(done["finished_at"])
+    assert late < 45, attempts
+
+
+def _at(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
