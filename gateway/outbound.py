@@ -1,8 +1,10 @@
 """The SSRF guard for every URL the gateway reaches on a client's behalf (webhooks, documents).
 
-``OutboundPolicy.check_url`` refuses, at submission, a URL whose host resolves to a loopback,
-private, link-local, unspecified, multicast, reserved or CGNAT address (IPv4-mapped, NAT64 and
-6to4 forms included) unless the operator allowlisted the host or a CIDR holding the address.
+``canonical_url`` gives every such URL one spelling, whichever field it came in; the gateway
+checks, stores and reaches that spelling. ``OutboundPolicy.check_url`` refuses, at
+submission, a URL whose host resolves to a loopback, private, link-local, unspecified,
+multicast, reserved or CGNAT address (IPv4-mapped, NAT64 and 6to4 forms included) unless
+the operator allowlisted the host or a CIDR holding the address.
 Workers connect through ``gateway.outbound_http.guarded_client``, which runs the same check
 again at connect time and connects only to the addresses it checked.
 """
@@ -21,10 +23,19 @@ from typing import TypeVar
 
 import httpx
 import structlog
+from pydantic_core import Url
+from pydantic_core import ValidationError as PydanticCoreValidationError
 
 from gateway.errors import UrlNotAllowed
 
-__all__ = ["CREDENTIALS_REFUSED", "OutboundPolicy", "Resolver", "address_kind", "system_resolver"]
+__all__ = [
+    "CREDENTIALS_REFUSED",
+    "OutboundPolicy",
+    "Resolver",
+    "address_kind",
+    "canonical_url",
+    "system_resolver",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -106,8 +117,33 @@ def _parse_entry(entry: str) -> IPNetwork | str:
     return name
 
 
-def _target(url: str, *, param: str | None) -> tuple[str, int]:
-    """The (host, port) an http(s) URL reaches, parsed as httpx will parse it to connect."""
+def canonical_url(url: str, *, param: str | None = None) -> str:
+    """The one spelling of an outbound URL that the gateway checks, stores and connects to,
+    whichever field it came in (``webhook.url``, ``request.document.url``,
+    ``documents[i].url``).
+
+    First the URL must be a well-formed http(s) URL with a host, a valid port and no
+    credentials, as httpx reads it (nothing is repaired: a newline in the host is an
+    error, not dropped). Then it is written as browsers parse it (WHATWG, pydantic's URL
+    type): scheme and host lower case, an internationalised name in punycode, an IPv4
+    address in any spelling (``127.1``, ``0x7f.0.0.1``, ``2130706433``, ``127.0.0.1.``)
+    dotted decimal, the default port dropped; and a name loses its trailing dot
+    (``localhost.`` is ``localhost``, as the allowlist reads it)."""
+    _well_formed(url, param=param)
+    try:
+        parsed = Url(url)
+    except PydanticCoreValidationError:
+        raise UrlNotAllowed("the URL is malformed", param=param) from None
+    host = parsed.host or ""
+    canonical = str(parsed)
+    if host.endswith("."):
+        # No credentials, so the host follows "://" directly.
+        authority = f"{parsed.scheme}://{host}"
+        canonical = authority.rstrip(".") + canonical[len(authority) :]
+    return canonical
+
+
+def _well_formed(url: str, *, param: str | None) -> None:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
@@ -118,9 +154,15 @@ def _target(url: str, *, param: str | None) -> tuple[str, int]:
         raise UrlNotAllowed(CREDENTIALS_REFUSED, param=param)
     if not parsed.host:
         raise UrlNotAllowed("the URL has no host", param=param)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    if port > 65535:
+    if (parsed.port or 0) > 65535:
         raise UrlNotAllowed("the URL's port is out of range", param=param)
+
+
+def _target(url: str, *, param: str | None) -> tuple[str, int]:
+    """The (host, port) an http(s) URL reaches: its canonical form, parsed as httpx will
+    parse it to connect."""
+    parsed = httpx.URL(canonical_url(url, param=param))
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     return parsed.raw_host.decode("ascii"), port
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from gateway.errors import InvalidRequest, ServiceUnavailable
-from gateway.outbound import OutboundPolicy
+from gateway.outbound import OutboundPolicy, canonical_url
 from tasks.batches.record import BatchRecord, new_batch_id
 from tasks.batches.store import BatchStore
 from tasks.jobs.messages import TaskMessage, TaskMessageBuilder
@@ -74,7 +74,11 @@ class BatchSubmitter:
             )
         checked = self._jobs.check_enhancement_options(_options(spec.options), "options")
         options = checked.model_dump(exclude_none=True)
-        webhook = {"url": spec.webhook_url} if spec.webhook_url else None
+        webhook = (
+            {"url": canonical_url(spec.webhook_url, param="webhook.url")}
+            if spec.webhook_url
+            else None
+        )
         if webhook:
             self._secrets.require(spec.tenant)
         storable_json(spec.metadata, "metadata")

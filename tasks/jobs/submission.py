@@ -12,7 +12,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
-from gateway.outbound import OutboundPolicy
+from gateway.outbound import OutboundPolicy, canonical_url
 from gateway.queues import TOOLS_QUEUE
 from providers.openai_format import chat_request_from_openai
 from providers.registry import check_request
@@ -131,6 +131,9 @@ class JobSubmitter:
         # Only a completion produces output as it runs; other kinds' streams would only ever
         # carry their terminal event.
         streams = spec.type is JobType.COMPLETION and request.get("stream") is True
+        webhook = spec.webhook
+        if webhook:
+            webhook = {**webhook, "url": canonical_url(webhook["url"], param="webhook.url")}
         return JobRecord(
             id=job_id or new_job_id(),
             fingerprint=fingerprint,
@@ -145,7 +148,7 @@ class JobSubmitter:
             priority=spec.priority,
             metadata=spec.metadata,
             idempotency_key=spec.idempotency_key,
-            webhook=spec.webhook,
+            webhook=webhook,
             session_id=spec.session_id,
             request_id=spec.request_id,
             stream="1" if streams else None,
@@ -161,6 +164,13 @@ class JobSubmitter:
                 param="session_id",
             )
         parsed = self.check_enhancement(EnhancementRequest.parse(spec.request, param), param)
+        url = parsed.document.url
+        if url is not None:
+            # Stored, checked and fetched as the one spelling webhook URLs get too.
+            document = parsed.document.model_copy(
+                update={"url": canonical_url(url, param=f"{param}.document.url")}
+            )
+            parsed = parsed.model_copy(update={"document": document})
         route = self._router.route(
             parsed.model,
             hint=parsed.provider,

@@ -76,6 +76,64 @@ def test_credentials_in_a_webhook_url_are_refused_without_being_echoed(
     assert "s3cr3t-pass" not in response.text
 
 
+# Spellings of one host, and the one URL every field keeps (None: refused, by every field
+# with the same words). The stack allowlists "localhost" only.
+SPELLINGS = [
+    ("http://LOCALHOST:{port}/hook", "http://localhost:{port}/hook"),
+    ("http://localhost.:{port}/hook", "http://localhost:{port}/hook"),
+    ("HTTP://LocalHost.:{port}/hook?x=1", "http://localhost:{port}/hook?x=1"),
+    ("http://127.0.0.1.:{port}/hook", None),
+    ("http://2130706433:{port}/hook", None),
+    ("http://0x7f.1:{port}/hook", None),
+    ("http://bücher.invalid/hook", None),
+]
+
+
+@pytest.mark.parametrize(("spelling", "canonical"), SPELLINGS)
+def test_webhook_and_document_urls_are_read_the_same_way(
+    client_a: httpx.Client, spelling: str, canonical: str | None
+) -> None:
+    port = free_port()
+    url = spelling.format(port=port)
+    as_webhook = client_a.post(
+        "/v1/jobs", json={"type": "completion", "request": COMPLETION, "webhook": {"url": url}}
+    )
+    enhancement = {"model": "gpt-4o-mini", "document": {"url": url}, "options": {"review": False}}
+    as_document = client_a.post("/v1/jobs", json={"type": "enhancement", "request": enhancement})
+    in_batch = client_a.post(
+        "/v1/batches",
+        json={"model": "gpt-4o-mini", "documents": [{"url": url}], "webhook": {"url": url}},
+    )
+    answers = (as_webhook, as_document, in_batch)
+    if canonical is None:
+        assert [r.status_code for r in answers] == [400, 400, 400], [r.text for r in answers]
+        errors = [r.json()["error"] for r in answers]
+        assert [e["param"] for e in errors] == [
+            "webhook.url",
+            "request.document.url",
+            "documents[0].url",
+        ]
+        assert len({(e["type"], e["message"]) for e in errors}) == 1, errors
+        assert errors[0]["type"] == "url_not_allowed"
+        return
+    assert [r.status_code for r in answers] == [202, 202, 202], [r.text for r in answers]
+    batch_job = next(
+        job
+        for job in client_a.get("/v1/jobs", params={"expand": "request"}).json()["data"]
+        if job["batch_id"] == in_batch.json()["id"]
+    )
+    kept = [
+        as_webhook.json()["webhook"]["url"],
+        as_document.json()["request"]["document"]["url"],
+        in_batch.json()["webhook"]["url"],
+        batch_job["request"]["document"]["url"],
+    ]
+    assert kept == [canonical.format(port=port)] * 4
+    client_a.post(f"/v1/batches/{in_batch.json()['id']}/cancel")
+    for job in (as_webhook, as_document):
+        client_a.post(f"/v1/jobs/{job.json()['id']}/cancel")
+
+
 def test_tenant_without_a_listed_secret_gets_a_derived_one(client_b: httpx.Client) -> None:
     secrets = client_b.get("/v1/webhooks/secret").json()["secrets"]
     assert len(secrets) == 1 and secrets[0].startswith("whsec_")

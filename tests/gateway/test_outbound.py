@@ -1,4 +1,5 @@
-"""The outbound URL policy: address kinds, allowlist parsing and matching, URL checks.
+"""The outbound URL policy: address kinds, allowlist parsing and matching, the canonical
+spelling of a URL, URL checks.
 
 DNS answers for made-up hostnames are injected at the resolver boundary; numeric hosts and
 ``localhost`` go through the real ``getaddrinfo`` (no DNS server involved).
@@ -15,7 +16,7 @@ import threading
 import pytest
 
 from gateway.errors import UrlNotAllowed
-from gateway.outbound import OutboundPolicy, Resolver, address_kind
+from gateway.outbound import OutboundPolicy, Resolver, address_kind, canonical_url
 
 PUBLIC = "93.184.216.34"
 
@@ -90,16 +91,19 @@ def test_hostname_resolving_to_non_public_address_is_refused(address: str, kind:
 @pytest.mark.parametrize("address", ALLOWED)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert address_kind(ipaddress.ip_address(address)) is None
-    assert policy().check_url(literal_url(address), param="u") == [address]
+    # The literal as the canonical URL writes it (``::ffff:8.8.8.8`` is ``::ffff:808:808``).
+    [checked] = policy().check_url(literal_url(address), param="u")
+    assert ipaddress.ip_address(checked) == ipaddress.ip_address(address)
     by_name = policy(table={"public.example": [address]})
     assert by_name.check_url("https://public.example/doc", param="u") == [address]
 
 
 def test_allowlisted_hostname_is_allowed_whatever_it_resolves_to() -> None:
-    table = {"hooks.internal": ["10.0.0.1", "127.0.0.1"], "hooks.internal.": ["10.0.0.1"]}
+    table = {"hooks.internal": ["10.0.0.1", "127.0.0.1"]}
     allowed = policy("Hooks.Internal", table)
     assert allowed.check_url("http://HOOKS.internal:8080/x", param="u") == table["hooks.internal"]
-    assert allowed.check_url("http://hooks.internal./x", param="u") == ["10.0.0.1"]
+    # The trailing dot is dropped before the lookup: the same host, the same answer.
+    assert allowed.check_url("http://hooks.internal./x", param="u") == table["hooks.internal"]
     with pytest.raises(UrlNotAllowed, match="does not resolve to a public address"):
         policy("other.internal", table).check_url("http://hooks.internal./x", param="u")
 
@@ -108,7 +112,7 @@ def test_cidr_and_ip_entries_allow_only_addresses_inside_them() -> None:
     table = {"a.internal": ["10.20.3.4"], "b.internal": ["10.21.0.1"], "md.internal": ["::1"]}
     allowed = policy("10.20.0.0/16, 169.254.169.254, ::1", table)
     assert allowed.check_url("http://a.internal/", param="u") == ["10.20.3.4"]
-    assert allowed.check_url("http://[::ffff:10.20.0.9]/", param="u") == ["::ffff:10.20.0.9"]
+    assert allowed.check_url("http://[::ffff:10.20.0.9]/", param="u") == ["::ffff:a14:9"]
     assert allowed.check_url("http://169.254.169.254/latest", param="u") == ["169.254.169.254"]
     assert allowed.check_url("http://md.internal/", param="u") == ["::1"]
     with pytest.raises(UrlNotAllowed, match=r"b\.internal does not resolve to a public address"):
@@ -169,6 +173,35 @@ def test_malformed_urls_are_refused_without_echoing_them(url: str, message: str)
         policy(table={"example.com": [PUBLIC]}).check_url(url, param="webhook.url")
     assert "s3cret" not in refused.value.message
     assert refused.value.param == "webhook.url"
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("http://127.0.0.1.:8080/hook", "http://127.0.0.1:8080/hook"),
+        ("http://2130706433/", "http://127.0.0.1/"),
+        ("http://0x7f.1/", "http://127.0.0.1/"),
+        ("http://127.1/a?b=1", "http://127.0.0.1/a?b=1"),
+        ("HTTP://LOCALHOST.:80/Hook", "http://localhost/Hook"),
+        ("https://Hooks.Example.COM.:443/x", "https://hooks.example.com/x"),
+        ("http://bücher.example/doc", "http://xn--bcher-kva.example/doc"),
+        ("http://[::FFFF:127.0.0.1]:8080/", "http://[::ffff:7f00:1]:8080/"),
+        ("http://example.com", "http://example.com/"),
+    ],
+)
+def test_a_url_has_one_canonical_spelling(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+    assert canonical_url(canonical) == canonical
+
+
+def test_the_check_reads_the_canonical_url() -> None:
+    # Before, "127.0.0.1." was a name the resolver did not know, and IPv4 in a CIDR entry
+    # did not match it.
+    allowed = policy("127.0.0.0/8")
+    assert allowed.check_url("http://127.0.0.1.:8080/hook", param="u") == ["127.0.0.1"]
+    with pytest.raises(UrlNotAllowed, match=r"127\.0\.0\.1 is a loopback address") as refused:
+        policy().check_url("http://127.0.0.1.:8080/hook", param="request.document.url")
+    assert refused.value.param == "request.document.url"
 
 
 @pytest.mark.parametrize("url", ["http://2130706433/", "http://0x7f.1/", "http://localhost/"])
