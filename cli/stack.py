@@ -17,6 +17,7 @@ import redis
 from rich.console import Console
 
 from cli.demo import run_demo
+from cli.flower_login import flower_login
 from cli.origins import describe_origins, instance_origins
 from cli.supervisor import StackError, Supervisor
 from emulator.local_env import emulator_env_by_provider
@@ -60,7 +61,9 @@ class LocalStack:
         self.emulator_url = f"http://127.0.0.1:{self.ports.emulator}"
         configured = Settings().flower_basic_auth
         self.flower_login = (
-            configured.get_secret_value() if configured else f"admin:{secrets.token_urlsafe(12)}"
+            flower_login(self.state_dir, configured.get_secret_value() if configured else None)
+            if flower
+            else None
         )
 
     def _child_env(self) -> dict[str, str]:
@@ -154,14 +157,15 @@ class LocalStack:
             for index in range(self.worker_processes):
                 self._spawn_worker(name, queue, index, settings)
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
-        if self.flower:  # after the workers, so its first inspection finds them
-            self._spawn_flower(settings)
+        if self.flower_login:  # after the workers, so its first inspection finds them
+            self._spawn_flower(self.flower_login.login)
         self.console.print(
             f"API      http://127.0.0.1:{self.ports.api}  (key: see LLM_GATEWAY_API_KEYS; "
             f"default tenant 'local', key '{DEV_API_KEY}')\n"
             + (
-                f"Flower   http://127.0.0.1:{self.ports.flower}  (login {self.flower_login})\n"
-                if self.flower
+                f"Flower   http://127.0.0.1:{self.ports.flower}  "
+                f"({self.flower_login.describe(terminal=self.console.is_terminal)})\n"
+                if self.flower_login
                 else ""
             )
             + f"Emulator http://127.0.0.1:{self.ports.emulator}\n"
@@ -181,7 +185,7 @@ class LocalStack:
              "--concurrency", str(concurrency)],
         )  # fmt: skip
 
-    def _spawn_flower(self, settings: Settings) -> None:
+    def _spawn_flower(self, login: str) -> None:
         self._spawn(
             "flower",
             [
@@ -194,7 +198,7 @@ class LocalStack:
                 f"--port={self.ports.flower}",
                 "--address=127.0.0.1",
             ],
-            extra_env={"FLOWER_BASIC_AUTH": self.flower_login},
+            extra_env={"FLOWER_BASIC_AUTH": login},
         )
 
     def _ensure_redis(self, url: str) -> None:

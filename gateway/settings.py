@@ -293,7 +293,8 @@ class Settings(BaseSettings):
     flower_basic_auth: SecretStr | None = Field(
         default=None,
         description="`user:password` for the Flower that `llm-gateway up` starts; unset, "
-        "`up` makes a random password and prints it.",
+        "`up` makes a random password, keeps it in `<state dir>/flower-login` (mode 0600) "
+        "and prints that path (the password itself only to a terminal, never into a log).",
     )
     emulator_port: int = Field(
         default=8090, description="Not read yet: `llm-gateway up --emulator-port` sets it."

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.flower_login import flower_login
 from cli.stack import LocalStack, StackPorts
 from tests.support.local_stack import PROVIDER_VARIABLES, up_argv, up_env
 from tests.support.processes import ROOT, Process, free_port, wait_until
@@ -69,6 +70,14 @@ def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path
     for instance in ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci"):
         assert any(label.startswith(f"{instance}:") for label in rows), instance
     assert "gpt-4o-mini + search_corpus" in rows and "tool get_chunk" in rows
+    # Flower's generated login: in a 0600 file of the state dir, and the output (a pipe
+    # here, as a log file would be) names the file, never the password.
+    login_file = tmp_path / "flower-login"
+    assert login_file.stat().st_mode & 0o777 == 0o600
+    user, _, password = login_file.read_text().strip().partition(":")
+    assert user == "admin" and len(password) >= 16
+    assert password not in output
+    assert f"(login in {login_file})" in output, output[-3000:]
     # Redis it started itself kept an append-only file, and is gone again.
     assert any((tmp_path / "redis").rglob("*.aof*"))
     assert (
@@ -87,6 +96,24 @@ def _table_rows(output: str) -> dict[str, list[str]]:
         if len(cells) == 6 and cells[0] not in ("job", ""):
             rows[cells[0]] = cells[1:]
     return rows
+
+
+def test_a_generated_flower_login_is_kept_in_a_private_file_and_shown_only_on_a_terminal(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    first = flower_login(state, None)
+    assert first.path == state / "flower-login"
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    assert first.describe(terminal=False) == f"login in {first.path}"
+    assert first.login in first.describe(terminal=True)
+    first.path.chmod(0o644)  # e.g. restored from a backup
+    assert flower_login(state, None) == first  # the same login next time, tightened again
+    assert first.path.stat().st_mode & 0o777 == 0o600
+    configured = flower_login(tmp_path / "other", "ops:s3cret")
+    assert (configured.login, configured.path) == ("ops:s3cret", None)
+    assert "s3cret" not in configured.describe(terminal=True)
+    assert not (tmp_path / "other").exists()
 
 
 def test_flower_requires_basic_auth(tmp_path: Path, redis_server: object) -> None:
