@@ -23,14 +23,7 @@ async def submit_and_wait(
 ) -> JobRecord | FastJSONResponse:
     """The finished record, or a 504 in the error shape if it is not done in time."""
     record = services.submitter.prepare(spec, job_id)
-    # Routing prefers instances a worker serves; when none does, a queued job would wait
-    # for one to start, and the caller with it (up to the timeout). Say so now instead.
-    if record.queue is not None and not await services.monitor.serves(record.queue):
-        where = f"provider instance {record.provider!r}" if record.provider else "tool jobs"
-        raise ServiceUnavailable(
-            f"no worker is serving {where} (queue {record.queue}) now; try again later, "
-            "or submit it as a job (POST /v1/jobs), which waits in the queue for a worker"
-        )
+    await require_worker(services, record)
     timeout = services.settings.sync_timeout_seconds
     # Watch before submitting: the completion cannot be announced before we listen.
     with services.hub.watch(record.id) as finished:
@@ -45,6 +38,19 @@ async def submit_and_wait(
             headers = {JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
             return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
     return await services.store.get(record.id, spec.tenant)
+
+
+async def require_worker(services: ApiServices, record: JobRecord) -> None:
+    """A 503 when no live worker consumes the job's queue. Routing prefers instances a
+    worker serves; when none does, a queued job would wait for one to start, and a caller
+    waiting for its answer with it (up to the timeout). Say so now instead."""
+    if record.queue is None or await services.monitor.serves(record.queue):
+        return
+    where = f"provider instance {record.provider!r}" if record.provider else "tool jobs"
+    raise ServiceUnavailable(
+        f"no worker is serving {where} (queue {record.queue}) now; try again later, "
+        "or submit it as a job (POST /v1/jobs), which waits in the queue for a worker"
+    )
 
 
 def job_error(job: JobRecord) -> FastJSONResponse:

@@ -19,7 +19,7 @@ from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
 from api.services import ApiServices
 from api.streaming.responses import chat_stream
-from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait
+from api.sync_jobs import JOB_ID_HEADER, job_error, require_worker, submit_and_wait
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
@@ -72,6 +72,7 @@ async def _stream(body: ChatCompletionRequest, spec: JobSpec, services: ApiServi
         raise InvalidRequest("cancel_on_disconnect must be a boolean", param="cancel_on_disconnect")
     spec.request["stream"] = True
     record = services.submitter.prepare(spec, new_job_id())
+    await require_worker(services, record)
     await services.submitter.submit(record)
     services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
     return await chat_stream(

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 import redis
 
 from emulator import EmulatorControl, directive
@@ -131,16 +132,18 @@ def test_submission_routes_to_an_instance_a_worker_serves(client_a: httpx.Client
     assert (job["status"], job["provider"]) == ("succeeded", "staffed")
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 def test_a_sync_call_that_no_worker_can_serve_is_refused_at_once(
-    client_a: httpx.Client,
+    client_a: httpx.Client, stream: bool
 ) -> None:
-    body = {"model": "standby-model", "messages": [{"role": "user", "content": "hi"}]}
+    messages = [{"role": "user", "content": "hi"}]
+    body = {"model": "standby-model", "messages": messages, "stream": stream}
     response = client_a.post("/v1/chat/completions", json=body, timeout=30)
     assert response.status_code == 503, response.text
     error = response.json()["error"]
     assert error["type"] == "service_unavailable"
-    assert (
-        "no worker is serving provider instance 'standby' (queue llm.standby)" in (error["message"])
+    assert "no worker is serving provider instance 'standby' (queue llm.standby)" in str(
+        error["message"]
     )
     assert client_a.get("/v1/jobs").json()["data"] == []  # nothing was queued
 
