@@ -31,6 +31,7 @@ from tests.support.vendors import (
     weather_round_trip,
 )
 
+
 @pytest.fixture(autouse=True)
 def _streaming_adapter(isolated: VendorKit) -> None:  # TEMPORARY: until every adapter streams
     adapter = isolated.build()
