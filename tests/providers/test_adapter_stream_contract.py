@@ -31,15 +31,6 @@ from tests.support.vendors import (
     weather_round_trip,
 )
 
-
-@pytest.fixture(autouse=True)
-def _streaming_adapter(isolated: VendorKit) -> None:  # TEMPORARY: until every adapter streams
-    adapter = isolated.build()
-    adapter.close()
-    if not hasattr(adapter, "stream"):
-        pytest.skip(f"{isolated.instance} does not stream yet")
-
-
 TWO_CALLS = [
     {"name": "get_weather", "arguments": {"city": "Paris", "units": "metric"}},
     {"name": "get_weather", "arguments": {"city": "Reykjavík", "note": 'say "hi"\n'}},
