@@ -9,7 +9,7 @@ so the job record is identical whether the call streamed or not.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
