@@ -245,6 +245,8 @@ class OCIChatProvider:
                 check_stream_type(content_type, "text/event-stream", provider=self.instance)
                 raise malformed_reply("not an event stream", provider=self.instance)
             for event in data.events():
+                if event.data == "[DONE]":  # the end marker OCI's StreamOptions mention
+                    break
                 yield from reader.feed(self._event(event.data))
             yield from reader.end()
         except ProviderError as exc:

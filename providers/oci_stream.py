@@ -9,7 +9,8 @@ seen before opens a call (xAI's models send parallel calls that way, each at lis
 0); one without an id continues the call at its list position, or else the last one opened
 (what OpenAI's and Meta's models send), unless it names another function (Gemini's send
 no ids at all). ``{"index", "finishReason"}`` ends the answer, and
-with ``streamOptions.isIncludeUsage`` a last event carries the ``usage``. A stream without
+with ``streamOptions.isIncludeUsage`` a last event carries the ``usage`` (then, as OCI's
+reference describes it, ``data: [DONE]``, which the adapter stops at). A stream without
 a finish reason was cut short; the adapter handles OCI's error body in an event's place.
 """
 

@@ -13,7 +13,8 @@ exactly ``text/event-stream``, which is how the SDK recognises a stream): text p
 ``{"index", "message": {"role", "content": [TEXT part]}}``, a tool call as a first fragment
 with its id and name and empty arguments then argument pieces without either (as OCI's
 GENERIC models send them), ``{"index", "finishReason"}``, and, when
-``streamOptions.isIncludeUsage`` is set, a last event with the ``usage``. A failure after
+``streamOptions.isIncludeUsage`` is set, an event with the ``usage`` and ``data: [DONE]``
+(as OCI's ``StreamOptions`` reference describes it). A failure after
 the 200 is an event holding OCI's error body (OCI documents none; this is the emulator's).
 """
 
@@ -196,7 +197,8 @@ class OCIChat(Protocol):
         events.append(sse({"index": 0, "finishReason": decision.finish_reason}))
         options = turn.body.get("chatRequest", {}).get("streamOptions")
         if isinstance(options, dict) and options.get("isIncludeUsage") is True:
-            events.append(sse({"usage": _usage(decision)}))
+            # As StreamOptions documents it: a usage chunk "before the data: [DONE] message".
+            events += [sse({"usage": _usage(decision)}), sse(b"[DONE]")]
         return events
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
