@@ -4,33 +4,36 @@ Request flow for a generation endpoint (identical for every protocol): check
 credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
 pick the behaviour (scripted queue first, then the last in-text directive),
 decide, record, sleep the latency, complete the record (``t_done``, ``usage``),
-render (or break the rendered reply, :mod:`emulator.malformed`). The whole exchange,
+render (or break the rendered reply, :mod:`emulator.malformed`). A streamed reply is sent
+chunk by chunk, paced and possibly broken (:mod:`emulator.streaming`). The whole exchange,
 until the last byte is sent, counts as in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emulator.behaviour import Turn, decide
+from emulator.behaviour import Decision, Turn, decide
 from emulator.control import control_routes
-from emulator.directives import DirectiveError, find_directive
+from emulator.directives import Directive, DirectiveError, find_directive
 from emulator.enhancer import persona_directive
 from emulator.malformed import malformed_response
 from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
+from emulator.streaming import PacedStream, planned_chunks
 
 
 def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = None) -> Starlette:
@@ -45,16 +48,17 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
     registry = default_registry() if protocols is None else ProtocolRegistry(protocols)
     routes: list[BaseRoute] = control_routes(state)
     for protocol in registry:
-        endpoint = _Generation(protocol, state)
-        in_flight = Middleware(_InFlight, state)
-        routes.append(
-            Route(
-                protocol.path,
-                endpoint.handle,
-                methods=list(protocol.methods),
-                middleware=[in_flight],
+        # A protocol whose streaming is another operation (Bedrock's ConverseStream, say)
+        # serves it at its stream_path, where every reply streams.
+        paths = [(protocol.path, False)]
+        if protocol.stream_path is not None:
+            paths.append((protocol.stream_path, True))
+        for path, always_streams in paths:
+            endpoint = _Generation(protocol, state, always_streams=always_streams)
+            in_flight = Middleware(_InFlight, state)
+            routes.append(
+                Route(path, endpoint.handle, methods=list(protocol.methods), middleware=[in_flight])
             )
-        )
         routes.extend(protocol.extra_routes())
     app = Starlette(routes=routes)
     app.state.emulator = state
@@ -81,9 +85,12 @@ class _InFlight:
 class _Generation:
     """The generation endpoint of one protocol."""
 
-    def __init__(self, protocol: Protocol, state: EmulatorState) -> None:
+    def __init__(
+        self, protocol: Protocol, state: EmulatorState, *, always_streams: bool = False
+    ) -> None:
         self._protocol = protocol
         self._state = state
+        self._always_streams = always_streams
 
     async def handle(self, request: Request) -> Response:
         received = time.time()
@@ -100,6 +107,8 @@ class _Generation:
             return self._error(request, received, body, status, protocol.missing_key_message)
         try:
             protocol.check_query(request.query_params)
+            if self._always_streams:
+                protocol.check_stream_query(request.query_params)
         except RequestError as exc:
             return self._error(request, received, body, exc.status, exc.message, exc.param)
         if not valid_json:
@@ -108,12 +117,19 @@ class _Generation:
             turn = protocol.parse(body, request.path_params)
         except RequestError as exc:
             return self._error(request, received, body, exc.status, exc.message, exc.param)
+        if self._always_streams:
+            turn = dataclasses.replace(turn, stream=True)
         try:
             # Validated even when a scripted behaviour wins, so typos never go unnoticed.
             in_text = find_directive(turn.texts)
         except DirectiveError as exc:
             return self._error(request, received, body, 400, str(exc), turn=turn)
+        return await self._answer(request, received, body, turn, in_text)
 
+    async def _answer(
+        self, request: Request, received: float, body: Any, turn: Turn, in_text: Directive | None
+    ) -> Response:
+        protocol = self._protocol
         scripted = self._state.next_scripted()
         chosen = scripted if scripted is not None else in_text
         # Unscripted enhancement prompts get a plausible model (emulator.enhancer).
@@ -144,12 +160,30 @@ class _Generation:
                 headers=protocol.response_headers(200),
             )
         if turn.stream:
-            chunks = protocol.render_stream(decision, turn)
-            headers = {"cache-control": "no-cache"}
-            return StreamingResponse(
-                _iterate(chunks), headers=headers, media_type=protocol.stream_media_type
-            )
+            return self._stream(decision, turn)
         return JSONResponse(protocol.render(decision, turn), headers=protocol.response_headers(200))
+
+    def _stream(self, decision: Decision, turn: Turn) -> Response:
+        protocol = self._protocol
+        fault_chunk = (
+            protocol.stream_error_chunk(decision.fault_message)
+            if decision.stream_fault == "error"
+            else protocol.malformed_stream_chunk()
+        )
+        chunks, complete = planned_chunks(
+            protocol.render_stream(decision, turn),
+            decision.stream_fault,
+            decision.fault_after,
+            fault_chunk,
+        )
+        interval = decision.token_interval_ms
+        return PacedStream(
+            chunks,
+            interval_ms=self._state.token_interval_ms if interval is None else interval,
+            media_type=protocol.stream_media_type,
+            headers={"cache-control": "no-cache", **protocol.response_headers(200)},
+            complete=complete,
+        )
 
     def _error(
         self,
@@ -189,15 +223,10 @@ class _Generation:
             status=status,
             turn=None if turn is None else turn.index,
             tool_results=None if turn is None else turn.tool_results,
+            stream=self._always_streams if turn is None else turn.stream,
         )
         auth = self._protocol.recorded_auth(request.headers)
         if auth is not None:
             entry["auth"] = auth
         entry["query"] = dict(request.query_params)
         return entry
-
-
-async def _iterate(chunks: list[bytes]) -> AsyncIterator[bytes]:
-    # An async iterator keeps StreamingResponse off the threadpool it uses for sync ones.
-    for chunk in chunks:
-        yield chunk

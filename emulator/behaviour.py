@@ -35,11 +35,14 @@ from emulator.directives import (
     Directive,
     FinishReason,
     Malformation,
+    StreamFault,
     ToolCall,
     strip_directives,
 )
 
 CHARS_PER_TOKEN = 4
+#: The message of a scripted mid-stream error without its own ``error`` text.
+STREAM_FAULT_MESSAGE = "the model's output stream failed (emulated)"
 
 
 def count_tokens(chars: int) -> int:
@@ -91,7 +94,8 @@ class ErrorReply:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to answer: text and/or tool calls, or an error. ``malformed`` breaks the
-    successful answer on the way out (see :mod:`emulator.malformed`)."""
+    successful answer on the way out (see :mod:`emulator.malformed`); ``stream_fault``
+    breaks a streamed one after ``fault_after`` chunks (see :mod:`emulator.streaming`)."""
 
     text: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
@@ -101,6 +105,10 @@ class Decision:
     error: ErrorReply | None = None
     latency_ms: int | None = None
     malformed: Malformation | None = None
+    token_interval_ms: int | None = None
+    stream_fault: StreamFault | None = None
+    fault_after: int | None = None
+    fault_message: str = STREAM_FAULT_MESSAGE
 
 
 def decide(turn: Turn, directive: Directive | None) -> Decision:
@@ -134,6 +142,10 @@ def decide(turn: Turn, directive: Directive | None) -> Decision:
         ),
         latency_ms=d.latency_ms,
         malformed=d.malformed,
+        token_interval_ms=d.token_interval_ms,
+        stream_fault=d.stream_fault,
+        fault_after=d.fault_after,
+        fault_message=d.error or STREAM_FAULT_MESSAGE,
     )
 
 

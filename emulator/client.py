@@ -58,6 +58,10 @@ class EmulatorControl:
         """Change the server-wide latency."""
         self._call("POST", "config", {"latency_ms": latency_ms})
 
+    def set_token_interval(self, token_interval_ms: int) -> None:
+        """Change the server-wide pause between two chunks of a streamed reply."""
+        self._call("POST", "config", {"token_interval_ms": token_interval_ms})
+
     def script(self, *behaviours: dict[str, Any]) -> int:
         """Queue behaviours for the next requests; returns the queue length."""
         queued: int = self._call("POST", "script", {"behaviours": list(behaviours)})["queued"]
@@ -77,9 +81,9 @@ class EmulatorControl:
         self._call("PUT", "ollama/models", {"models": models})
 
     def reset(self, latency_ms: int = 0) -> None:
-        """Clear recorded requests (and the peak) and the script, set the latency and restore
-        the default Ollama model list."""
+        """Clear recorded requests (and the peak) and the script, set the latency (and no
+        stream pacing) and restore the default Ollama model list."""
         self.clear_requests()
         self.clear_script()
-        self.set_latency(latency_ms)
+        self._call("POST", "config", {"latency_ms": latency_ms, "token_interval_ms": 0})
         self._call("DELETE", "ollama/models")

@@ -3,13 +3,14 @@
 ``GET /_emulator/health``                       ``{"ok": true}``
 ``GET|DELETE /_emulator/requests``              recorded requests / clear them (and the peak)
 ``GET /_emulator/stats``                        ``in_flight``, ``peak_in_flight``, ``requests``
-``GET|POST /_emulator/config``                  ``{"latency_ms": N}``
+``GET|POST /_emulator/config``                  ``{"latency_ms": N, "token_interval_ms": M}``
 ``GET|POST|DELETE /_emulator/script``           ``{"behaviours": [...]}`` FIFO queue
 ``GET|PUT|DELETE /_emulator/ollama/models``     ``{"models": [...]}``: Ollama's ``/api/tags``
                                                 list (DELETE restores ``["llama3.2"]``)
 
 A record holds ``t`` (receipt, epoch seconds), ``protocol``, ``path``,
-``model``, ``body``, ``status``, ``query`` (the query parameters, e.g. Azure's
+``model``, ``body``, ``status``, ``stream`` (whether it asked for a streamed reply),
+``query`` (the query parameters, e.g. Azure's
 ``api-version``), ``turn`` (assistant messages after the last
 user message: the position in a tool loop, see ``turns`` in
 :mod:`emulator.directives`), ``tool_results`` (the tool result texts after the
@@ -35,6 +36,9 @@ from starlette.routing import BaseRoute, Route
 from emulator.directives import Directive, DirectiveError
 from emulator.responses import JSONResponse
 from emulator.state import DEFAULT_OLLAMA_MODELS, EmulatorState
+
+# What ``POST /_emulator/config`` changes: attributes of EmulatorState, in milliseconds.
+_CONFIG_FIELDS = ("latency_ms", "token_interval_ms")
 
 
 def control_routes(state: EmulatorState) -> list[BaseRoute]:
@@ -71,12 +75,17 @@ class _ControlAPI:
             body = await _json_object(request)
             if body is None:
                 return _bad_request("body must be a JSON object")
-            latency = body.get("latency_ms")
-            if latency is not None:
-                if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
-                    return _bad_request("latency_ms must be a non-negative integer")
-                self._state.latency_ms = latency
-        return JSONResponse({"latency_ms": self._state.latency_ms})
+            values = {name: body.get(name) for name in _CONFIG_FIELDS}
+            for name, value in values.items():
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 0
+                ):
+                    return _bad_request(f"{name} must be a non-negative integer")
+            # Validated first, then applied: no half-applied configuration.
+            for name, value in values.items():
+                if value is not None:
+                    setattr(self._state, name, value)
+        return JSONResponse({name: getattr(self._state, name) for name in _CONFIG_FIELDS})
 
     async def script(self, request: Request) -> Response:
         if request.method == "DELETE":

@@ -13,7 +13,18 @@ control API (``POST /_emulator/script``) replaces in-text ones for one request
 ``status``         respond with this HTTP error (400..599) in the protocol's
                    error shape; ``error`` sets the message and ``retry_after``
                    (seconds) the ``retry-after`` header.
-``latency_ms``     per-request latency override.
+``latency_ms``     per-request latency override (for a stream: the time to its first
+                   chunk).
+``token_interval_ms``
+                   the pause between two chunks of a streamed reply (a chunk is about a
+                   word, or a fragment of a tool call's arguments); the server-wide value
+                   (``POST /_emulator/config``) applies when unset.
+``stream_fault``   break a streamed reply after ``fault_after`` chunks (default: half of
+                   them): ``"cut"`` (the connection is closed without the stream's end),
+                   ``"error"`` (the protocol's mid-stream error event, ``error`` its
+                   message) or ``"malformed"`` (a chunk no client can decode, then the
+                   rest). Requests that do not stream ignore it. See
+                   :mod:`emulator.streaming`.
 ``usage``          ``{"prompt_tokens": N, "completion_tokens": M}`` override.
 ``finish_reason``  ``"stop"``, ``"length"`` or ``"tool_calls"`` override
                    (Anthropic names ``end_turn``/``max_tokens``/``tool_use``
@@ -59,10 +70,13 @@ FinishReason = Literal["stop", "tool_calls", "length"]
 Malformation = Literal[
     "invalid_json", "not_object", "truncated", "wrong_content_type", "missing_fields"
 ]
+StreamFault = Literal["cut", "error", "malformed"]
 
 MALFORMATIONS: frozenset[Malformation] = frozenset(
     ("invalid_json", "not_object", "truncated", "wrong_content_type", "missing_fields")
 )
+
+STREAM_FAULTS: frozenset[StreamFault] = frozenset(("cut", "error", "malformed"))
 
 DIRECTIVE_OPEN = "<<emulator:"
 DIRECTIVE_CLOSE = ">>"
@@ -87,6 +101,9 @@ _DIRECTIVE_FIELDS = frozenset(
         "finish_reason",
         "turns",
         "malformed",
+        "token_interval_ms",
+        "stream_fault",
+        "fault_after",
     )
 )
 
@@ -128,6 +145,9 @@ class Directive:
     finish_reason: FinishReason | None = None
     turns: tuple[Directive, ...] | None = None
     malformed: Malformation | None = None
+    token_interval_ms: int | None = None
+    stream_fault: StreamFault | None = None
+    fault_after: int | None = None
 
     @classmethod
     def from_json(cls, data: object) -> Directive:
@@ -151,6 +171,9 @@ class Directive:
         malformed = _opt(data, "malformed", str)
         if malformed is not None and malformed not in MALFORMATIONS:
             raise DirectiveError(f"unknown malformed kind {malformed!r}")
+        fault = _opt(data, "stream_fault", str)
+        if fault is not None and fault not in STREAM_FAULTS:
+            raise DirectiveError(f"unknown stream_fault {fault!r}: cut, error or malformed")
         return cls(
             reply=_opt(data, "reply", str),
             tool_calls=_tool_calls(data.get("tool_calls")),
@@ -163,6 +186,9 @@ class Directive:
             finish_reason=None if finish is None else _FINISH_REASONS[finish],
             turns=_turns(data.get("turns")),
             malformed=malformed,
+            token_interval_ms=_opt_int(data, "token_interval_ms"),
+            stream_fault=fault,
+            fault_after=_opt_int(data, "fault_after"),
         )
 
     def turn_entry(self, index: int) -> Directive | None:

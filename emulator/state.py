@@ -1,4 +1,4 @@
-"""Per-server mutable state: latency, the script queue, recorded requests and
+"""Per-server mutable state: latency and stream pacing, the script queue, recorded requests and
 in-flight counters.
 
 One :class:`EmulatorState` is created by ``create_app`` and attached to the app
@@ -30,8 +30,15 @@ class EmulatorState:
     await, so no locking is needed.
     """
 
-    def __init__(self, latency_ms: int = 0, max_records: int = DEFAULT_MAX_RECORDS) -> None:
+    def __init__(
+        self,
+        latency_ms: int = 0,
+        max_records: int = DEFAULT_MAX_RECORDS,
+        token_interval_ms: int = 0,
+    ) -> None:
         self.latency_ms = latency_ms
+        # The pause between two chunks of a streamed reply, unless a directive sets one.
+        self.token_interval_ms = token_interval_ms
         self._records: deque[dict[str, Any]] = deque(maxlen=max_records)
         self._script: deque[Directive] = deque()
         self.in_flight = 0
@@ -72,12 +79,14 @@ class EmulatorState:
         status: int,
         turn: int | None = None,
         tool_results: Sequence[str] | None = None,
+        stream: bool = False,
     ) -> dict[str, Any]:
         """Remember one generation request (``t`` is its receipt time, epoch seconds).
 
         ``turn`` (assistant messages after the last user message) and
         ``tool_results`` (each cut to :data:`RECORDED_TOOL_RESULT_CHARS`) are
-        ``None`` when the request could not be parsed. Returns the record so
+        ``None`` when the request could not be parsed; ``stream`` whether it asked for a
+        streamed reply. Returns the record so
         :meth:`complete` can fill in the outcome later; until then ``t_done``
         and ``usage`` are ``None``.
         """
@@ -88,6 +97,7 @@ class EmulatorState:
             "model": model,
             "body": body,
             "status": status,
+            "stream": stream,
             "turn": turn,
             "tool_results": (
                 None

@@ -12,8 +12,8 @@ identity), whose tokens the SDK fetches and refreshes per request.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Generator
+from typing import Any, Literal
 
 import openai
 from azure.core.exceptions import AzureError, ClientAuthenticationError
@@ -22,8 +22,9 @@ from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
-from providers.openai_chat import map_openai_error
+from providers.openai_chat import map_openai_error, stream_openai
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
@@ -158,6 +159,20 @@ class AzureOpenAIProvider:
             return chat_response_from_openai(payload)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The completion as OpenAI's SSE chunks (Azure's first one holds only the prompt's
+        filter results); every failure is a ``ProviderError``."""
+        body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
+        return self._stream(body)
+
+    def _stream(self, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
+        try:
+            yield from stream_openai(
+                self._create, body, provider=self.instance, secret=self._secret
+            )
+        except AzureError as exc:  # the identity chain, asked for a token per request
+            raise map_azure_error(exc, provider=self.instance, secret=self._secret) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool and the identity chain's clients."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 
 
@@ -30,6 +32,15 @@ class Provider(Protocol):
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """Run one chat completion. ``request.model`` is already the upstream model name."""
+        ...
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The same completion through the vendor's streaming API: events as the provider
+        produces them, ending with exactly one ``StreamEnd``; assembled
+        (``providers.streaming.StreamAssembler``) they equal what ``complete`` returns.
+        Nothing is sent before the first ``next()``. Every failure, before or during the
+        stream, is a ``ProviderError``; a stream that stops before its end is a retryable
+        ``ProviderUnavailable``, never a shorter answer. See ``providers.streaming``."""
         ...
 
     def close(self) -> None:

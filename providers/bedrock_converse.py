@@ -1,4 +1,5 @@
-"""The AWS Bedrock adapter: the Converse API through boto3's ``bedrock-runtime`` client.
+"""The AWS Bedrock adapter: the Converse API through boto3's ``bedrock-runtime`` client
+(``converse``, or ``converse_stream`` and its binary event stream).
 
 boto3's own retries are off (one attempt in total): retrying is the gateway's job, and a
 hidden retry would double-count against the instance's global rate limits. The client is
@@ -8,12 +9,15 @@ threads at once, while a built client is thread-safe.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.eventstream
 import botocore.exceptions
 import botocore.parsers
+import urllib3.exceptions
 
 from gateway.errors import (
     ProviderError,
@@ -21,22 +25,30 @@ from gateway.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from providers.bedrock_format import from_converse_response, to_converse_request
+from providers.bedrock_format import from_converse_response, request_id, to_converse_request
+from providers.bedrock_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
     call_failed,
+    check_stream_type,
     error_for_status,
     for_instance,
     malformed_reply,
     parse_retry_after,
     scrub_secrets,
+    stream_cut_short,
+    stream_failed,
     timed_out,
     unreachable,
     upstream_message,
 )
+
+# What ConverseStream answers in: binary messages, each with its own CRCs.
+EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 # boto3's default pool holds 10 connections; a worker may run more calls than that at once.
 _DEFAULT_POOL = 10
@@ -65,6 +77,14 @@ _UNAVAILABLE = frozenset(
 
 # What botocore raises for a successful answer it cannot parse (see ``complete``).
 _PARSER_FAILURES = (botocore.parsers.ResponseParserError, AttributeError, TypeError, KeyError)
+# What reading a ConverseStream raises (see ``map_bedrock_stream_error``).
+_STREAM_FAILURES = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+    botocore.eventstream.ParserError,
+    urllib3.exceptions.HTTPError,
+    *_PARSER_FAILURES,
+)
 
 
 def aws_chain_available(config: InstanceConfig) -> bool:
@@ -124,6 +144,32 @@ def _client_error(
         # 424: the model failed on the request; not the caller's fault, not a transient.
         return mapped(ProviderError, f"the model failed to process the request: {message}")
     return error_for_status(status, message, provider=provider, retry_after=retry_after)
+
+
+def map_bedrock_stream_error(
+    exc: Exception, *, provider: str, credentials: Credentials
+) -> ProviderError:
+    """Translate what reading a ConverseStream raises once its 200 is in: an exception
+    message (``modelStreamErrorException``, ``throttlingException``, ...), which boto3
+    raises as an ``EventStreamError``; a message whose CRC or lengths are wrong; the
+    connection failing (urllib3's errors: boto3 does not wrap the stream's)."""
+    match exc:
+        case botocore.exceptions.EventStreamError():
+            error: Any = exc.response.get("Error", {})
+            raw = error.get("Message")
+            redacted = credentials.redact(raw) if isinstance(raw, str) else None
+            message = upstream_message({"message": redacted}, 200, None)
+            return stream_failed(message, provider=provider)
+        case botocore.eventstream.ParserError():
+            return malformed_reply("a stream message is corrupt", provider=provider)
+        case urllib3.exceptions.ReadTimeoutError():
+            return timed_out(provider)
+        case urllib3.exceptions.HTTPError():
+            return stream_cut_short(provider=provider)
+        case botocore.exceptions.ClientError() | botocore.exceptions.BotoCoreError():
+            return map_bedrock_error(exc, provider=provider, credentials=credentials)
+        case _:
+            return call_failed(exc, provider=provider)
 
 
 def _botocore_error(
@@ -197,6 +243,37 @@ class BedrockConverseProvider:
             return from_converse_response(body, model=request.model)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """One ConverseStream call; every failure is a ``ProviderError`` (see
+        ``providers.base.Provider.stream``)."""
+        return self._stream(to_converse_request(request), request.model)
+
+    def _stream(self, kwargs: dict[str, Any], model: str) -> Generator[StreamEvent, None, None]:
+        try:
+            response = self._client.converse_stream(**kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            # "from None": botocore errors can carry the signed request.
+            raise map_bedrock_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        metadata = response.get("ResponseMetadata") or {}
+        events = response["stream"]
+        reader = EventReader(model, request_id(metadata))
+        try:
+            content_type = (metadata.get("HTTPHeaders") or {}).get("content-type")
+            check_stream_type(content_type, EVENT_STREAM, provider=self.instance)
+            for event in events:
+                yield from reader.feed(event)
+            yield reader.end()
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+        except _STREAM_FAILURES as exc:
+            raise map_bedrock_stream_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        finally:
+            events.close()
 
     def close(self) -> None:
         """Close the client's connection pool."""

@@ -222,28 +222,37 @@ def from_converse_response(body: Mapping[str, Any], *, model: str = "") -> ChatR
             case _:
                 kind = next(iter(block), None) if isinstance(block, Mapping) else None
                 raise ProviderError(f"unsupported content block {kind!r} in Converse response")
-    stop_reason = body.get("stopReason")
-    if stop_reason in _MALFORMED:
-        raise ProviderError(f"the model produced unusable output ({stop_reason})")
-    finish = _STOP_REASONS.get(stop_reason) if isinstance(stop_reason, str) else None
+    finish = finish_reason_from_converse(body.get("stopReason"), bool(calls))
     text = "".join(texts)
     return ChatResponse(
         message=Message(
             role="assistant", content=(TextPart(text),) if text else (), tool_calls=tuple(calls)
         ),
-        finish_reason=finish or ("tool_calls" if calls else "stop"),
-        usage=_usage(body.get("usage")),
+        finish_reason=finish,
+        usage=converse_usage(body.get("usage")),
         model=model,
-        provider_response_id=_request_id(body.get("ResponseMetadata")),
+        provider_response_id=request_id(body.get("ResponseMetadata")),
     )
 
 
-def _usage(usage: object) -> Usage:
+def finish_reason_from_converse(stop_reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a ``stopReason`` (a response's, or a stream's
+    ``messageStop``); ``ProviderError`` when the model failed to produce a usable answer;
+    without a known reason, ``tool_calls`` when there are calls, else ``stop``."""
+    if stop_reason in _MALFORMED:
+        raise ProviderError(f"the model produced unusable output ({stop_reason})")
+    finish = _STOP_REASONS.get(stop_reason) if isinstance(stop_reason, str) else None
+    return finish or ("tool_calls" if has_tool_calls else "stop")
+
+
+def converse_usage(usage: object) -> Usage:
+    """A response's (or a stream's ``metadata``) ``usage`` as neutral usage."""
     # inputTokens excludes prompt-cache reads and writes; OpenAI's prompt_tokens counts them.
     cache = ("cacheReadInputTokens", "cacheWriteInputTokens")
     return Usage.counted(usage, ("inputTokens", *cache), ("outputTokens",))
 
 
-def _request_id(metadata: object) -> str | None:
+def request_id(metadata: object) -> str | None:
+    """AWS's id for the exchange, from boto3's ``ResponseMetadata``."""
     request_id = metadata.get("RequestId") if isinstance(metadata, Mapping) else None
     return request_id if isinstance(request_id, str) and request_id else None

@@ -12,7 +12,7 @@ their ~0.2 ms of building and serialising. The response is read raw
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import oci
@@ -24,14 +24,19 @@ from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.oci_format import chat_request_to_oci, chat_response_from_oci
+from providers.oci_stream import EventReader
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     call_failed,
+    check_stream_type,
     decode_reply,
     error_for_status,
     for_instance,
     malformed_reply,
     parse_retry_after,
+    stream_cut_short,
+    stream_failed,
     timed_out,
     unreachable,
     upstream_message,
@@ -154,6 +159,16 @@ def _json_of(data: object, *, provider: str) -> Mapping[str, Any]:
     return decode_reply(content, content_type, provider=provider)
 
 
+def _stream_broken(exc: OSError, *, provider: str) -> ProviderUnavailable:
+    """What reading the body after the 200 raised. The SDK does not wrap it: its vendored
+    ``requests`` raises a ``ChunkedEncodingError`` for a body cut off and a
+    ``ConnectionError`` around urllib3's ``ReadTimeoutError`` for a silent one (all
+    ``OSError``). A timeout is a timeout; anything else, a stream cut short."""
+    if any("Timeout" in type(cause).__name__ for cause in (exc, *exc.args)):
+        return timed_out(provider)
+    return stream_cut_short(provider=provider)
+
+
 class OCIChatProvider:
     """OCI Generative AI ``POST /20231130/actions/chat`` in the GENERIC api format.
 
@@ -204,6 +219,54 @@ class OCIChatProvider:
             )
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The chat with ``isStream``: server-sent events through the SDK's own SSE client;
+        every failure is a ``ProviderError`` (see ``providers.base.Provider.stream``)."""
+        body = chat_request_to_oci(request, compartment_id=self._compartment_id, stream=True)
+        return self._stream(orjson.dumps(body))
+
+    def _stream(self, body: bytes) -> Generator[StreamEvent, None, None]:
+        try:
+            response = self._client.chat(body)
+        except _SDK_ERRORS as exc:
+            # "from None": SDK errors hold the signed request, Authorization header included.
+            raise map_oci_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        request_id = response.headers.get("opc-request-id")
+        reader = EventReader(request_id if isinstance(request_id, str) else None)
+        # The SDK hands back its SSE client only for a body of type text/event-stream; a JSON
+        # body arrives decoded, anything else as the raw response (closable).
+        data = response.data
+        try:
+            if not callable(getattr(data, "events", None)):
+                content_type = response.headers.get("content-type")
+                check_stream_type(content_type, "text/event-stream", provider=self.instance)
+                raise malformed_reply("not an event stream", provider=self.instance)
+            for event in data.events():
+                if event.data == "[DONE]":  # the end marker OCI's StreamOptions mention
+                    break
+                yield from reader.feed(self._event(event.data))
+            yield from reader.end()
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+        except OSError as exc:  # the connection failing once the 200 is in (see below)
+            raise _stream_broken(exc, provider=self.instance) from None
+        finally:
+            if callable(close := getattr(data, "close", None)):
+                close()
+
+    def _event(self, data: str) -> object:
+        """One event's JSON; ``stream_failed`` for OCI's error body in an event's place."""
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed_reply("a stream event is not valid JSON") from None
+        if isinstance(event, dict) and isinstance(event.get("message"), str):
+            text = self._credentials.redact(event["message"])
+            raise stream_failed(upstream_message({"message": text}, 200, None), provider="")
+        return event
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

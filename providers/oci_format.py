@@ -49,8 +49,11 @@ _ENDPOINT_OCID = "ocid1.generativeaiendpoint."
 _COHERE_PREFIX = "cohere."
 
 
-def chat_request_to_oci(req: ChatRequest, *, compartment_id: str) -> dict[str, Any]:
-    """The ``ChatDetails`` JSON body; ``InvalidRequest`` for what GENERIC cannot carry."""
+def chat_request_to_oci(
+    req: ChatRequest, *, compartment_id: str, stream: bool = False
+) -> dict[str, Any]:
+    """The ``ChatDetails`` JSON body, streamed (with usage) or not; ``InvalidRequest`` for
+    what GENERIC cannot carry."""
     if req.model.startswith(_COHERE_PREFIX):
         raise InvalidRequest(
             f"model {req.model!r}: OCI serves Cohere models in its COHERE chat format, which "
@@ -60,8 +63,10 @@ def chat_request_to_oci(req: ChatRequest, *, compartment_id: str) -> dict[str, A
     chat: dict[str, Any] = {
         "apiFormat": "GENERIC",
         "messages": [_message_to_oci(m, f"messages[{i}]") for i, m in enumerate(req.messages)],
-        "isStream": False,
+        "isStream": stream,
     }
+    if stream:  # usage comes in a last event of its own only when asked for
+        chat["streamOptions"] = {"isIncludeUsage": True}
     if req.tools:
         chat["tools"] = [_tool_to_oci(t) for t in req.tools]
     if req.tool_choice is not None:
@@ -147,25 +152,30 @@ def chat_response_from_oci(
     message = choice.get("message")
     if not isinstance(message, Mapping):
         raise malformed_reply("OCI chat result: choices[0].message is not an object")
-    text = _text_of(message.get("content"))
+    text = text_of(message.get("content"))
     # Seeds ids for calls sent without one: the same call in two turns must differ.
     exchange = f"{request_id}|{chat.get('timeCreated')}"
     calls = _tool_calls_from_oci(message.get("toolCalls"), exchange)
-    reason = choice.get("finishReason")
-    finish = _FINISH_REASONS.get(reason.lower()) if isinstance(reason, str) else None
     model = body.get("modelId")
     return ChatResponse(
         message=Message(
             role="assistant", content=(TextPart(text),) if text else (), tool_calls=calls
         ),
-        finish_reason=finish or ("tool_calls" if calls else "stop"),
-        usage=_usage(chat.get("usage")),
+        finish_reason=finish_reason_from_oci(choice.get("finishReason"), bool(calls)),
+        usage=oci_usage(chat.get("usage")),
         model=model if isinstance(model, str) else "",
         provider_response_id=request_id,
     )
 
 
-def _text_of(content: object) -> str:
+def finish_reason_from_oci(reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a choice's (or a stream's) ``finishReason``, in any
+    case; without a known one, ``tool_calls`` when there are calls, else ``stop``."""
+    finish = _FINISH_REASONS.get(reason.lower()) if isinstance(reason, str) else None
+    return finish or ("tool_calls" if has_tool_calls else "stop")
+
+
+def text_of(content: object) -> str:
     """The text parts joined; null content (beside tool calls) is no text."""
     if content is None:
         return ""
@@ -194,12 +204,12 @@ def _tool_calls_from_oci(value: object, exchange: str) -> tuple[ToolCall, ...]:
         arguments = arguments if isinstance(arguments, str) and arguments else "{}"
         call_id = raw.get("id")
         if not isinstance(call_id, str) or not call_id:
-            call_id = _synthetic_id(exchange, i, name, arguments)
+            call_id = synthetic_id(exchange, i, name, arguments)
         calls.append(ToolCall(id=call_id, name=name, arguments=arguments))
     return tuple(calls)
 
 
-def _synthetic_id(exchange: str, index: int, name: str, arguments: str) -> str:
+def synthetic_id(exchange: str, index: int, name: str, arguments: str) -> str:
     """An id for a call the model sent without one: the tool result must name it. Derived
     from the exchange (request id, creation time), so parsing one response twice gives the
     same ids while the same call in a later turn gets new ones."""
@@ -208,5 +218,6 @@ def _synthetic_id(exchange: str, index: int, name: str, arguments: str) -> str:
     return f"call_{digest}"
 
 
-def _usage(usage: object) -> Usage:
+def oci_usage(usage: object) -> Usage:
+    """A chat result's (or a stream's last event's) ``usage`` as neutral usage."""
     return Usage.counted(usage, ("promptTokens",), ("completionTokens",))

@@ -12,6 +12,7 @@ retries (httpx never retries a request).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Generator
 
 import httpx
 import orjson
@@ -20,17 +21,24 @@ from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.ollama_format import chat_request_to_ollama, chat_response_from_ollama
+from providers.ollama_stream import LineReader
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     call_failed,
+    check_stream_type,
     decode_reply,
     error_for_status,
     for_instance,
     parse_retry_after,
+    stream_cut_short,
     timed_out,
     unreachable,
     upstream_message,
 )
+
+# What Ollama answers a streamed chat with: one JSON object per line.
+NDJSON = "application/x-ndjson"
 
 # Where ``ollama serve`` listens by default.
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -96,6 +104,35 @@ class OllamaChatProvider:
         )
         try:
             return chat_response_from_ollama(payload, call_id=_new_call_id)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The chat streamed as NDJSON lines; every failure is a ``ProviderError`` (see
+        ``providers.base.Provider.stream``)."""
+        body = orjson.dumps(chat_request_to_ollama(request, stream=True))
+        return self._stream(body)
+
+    def _stream(self, body: bytes) -> Generator[StreamEvent, None, None]:
+        headers = {"content-type": "application/json", "accept": NDJSON}
+        reader = LineReader(call_id=_new_call_id)
+        opened = False  # the 200 is in: a connection failing now cut the stream short
+        try:
+            with self._client.stream("POST", "/api/chat", content=body, headers=headers) as reply:
+                if reply.status_code != 200:
+                    reply.read()
+                    raise map_ollama_error(reply, provider=self.instance)
+                content_type = reply.headers.get("content-type")
+                check_stream_type(content_type, NDJSON, provider=self.instance)
+                opened = True
+                for line in reply.iter_lines():
+                    yield from reader.feed(line)
+            yield reader.end()
+        except httpx.HTTPError as exc:
+            cut = opened and not isinstance(exc, httpx.TimeoutException)
+            failure = stream_cut_short(provider=self.instance) if cut else None
+            # "from None": the exception holds the request.
+            raise failure or map_ollama_error(exc, provider=self.instance) from None
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
 

@@ -45,10 +45,11 @@ class OllamaDiscoveryFailed(Exception):
     """``GET /api/tags`` failed; the message names the URL and the problem, never a body."""
 
 
-def chat_request_to_ollama(req: ChatRequest) -> dict[str, Any]:
-    """The ``/api/chat`` body, not streamed. ``InvalidRequest`` for what Ollama cannot carry:
-    image URLs, a forced tool choice, tool-call arguments that are not a JSON object."""
-    body: dict[str, Any] = {"model": req.model, "messages": _messages(req), "stream": False}
+def chat_request_to_ollama(req: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
+    """The ``/api/chat`` body, streamed (NDJSON) or not. ``InvalidRequest`` for what Ollama
+    cannot carry: image URLs, a forced tool choice, tool-call arguments that are not a JSON
+    object."""
+    body: dict[str, Any] = {"model": req.model, "messages": _messages(req), "stream": stream}
     if req.tool_choice not in (None, "auto", "none"):
         # Ollama has no tool_choice: a forced call cannot be honoured, so do not pretend.
         raise InvalidRequest(
@@ -151,19 +152,32 @@ def chat_response_from_ollama(
     raw_calls = message.get("tool_calls") or []
     if not isinstance(raw_calls, list):
         raise malformed_reply("Ollama chat response: tool_calls is not a list")
-    calls = tuple(_call_from_ollama(raw, n, call_id) for n, raw in enumerate(raw_calls))
-    reason = body.get("done_reason")
-    finish: FinishReason = "tool_calls" if calls else "length" if reason == "length" else "stop"
+    calls = tuple(call_from_ollama(raw, n, call_id) for n, raw in enumerate(raw_calls))
     model = body.get("model")
     return ChatResponse(
         message=Message("assistant", (TextPart(content),) if content else (), calls),
-        finish_reason=finish,
-        usage=Usage.counted(body, ("prompt_eval_count",), ("eval_count",)),
+        finish_reason=finish_reason_from_ollama(body.get("done_reason"), bool(calls)),
+        usage=ollama_usage(body),
         model=model if isinstance(model, str) else "",
     )
 
 
-def _call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
+def finish_reason_from_ollama(done_reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a final object's ``done_reason``: Ollama says "stop"
+    after tool calls too, so calls decide; only "length" is a cut-off answer."""
+    if has_tool_calls:
+        return "tool_calls"
+    return "length" if done_reason == "length" else "stop"
+
+
+def ollama_usage(final: object) -> Usage:
+    """The token counts of a final object (``done: true``)."""
+    return Usage.counted(final, ("prompt_eval_count",), ("eval_count",))
+
+
+def call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
+    """The ``n``-th tool call of an answer (``{"function": {"name", "arguments"}}``); one
+    without an id gets ``call_id(n)``."""
     function = raw.get("function") if isinstance(raw, Mapping) else None
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
         raise malformed_reply("Ollama chat response: a tool call has no function name")

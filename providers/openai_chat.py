@@ -6,7 +6,8 @@ double-count against the instance's global rate limits.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Generator
+from typing import Any, Literal
 
 import openai
 
@@ -14,18 +15,78 @@ from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
+from providers.openai_stream import ChunkReader
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
     call_failed,
+    check_stream_type,
     decode_reply,
     error_for_status,
     for_instance,
+    malformed_reply,
     parse_retry_after,
+    stream_cut_short,
+    stream_failed,
     timed_out,
     unreachable,
     upstream_message,
 )
+
+# Usage arrives only when asked for, in a chunk of its own before [DONE].
+STREAM_OPTIONS = {"include_usage": True}
+
+
+def map_openai_stream_error(
+    exc: openai.OpenAIError | ValueError, *, provider: str, api_key: str
+) -> ProviderError:
+    """Translate what the SDK raises while reading a stream it opened with a 200: the
+    provider's error chunk (a plain ``APIError``, ``{"error": {...}}``), the connection
+    failing (cut short, or silent past the timeout), a chunk that is not JSON."""
+    match exc:
+        case openai.APITimeoutError():
+            return timed_out(provider)
+        case openai.APIConnectionError():
+            return stream_cut_short(provider=provider)
+        case openai.APIStatusError():
+            return map_openai_error(exc, provider=provider, api_key=api_key)
+        case openai.APIError():
+            message = upstream_message(exc.body, 200, api_key)
+            return stream_failed(message, provider=provider)
+        case ValueError():
+            return malformed_reply("a stream event is not valid JSON", provider=provider)
+        case _:
+            return call_failed(exc, provider=provider)
+
+
+def stream_openai(
+    create: Callable[..., Any], body: dict[str, Any], *, provider: str, secret: str
+) -> Generator[StreamEvent, None, None]:
+    """Run ``create`` (an SDK's ``chat.completions.with_raw_response.create``) as a stream and
+    translate it; OpenAI's and Azure's adapters share it. Raw JSON chunks rather than the
+    SDK's models, as ``complete`` reads its reply: the SDK still decodes the SSE, raises the
+    provider's error chunk and wraps connection failures."""
+    try:
+        raw = create(**body, stream=True, stream_options=STREAM_OPTIONS)
+    except openai.OpenAIError as exc:
+        # "from None": the SDK error holds the request, its credential header included.
+        raise map_openai_error(exc, provider=provider, api_key=secret) from None
+    check_stream_type(
+        raw.http_response.headers.get("content-type"), "text/event-stream", provider=provider
+    )
+    chunks: openai.Stream[object] = raw.parse(to=openai.Stream[object])
+    reader = ChunkReader()
+    try:
+        for chunk in chunks:
+            yield from reader.feed(chunk)
+        yield reader.end()
+    except (openai.OpenAIError, ValueError) as exc:
+        raise map_openai_stream_error(exc, provider=provider, api_key=secret) from None
+    except ProviderError as exc:
+        raise for_instance(exc, provider) from None
+    finally:
+        chunks.close()
 
 
 def map_openai_error(exc: openai.OpenAIError, *, provider: str, api_key: str) -> ProviderError:
@@ -102,6 +163,12 @@ class OpenAIChatProvider:
             return chat_response_from_openai(payload)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The completion as SSE chunks (``stream_options.include_usage`` on); every failure
+        is a ``ProviderError`` (see ``providers.base.Provider.stream``)."""
+        body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
+        return stream_openai(self._create, body, provider=self.instance, secret=self._api_key)
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

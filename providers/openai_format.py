@@ -266,16 +266,23 @@ def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
         ]
     except InvalidRequest as exc:
         raise malformed_reply(f"chat completion: {exc.message}") from None
-    reason = choice.get("finish_reason")
-    finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
     model, response_id = body.get("model"), body.get("id")
     return ChatResponse(
         message=message,
-        finish_reason=finish or ("tool_calls" if message.tool_calls else "stop"),
+        finish_reason=finish_reason_from_openai(
+            choice.get("finish_reason"), bool(message.tool_calls)
+        ),
         usage=Usage(prompt_tokens=tokens[0], completion_tokens=tokens[1]),
         model=model if isinstance(model, str) else "",
         provider_response_id=response_id if isinstance(response_id, str) else None,
     )
+
+
+def finish_reason_from_openai(reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of an OpenAI ``finish_reason`` (a completion's or a stream
+    chunk's); without a known one, ``tool_calls`` when the answer holds calls, else ``stop``."""
+    finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
+    return finish or ("tool_calls" if has_tool_calls else "stop")
 
 
 def chat_response_to_openai(

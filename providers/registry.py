@@ -63,7 +63,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         "anthropic": ProviderKind(
             adapter="providers.anthropic_messages:AnthropicMessagesProvider",
             capabilities=Capabilities(tools=True, vision=True),
-            check="providers.anthropic_messages:check_anthropic_request",
+            check="providers.anthropic_format:check_anthropic_request",
         ),
         "bedrock": ProviderKind(
             adapter="providers.bedrock_converse:BedrockConverseProvider",

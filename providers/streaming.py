@@ -9,7 +9,7 @@ so the job record is identical whether the call streamed or not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,13 +57,16 @@ StreamEvent = TextDelta | ToolCallDelta | StreamEnd
 
 
 class StreamingProvider(Protocol):
-    """A provider that can stream. Blocking, like ``Provider.complete``; every failure,
-    before or during the stream, is a ``gateway.errors.ProviderError``."""
+    """A provider that can stream (every ``providers.base.Provider`` can). Blocking, like
+    ``Provider.complete``; every failure, before or during the stream, is a
+    ``gateway.errors.ProviderError``."""
 
     instance: str
 
-    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        """Events as the provider produces them, ending with exactly one ``StreamEnd``."""
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """Events as the provider produces them, ending with exactly one ``StreamEnd``. A
+        generator: nothing is sent before the first ``next()``, and ``close()`` stops
+        reading and releases the connection (a caller that gives up early)."""
         ...
 
 

@@ -154,6 +154,37 @@ def decode_reply(content: bytes, content_type: str | None, *, provider: str) -> 
     return body
 
 
+STREAM_CUT_SHORT = "the provider's stream ended before it finished"
+
+
+def stream_cut_short(*, provider: str = "") -> ProviderUnavailable:
+    """A stream that stopped before its end event (the connection closed, a proxy ended the
+    body early): retryable, like a call that never answered. Decided once: what arrived is
+    not an answer, so the caller never gets a shorter one."""
+    return ProviderUnavailable(STREAM_CUT_SHORT, provider=provider)
+
+
+def stream_failed(message: str, *, provider: str) -> ProviderUnavailable:
+    """The provider's own error event in a stream it had already answered 200 to (Anthropic's
+    ``overloaded_error``, a Bedrock ``modelStreamErrorException``, OpenAI's error chunk).
+
+    Decided once: retryable ``ProviderUnavailable`` whatever the event says, as a 5xx would
+    be. Its status is gone (the 200 went out long before), and the request was accepted, so
+    the caller's request is not at fault. ``message`` is the provider's, already public.
+    """
+    return ProviderUnavailable(f"the provider failed mid-stream: {message}", provider=provider)
+
+
+def check_stream_type(content_type: str | None, expected: str, *, provider: str) -> None:
+    """:func:`malformed_reply` unless a 200 that should stream says it does (``expected``, a
+    media type such as ``text/event-stream``): a JSON body or a proxy's HTML page in its
+    place is reported as such rather than as a stream that stopped."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != expected:
+        shown = media_type[:60] or "none"
+        raise malformed_reply(f"content type {shown!r}, not {expected}", provider=provider)
+
+
 def for_instance(error: ProviderError, provider: str) -> ProviderError:
     """``error`` (from a format parser, which knows no instance) naming ``provider``, same
     class; unchained, since the original's context may hold the request."""

@@ -218,7 +218,7 @@ def _call_id(upstream_id: object, signature: object) -> str:
 def chat_response_from_gemini(body: Mapping[str, Any], model: str = "") -> ChatResponse:
     """Parse a ``GenerateContentResponse``; the first candidate only. ``model`` is the
     requested one, used when the response names no ``modelVersion``."""
-    usage = _usage(body.get("usageMetadata"))
+    usage = gemini_usage(body.get("usageMetadata"))
     version, response_id = body.get("modelVersion"), body.get("responseId")
     candidates = body.get("candidates")
     texts: list[str] = []
@@ -234,12 +234,8 @@ def chat_response_from_gemini(body: Mapping[str, Any], model: str = "") -> ChatR
         content = candidate.get("content") or {}
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for part in parts if isinstance(parts, list) else []:
-            _read_part(part, texts, calls)
-        reason = candidate.get("finishReason")
-        if reason in _UNUSABLE:
-            raise ProviderError(f"the model produced unusable output ({reason})")
-        mapped = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
-        finish = "tool_calls" if calls else mapped or "stop"
+            read_part(part, texts, calls)
+        finish = finish_reason_from_gemini(candidate.get("finishReason"), bool(calls))
     text = "".join(texts)
     return ChatResponse(
         message=Message(
@@ -252,7 +248,21 @@ def chat_response_from_gemini(body: Mapping[str, Any], model: str = "") -> ChatR
     )
 
 
-def _read_part(part: object, texts: list[str], calls: list[ToolCall]) -> None:
+def finish_reason_from_gemini(reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a candidate's ``finishReason`` (a response's, or a
+    stream's last chunk's): calls decide (Gemini says ``STOP`` after them); ``ProviderError``
+    for a call the model could not form."""
+    if reason in _UNUSABLE:
+        raise ProviderError(f"the model produced unusable output ({reason})")
+    if has_tool_calls:
+        return "tool_calls"
+    mapped = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
+    return mapped or "stop"
+
+
+def read_part(part: object, texts: list[str], calls: list[ToolCall]) -> None:
+    """Append one response part's text to ``texts`` or its function call to ``calls``;
+    thought summaries are left out, other parts are a ``ProviderError``."""
     match part:
         case {"thought": True}:  # thought summaries are not part of the public format
             pass
@@ -268,7 +278,8 @@ def _read_part(part: object, texts: list[str], calls: list[ToolCall]) -> None:
             raise ProviderError(f"unsupported part {kinds} in Gemini response")
 
 
-def _usage(metadata: object) -> Usage:
+def gemini_usage(metadata: object) -> Usage:
+    """A response's ``usageMetadata`` as neutral usage."""
     # Thinking tokens are billed as output, as OpenAI counts reasoning in completion_tokens.
     return Usage.counted(
         metadata,

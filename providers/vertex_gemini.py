@@ -1,7 +1,8 @@
 """The Vertex AI Gemini adapter: ``generateContent`` over the documented REST API.
 
 ``POST {base_url}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}
-:generateContent`` with an OAuth access token. google-auth gets the token: for a
+:generateContent`` with an OAuth access token (``:streamGenerateContent?alt=sse`` to stream,
+the same body answered as server-sent events). google-auth gets the token: for a
 service-account key (credential field ``service_account_json``, the key file's JSON) it
 posts a signed JWT to the key's ``token_uri``; otherwise Google's application default
 credentials (workload identity, ``GOOGLE_APPLICATION_CREDENTIALS``, the metadata server).
@@ -20,7 +21,7 @@ import json
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 
 import google.auth
 import google.auth.credentials
@@ -34,19 +35,26 @@ from google.oauth2 import service_account
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.sse import server_sent_events
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
     call_failed,
+    check_stream_type,
     decode_reply,
     error_for_status,
     for_instance,
+    malformed_reply,
     parse_retry_after,
+    stream_cut_short,
+    stream_failed,
     timed_out,
     unreachable,
     upstream_message,
 )
 from providers.vertex_format import chat_response_from_gemini, gemini_request
+from providers.vertex_stream import ChunkReader
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # google.rpc.Code names of transient failures (Google may use them with other HTTP codes).
@@ -241,15 +249,8 @@ class VertexGeminiProvider:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call; every failure is a ``ProviderError``."""
-        body = gemini_request(request)
-        url = self._models_url + urllib.parse.quote(request.model, safe="") + ":generateContent"
-        try:
-            headers = self._tokens.headers()
-            headers["Content-Type"] = "application/json"
-            response = self._client.post(url, content=orjson.dumps(body), headers=headers)
-        except (httpx.HTTPError, google.auth.exceptions.GoogleAuthError) as exc:
-            # "from None": the exceptions hold the request, Authorization header included.
-            raise map_vertex_error(exc, provider=self.instance, scrub=self._scrub) from None
+        body = orjson.dumps(gemini_request(request))
+        response = self._post(self._url(request.model, "generateContent"), body)
         if response.status_code != 200:
             raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
         payload = decode_reply(
@@ -259,6 +260,59 @@ class VertexGeminiProvider:
             return chat_response_from_gemini(payload, request.model)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The ``streamGenerateContent`` chunks as server-sent events; every failure is a
+        ``ProviderError`` (see ``providers.base.Provider.stream``)."""
+        body = orjson.dumps(gemini_request(request))
+        url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
+        return self._stream(url, body, request.model)
+
+    def _stream(self, url: str, body: bytes, model: str) -> Generator[StreamEvent, None, None]:
+        reply = self._post(url, body, stream=True)
+        reader = ChunkReader(model)
+        try:
+            if reply.status_code != 200:
+                reply.read()
+                raise map_vertex_error(reply, provider=self.instance, scrub=self._scrub)
+            content_type = reply.headers.get("content-type")
+            check_stream_type(content_type, "text/event-stream", provider=self.instance)
+            for event in server_sent_events(reply.iter_lines()):
+                yield from reader.feed(self._chunk(event.data))
+            yield reader.end()
+        except httpx.HTTPError as exc:
+            # The 200 is in: a connection failing now cut the stream short.
+            if isinstance(exc, httpx.TimeoutException):
+                raise timed_out(self.instance) from None
+            raise stream_cut_short(provider=self.instance) from None
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+        finally:
+            reply.close()
+
+    def _chunk(self, data: str) -> object:
+        """One event's chunk; ``stream_failed`` for Google's ``{"error": ...}`` in its place."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise malformed_reply("a stream event is not valid JSON") from None
+        if isinstance(chunk, dict) and "error" in chunk:
+            message = self._scrub(upstream_message(chunk, 200, None))
+            raise stream_failed(message, provider=self.instance)
+        return chunk
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self._models_url}{urllib.parse.quote(model, safe='')}:{method}"
+
+    def _post(self, url: str, body: bytes, *, stream: bool = False) -> httpx.Response:
+        try:
+            headers = self._tokens.headers()
+            headers["Content-Type"] = "application/json"
+            request = self._client.build_request("POST", url, content=body, headers=headers)
+            return self._client.send(request, stream=stream)
+        except (httpx.HTTPError, google.auth.exceptions.GoogleAuthError) as exc:
+            # "from None": the exceptions hold the request, Authorization header included.
+            raise map_vertex_error(exc, provider=self.instance, scrub=self._scrub) from None
 
     def _scrub(self, text: str) -> str:
         for secret in (self._tokens.current, *self._key_lines):

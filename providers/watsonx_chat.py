@@ -2,12 +2,15 @@
 
 The official ``ibm-watsonx-ai`` SDK pulls in pandas and more for one POST, so this speaks
 the API directly: an IAM token exchange (:mod:`providers.ibm_iam`), then ``POST
-{base_url}/ml/v1/text/chat?version=...`` with the bearer token. No retries here (they are
-the gateway's job), except the one the token protocol needs: a 401 means the token was
+{base_url}/ml/v1/text/chat?version=...`` (or ``/ml/v1/text/chat_stream``, answered as
+server-sent ``chat.completion.chunk`` events) with the bearer token. No retries here (they
+are the gateway's job), except the one the token protocol needs: a 401 means the token was
 revoked or expired early, so the key is exchanged again and the call repeated once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Generator
 
 import httpx
 import orjson
@@ -16,13 +19,20 @@ from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
+from providers.openai_stream import ChunkReader
+from providers.sse import ServerSentEvent, server_sent_events
+from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
+    check_stream_type,
     decode_reply,
     error_for_status,
     for_instance,
+    malformed_reply,
     parse_retry_after,
+    stream_cut_short,
+    stream_failed,
     timed_out,
     unreachable,
     upstream_message,
@@ -32,6 +42,7 @@ from providers.watsonx_format import (
     chat_request_to_watsonx,
     chat_response_from_watsonx,
     chat_url,
+    finish_reason_from_watsonx,
     watsonx_error,
 )
 
@@ -59,9 +70,7 @@ def map_watsonx_error(
         body: object = orjson.loads(failure.content)
     except orjson.JSONDecodeError:
         body = None
-    code, text = watsonx_error(body)
-    redacted = {"message": credentials.redact(text)} if text else None
-    message = upstream_message(redacted, status, credentials.get("api_key"))
+    code, message = _public_error(body, status, credentials)
     if code == "token_quota_reached":
         return ProviderError(
             f"the provider account is out of quota: {message}",
@@ -70,6 +79,13 @@ def map_watsonx_error(
             retry_after=retry_after,
         )
     return error_for_status(status, message, provider=provider, retry_after=retry_after)
+
+
+def _public_error(body: object, status: int, credentials: Credentials) -> tuple[str | None, str]:
+    """The code and the public (redacted, shortened) message of a watsonx error body."""
+    code, text = watsonx_error(body)
+    redacted = {"message": credentials.redact(text)} if text else None
+    return code, upstream_message(redacted, status, credentials.get("api_key"))
 
 
 class WatsonxChatProvider:
@@ -91,9 +107,10 @@ class WatsonxChatProvider:
         if raw_limit is not None and (not raw_limit.isdigit() or int(raw_limit) < 1):
             raise ValueError(f"{config.name}: options.time_limit_ms must be an integer > 0")
         self._time_limit_ms = int(raw_limit) if raw_limit is not None else None
-        self._url = chat_url(
-            config.base_url or DEFAULT_BASE_URL, config.api_version or DEFAULT_API_VERSION
-        )
+        base_url = config.base_url or DEFAULT_BASE_URL
+        version = config.api_version or DEFAULT_API_VERSION
+        self._url = chat_url(base_url, version)
+        self._stream_url = chat_url(base_url, version, stream=True)
         # One pooled client for IAM and chat calls alike, shared by all worker threads.
         self._client = httpx.Client(timeout=config.timeout_seconds)
         self._iam = IamTokenSource(
@@ -104,9 +121,8 @@ class WatsonxChatProvider:
             redact=credentials.redact,
         )
 
-    def complete(self, request: ChatRequest) -> ChatResponse:
-        """One chat call; every failure is a ``ProviderError``."""
-        body = orjson.dumps(
+    def _body(self, request: ChatRequest) -> bytes:
+        return orjson.dumps(
             chat_request_to_watsonx(
                 request,
                 project_id=self._project_id,
@@ -114,6 +130,10 @@ class WatsonxChatProvider:
                 time_limit_ms=self._time_limit_ms,
             )
         )
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """One chat call; every failure is a ``ProviderError``."""
+        body = self._body(request)
         token = self._iam.token()
         response = self._post(body, token)
         if response.status_code == 401:
@@ -128,14 +148,58 @@ class WatsonxChatProvider:
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
 
-    def _post(self, body: bytes, token: str) -> httpx.Response:
+    def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+        """The chat from ``chat_stream`` as SSE chunks; every failure is a ``ProviderError``
+        (see ``providers.base.Provider.stream``)."""
+        return self._stream(self._body(request))
+
+    def _stream(self, body: bytes) -> Generator[StreamEvent, None, None]:
+        token = self._iam.token()
+        reply = self._post(body, token, stream=True)
+        if reply.status_code == 401:
+            reply.close()
+            reply = self._post(body, self._iam.refresh(token), stream=True)
+        reader = ChunkReader(finish=finish_reason_from_watsonx, model_fields=("model_id", "model"))
+        try:
+            if reply.status_code >= 400:
+                reply.read()
+                raise self._failure(reply)
+            content_type = reply.headers.get("content-type")
+            check_stream_type(content_type, "text/event-stream", provider=self.instance)
+            for event in server_sent_events(reply.iter_lines()):
+                yield from reader.feed(self._chunk(event))
+            yield reader.end()
+        except httpx.HTTPError as exc:
+            # The 200 is in: a connection failing now cut the stream short.
+            if isinstance(exc, httpx.TimeoutException):
+                raise timed_out(self.instance) from None
+            raise stream_cut_short(provider=self.instance) from None
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+        finally:
+            reply.close()
+
+    def _chunk(self, event: ServerSentEvent) -> object:
+        """One event's chunk; ``stream_failed`` for watsonx's error event."""
+        try:
+            data = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            raise malformed_reply("a stream event is not valid JSON") from None
+        if event.event == "error" or (isinstance(data, dict) and "errors" in data):
+            _, message = _public_error(data, 200, self._credentials)
+            raise stream_failed(message, provider=self.instance)
+        return data
+
+    def _post(self, body: bytes, token: str, *, stream: bool = False) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
-            "Accept": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
         }
+        url = self._stream_url if stream else self._url
         try:
-            return self._client.post(self._url, content=body, headers=headers)
+            request = self._client.build_request("POST", url, content=body, headers=headers)
+            return self._client.send(request, stream=stream)
         except httpx.HTTPError as exc:
             # "from None": the exception holds the request, Authorization header included.
             raise self._failure(exc) from None

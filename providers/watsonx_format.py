@@ -32,6 +32,8 @@ from providers.upstream_errors import malformed_reply
 
 DEFAULT_API_VERSION = "2024-05-31"
 CHAT_PATH = "/ml/v1/text/chat"
+# The same chat, answered as server-sent chat.completion.chunk events.
+CHAT_STREAM_PATH = "/ml/v1/text/chat_stream"
 _TOOL_CHOICE_OPTIONS = ("auto", "none", "required")
 # "time_limit": the request's time_limit cut the reply short, as a token limit would.
 # Others ("cancelled", "error") fall back to stop, or tool_calls when calls came back.
@@ -43,9 +45,11 @@ _FINISH_REASONS: Mapping[str, FinishReason] = {
 }
 
 
-def chat_url(base_url: str, api_version: str) -> str:
-    """The chat endpoint; ``version`` is required on every watsonx.ai call."""
-    return f"{base_url.rstrip('/')}{CHAT_PATH}?version={api_version}"
+def chat_url(base_url: str, api_version: str, *, stream: bool = False) -> str:
+    """The chat endpoint, or its streaming twin; ``version`` is required on every
+    watsonx.ai call."""
+    path = CHAT_STREAM_PATH if stream else CHAT_PATH
+    return f"{base_url.rstrip('/')}{path}?version={api_version}"
 
 
 def chat_request_to_watsonx(
@@ -173,18 +177,24 @@ def chat_response_from_watsonx(body: object) -> ChatResponse:
     text = content if isinstance(content, str) else ""
     calls = _tool_calls_from_watsonx(message.get("tool_calls"))
     reason = choice.get("finish_reason") if isinstance(choice, Mapping) else None
-    finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
     model = body.get("model_id") or body.get("model")
     response_id = body.get("id")
     return ChatResponse(
         message=Message(
             role="assistant", content=(TextPart(text),) if text else (), tool_calls=calls
         ),
-        finish_reason=finish or ("tool_calls" if calls else "stop"),
+        finish_reason=finish_reason_from_watsonx(reason, bool(calls)),
         usage=_usage(body.get("usage")),
         model=model if isinstance(model, str) else "",
         provider_response_id=response_id if isinstance(response_id, str) else None,
     )
+
+
+def finish_reason_from_watsonx(reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a choice's (or a stream chunk's) ``finish_reason``;
+    without a known one, ``tool_calls`` when there are calls, else ``stop``."""
+    finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
+    return finish or ("tool_calls" if has_tool_calls else "stop")
 
 
 def _tool_calls_from_watsonx(value: object) -> tuple[ToolCall, ...]:

@@ -1,8 +1,12 @@
 """Anthropic Messages: ``POST /v1/messages``.
 
 Point the official SDK at it with ``Anthropic(base_url="http://host:port")``.
-Streaming (``"stream": true``) sends the ``message_start`` /
-``content_block_*`` / ``message_delta`` / ``message_stop`` SSE sequence.
+Streaming (``"stream": true``) sends the ``message_start`` / ``ping`` /
+``content_block_*`` / ``message_delta`` / ``message_stop`` SSE sequence, as the API does:
+usage in two places (``message_start`` has the input tokens and a first output count,
+``message_delta`` the final output count), a tool call's ``input`` as ``input_json_delta``
+fragments after an empty one, and a failure after the 200 as an ``error`` event
+(``overloaded_error``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from emulator.protocols.base import (
     Step,
     new_id,
     since_last_question,
+    split_arguments,
     split_for_stream,
     sse,
     text_of,
@@ -111,18 +116,20 @@ class AnthropicMessages(Protocol):
             **_message_head(turn),
             "content": [],
             "stop_reason": None,
-            "usage": {"input_tokens": decision.prompt_tokens, "output_tokens": 0},
+            # The API counts the first output token already here; message_delta has the total.
+            "usage": {"input_tokens": decision.prompt_tokens, "output_tokens": 1},
         }
         events = [sse({"type": "message_start", "message": start}, "message_start")]
+        events.append(_event("ping"))
         blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         if decision.text is not None:
             deltas = [{"type": "text_delta", "text": p} for p in split_for_stream(decision.text)]
             blocks.append(({"type": "text", "text": ""}, deltas))
         for call in decision.tool_calls:
             block = {"type": "tool_use", "id": new_id("toolu_"), "name": call.name, "input": {}}
-            blocks.append(
-                (block, [{"type": "input_json_delta", "partial_json": call.arguments_json}])
-            )
+            pieces = ["", *split_arguments(call.arguments_json)]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+            blocks.append((block, deltas))
         for index, (block, deltas) in enumerate(blocks):
             events.append(_event("content_block_start", index=index, content_block=block))
             events += [_event("content_block_delta", index=index, delta=d) for d in deltas]
@@ -132,6 +139,14 @@ class AnthropicMessages(Protocol):
         events.append(_event("message_delta", delta=stop, usage=usage))
         events.append(_event("message_stop"))
         return events
+
+    def malformed_stream_chunk(self) -> bytes:
+        """A named event (clients skip unnamed ones) whose data is cut-off JSON."""
+        return b'event: content_block_delta\ndata: {"type": "content_block_delta", "cut off\n\n'
+
+    def stream_error_chunk(self, message: str) -> bytes:
+        """The ``error`` event the API sends when it fails mid-stream: overloaded."""
+        return sse(self.render_error(529, message), "error")
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"type": "error", "error": {"type", "message"}}``."""

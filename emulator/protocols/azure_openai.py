@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator.behaviour import Decision, Turn
-from emulator.protocols.base import RequestError
+from emulator.protocols.base import RequestError, sse
 from emulator.protocols.openai_chat import OpenAIChat
 from emulator.responses import JSONResponse
 
@@ -86,6 +86,18 @@ class AzureOpenAIChat(OpenAIChat):
         for choice in completion["choices"]:
             choice["content_filter_results"] = _NOT_FILTERED
         return completion
+
+    def stream_preamble(self, base: dict[str, Any]) -> list[bytes]:
+        """Azure's first event: the prompt's filter results, in a chunk without choices,
+        id or model (clients that expect ``choices[0]`` in every chunk break on it)."""
+        filtered = [{"prompt_index": 0, "content_filter_results": _NOT_FILTERED}]
+        empty = {"choices": [], "created": 0, "id": "", "model": "", "object": ""}
+        return [sse({**empty, "prompt_filter_results": filtered})]
+
+    def stream_chunk(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """Each choice carries its content filter results, as Azure's chunks do."""
+        choices = [{**choice, "content_filter_results": {}} for choice in chunk["choices"]]
+        return {**chunk, "choices": choices}
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"error": {"code": "<status>", "message"}}`` from Azure's gateway (auth, routing,

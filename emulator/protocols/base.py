@@ -44,6 +44,10 @@ class Protocol(abc.ABC):
     #: Starlette path of the generation endpoint (may hold ``{params}``).
     path: ClassVar[str]
     methods: ClassVar[tuple[str, ...]] = ("POST",)
+    #: Starlette path of a second endpoint where every reply streams, for APIs whose
+    #: streaming is another operation (Bedrock's ``converse-stream``); None for APIs
+    #: that stream on a request flag.
+    stream_path: ClassVar[str | None] = None
     stream_media_type: ClassVar[str] = "text/event-stream"
     #: Message of the 401 sent when :meth:`authenticate` fails.
     missing_key_message: ClassVar[str] = "Missing API key (emulated)."
@@ -69,6 +73,10 @@ class Protocol(abc.ABC):
         requires ``api-version``); checked after auth. Any query passes by default."""
         return None
 
+    def check_stream_query(self, query: Mapping[str, str]) -> None:
+        """Like :meth:`check_query`, for requests to :attr:`stream_path` only."""
+        return None
+
     def recorded_auth(self, headers: Mapping[str, str]) -> dict[str, str] | None:
         """Facts about the request's credentials to record as ``auth`` (e.g. a signing
         region); never a secret or a signature. None (not recorded) by default."""
@@ -84,7 +92,18 @@ class Protocol(abc.ABC):
 
     @abc.abstractmethod
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
-        """The streamed response, one chunk (e.g. one SSE event) per item."""
+        """The streamed response, one chunk (e.g. one SSE event) per item: the unit that
+        :mod:`emulator.streaming` paces and breaks."""
+
+    def stream_error_chunk(self, message: str) -> bytes:
+        """The event a provider sends when it fails after its 200 (the ``error`` stream
+        fault); by default an SSE event holding this protocol's 500 error body."""
+        return sse(self.render_error(500, message))
+
+    def malformed_stream_chunk(self) -> bytes:
+        """A chunk no client can decode (the ``malformed`` stream fault): by default an SSE
+        event whose data is cut-off JSON."""
+        return b'data: {"choices": [{"delta": {"content": "cut off\n\n'
 
     @abc.abstractmethod
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
@@ -148,6 +167,12 @@ def since_last_question(
         else:
             results[:0] = texts
     return replies, tuple(results)
+
+
+def split_arguments(arguments: str, size: int = 8) -> list[str]:
+    """A tool call's JSON arguments in ``size``-character fragments, as models stream them
+    (several per call, split anywhere, even inside a string or an escape)."""
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
 
 
 def split_for_stream(text: str) -> list[str]:

@@ -5,8 +5,15 @@ Requests must carry a well-formed SigV4 ``Authorization`` header (the signature 
 not verified: the emulator does not know the secret) and ``x-amz-date``; anything else is a
 403. Errors use AWS's restJson shape: the exception name in ``x-amzn-ErrorType`` and
 ``{"message": ...}`` as the body. Like the real API, the roles must alternate and a
-conversation holding tool blocks needs a ``toolConfig``. ConverseStream (a binary event
-stream) is not emulated.
+conversation holding tool blocks needs a ``toolConfig``.
+
+ConverseStream (``POST /model/{modelId}/converse-stream``, the same request) answers in the
+binary AWS event stream (:mod:`emulator.protocols.aws_eventstream`): ``messageStart``;
+``contentBlockDelta`` text pieces (a text block has no start event); per tool call a
+``contentBlockStart`` with its id and name, ``contentBlockDelta`` pieces of its input JSON
+and a ``contentBlockStop``; ``messageStop`` with the stop reason; and last ``metadata`` with
+the usage. Payloads carry AWS's ``p`` padding. A failure after the 200 is a
+``modelStreamErrorException`` message.
 """
 
 from __future__ import annotations
@@ -20,7 +27,16 @@ import orjson
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import FinishReason
-from emulator.protocols.base import Protocol, RequestError, Step, new_id, since_last_question
+from emulator.protocols import aws_eventstream
+from emulator.protocols.base import (
+    Protocol,
+    RequestError,
+    Step,
+    new_id,
+    since_last_question,
+    split_arguments,
+    split_for_stream,
+)
 
 _STOP_REASONS: Mapping[FinishReason, str] = {
     "stop": "end_turn",
@@ -66,6 +82,8 @@ class BedrockConverse(Protocol):
     name: ClassVar[str] = "bedrock"
     # ":path": an ARN model id holds "/", which boto3 sends percent-encoded.
     path: ClassVar[str] = "/model/{model_id:path}/converse"
+    stream_path: ClassVar[str | None] = "/model/{model_id:path}/converse-stream"
+    stream_media_type: ClassVar[str] = aws_eventstream.MEDIA_TYPE
     answer_field: ClassVar[str] = "output"
     missing_key_message: ClassVar[str] = (
         "Missing or malformed AWS Signature Version 4 authorization (emulated)."
@@ -175,8 +193,42 @@ class BedrockConverse(Protocol):
         }
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
-        """Converse has no stream flag (ConverseStream is another operation): one body."""
-        return [orjson.dumps(self.render(decision, turn))]
+        """ConverseStream's event messages (see the module's docstring)."""
+
+        def event(kind: str, **payload: Any) -> bytes:
+            # AWS pads payloads so their length does not reveal the content.
+            return aws_eventstream.event(kind, {**payload, "p": "abcdefghijklmnopqrstuvwxyzABCD"})
+
+        events = [event("messageStart", role="assistant")]
+        index = 0
+        if decision.text:  # Converse never sends a blank text block
+            events += [
+                event("contentBlockDelta", contentBlockIndex=0, delta={"text": piece})
+                for piece in split_for_stream(decision.text)
+            ]
+            events.append(event("contentBlockStop", contentBlockIndex=0))
+            index = 1
+        for call in decision.tool_calls:
+            start = {"toolUse": {"toolUseId": new_id("tooluse_", 22), "name": call.name}}
+            events.append(event("contentBlockStart", contentBlockIndex=index, start=start))
+            events += [
+                event("contentBlockDelta", contentBlockIndex=index, delta={"toolUse": {"input": p}})
+                for p in split_arguments(call.arguments_json)
+            ]
+            events.append(event("contentBlockStop", contentBlockIndex=index))
+            index += 1
+        events.append(event("messageStop", stopReason=_STOP_REASONS[decision.finish_reason]))
+        usage = self.render(decision, turn)["usage"]
+        events.append(event("metadata", usage=usage, metrics={"latencyMs": 1}))
+        return events
+
+    def stream_error_chunk(self, message: str) -> bytes:
+        """The exception message ConverseStream sends when the model fails mid-stream."""
+        return aws_eventstream.exception("modelStreamErrorException", message)
+
+    def malformed_stream_chunk(self) -> bytes:
+        """An event message whose CRC does not match."""
+        return aws_eventstream.corrupted(aws_eventstream.event("contentBlockDelta", {}))
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"message": ...}``; the error's name travels in ``x-amzn-ErrorType``."""

@@ -7,6 +7,15 @@ headers; the signature itself is not verified (the emulator has no public keys),
 ``keyId`` is recorded (``auth.key_id`` of each request record) so tests can see which key
 signed. The model is ``servingMode.modelId`` (or ``endpointId``). Every response carries
 an ``opc-request-id``; errors use OCI's shape, ``{"code": "TooManyRequests", "message"}``.
+
+With ``chatRequest.isStream`` the answer is data-only server-sent events (content type
+exactly ``text/event-stream``, which is how the SDK recognises a stream): text pieces as
+``{"index", "message": {"role", "content": [TEXT part]}}``, a tool call as a first fragment
+with its id and name and empty arguments then argument pieces without either (as OCI's
+GENERIC models send them), ``{"index", "finishReason"}``, and, when
+``streamOptions.isIncludeUsage`` is set, an event with the ``usage`` and ``data: [DONE]``
+(as OCI's ``StreamOptions`` reference describes it). A failure after
+the 200 is an event holding OCI's error body (OCI documents none; this is the emulator's).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from emulator.protocols.base import (
     Step,
     new_id,
     since_last_question,
+    split_arguments,
     split_for_stream,
     sse,
 )
@@ -171,17 +181,24 @@ class OCIChat(Protocol):
         }
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
-        """Data-only SSE events: text pieces, tool calls, then the finish reason and usage."""
-        events = [
-            sse({"index": 0, "message": {"role": "ASSISTANT", "content": [_text(piece)]}})
-            for piece in split_for_stream(decision.text or "")
-        ]
-        if decision.tool_calls:
-            calls = [_tool_call(call) for call in decision.tool_calls]
-            events.append(sse({"index": 0, "message": {"role": "ASSISTANT", "toolCalls": calls}}))
-        events.append(
-            sse({"index": 0, "finishReason": decision.finish_reason, "usage": _usage(decision)})
-        )
+        """Data-only SSE events (see the module's docstring)."""
+
+        def message(**fields: Any) -> bytes:
+            return sse({"index": 0, "message": {"role": "ASSISTANT", **fields}})
+
+        events = [message(content=[_text(p)]) for p in split_for_stream(decision.text or "")]
+        for call in decision.tool_calls:
+            first = {**_tool_call(call), "arguments": ""}
+            events.append(message(toolCalls=[first]))
+            events += [
+                message(toolCalls=[{"type": "FUNCTION", "arguments": piece}])
+                for piece in split_arguments(call.arguments_json)
+            ]
+        events.append(sse({"index": 0, "finishReason": decision.finish_reason}))
+        options = turn.body.get("chatRequest", {}).get("streamOptions")
+        if isinstance(options, dict) and options.get("isIncludeUsage") is True:
+            # As StreamOptions documents it: a usage chunk "before the data: [DONE] message".
+            events += [sse({"usage": _usage(decision)}), sse(b"[DONE]")]
         return events
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Documented at https://github.com/ollama/ollama/blob/main/docs/api.md. No authentication (a
 local server). Streaming is Ollama's default: unless the body says ``"stream": false`` the
 answer is newline-delimited JSON objects, the last one with ``"done": true`` and the token
-counts. Tool calls carry no ids and their ``arguments`` are a JSON object; a tool result is a
+counts. Tool calls carry no ids and their ``arguments`` are a JSON object, each call whole in
+a line of its own; a failure after the 200 is a line ``{"error": "..."}``. A tool result is a
 ``role: "tool"`` message naming the tool in ``tool_name``. Images are bare base64 strings.
 
 ``GET /api/tags`` lists the emulator state's ``ollama_models`` (change them with ``PUT
@@ -96,13 +97,20 @@ class OllamaChat(Protocol):
 
         pieces = split_for_stream(decision.text or "")
         lines = [line({"role": "assistant", "content": p}, done=False) for p in pieces]
-        if decision.tool_calls:
-            calls = [_tool_call(call) for call in decision.tool_calls]
-            lines.append(
-                line({"role": "assistant", "content": "", "tool_calls": calls}, done=False)
-            )
+        lines += [
+            line({"role": "assistant", "content": "", "tool_calls": [_tool_call(call)]}, done=False)
+            for call in decision.tool_calls
+        ]
         lines.append(line({"role": "assistant", "content": ""}, **_final(decision)))
         return lines
+
+    def stream_error_chunk(self, message: str) -> bytes:
+        """Ollama reports a failure after its 200 as a line holding only the error."""
+        return orjson.dumps({"error": message}) + b"\n"
+
+    def malformed_stream_chunk(self) -> bytes:
+        """A line that is not JSON (cut off)."""
+        return b'{"model": "m", "message": {"role": "assistant", "content": "cut off\n'
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"error": "..."}``."""

@@ -2,8 +2,11 @@
 
 Point the official SDK at it with ``OpenAI(base_url="http://host:port/v1")``.
 Streaming (``"stream": true``) sends ``chat.completion.chunk`` SSE events and
-ends with ``data: [DONE]``; a usage chunk is added when
-``stream_options.include_usage`` is set, as the real API does.
+ends with ``data: [DONE]``; a usage chunk (``choices: []``) is added before it when
+``stream_options.include_usage`` is set, as the real API does (the other chunks then carry
+``"usage": null``). A tool call streams as OpenAI's do: a first fragment with the call's
+index, id and name and empty arguments, then the arguments in pieces under the same index.
+A mid-stream failure is a data event holding ``{"error": {...}}``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from emulator.protocols.base import (
     Step,
     new_id,
     since_last_question,
+    split_arguments,
     split_for_stream,
     sse,
     text_of,
@@ -117,23 +121,40 @@ class OpenAIChat(Protocol):
             "system_fingerprint": None,
         }
 
+        options = turn.body.get("stream_options")
+        with_usage = isinstance(options, dict) and options.get("include_usage") is True
+        if with_usage:
+            base["usage"] = None
+
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            return sse({**base, "choices": [choice]})
+            return sse(self.stream_chunk({**base, "choices": [choice]}))
 
         first_content = "" if decision.text is not None else None
-        events = [chunk({"role": "assistant", "content": first_content})]
+        events = self.stream_preamble(base)
+        events.append(chunk({"role": "assistant", "content": first_content, "refusal": None}))
         events += [chunk({"content": piece}) for piece in split_for_stream(decision.text or "")]
-        events += [
-            chunk({"tool_calls": [{"index": index, **_tool_call(call)}]})
-            for index, call in enumerate(decision.tool_calls)
-        ]
+        for index, call in enumerate(decision.tool_calls):
+            head = _tool_call(call)
+            head["function"]["arguments"] = ""
+            events.append(chunk({"tool_calls": [{"index": index, **head}]}))
+            events += [
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                for piece in split_arguments(call.arguments_json)
+            ]
         events.append(chunk({}, decision.finish_reason))
-        options = turn.body.get("stream_options")
-        if isinstance(options, dict) and options.get("include_usage"):
+        if with_usage:
             events.append(sse({**base, "choices": [], "usage": _usage(decision)}))
         events.append(sse(b"[DONE]"))
         return events
+
+    def stream_preamble(self, base: dict[str, Any]) -> list[bytes]:
+        """Events sent before the first chunk; none (Azure sends its prompt filter results)."""
+        return []
+
+    def stream_chunk(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """One ``chat.completion.chunk`` as sent; as rendered (Azure annotates it)."""
+        return chunk
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"error": {"message", "type", "param", "code"}}``."""

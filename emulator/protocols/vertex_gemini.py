@@ -1,5 +1,10 @@
 """Vertex AI Gemini ``generateContent``:
-``POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent``.
+``POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent``, and
+``:streamGenerateContent?alt=sse`` (only the SSE form is emulated), which answers the same
+request as server-sent events, each a whole ``GenerateContentResponse``: text pieces, each
+function call whole in a chunk of its own, the finish reason with the last content, and
+usage in every chunk (the prompt's count until the last, which has the totals). A failure
+after the 200 is an event holding Google's ``{"error": {...}}``.
 
 Requests must carry a Bearer token from the emulated Google token endpoint
 (:mod:`emulator.protocols.google_oauth`, served alongside), as the real API needs an OAuth
@@ -96,6 +101,10 @@ class VertexGemini(Protocol):
         "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
         ":generateContent"
     )
+    stream_path: ClassVar[str | None] = (
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
+        ":streamGenerateContent"
+    )
     answer_field: ClassVar[str] = "candidates"
     missing_key_message: ClassVar[str] = (
         "Request had invalid authentication credentials. Expected OAuth 2 access token, "
@@ -108,6 +117,11 @@ class VertexGemini(Protocol):
     def authenticate(self, headers: Mapping[str, str]) -> bool:
         """Only a Bearer token the token endpoint issued, before it expires."""
         return self.tokens.authorized(headers)
+
+    def check_stream_query(self, query: Mapping[str, str]) -> None:
+        """Without ``alt=sse`` Google answers a JSON array, which is not emulated."""
+        if query.get("alt") != "sse":
+            raise RequestError("the emulator serves streamGenerateContent with alt=sse only")
 
     def recorded_auth(self, headers: Mapping[str, str]) -> dict[str, str] | None:
         """When (and for which service account) the request's token was issued."""
@@ -165,18 +179,26 @@ class VertexGemini(Protocol):
         return {"candidates": [candidate], **_envelope(decision, turn)}
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
-        """``streamGenerateContent?alt=sse`` chunks: text pieces, then calls and usage."""
-        full = self.render(decision, turn)
-        chunks = [
-            {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]}}]}
-            for piece in split_for_stream(decision.text or "")
+        """``streamGenerateContent?alt=sse`` events (see the module's docstring)."""
+        envelope = _envelope(decision, turn)
+        pieces: list[dict[str, Any]] = [
+            {"text": piece} for piece in split_for_stream(decision.text or "")
         ]
-        calls = [p for p in full["candidates"][0]["content"]["parts"] if "functionCall" in p]
-        last = {
-            **full,
-            "candidates": [{**full["candidates"][0], "content": {"role": "model", "parts": calls}}],
-        }
-        return [sse(chunk) for chunk in [*chunks, last]]
+        pieces += [
+            {"functionCall": {"name": call.name, "args": dict(call.arguments)}}
+            for call in decision.tool_calls
+        ]
+        pieces = pieces or [{"text": ""}]
+        events = []
+        for n, part in enumerate(pieces, start=1):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
+            usage = dict(envelope["usageMetadata"])
+            if n < len(pieces):  # partial counts until the last chunk
+                usage = {k: usage[k] for k in ("promptTokenCount",)}
+            else:
+                candidate["finishReason"] = _FINISH[decision.finish_reason]
+            events.append(sse({"candidates": [candidate], **envelope, "usageMetadata": usage}))
+        return events
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"error": {"code", "message", "status"}}``, Google's error shape."""

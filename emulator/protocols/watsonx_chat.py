@@ -1,4 +1,11 @@
-"""IBM watsonx.ai chat: ``POST /ml/v1/text/chat`` plus IBM Cloud IAM's ``POST /identity/token``.
+"""IBM watsonx.ai chat: ``POST /ml/v1/text/chat``, its streaming twin ``POST
+/ml/v1/text/chat_stream``, and IBM Cloud IAM's ``POST /identity/token``.
+
+The stream is SSE, each event ``id: <n>``, ``event: message`` and a ``chat.completion.chunk``
+much like OpenAI's: a first chunk with the role, text pieces, tool calls in fragments (the
+first with the call's id and name, then arguments pieces whose name is ``""``), the finish
+reason, and last a chunk with ``choices: []`` and the usage. A failure after the 200 is an
+``event: error`` holding watsonx's error body.
 
 Point a client at the emulator for both the service URL and the IAM URL. The chat route
 only accepts bearer tokens the IAM route issued and that have not expired (401 otherwise),
@@ -27,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -39,7 +47,8 @@ from emulator.protocols.base import (
     Step,
     new_id,
     since_last_question,
-    sse,
+    split_arguments,
+    split_for_stream,
     text_of,
 )
 from emulator.responses import JSONResponse
@@ -69,6 +78,7 @@ class WatsonxChat(Protocol):
 
     name: ClassVar[str] = "watsonx"
     path: ClassVar[str] = "/ml/v1/text/chat"
+    stream_path: ClassVar[str | None] = "/ml/v1/text/chat_stream"
     missing_key_message: ClassVar[str] = (
         "Failed to authenticate the request due to an expired token (emulated)."
     )
@@ -164,12 +174,36 @@ class WatsonxChat(Protocol):
         }
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
-        """Unused: watsonx.ai streams from a separate ``chat_stream`` endpoint. One event with
-        the whole reply, for completeness."""
+        """The ``chat_stream`` events (see the module's docstring)."""
         reply = self.render(decision, turn)
-        choice = reply["choices"][0]
-        delta = {"index": 0, "delta": choice["message"], "finish_reason": choice["finish_reason"]}
-        return [sse({**reply, "choices": [delta]}, event="message")]
+        head = {k: v for k, v in reply.items() if k not in ("choices", "usage")}
+        head["object"] = "chat.completion.chunk"
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "finish_reason": finish_reason, "delta": delta}
+            return {**head, "choices": [choice]}
+
+        chunks = [chunk({"role": "assistant", "content": ""})]
+        chunks += [chunk({"content": piece}) for piece in split_for_stream(decision.text or "")]
+        for index, call in enumerate(decision.tool_calls):
+            first = _tool_call(call)
+            first["function"]["arguments"] = ""
+            chunks.append(chunk({"tool_calls": [{"index": index, **first}]}))
+            chunks += [
+                chunk({"tool_calls": [{"index": index, "function": {"name": "", "arguments": p}}]})
+                for p in split_arguments(call.arguments_json)
+            ]
+        chunks.append(chunk({}, decision.finish_reason))
+        chunks.append({**head, "choices": [], "usage": reply["usage"]})
+        return [_event(n, "message", c) for n, c in enumerate(chunks, start=1)]
+
+    def stream_error_chunk(self, message: str) -> bytes:
+        """An ``error`` event holding watsonx's error body."""
+        return _event(0, "error", self.render_error(500, message))
+
+    def malformed_stream_chunk(self) -> bytes:
+        """A ``message`` event whose data is cut-off JSON."""
+        return b'id: 0\nevent: message\ndata: {"choices": [{"delta": {"content": "cut off\n\n'
 
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """``{"errors": [{"code", "message", "more_info"}], "trace", "status_code"}``."""
@@ -231,6 +265,10 @@ class WatsonxChat(Protocol):
         now = time.time()
         active = sum(1 for expiry in self._tokens.values() if expiry > now)
         return JSONResponse({"issued": self._issued, "refused": self._refused, "active": active})
+
+
+def _event(number: int, event: str, data: dict[str, Any]) -> bytes:
+    return f"id: {number}\nevent: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
 def _iam_error(status: int, code: str, message: str, missing: str | None) -> Response:

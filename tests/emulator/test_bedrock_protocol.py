@@ -1,7 +1,9 @@
-"""The emulated Bedrock Converse endpoint: SigV4 auth check, AWS error shape, validation."""
+"""The emulated Bedrock Converse endpoint: SigV4 auth check, AWS error shape, validation,
+and ConverseStream's binary event stream."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,8 +12,10 @@ import botocore.config
 import botocore.exceptions
 import httpx
 import pytest
+from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
 from emulator import EmulatorControl, directive
+from emulator.protocols import aws_eventstream
 
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 AMZ_DATE = "20250101T120000Z"
@@ -186,3 +190,23 @@ def test_json_tool_results_feed_the_default_reply(bedrock: Any, control: Emulato
     assert response["output"]["message"]["content"] == [{"text": 'tool results: {"song":"x"}'}]
     assert response["stopReason"] == "end_turn"
     assert control.requests()[-1]["turn"] == 1
+
+
+def test_event_stream_messages_decode_with_botocore_and_a_corrupted_one_is_refused() -> None:
+    buffer = EventStreamBuffer()
+    buffer.add_data(aws_eventstream.event("messageStop", {"stopReason": "end_turn"}))
+    buffer.add_data(aws_eventstream.exception("throttlingException", "slow down"))
+    stop, failure = list(buffer)
+    assert stop.headers == {
+        ":event-type": "messageStop",
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    assert json.loads(stop.payload) == {"stopReason": "end_turn"}
+    assert failure.headers[":exception-type"] == "throttlingException"
+    assert json.loads(failure.payload) == {"message": "slow down"}
+
+    broken = EventStreamBuffer()
+    broken.add_data(aws_eventstream.corrupted(aws_eventstream.event("x", {})))
+    with pytest.raises(ChecksumMismatch):
+        list(broken)

@@ -107,11 +107,15 @@ def test_openai_streaming_tool_calls(oai: openai.OpenAI) -> None:
         model="m", messages=[{"role": "user", "content": content}], stream=True
     )
     chunks = list(stream)
-    calls = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
-    assert len(calls) == 1
-    assert calls[0].function is not None
-    assert calls[0].function.name == "get_weather"
-    assert json.loads(calls[0].function.arguments or "") == {"city": "Paris"}
+    fragments = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    # As OpenAI streams a call: id and name first, then the arguments in several pieces.
+    assert len(fragments) > 2
+    assert {f.index for f in fragments} == {0}
+    assert [f.id is not None for f in fragments] == [True] + [False] * (len(fragments) - 1)
+    assert all(f.function is not None for f in fragments)
+    assert fragments[0].function and fragments[0].function.name == "get_weather"
+    arguments = "".join((f.function.arguments or "") if f.function else "" for f in fragments)
+    assert json.loads(arguments) == {"city": "Paris"}
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 

@@ -59,6 +59,20 @@ def generate(app: TestClient, bearer: str | None, body: Any = HELLO, model: str 
     return app.post(GENERATE.format(model), json=body, headers=headers)
 
 
+def test_stream_generate_content_answers_server_sent_events_and_only_those(
+    app: TestClient,
+) -> None:
+    headers = {"Authorization": f"Bearer {token(app)}"}
+    path = GENERATE.format("m").replace(":generateContent", ":streamGenerateContent")
+    streamed = app.post(path + "?alt=sse", json=HELLO, headers=headers)
+    assert streamed.headers["content-type"] == "text/event-stream"
+    chunks = [json.loads(line[6:]) for line in streamed.text.splitlines() if line]
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "echo: hi"
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    # Without alt=sse Google answers one JSON array, which the emulator does not serve.
+    assert app.post(path, json=HELLO, headers=headers).status_code == 400
+
+
 def test_google_auth_exchanges_a_signed_jwt_for_a_token_the_api_accepts(
     emulator_url: str,
 ) -> None:

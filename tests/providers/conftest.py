@@ -1,13 +1,18 @@
-"""Fixtures for the provider adapter tests: one emulator HTTP server for the session."""
+"""Fixtures for the provider adapter tests: one emulator HTTP server for the session, and
+one adapter per vendor for the contract tests (a vendor's own test file overrides ``kit``
+and ``provider`` with its own)."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from emulator import EmulatorControl, running_server
+from providers.base import Provider
+from tests.support.vendors import VENDORS, VendorKit
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,29 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module", params=list(VENDORS))
+def kit(
+    request: pytest.FixtureRequest,
+    provider_emulator_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> VendorKit:
+    """Each vendor's adapter kit in turn (``VENDORS``)."""
+    vendor: str = request.param
+    return VENDORS[vendor](provider_emulator_url, tmp_path_factory.mktemp(vendor))
+
+
+@pytest.fixture
+def isolated(kit: VendorKit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> VendorKit:
+    """The kit, with the machine's environment hidden from its SDK."""
+    if kit.isolate:
+        kit.isolate(monkeypatch, tmp_path)
+    return kit
+
+
+@pytest.fixture
+def provider(isolated: VendorKit, emulator_control: EmulatorControl) -> Iterator[Provider]:
+    adapter = isolated.build()
+    yield adapter
+    adapter.close()

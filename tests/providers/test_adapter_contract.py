@@ -3,14 +3,14 @@
 vendor's own SDK or HTTP client. Behaviour is scripted with in-text directives.
 
 Each vendor's wire format (paths, bodies, headers, signing, token exchanges) and its own
-errors are checked in that vendor's ``test_<vendor>_adapter.py``.
+errors are checked in that vendor's ``test_<vendor>_adapter.py``; the streaming half of the
+contract in ``test_adapter_stream_contract.py``. The ``kit``, ``isolated`` and ``provider``
+fixtures (one per vendor) are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,31 +20,6 @@ from providers.base import Provider
 from providers.types import ChatResponse, Message, TextPart, Usage
 from providers.upstream_errors import AUTH_FAILED, MALFORMED_REPLY
 from tests.support.vendors import VENDORS, VendorKit, ask, user, weather_round_trip
-
-
-@pytest.fixture(scope="module", params=list(VENDORS))
-def kit(
-    request: pytest.FixtureRequest,
-    provider_emulator_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> VendorKit:
-    vendor: str = request.param
-    return VENDORS[vendor](provider_emulator_url, tmp_path_factory.mktemp(vendor))
-
-
-@pytest.fixture
-def isolated(kit: VendorKit, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> VendorKit:
-    """The kit, with the machine's environment hidden from its SDK."""
-    if kit.isolate:
-        kit.isolate(monkeypatch, tmp_path)
-    return kit
-
-
-@pytest.fixture
-def provider(isolated: VendorKit, emulator_control: EmulatorControl) -> Iterator[Provider]:
-    adapter = isolated.build()
-    yield adapter
-    adapter.close()
 
 
 def complete(provider: Provider, kit: VendorKit, text: str) -> ChatResponse:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import InvalidRequest, ProviderError
-from providers.anthropic_messages import from_anthropic_message, to_anthropic_request
+from providers.anthropic_format import from_anthropic_message, to_anthropic_request
 from providers.openai_format import chat_request_from_openai, chat_response_to_openai
 from providers.types import (
     ChatRequest,

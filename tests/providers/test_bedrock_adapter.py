@@ -29,6 +29,7 @@ from providers.bedrock_converse import (
 from providers.config import InstanceConfig
 from providers.credentials import NO_CREDENTIALS, CredentialResolver, Credentials
 from providers.registry import build_provider, resolve_credentials
+from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, ImagePart, Message, TextPart
 from tests.support.vendors import WEATHER, no_ambient_aws, weather_round_trip
 
@@ -89,6 +90,18 @@ def test_a_completion_is_a_converse_call_for_the_model(
     record = last(emulator_control)
     assert (record["protocol"], record["path"]) == ("bedrock", f"/model/{MODEL}/converse")
     assert record["model"] == MODEL
+
+
+def test_a_stream_is_a_signed_converse_stream_call_for_the_model(
+    provider: Provider, emulator_control: EmulatorControl
+) -> None:
+    request = ChatRequest(model=MODEL, messages=(user("hi there"),), max_tokens=20)
+    events = list(provider.stream(request))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "echo: hi there"
+    record = last(emulator_control)
+    assert (record["path"], record["stream"]) == (f"/model/{MODEL}/converse-stream", True)
+    assert record["auth"]["service"] == "bedrock"
+    assert record["body"]["inferenceConfig"] == {"maxTokens": 20}
 
 
 def test_requests_are_sigv4_signed_with_the_configured_key_and_region(

@@ -26,6 +26,7 @@ from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
 from providers.oci_chat import OCIChatProvider, oci_principal_available
 from providers.registry import build_provider, resolve_credentials
+from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, Message, TextPart
 from tests.support.vendors import weather_round_trip
 
@@ -89,6 +90,21 @@ def test_a_completion_is_one_oci_chat_call_for_the_model(
     [record] = emulator_control.requests()
     assert (record["protocol"], record["path"]) == ("oci", "/20231130/actions/chat")
     assert record["model"] == MODEL
+
+
+def test_a_stream_is_the_same_signed_chat_call_with_is_stream_and_usage_asked_for(
+    provider: Provider, emulator_control: EmulatorControl
+) -> None:
+    events = list(provider.stream(ChatRequest(model=MODEL, messages=(user("Hello there"),))))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "echo: Hello there"
+    [record] = emulator_control.requests()
+    assert (record["path"], record["stream"], record["auth"]["scheme"]) == (
+        "/20231130/actions/chat",
+        True,
+        "Signature",
+    )
+    chat = last_chat(emulator_control)
+    assert (chat["isStream"], chat["streamOptions"]) == (True, {"isIncludeUsage": True})
 
 
 def test_requests_are_signed_with_the_configured_key_id(

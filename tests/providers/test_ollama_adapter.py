@@ -17,6 +17,7 @@ from providers.credentials import CredentialResolver
 from providers.ollama_chat import OllamaChatProvider
 from providers.ollama_format import OllamaDiscoveryFailed, list_ollama_models
 from providers.registry import build_provider, resolve_credentials
+from providers.streaming import TextDelta
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -81,6 +82,17 @@ def test_plain_completion_reaches_api_chat_unstreamed(
     record = last(emulator_control)
     assert (record["protocol"], record["path"], record["status"]) == ("ollama", "/api/chat", 200)
     assert record["body"]["stream"] is False
+
+
+def test_a_stream_is_the_same_request_with_stream_true_answered_in_ndjson_lines(
+    ollama: OllamaChatProvider, emulator_control: EmulatorControl
+) -> None:
+    request = ChatRequest(model="llama3.2", messages=(user("Hello there"),), max_tokens=9)
+    events = list(ollama.stream(request))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["echo: ", "Hello ", "there"]
+    record = last(emulator_control)
+    assert (record["path"], record["body"]["stream"]) == ("/api/chat", True)
+    assert record["body"]["options"] == {"num_predict": 9}
 
 
 def test_system_prompt_travels_as_the_first_message(

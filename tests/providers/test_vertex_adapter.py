@@ -22,6 +22,7 @@ from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
 from providers.registry import build_provider, resolve_credentials
+from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolDefinition
 from providers.upstream_errors import AUTH_FAILED
 from providers.vertex_gemini import VertexGeminiProvider, google_default_available
@@ -106,6 +107,19 @@ def test_plain_completion_reaches_the_model_path_with_a_token_from_the_exchange(
     )
     assert exchanges(provider_emulator_url) == before + 1
     assert float(record["auth"]["token_exchanged_at"]) <= record["t"]
+
+
+def test_a_stream_asks_stream_generate_content_for_server_sent_events(
+    provider: VertexGeminiProvider, emulator_control: EmulatorControl
+) -> None:
+    events = list(provider.stream(ChatRequest(model=MODEL, messages=(user("Hello there"),))))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "echo: Hello there"
+    record = last(emulator_control)
+    assert record["path"] == (
+        f"/v1/projects/{PROJECT}/locations/us-central1/publishers/google/models/{MODEL}"
+        ":streamGenerateContent"
+    )
+    assert (record["query"], record["stream"]) == ({"alt": "sse"}, True)
 
 
 def test_system_prompt_travels_as_system_instruction(

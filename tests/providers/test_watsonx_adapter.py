@@ -18,6 +18,7 @@ from emulator import EmulatorControl, directive
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.streaming import TextDelta
 from providers.types import ChatRequest, Message, TextPart, ToolCall, ToolDefinition
 from providers.upstream_errors import AUTH_FAILED
 from providers.watsonx_chat import WatsonxChatProvider
@@ -172,6 +173,25 @@ def test_401_triggers_one_reexchange_then_succeeds(
     assert [r["status"] for r in emulator_control.requests()] == [401, 200]
     refused, accepted = tokens_used(emulator_control)
     assert refused != accepted
+
+
+def test_a_stream_goes_to_chat_stream_and_a_401_there_reexchanges_once(
+    provider: WatsonxChatProvider, provider_emulator_url: str, emulator_control: EmulatorControl
+) -> None:
+    provider.complete(ask("warm up"))
+    emulator_control.clear_requests()
+    emulator_control.script({"status": 401, "error": "token revoked"})
+    before = issued(provider_emulator_url)
+    events = list(provider.stream(ask("hello there")))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "echo: hello there"
+    assert issued(provider_emulator_url) - before == 1
+    records = emulator_control.requests()
+    assert [(r["path"], r["status"], r["stream"]) for r in records] == [
+        ("/ml/v1/text/chat_stream", 401, True),
+        ("/ml/v1/text/chat_stream", 200, True),
+    ]
+    assert records[1]["query"] == {"version": "2024-05-31"}
+    assert records[1]["body"]["project_id"] == PROJECT
 
 
 def test_repeated_401_is_auth_failed_after_one_reexchange(

@@ -25,6 +25,7 @@ from providers.base import Provider
 from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver
 from providers.registry import build_provider, resolve_credentials
+from providers.streaming import StreamAssembler, StreamEnd, StreamEvent
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolCall, ToolDefinition
 
 Build = Callable[..., Provider]
@@ -49,6 +50,9 @@ class VendorKit:
     hides_upstream_exception: bool = True
     # Whether responses carry the vendor's id for the exchange (Ollama's have none).
     gives_response_id: bool = True
+    # Whether the vendor streams a tool call's arguments in pieces (Gemini and Ollama send
+    # each call whole, in one chunk).
+    streams_argument_fragments: bool = True
 
 
 def user(text: str) -> Message:
@@ -57,6 +61,23 @@ def user(text: str) -> Message:
 
 def ask(provider: Provider, model: str, *messages: Message, **fields: Any) -> ChatResponse:
     return provider.complete(ChatRequest(model=model, messages=messages, **fields))
+
+
+def assembled(events: list[StreamEvent], model: str) -> ChatResponse:
+    """The ``ChatResponse`` a stream's events fold into; checks that exactly one
+    ``StreamEnd`` came, last."""
+    ends = [i for i, event in enumerate(events) if isinstance(event, StreamEnd)]
+    assert ends == [len(events) - 1], f"one StreamEnd, last: {events}"
+    assembler = StreamAssembler(model)
+    for event in events:
+        assembler.add(event)
+    return assembler.response()
+
+
+def ask_streamed(provider: Provider, model: str, *messages: Message, **fields: Any) -> ChatResponse:
+    """Like :func:`ask`, through ``stream``."""
+    request = ChatRequest(model=model, messages=messages, **fields)
+    return assembled(list(provider.stream(request)), model)
 
 
 def _builder(emulator_url: str, environ: dict[str, str], path: str = "", **config: Any) -> Build:
@@ -189,6 +210,7 @@ def ollama(emulator_url: str, workdir: Path) -> VendorKit:
         build,
         None,
         gives_response_id=False,
+        streams_argument_fragments=False,
     )
 
 
@@ -214,7 +236,13 @@ def vertex(emulator_url: str, workdir: Path) -> VendorKit:
         region="us-central1",
         credentials=[{"type": "file", "files": {"service_account_json": str(key_file)}}],
     )
-    return VendorKit("vertex-test", "gemini-2.5-flash", build, private_key.splitlines()[1])
+    return VendorKit(
+        "vertex-test",
+        "gemini-2.5-flash",
+        build,
+        private_key.splitlines()[1],
+        streams_argument_fragments=False,
+    )
 
 
 def watsonx(emulator_url: str, workdir: Path) -> VendorKit:
@@ -259,21 +287,24 @@ WEATHER = ToolDefinition(
 )
 
 
-def weather_round_trip(provider: Provider, model: str) -> ToolCall:
+def weather_round_trip(
+    provider: Provider, model: str, *, send: Callable[..., ChatResponse] = ask
+) -> ToolCall:
     """Ask for Paris's weather (the emulated model calls ``get_weather``), answer the call
     with "18C and sunny" and check the model's final answer. Returns the call; the emulator
-    recorded the two requests, so a vendor's test can then check its own wire format."""
+    recorded the two requests, so a vendor's test can then check its own wire format.
+    ``send`` makes each request (:func:`ask`, or :func:`ask_streamed`)."""
     script = directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
     question = user(f"Weather in Paris? {script}")
 
-    first = ask(provider, model, question, tools=(WEATHER,), tool_choice="auto")
+    first = send(provider, model, question, tools=(WEATHER,), tool_choice="auto")
 
     assert first.finish_reason == "tool_calls"
     [call] = first.message.tool_calls
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris"})
 
     result = Message("tool", (TextPart("18C and sunny"),), tool_call_id=call.id)
-    second = ask(provider, model, question, first.message, result, tools=(WEATHER,))
+    second = send(provider, model, question, first.message, result, tools=(WEATHER,))
 
     assert (second.message.text, second.finish_reason) == ("tool results: 18C and sunny", "stop")
     assert second.message.tool_calls == ()

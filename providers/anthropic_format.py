@@ -1,0 +1,205 @@
+"""The Anthropic Messages API's wire format to and from the neutral types.
+
+Pure (the API process runs :func:`check_anthropic_request` on every request routed to an
+Anthropic instance). Where the formats differ: the system prompt is a top-level field; tool
+results are ``tool_result`` blocks inside a *user* message; tool arguments are a JSON
+object, not text; ``max_tokens`` is required.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, assert_never
+
+from gateway.errors import InvalidRequest, ProviderError
+from providers.json_fields import tool_arguments
+from providers.types import (
+    ChatRequest,
+    ChatResponse,
+    ContentPart,
+    FinishReason,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
+from providers.upstream_errors import malformed_reply
+
+_TOOL_CHOICES: Mapping[str, dict[str, str]] = {
+    "auto": {"type": "auto"},
+    "none": {"type": "none"},
+    "required": {"type": "any"},
+}
+_STOP_REASONS: Mapping[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# Anthropic accepts these four image types; "image/jpg" is a common misspelling of jpeg.
+_DATA_URL_FORM = "data:image/(jpeg|png|gif|webp);base64,..."
+_DATA_URL = re.compile(r"data:image/(?P<kind>jpeg|jpg|png|gif|webp);base64,(?P<data>.+)", re.S)
+
+
+def to_anthropic_request(req: ChatRequest, default_max_tokens: int) -> dict[str, Any]:
+    """Keyword arguments for ``messages.create``. ``InvalidRequest`` for what cannot map."""
+    body: dict[str, Any] = {
+        "model": req.model,
+        "max_tokens": req.max_tokens if req.max_tokens is not None else default_max_tokens,
+        "messages": _messages_to_anthropic(req.messages),
+    }
+    if req.system_prompt:
+        body["system"] = req.system_prompt
+    if req.tools:
+        body["tools"] = [_tool_to_anthropic(t) for t in req.tools]
+    if req.tool_choice is not None:
+        body["tool_choice"] = _TOOL_CHOICES.get(
+            req.tool_choice, {"type": "tool", "name": req.tool_choice}
+        )
+    if req.stop:
+        body["stop_sequences"] = list(req.stop)
+    if req.user is not None:
+        body["metadata"] = {"user_id": req.user}
+    optional = {"temperature": req.temperature, "top_p": req.top_p}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def check_anthropic_request(req: ChatRequest) -> None:
+    """Refuse what the Messages API cannot carry (bad tool-call JSON, image URLs, ...):
+    the mapping is pure, so running it is the check."""
+    to_anthropic_request(req, default_max_tokens=1)
+
+
+def _tool_to_anthropic(tool: ToolDefinition) -> dict[str, Any]:
+    # Anthropic requires an object schema, even for a tool without parameters.
+    schema = dict(tool.parameters) or {"type": "object", "properties": {}}
+    out: dict[str, Any] = {"name": tool.name, "input_schema": schema}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _messages_to_anthropic(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation; indexes in error params are those of ``messages`` (system included)."""
+    out: list[dict[str, Any]] = []
+    # The open user message collecting tool results: consecutive tool messages share it.
+    results: list[dict[str, Any]] | None = None
+    for i, m in enumerate(messages):
+        param = f"messages[{i}]"
+        match m.role:
+            case "system":  # lifted into the top-level "system" field
+                continue
+            case "tool":
+                if results is None:
+                    results = []
+                    out.append({"role": "user", "content": results})
+                results.append(_tool_result_block(m, param))
+                continue
+            case "user":
+                blocks = _content_blocks(m.content, param)
+            case "assistant":
+                blocks = _content_blocks(m.content, param)
+                blocks += [
+                    _tool_use_block(c, f"{param}.tool_calls[{j}]")
+                    for j, c in enumerate(m.tool_calls)
+                ]
+            case _:
+                assert_never(m.role)
+        results = None
+        out.append({"role": m.role, "content": blocks})
+    return out
+
+
+def _content_blocks(parts: Sequence[ContentPart], param: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(parts):
+        match part:
+            case TextPart(text=""):  # Anthropic rejects empty text blocks
+                pass
+            case TextPart(text=text):
+                blocks.append({"type": "text", "text": text})
+            case ImagePart(url=url):
+                blocks.append(_image_block(url, f"{param}.content[{j}].image_url.url"))
+            case _:
+                assert_never(part)
+    return blocks
+
+
+def _image_block(url: str, param: str) -> dict[str, Any]:
+    if url.startswith(("https://", "http://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        raise InvalidRequest(f"{param}: use an http(s) URL or {_DATA_URL_FORM}", param=param)
+    kind = "jpeg" if match["kind"] == "jpg" else match["kind"]
+    source = {"type": "base64", "media_type": f"image/{kind}", "data": match["data"]}
+    return {"type": "image", "source": source}
+
+
+def _tool_use_block(call: ToolCall, param: str) -> dict[str, Any]:
+    param = f"{param}.function.arguments"
+    arguments = tool_arguments(call.arguments, param)
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+
+
+def _tool_result_block(m: Message, param: str) -> dict[str, Any]:
+    if m.tool_call_id is None:
+        raise InvalidRequest(f"{param}.tool_call_id: is required", param=f"{param}.tool_call_id")
+    has_images = any(isinstance(p, ImagePart) for p in m.content)
+    content = _content_blocks(m.content, param) if has_images else m.text
+    return {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": content}
+
+
+def from_anthropic_message(body: Mapping[str, Any]) -> ChatResponse:
+    """Parse a Messages API ``message`` object (e.g. the SDK's ``model_dump()``)."""
+    blocks = body.get("content")
+    if not isinstance(blocks, list):
+        raise malformed_reply("Anthropic message: content is not a list")
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in blocks:
+        match block:
+            case {"type": "text", "text": str(text)}:
+                texts.append(text)
+            case {"type": "tool_use", "id": str(call_id), "name": str(name), "input": dict(args)}:
+                calls.append(ToolCall(id=call_id, name=name, arguments=json.dumps(args)))
+            # Reasoning is not part of the public format.
+            case {"type": "thinking" | "redacted_thinking"}:
+                pass
+            case _:
+                kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
+                raise ProviderError(f"unsupported content block {kind!r} in Anthropic message")
+    text = "".join(texts)
+    model, message_id = body.get("model"), body.get("id")
+    return ChatResponse(
+        message=Message(
+            role="assistant", content=(TextPart(text),) if text else (), tool_calls=tuple(calls)
+        ),
+        finish_reason=finish_reason_from_anthropic(body.get("stop_reason"), bool(calls)),
+        usage=anthropic_usage(body.get("usage")),
+        model=model if isinstance(model, str) else "",
+        provider_response_id=message_id if isinstance(message_id, str) else None,
+    )
+
+
+def finish_reason_from_anthropic(stop_reason: object, has_tool_calls: bool) -> FinishReason:
+    """The neutral finish reason of a ``stop_reason`` (a message's, or a stream's
+    ``message_delta``); without a known one, ``tool_calls`` when there are calls, else
+    ``stop``."""
+    finish = _STOP_REASONS.get(stop_reason) if isinstance(stop_reason, str) else None
+    return finish or ("tool_calls" if has_tool_calls else "stop")
+
+
+def anthropic_usage(usage: object) -> Usage:
+    """A message's ``usage`` object (or a stream's, merged) as neutral usage."""
+    # input_tokens excludes prompt-cache reads and writes; OpenAI's prompt_tokens counts them.
+    cache = ("cache_creation_input_tokens", "cache_read_input_tokens")
+    return Usage.counted(usage, ("input_tokens", *cache), ("output_tokens",))
