@@ -9,7 +9,7 @@ so the job record is identical whether the call streamed or not.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,18 +68,6 @@ class StreamingProvider(Protocol):
         generator: nothing is sent before the first ``next()``, and ``close()`` stops
         reading and releases the connection (a caller that gives up early)."""
         ...
-
-
-def replayed(response: ChatResponse) -> Iterator[StreamEvent]:
-    """A complete reply as the events a stream of it would have carried (for a provider
-    that cannot stream): its text, its tool calls whole, its end."""
-    if response.message.text:
-        yield TextDelta(response.message.text)
-    for index, call in enumerate(response.message.tool_calls):
-        yield ToolCallDelta(index, call.id, call.name, call.arguments)
-    yield StreamEnd(
-        response.finish_reason, response.usage, response.model, response.provider_response_id
-    )
 
 
 @dataclass(slots=True)

@@ -12,12 +12,11 @@ which also closes the provider's stream so the provider stops generating.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass
 
 from gateway.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from providers.base import Provider
-from providers.streaming import StreamAssembler, StreamEvent, replayed
+from providers.streaming import StreamAssembler
 from providers.types import ChatRequest, ChatResponse
 from tasks.jobs import stream
 from tasks.jobs.sync_store import SyncJobStore
@@ -25,15 +24,6 @@ from tasks.jobs.sync_store import SyncJobStore
 
 class LeaseLost(Exception):
     """The job is no longer this worker's: stop, record nothing."""
-
-
-def provider_events(provider: Provider, request: ChatRequest) -> Generator[StreamEvent, None, None]:
-    """The provider's stream; a provider that cannot stream gives its whole reply at once."""
-    streaming = getattr(provider, "stream", None)
-    if streaming is None:
-        yield from replayed(provider.complete(request))
-    else:
-        yield from streaming(request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +51,7 @@ class StreamedCall:
         # producing anything leaves no trace in the stream.
         pending = [stream.encode(stream.attempt_event(attempt, turn, instance))]
         delivered = 0
-        events = provider_events(provider, request)
+        events = provider.stream(request)
         try:
             for event in events:
                 assembler.add(event)

@@ -16,7 +16,8 @@ import pytest
 
 from emulator import EmulatorControl
 from emulator.directives import directive
-from tests.conftest import KEY_A
+from tests.conftest import KEY_A, LIMIT_QUEUES
+from tests.support.fleet import FLEET_VENDORS
 from tests.support.processes import Stack, wait_until
 from tests.support.sse import Event, events
 
@@ -296,3 +297,112 @@ def test_the_openai_relay_never_shows_the_gateways_own_tool_calls(
     assert all(not c.choices or not c.choices[0].delta.tool_calls for c in chunks)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "found it"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+PACED_REPLY = " ".join(f"tok{i}" for i in range(20))
+VENDOR_MODELS = [
+    pytest.param("gpt-4o-mini", {}, id="openai"),
+    pytest.param("claude-sonnet-4-5", {}, id="anthropic"),
+    *(
+        pytest.param(vendor.models[0], vendor.pin, id=name)
+        for name, vendor in FLEET_VENDORS.items()
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "pin"), VENDOR_MODELS)
+def test_every_provider_type_streams_tokens_as_they_are_produced(
+    sdk: openai.OpenAI, emulator: EmulatorControl, model: str, pin: dict[str, Any]
+) -> None:
+    paced = directive(reply=PACED_REPLY, token_interval_ms=60)
+    stream = sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": f"pace {paced}"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body=pin,
+    )
+    arrivals: list[float] = []
+    text = ""
+    usage = None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic())
+            text += chunk.choices[0].delta.content
+        usage = chunk.usage or usage
+    assert text == PACED_REPLY
+    # Relayed as produced: many chunks, spread over the emulator's ~1.2 s of pacing rather
+    # than arriving together at the end.
+    assert len(arrivals) >= 10
+    assert arrivals[-1] - arrivals[0] > 0.5
+    assert (
+        usage is not None
+        and usage.completion_tokens == emulator.requests()[-1]["usage"]["completion_tokens"]
+    )
+    assert emulator.requests()[-1]["stream"] is True
+
+
+def test_a_provider_failing_mid_stream_ends_the_stream_with_an_error_and_is_not_retried(
+    sdk: openai.OpenAI, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    broken = directive(reply=PACED_REPLY, stream_fault="error", fault_after=5)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": f"break {broken}"}],
+        stream=True,
+    )
+    job_id = raw.headers["x-llm-gateway-job-id"]
+    text = ""
+    with pytest.raises(openai.APIError, match="mid-stream"):
+        for chunk in raw.parse():
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert text and PACED_REPLY.startswith(text)
+    record = client_a.get(f"/v1/jobs/{job_id}").json()
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "stream_interrupted"
+    # Output had reached the client: a second call would have sent a different beginning.
+    assert len(emulator.requests()) == 1
+
+
+def test_a_provider_failing_before_any_output_is_retried_invisibly(
+    sdk: openai.OpenAI, emulator: EmulatorControl
+) -> None:
+    emulator.script(
+        {"reply": "x", "stream_fault": "cut", "fault_after": 0}, {"reply": "second try"}
+    )
+    stream = sdk.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "retry me"}], stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "second try"
+    assert len(emulator.requests()) == 2
+
+
+def test_a_worker_killed_mid_stream_restarts_the_answer_visibly(
+    stack: Stack, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    slow = directive(reply=PACED_REPLY, token_interval_ms=300)
+    job_id = submit_streaming(client_a, f"slow {slow}", model="slow-model")
+    seen: list[Event] = []
+    killed = False
+    with client_a.stream("GET", f"/v1/jobs/{job_id}/stream", timeout=120) as response:
+        for event in events(response):
+            if event.comment is not None:
+                continue
+            seen.append(event)
+            if not killed and len([e for e in seen if e.event == "text"]) == 3:
+                killed = True
+                # Every worker that serves slow-model, mid-answer.
+                for name in ("limits1", "limits2", "limits3"):
+                    stack.processes[name].kill()
+                for name in ("limits1", "limits2", "limits3"):
+                    stack.start_worker(name, LIMIT_QUEUES)
+            if event.event == "done":
+                break
+    attempts = [e.json() for e in seen if e.event == "attempt"]
+    assert [a["turn"] for a in attempts] == [0, 0], attempts
+    restart = [e.event for e in seen].index("attempt", 1)
+    # The second attempt's text is whole; nothing of the first is spliced into it.
+    assert text_of(seen[restart:]) == PACED_REPLY
+    done = seen[-1].json()
+    assert done["status"] == "succeeded" and done["attempts"] >= 2
+    assert done["result"]["message"]["content"] == PACED_REPLY
