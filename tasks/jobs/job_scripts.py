@@ -19,6 +19,9 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
   worker is failed after ``max_attempts`` recoveries instead of crashing workers forever.
 - **Finish / requeue** succeed only for the lease holder: a worker that lost its lease
   (reaped while stalled) cannot overwrite what the new holder does.
+- **Attempts** are counted as they start (**start attempt**, lease holder only): a call a
+  killed worker had in flight stays counted, and a job cancelled or taken over is not
+  called.
 - **Defer**: a job that must wait (provider limits, backoff after an error) is put in
   ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
   worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
@@ -67,6 +70,7 @@ class JobScripts:
         self._renew = script("renew")
         self._reap = script("reap")
         self._pump = script("pump")
+        self._start_attempt = script("start_attempt")
 
     def submit(
         self,
@@ -95,7 +99,7 @@ class JobScripts:
         allowed: Iterable[JobStatus],
         new: JobStatus,
         *,
-        attempts_increment: int = 0,
+        failures_increment: int = 0,
         fields: Mapping[str, Any] | None = None,
     ) -> Any:
         """Move ``allowed`` → ``new`` whatever the lease: {1, new}, {0, current} or
@@ -107,7 +111,7 @@ class JobScripts:
                 new.value,
                 keys.JOB_DONE_CHANNEL if new.terminal else "",
                 job_id,
-                attempts_increment,
+                failures_increment,
                 *_pairs(fields),
             ],
         )
@@ -125,7 +129,7 @@ class JobScripts:
         token: str,
         status: JobStatus,
         *,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
     ) -> Any:
         """{1, status} if ``token`` held the job, else {0, current status}."""
@@ -136,7 +140,7 @@ class JobScripts:
                 status.value,
                 keys.JOB_DONE_CHANNEL,
                 job_id,
-                attempts_increment,
+                failures_increment,
                 *_pairs(fields),
             ],
         )
@@ -147,7 +151,7 @@ class JobScripts:
         token: str,
         status: JobStatus,
         *,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
         session_id: str,
         tenant: str,
@@ -170,7 +174,7 @@ class JobScripts:
                 status.value,
                 keys.JOB_DONE_CHANNEL,
                 job_id,
-                attempts_increment,
+                failures_increment,
                 tenant,
                 max_messages,
                 len(messages),
@@ -189,14 +193,19 @@ class JobScripts:
         token: str,
         *,
         delay_ms: int,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
     ) -> Any:
         """{1, "queued"} if ``token`` held the job, else {0, status}."""
         return self._requeue(
             keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
-            args=[token, job_id, delay_ms, attempts_increment, *_pairs(fields)],
+            args=[token, job_id, delay_ms, failures_increment, *_pairs(fields)],
         )
+
+    def start_attempt(self, job_id: str, token: str, attempt_id: str) -> Any:
+        """Count an attempt about to start: {1, attempts} if ``token`` holds the job, else
+        {0, current status}."""
+        return self._start_attempt(keys=[keys.job(job_id)], args=[token, attempt_id])
 
     def renew(self, leases: list[tuple[str, str]], *, lease_ms: int) -> Any:
         """Extend the (job id, token) leases still held; the count renewed."""

@@ -50,7 +50,7 @@ JOB_FIELDS = HashFields(
     json=DELIVERY_JSON
     | {"request", "result", "error", "usage", "metadata", "route", "loop", "pipeline"},
     floats=DELIVERY_FLOATS | {"created_at", "started_at", "finished_at", "cost_usd"},
-    ints=frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"}),
+    ints=frozenset({"attempts", "failures", "priority", "recoveries", "wh_attempt_count"}),
 )
 
 
@@ -83,7 +83,11 @@ class JobRecord:
     model: str | None = None
     provider: str | None = None
     queue: str | None = None
+    # Attempts started: provider calls (a tool job: its tool run), counted before each call
+    # is made, so a call whose worker died mid-way is counted too.
     attempts: int = 0
+    # Failed attempts, and waits out an open circuit: what the retry budget counts.
+    failures: int = 0
     priority: int = 0
     started_at: float | None = None
     finished_at: float | None = None

@@ -70,10 +70,12 @@ def client(fault_stack: Stack) -> Iterator[httpx.Client]:
         yield c
 
 
-def submit_slow(client: httpx.Client, marker: str, latency_ms: int) -> dict[str, str]:
-    """``IN_FLIGHT`` slow jobs; their ids by the marker their prompt starts with."""
+def submit_slow(
+    client: httpx.Client, marker: str, latency_ms: int, count: int = IN_FLIGHT
+) -> dict[str, str]:
+    """``count`` slow jobs; their ids by the marker their prompt starts with."""
     ids: dict[str, str] = {}
-    for i in range(IN_FLIGHT):
+    for i in range(count):
         text = f"{marker}-{i} {directive(latency_ms=latency_ms)}"
         response = client.post(
             "/v1/jobs",
@@ -110,6 +112,25 @@ def wait_finished(
 
     wait_until(finished, seconds, "every job finished")
     return jobs
+
+
+def test_a_worker_killed_mid_call_leaves_records_that_count_every_call_made(
+    fault_stack: Stack, provider: EmulatorControl, client: httpx.Client
+) -> None:
+    ids = submit_slow(client, "killed", latency_ms=4000)
+    wait_until(lambda: provider.stats()["in_flight"] >= IN_FLIGHT, 30, "calls in flight")
+    fault_stack.processes["payer"].kill()  # SIGKILL, mid-call
+    fault_stack.start_worker("payer", "llm.openai", concurrency=IN_FLIGHT + 10)
+
+    jobs = wait_finished(client, ids, 120)
+    calls = calls_by_marker(provider, "killed")
+    assert {j["status"] for j in jobs.values()} == {"succeeded"}
+    # The killed calls reached the provider and were paid for; the re-runs too.
+    assert set(calls) == set(ids) and set(calls.values()) == {2}, calls
+    miscounted = {
+        m: (j["attempts"], calls[m]) for m, j in jobs.items() if j["attempts"] != calls[m]
+    }
+    assert not miscounted, f"{len(miscounted)} records miscount their calls: {miscounted}"
 
 
 def test_redis_dropped_for_less_than_a_lease_calls_no_provider_twice(
