@@ -21,7 +21,8 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
   (reaped while stalled) cannot overwrite what the new holder does.
 - **Attempts** are counted as they start (**start attempt**, lease holder only): a call a
   killed worker had in flight stays counted, and a job cancelled or taken over is not
-  called.
+  called. **Paid reply**: every reply's usage and cost is added to the record, whoever
+  holds the job, so a reply that lands after its lease was lost is not dropped.
 - **Defer**: a job that must wait (provider limits, backoff after an error) is put in
   ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
   worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
@@ -71,6 +72,7 @@ class JobScripts:
         self._reap = script("reap")
         self._pump = script("pump")
         self._start_attempt = script("start_attempt")
+        self._paid_reply = script("paid_reply")
 
     def submit(
         self,
@@ -206,6 +208,16 @@ class JobScripts:
         """Count an attempt about to start: {1, attempts} if ``token`` holds the job, else
         {0, current status}."""
         return self._start_attempt(keys=[keys.job(job_id)], args=[token, attempt_id])
+
+    def paid_reply(
+        self, job_id: str, *, prompt_tokens: int, completion_tokens: int, cost_usd: float | None
+    ) -> Any:
+        """Add a reply's usage to what the job paid for, whatever its lease: 1, or 0 when
+        the record is gone."""
+        cost = "" if cost_usd is None else repr(cost_usd)
+        return self._paid_reply(
+            keys=[keys.job(job_id)], args=[prompt_tokens, completion_tokens, cost]
+        )
 
     def renew(self, leases: list[tuple[str, str]], *, lease_ms: int) -> Any:
         """Extend the (job id, token) leases still held; the count renewed."""

@@ -15,6 +15,7 @@ from redis import Redis
 
 from gateway import keys
 from gateway.redis_replies import text
+from providers.types import Usage
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.record import JobRecord, JobStatus
 
@@ -97,6 +98,15 @@ class SyncJobStore:
         still holds the job; False: it does not, and the attempt must not be made."""
         ok, _ = self._scripts.start_attempt(job_id, token, uuid.uuid4().hex)
         return int(ok) == 1
+
+    def paid_reply(self, job_id: str, usage: Usage, cost_usd: float | None) -> None:
+        """Record what a provider reply cost, whoever holds the job now."""
+        self._scripts.paid_reply(
+            job_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=cost_usd,
+        )
 
     def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
         """Save progress fields while ``token`` still holds the job; False otherwise."""

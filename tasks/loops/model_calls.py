@@ -1,11 +1,11 @@
 """One model turn of a job: wait for the instance's capacity, call it, and turn a provider
 failure into the right next step — a fallback, a backoff, or a failed job.
 
-An *attempt* is a provider call, counted on the record before it is made
-(``tasks.jobs.job_scripts``). Waiting for capacity is not an attempt. The retry budget
-counts *failures*: a 429, a 5xx or a timeout, and waiting out an open circuit (no call is
-made). Untried fallbacks are always used before giving up; after that the job backs off
-and retries until ``max_attempts`` have failed.
+An *attempt* is a provider call, counted on the record before it is made, and every reply
+is recorded as paid for at once (``tasks.jobs.job_scripts``). Waiting for capacity is not
+an attempt. The retry budget counts *failures*: a 429, a 5xx or a timeout, and waiting
+out an open circuit (no call is made). Untried fallbacks are always used before giving
+up; after that the job backs off and retries until ``max_attempts`` have failed.
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ class ModelCalls:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
                 response = provider.complete(request)
+                self._paid(job, route, instance, response)
             except ProviderError as exc:
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, request, exc, spent)
@@ -118,6 +119,16 @@ class ModelCalls:
         self.capacity.release(instance, admission, Outcome.NEUTRAL)
         log.info("call_skipped", reason="lease lost or job finished")
         return False
+
+    def _paid(
+        self, job: JobRecord, route: RouteState, instance: InstanceConfig, response: ChatResponse
+    ) -> None:
+        """Record the reply's usage and cost on the job at once, whether or not the job is
+        still ours: a reply that cannot be used is still paid for."""
+        usage = response.usage
+        price = instance.prices.get(route.current.model)
+        cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
+        self.store.paid_reply(job.id, usage, None if cost is None else round(cost, 8))
 
     def settle(self, turn: Turn) -> None:
         """Release the turn's capacity, settling its tokens to what the reply used. Called

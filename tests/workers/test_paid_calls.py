@@ -98,6 +98,18 @@ def calls_by_marker(provider: EmulatorControl, marker: str) -> Counter[str]:
     return Counter(t.split()[0] for t in texts if t.startswith(f"{marker}-"))
 
 
+def paid(request: dict[str, Any]) -> dict[str, Any]:
+    """What the emulator's reply to ``request`` reported, as ``orphaned_usage`` shows it
+    (gpt-4o-mini on the openai instance costs $0.15 / $0.60 per million tokens)."""
+    prompt, completion = request["usage"]["prompt_tokens"], request["usage"]["completion_tokens"]
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cost_usd": round((prompt * 0.15 + completion * 0.60) / 1e6, 8),
+    }
+
+
 def wait_finished(
     client: httpx.Client, ids: dict[str, str], seconds: float
 ) -> dict[str, dict[str, Any]]:
@@ -155,3 +167,51 @@ def test_redis_dropped_for_less_than_a_lease_calls_no_provider_twice(
     assert fault_stack.processes["payer"].alive()
     new_log = fault_stack.processes["payer"].output()[len(worker_log) :]
     assert "kill_job" not in new_log and "Unrecoverable error" not in new_log
+
+
+def test_a_reply_landing_after_a_cancel_is_recorded_as_paid_for(
+    fault_stack: Stack, provider: EmulatorControl, client: httpx.Client
+) -> None:
+    (job_id,) = submit_slow(client, "cancelled", latency_ms=2000, count=1).values()
+    wait_until(lambda: provider.stats()["in_flight"] == 1, 30, "the call in flight")
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+
+    # The call carries on (it is paid for); its reply is not the job's result, but its
+    # usage is on the record.
+    wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["orphaned_usage"], 30, "usage")
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    (request,) = provider.requests()
+    assert (job["status"], job["result"], job["usage"]) == ("cancelled", None, None)
+    assert job["attempts"] == 1
+    assert job["orphaned_usage"] == paid(request)
+
+
+def test_a_reply_landing_after_its_worker_lost_the_lease_is_recorded_as_paid_for(
+    fault_stack: Stack, provider: EmulatorControl, client: httpx.Client
+) -> None:
+    (job_id,) = submit_slow(client, "stalled", latency_ms=2000, count=1).values()
+    wait_until(lambda: provider.stats()["in_flight"] == 1, 30, "the call in flight")
+    stalled = fault_stack.processes["payer"]
+    assert stalled.proc is not None
+    # Frozen mid-call: it stops renewing the lease; a second worker reaps and re-runs the job.
+    os.killpg(stalled.proc.pid, signal.SIGSTOP)
+    try:
+        fault_stack.start_worker("rescuer", "llm.openai")
+        (done,) = wait_finished(client, {"stalled": job_id}, 60).values()
+        assert done["status"] == "succeeded" and done["orphaned_usage"] is None
+    finally:
+        os.killpg(stalled.proc.pid, signal.SIGCONT)
+        rescuer = fault_stack.processes.pop("rescuer", None)
+    # The frozen worker gets the first call's reply: too late for the job, but paid for.
+    wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["orphaned_usage"], 30, "usage")
+    if rescuer is not None:
+        rescuer.stop()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    first, second = provider.requests()
+    assert job["status"] == "succeeded" and job["attempts"] == 2
+    used = paid(second)
+    assert job["usage"] == {
+        k: used[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
+    assert job["cost_usd"] == used["cost_usd"]
+    assert job["orphaned_usage"] == paid(first)

@@ -277,10 +277,17 @@ def test_cancel_during_call_keeps_cancelled(sync_redis: redis.Redis) -> None:
     make_runner(sync_redis, provider).run(job_id)
     job = store.load(job_id)
     assert job is not None and job.status is JobStatus.CANCELLED and job.result is None
-    assert job.attempts == 1  # the call was made, and paid for
+    # The call was made and paid for: counted, and its usage kept beside the empty result.
+    assert job.attempts == 1 and job.usage is None
+    assert job.public()["orphaned_usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+        "cost_usd": (3 * 1.0 + 2 * 2.0) / 1e6,
+    }
 
 
-def test_a_reply_after_the_job_was_taken_over_is_counted_not_recorded(
+def test_a_reply_after_the_job_was_taken_over_is_paid_for_not_recorded(
     sync_redis: redis.Redis,
 ) -> None:
     job_id = put_job(sync_redis)
@@ -296,7 +303,7 @@ def test_a_reply_after_the_job_was_taken_over_is_counted_not_recorded(
     make_runner(sync_redis, provider).run(job_id)
     job = store.load(job_id)
     assert job is not None and job.status is JobStatus.RUNNING and job.result is None
-    assert job.attempts == 1
+    assert job.attempts == 1 and job.public()["orphaned_usage"]["total_tokens"] == 5
 
 
 def test_no_call_is_made_once_the_job_is_no_longer_ours(sync_redis: redis.Redis) -> None:

@@ -62,7 +62,9 @@ def test_loop_runs_tools_feeds_results_back_and_sums_usage(isolated_redis: redis
     assert job.result["tool_loop"]["iterations"] == 2
     assert sorted(seen) == ["a", "b", "c"]
     assert job.usage == {"prompt_tokens": 23, "completion_tokens": 12, "total_tokens": 35}
-    assert job.attempts == len(provider.calls) == 3  # every turn is a provider call
+    # Every turn is a provider call, so an attempt; every reply is in the job's usage.
+    assert job.attempts == len(provider.calls) == 3
+    assert job.public()["orphaned_usage"] is None
     last = provider.calls[-1].messages
     assert [m.role for m in last] == ["user", "assistant", "tool", "tool", "assistant", "tool"]
     assert [m.tool_call_id for m in last if m.role == "tool"] == ["call_a", "call_b", "call_c"]
@@ -181,7 +183,8 @@ def test_a_job_that_lost_its_lease_mid_loop_stops_without_finishing(
     assert len(provider.calls) == 1
     job = load(isolated_redis, job_id)
     assert job.status is JobStatus.RUNNING and job.loop is None
-    assert job.attempts == 1  # the turn it paid for is counted
+    # The turn it paid for is not in the job's progress, but it is on the record.
+    assert job.attempts == 1 and job.public()["orphaned_usage"]["total_tokens"] > 0
 
 
 def put_session(client: redis.Redis, session_id: str, tenant: str = "t") -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from providers.types import Usage
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
@@ -455,3 +456,24 @@ def test_an_attempt_resent_after_a_lost_reply_is_counted_once(
     SyncJobStore(sync_redis).claim(job_id, "holder")
     assert [int(scripts.start_attempt(job_id, "holder", "call-1")[1]) for _ in range(2)] == [1, 1]
     assert int(scripts.start_attempt(job_id, "holder", "call-2")[1]) == 2
+
+
+def test_a_paid_reply_is_recorded_whoever_holds_the_job(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "holder")
+    store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+    store.paid_reply(job_id, Usage(10, 4), 0.0000123)
+    store.paid_reply(job_id, Usage(1, 1), None)
+    record = store.load(job_id)
+    assert record is not None
+    assert (record.paid_prompt_tokens, record.paid_completion_tokens) == (11, 5)
+    assert record.paid_cost_usd == pytest.approx(0.0000123)
+
+
+def test_a_paid_reply_for_an_expired_record_does_not_recreate_it(
+    sync_redis: redis.Redis, store: SyncJobStore
+) -> None:
+    store.paid_reply("job_gone", Usage(10, 4), 0.5)
+    assert not sync_redis.exists("llmgw:job:job_gone")
