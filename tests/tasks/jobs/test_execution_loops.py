@@ -12,7 +12,7 @@ import redis
 
 from gateway.errors import ProviderRejected
 from providers.types import ChatResponse, Message, ToolCall, Usage
-from tasks.jobs.record import JobStatus
+from tasks.jobs.record import JobStatus, JobType
 from tasks.jobs.sync_store import SessionAppend, SyncJobStore
 from tests.tasks.jobs.test_execution import ScriptedProvider, make_runner, put_job
 from tools.registry import Tool, ToolRegistry
@@ -329,3 +329,23 @@ def test_a_resumed_session_loop_keeps_the_prompt_its_first_turn_saw(
     resumed = ScriptedProvider(["done"])
     make_runner(isolated_redis, resumed, tools=registry()).run(job_id)
     assert [m.text for m in resumed.calls[0].messages if m.role == "user"] == ["earlier", "hi"]
+
+
+def test_a_tool_jobs_attempt_is_its_tool_run_made_only_by_the_holder(
+    isolated_redis: redis.Redis,
+) -> None:
+    seen: list[str] = []
+    runner = make_runner(isolated_redis, ScriptedProvider([]), tools=registry(seen))
+    tool = runner.kinds[JobType.TOOL]
+    request = {"name": "lookup", "arguments": {"q": "x"}}
+    ours, lost = put_job(isolated_redis, request=request), put_job(isolated_redis, request=request)
+    for job_id in (ours, lost):
+        claimed, _ = runner.store.claim(job_id, "holder")
+        assert claimed is not None
+        tool.run(claimed, "holder" if job_id == ours else "a-worker-that-lost-it")
+    assert seen == ["x"]
+    assert (load(isolated_redis, ours).status, load(isolated_redis, ours).attempts) == (
+        JobStatus.SUCCEEDED,
+        1,
+    )
+    assert load(isolated_redis, lost).attempts == 0
