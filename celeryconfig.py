@@ -22,8 +22,11 @@ task_create_missing_queues = True
 
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None
-# On a lost broker connection, unacked messages are re-delivered: stop the running copies.
-worker_cancel_long_running_tasks_on_connection_loss = True
+# On a lost broker connection the running calls carry on: a thread cannot be stopped (the
+# threads pool raises "does not implement kill_job" for each), and a call already made is
+# paid for, so its reply is recorded once Redis is back. A re-delivered copy of its
+# message finds the job's lease alive (or the job finished) and does nothing.
+worker_cancel_long_running_tasks_on_connection_loss = False
 
 # Task events cost three extra Redis publishes per job (about 1 ms of worker CPU). Flower
 # switches them on in the workers it watches (its --enable-events default), so they are

@@ -71,6 +71,7 @@ class Job(_Record):
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
+    orphaned_usage: dict[str, Any] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = None
     session_id: str | None = None

@@ -4,11 +4,12 @@ Celery's signals."""
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import structlog
 from celery import Celery, Task
-from celery.exceptions import Reject
+from celery.exceptions import CPendingDeprecationWarning, Reject
 from celery.signals import (
     celeryd_after_setup,
     setup_logging,
@@ -26,6 +27,12 @@ from workers.celery_app import make_celery
 from workers.runtime import WorkerRuntime
 
 log = structlog.get_logger(__name__)
+
+# Running tasks are deliberately not cancelled on a lost broker connection (celeryconfig):
+# Celery would otherwise warn, on every connection loss, that its default changes in 6.0.
+warnings.filterwarnings(
+    "ignore", category=CPendingDeprecationWarning, module="celery.worker.consumer.consumer"
+)
 
 
 class GatewayCelery(Celery):  # type: ignore[misc]

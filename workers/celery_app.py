@@ -21,6 +21,8 @@ def make_celery(
     """A Celery app configured from ``celeryconfig`` plus deployment settings."""
     app: AppT = app_class(main, broker=settings.redis_url, set_as_current=False)
     app.config_from_object("celeryconfig")
+    # kombu's Redis transport, able to close a connection Redis dropped (workers.broker).
+    app.conf.broker_transport = "workers.broker:Transport"
     app.conf.broker_transport_options = {
         "visibility_timeout": settings.visibility_timeout_seconds,
         "queue_order_strategy": "priority",

@@ -5,12 +5,15 @@ and the deferred-job pump)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 
 import structlog
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from gateway import keys
 from gateway.errors import ProviderUnavailable
@@ -44,6 +47,17 @@ from tools.toolbox import ToolBox
 log = structlog.get_logger(__name__)
 
 
+def outage_retry(seconds: float) -> Retry:
+    """Retry a Redis command that hit a connection error for about ``seconds``.
+
+    A worker rides out a Redis restart or failover shorter than a job lease: a reply that
+    lands meanwhile is paid for, and is recorded once Redis is back (the lease is still
+    this worker's), instead of being dropped and the job called again after its lease
+    lapses. Longer, and the lease may be gone anyway: the command fails as before."""
+    # Waits of 0.1, 0.2, 0.4 and 0.8 s, then 1 s each: 1.5 s + 1 s a retry after the 4th.
+    return Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4 + math.ceil(seconds))
+
+
 class WorkerRuntime:
     """Owns a worker process's connections; provider clients are built on first use."""
 
@@ -51,7 +65,9 @@ class WorkerRuntime:
         self.settings = settings
         self.providers = providers or load_providers(settings.providers_file)
         self.redis = Redis.from_url(
-            settings.redis_url, max_connections=settings.worker_concurrency + 8
+            settings.redis_url,
+            max_connections=settings.worker_concurrency + 8,
+            retry=outage_retry(settings.job_lease_seconds),
         )
         self._clients: dict[str, Provider] = {}
         # Instances this process could not set up (no credentials, or no SDK for the type):

@@ -53,6 +53,17 @@ class PipelineProgress(ResponseModel):
     prompt: str | None
 
 
+class OrphanedUsage(ResponseModel):
+    """Paid for and not in the result: replies that landed after the job was cancelled or
+    had lost its worker's lease, turns re-run because their worker died before saving
+    them. ``cost_usd`` is null when the model has no price."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+
+
 class Job(ResponseModel):
     """A job record (``JobRecord.public``). ``error`` has the error shape's fields."""
 
@@ -71,6 +82,7 @@ class Job(ResponseModel):
     error: dict[str, Any] | None
     usage: dict[str, Any] | None
     cost_usd: float | None
+    orphaned_usage: OrphanedUsage | None
     metadata: dict[str, MetadataValue]
     idempotency_key: str | None
     session_id: str | None

@@ -19,6 +19,10 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
   worker is failed after ``max_attempts`` recoveries instead of crashing workers forever.
 - **Finish / requeue** succeed only for the lease holder: a worker that lost its lease
   (reaped while stalled) cannot overwrite what the new holder does.
+- **Attempts** are counted as they start (**start attempt**, lease holder only): a call a
+  killed worker had in flight stays counted, and a job cancelled or taken over is not
+  called. **Paid reply**: every reply's usage and cost is added to the record, whoever
+  holds the job, so a reply that lands after its lease was lost is not dropped.
 - **Defer**: a job that must wait (provider limits, backoff after an error) is put in
   ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
   worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
@@ -68,6 +72,8 @@ class JobScripts:
         self._reap = script("reap")
         self._pump = script("pump")
         self._stream_append = script("stream_append")
+        self._start_attempt = script("start_attempt")
+        self._paid_reply = script("paid_reply")
 
     def submit(
         self,
@@ -96,7 +102,7 @@ class JobScripts:
         allowed: Iterable[JobStatus],
         new: JobStatus,
         *,
-        attempts_increment: int = 0,
+        failures_increment: int = 0,
         fields: Mapping[str, Any] | None = None,
     ) -> Any:
         """Move ``allowed`` → ``new`` whatever the lease: {1, new}, {0, current} or
@@ -108,7 +114,7 @@ class JobScripts:
                 new.value,
                 keys.JOB_DONE_CHANNEL if new.terminal else "",
                 job_id,
-                attempts_increment,
+                failures_increment,
                 *_pairs(fields),
             ],
         )
@@ -126,7 +132,7 @@ class JobScripts:
         token: str,
         status: JobStatus,
         *,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
     ) -> Any:
         """{1, status} if ``token`` held the job, else {0, current status}."""
@@ -137,7 +143,7 @@ class JobScripts:
                 status.value,
                 keys.JOB_DONE_CHANNEL,
                 job_id,
-                attempts_increment,
+                failures_increment,
                 *_pairs(fields),
             ],
         )
@@ -148,7 +154,7 @@ class JobScripts:
         token: str,
         status: JobStatus,
         *,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
         session_id: str,
         tenant: str,
@@ -171,7 +177,7 @@ class JobScripts:
                 status.value,
                 keys.JOB_DONE_CHANNEL,
                 job_id,
-                attempts_increment,
+                failures_increment,
                 tenant,
                 max_messages,
                 len(messages),
@@ -190,13 +196,28 @@ class JobScripts:
         token: str,
         *,
         delay_ms: int,
-        attempts_increment: int,
+        failures_increment: int,
         fields: Mapping[str, Any] | None,
     ) -> Any:
         """{1, "queued"} if ``token`` held the job, else {0, status}."""
         return self._requeue(
             keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
-            args=[token, job_id, delay_ms, attempts_increment, *_pairs(fields)],
+            args=[token, job_id, delay_ms, failures_increment, *_pairs(fields)],
+        )
+
+    def start_attempt(self, job_id: str, token: str, attempt_id: str) -> Any:
+        """Count an attempt about to start: {1, attempts} if ``token`` holds the job, else
+        {0, current status}."""
+        return self._start_attempt(keys=[keys.job(job_id)], args=[token, attempt_id])
+
+    def paid_reply(
+        self, job_id: str, *, prompt_tokens: int, completion_tokens: int, cost_usd: float | None
+    ) -> Any:
+        """Add a reply's usage to what the job paid for, whatever its lease: 1, or 0 when
+        the record is gone."""
+        cost = "" if cost_usd is None else repr(cost_usd)
+        return self._paid_reply(
+            keys=[keys.job(job_id)], args=[prompt_tokens, completion_tokens, cost]
         )
 
     def stream_append(self, job_id: str, token: str, events: list[bytes], *, max_len: int) -> Any:

@@ -49,8 +49,19 @@ DELIVERY_FLOATS = frozenset({"wh_next_at", "wh_delivered_at"})
 JOB_FIELDS = HashFields(
     json=DELIVERY_JSON
     | {"request", "result", "error", "usage", "metadata", "route", "loop", "pipeline"},
-    floats=DELIVERY_FLOATS | {"created_at", "started_at", "finished_at", "cost_usd"},
-    ints=frozenset({"attempts", "priority", "recoveries", "wh_attempt_count"}),
+    floats=DELIVERY_FLOATS
+    | {"created_at", "started_at", "finished_at", "cost_usd", "paid_cost_usd"},
+    ints=frozenset(
+        {
+            "attempts",
+            "failures",
+            "priority",
+            "recoveries",
+            "wh_attempt_count",
+            "paid_prompt_tokens",
+            "paid_completion_tokens",
+        }
+    ),
 )
 
 
@@ -83,7 +94,11 @@ class JobRecord:
     model: str | None = None
     provider: str | None = None
     queue: str | None = None
+    # Attempts started: provider calls (a tool job: its tool run), counted before each call
+    # is made, so a call whose worker died mid-way is counted too.
     attempts: int = 0
+    # Failed attempts, and waits out an open circuit: what the retry budget counts.
+    failures: int = 0
     priority: int = 0
     started_at: float | None = None
     finished_at: float | None = None
@@ -91,6 +106,11 @@ class JobRecord:
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
+    # What every provider reply reported, whoever held the job when it landed: beyond
+    # ``usage``/``cost_usd`` it was paid for and not used (``orphaned_usage``).
+    paid_prompt_tokens: int = 0
+    paid_completion_tokens: int = 0
+    paid_cost_usd: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     webhook: dict[str, Any] | None = None
@@ -151,6 +171,7 @@ class JobRecord:
             "error": self.error,
             "usage": self.usage,
             "cost_usd": self.cost_usd,
+            "orphaned_usage": self.orphaned_usage(),
             "metadata": self.metadata,
             "idempotency_key": self.idempotency_key,
             "session_id": self.session_id,
@@ -160,6 +181,26 @@ class JobRecord:
             "batch_id": self.batch_id,
             "custom_id": self.custom_id,
             "webhook": webhook_public(self.webhook, self),
+        }
+
+    def orphaned_usage(self) -> dict[str, Any] | None:
+        """What replies reported beyond ``usage`` and ``cost_usd``: paid for, not in the
+        result (a reply that landed after a cancel or after the lease was lost, a turn
+        re-run because its worker died before saving it); None when nothing was."""
+        used = self.usage or {}
+        prompt = max(self.paid_prompt_tokens - int(used.get("prompt_tokens") or 0), 0)
+        completion = max(self.paid_completion_tokens - int(used.get("completion_tokens") or 0), 0)
+        cost = None
+        if self.paid_cost_usd is not None:
+            # Both sides are sums of the same per-reply costs, rounded to 8 places.
+            cost = round(max(self.paid_cost_usd - (self.cost_usd or 0.0), 0.0), 8)
+        if not prompt and not completion and not cost:
+            return None
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "cost_usd": cost,
         }
 
 

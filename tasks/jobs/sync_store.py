@@ -5,6 +5,7 @@ claims and leases, finishing, re-queueing, and the deferred-job pump
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from redis import Redis
 
 from gateway import keys
 from gateway.redis_replies import text
+from providers.types import Usage
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.record import JobRecord, JobStatus
 
@@ -64,7 +66,7 @@ class SyncJobStore:
         token: str,
         status: JobStatus,
         *,
-        attempts_increment: int = 0,
+        failures_increment: int = 0,
         fields: dict[str, Any] | None = None,
         session: SessionAppend | None = None,
     ) -> tuple[bool, str]:
@@ -73,7 +75,7 @@ class SyncJobStore:
         assert status.terminal
         if session is None:
             ok, current = self._scripts.finish(
-                job_id, token, status, attempts_increment=attempts_increment, fields=fields
+                job_id, token, status, failures_increment=failures_increment, fields=fields
             )
             return int(ok) == 1, text(current)
         # Only what the session can keep: the script trims to the newest ``max_messages``.
@@ -83,7 +85,7 @@ class SyncJobStore:
             job_id,
             token,
             status,
-            attempts_increment=attempts_increment,
+            failures_increment=failures_increment,
             fields=fields,
             session_id=session.session_id,
             tenant=session.tenant,
@@ -93,6 +95,21 @@ class SyncJobStore:
         if int(reply[0]) == 1 and int(reply[2]) == 0:
             log.warning("session_expired_before_append", session_id=session.session_id)
         return int(reply[0]) == 1, text(reply[1])
+
+    def start_attempt(self, job_id: str, token: str) -> bool:
+        """Count an attempt (a provider call, a tool job's run) about to start, if ``token``
+        still holds the job; False: it does not, and the attempt must not be made."""
+        ok, _ = self._scripts.start_attempt(job_id, token, uuid.uuid4().hex)
+        return int(ok) == 1
+
+    def paid_reply(self, job_id: str, usage: Usage, cost_usd: float | None) -> None:
+        """Record what a provider reply cost, whoever holds the job now."""
+        self._scripts.paid_reply(
+            job_id,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=cost_usd,
+        )
 
     def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
         """Save progress fields while ``token`` still holds the job; False otherwise."""
@@ -111,7 +128,7 @@ class SyncJobStore:
         token: str,
         *,
         delay_seconds: float,
-        attempts_increment: int = 0,
+        failures_increment: int = 0,
         fields: dict[str, Any] | None = None,
     ) -> bool:
         """Give the job back: to the deferred set for ``delay_seconds``, or (0) straight to
@@ -120,7 +137,7 @@ class SyncJobStore:
             job_id,
             token,
             delay_ms=max(int(delay_seconds * 1000), 0),
-            attempts_increment=attempts_increment,
+            failures_increment=failures_increment,
             fields=fields,
         )
         return int(ok) == 1
@@ -150,11 +167,11 @@ class SyncJobStore:
         allowed: frozenset[JobStatus] | set[JobStatus],
         new: JobStatus,
         *,
-        attempts_increment: int = 0,
+        failures_increment: int = 0,
         fields: dict[str, Any] | None = None,
     ) -> tuple[bool, str]:
         """Atomically move ``allowed`` → ``new`` regardless of leases; returns (moved, now)."""
         ok, current = self._scripts.transition(
-            job_id, allowed, new, attempts_increment=attempts_increment, fields=fields
+            job_id, allowed, new, failures_increment=failures_increment, fields=fields
         )
         return int(ok) == 1, text(current)

@@ -81,7 +81,6 @@ def record_success(
         job.id,
         token,
         JobStatus.SUCCEEDED,
-        attempts_increment=1,
         fields={
             "result": outcome.result,
             "usage": outcome.usage,

@@ -21,9 +21,11 @@ class ToolKind:
 
     def run(self, job: JobRecord, token: str) -> None:
         name = str(job.request.get("name", ""))
+        if not self.calls.store.start_attempt(job.id, token):
+            return  # cancelled or taken over meanwhile: the tool is not run
         outcome = self.executor.run(name, job.request.get("arguments", {}))
         if not outcome.ok:
-            self.calls.fail(job, token, dict(outcome.error or {}), attempts=1)
+            self.calls.fail(job, token, dict(outcome.error or {}), failures=1)
             return
         result = {"name": name, "output": outcome.output, "seconds": round(outcome.seconds, 4)}
         record_success(self.calls.store, job, token, JobOutcome(result=result), outcome.seconds)

@@ -1,9 +1,11 @@
 """One model turn of a job: wait for the instance's capacity, call it, and turn a provider
 failure into the right next step — a fallback, a backoff, or a failed job.
 
-An *attempt* is a provider call. Waiting for capacity is not an attempt; a 429, a 5xx,
-a timeout or an open circuit is. Untried fallbacks are always used before giving up;
-after that the job backs off and retries until ``max_attempts`` calls have failed.
+An *attempt* is a provider call, counted on the record before it is made, and every reply
+is recorded as paid for at once (``tasks.jobs.job_scripts``). Waiting for capacity is not
+an attempt. The retry budget counts *failures*: a 429, a 5xx or a timeout, and waiting
+out an open circuit (no call is made). Untried fallbacks are always used before giving
+up; after that the job backs off and retries until ``max_attempts`` have failed.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class ModelCalls:
         started = time.perf_counter()
         with self.in_flight.call(admission):
             try:
+                if not self._attempt_starts(job, token, instance, admission):
+                    return None
                 if stream:
                     response = StreamedCall(self.store).run(
                         job.id,
@@ -111,6 +115,7 @@ class ModelCalls:
                     )
                 else:
                     response = provider.complete(request)
+                self._paid(job, route, instance, response)
             except LeaseLost:
                 # Cancelled or taken over mid-stream: what was used is unknown, so the
                 # reservation stands; the record belongs to whoever holds the job now.
@@ -125,6 +130,28 @@ class ModelCalls:
                 self.capacity.release(instance, admission, Outcome.NEUTRAL)
                 raise
         return Turn(response, admission, instance, time.perf_counter() - started)
+
+    def _attempt_starts(
+        self, job: JobRecord, token: str, instance: InstanceConfig, admission: Admission
+    ) -> bool:
+        """Count the call as an attempt before it is made (a worker killed mid-call leaves
+        it counted); False, and no call, if the job is no longer ours (cancelled, or taken
+        over after this worker lost its lease)."""
+        if self.store.start_attempt(job.id, token):
+            return True
+        self.capacity.release(instance, admission, Outcome.NEUTRAL)
+        log.info("call_skipped", reason="lease lost or job finished")
+        return False
+
+    def _paid(
+        self, job: JobRecord, route: RouteState, instance: InstanceConfig, response: ChatResponse
+    ) -> None:
+        """Record the reply's usage and cost on the job at once, whether or not the job is
+        still ours: a reply that cannot be used is still paid for."""
+        usage = response.usage
+        price = instance.prices.get(route.current.model)
+        cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
+        self.store.paid_reply(job.id, usage, None if cost is None else round(cost, 8))
 
     def settle(self, turn: Turn) -> None:
         """Release the turn's capacity, settling its tokens to what the reply used. Called
@@ -154,14 +181,14 @@ class ModelCalls:
                 fallback = self.planner.next_untried(route, request)
                 if fallback is None:
                     raise InvalidRequest(str(exc)) from None
-                self.move(job, token, route.moved_to(fallback), delay=0, attempts=0)
+                self.move(job, token, route.moved_to(fallback), delay=0, failures=0)
                 return None
             if isinstance(verdict, Admission):
                 return verdict
             if verdict.reason in ("cooldown", "circuit_open", "circuit_probing"):
                 fallback = self.planner.next_untried(route, request)
                 if fallback is not None:
-                    self.move(job, token, route.moved_to(fallback), delay=0, attempts=0)
+                    self.move(job, token, route.moved_to(fallback), delay=0, failures=0)
                     log.info("fallback_used", reason=verdict.reason, to=fallback.instance)
                     return None
             if verdict.reason == "circuit_open":
@@ -202,11 +229,11 @@ class ModelCalls:
         spent: dict[str, Any] | None,
     ) -> None:
         if not exc.retryable:
-            self.fail(job, token, exc.to_dict(), attempts=1, fields=spent)
+            self.fail(job, token, exc.to_dict(), failures=1, fields=spent)
             return
         fallback = self.planner.next_untried(route, request)
         if fallback is not None:
-            self.move(job, token, route.moved_to(fallback), delay=0, attempts=1)
+            self.move(job, token, route.moved_to(fallback), delay=0, failures=1)
             log.warning("fallback_used", error=exc.error_type, to=fallback.instance)
             return
         self._retry_or_fail(job, token, route, exc, exc.retry_after, spent)
@@ -221,20 +248,20 @@ class ModelCalls:
         spent: dict[str, Any] | None,
     ) -> None:
         """One more failed attempt: back off and start a new round, or give up."""
-        attempt = job.attempts + 1
+        attempt = job.failures + 1
         if attempt >= self.retry.max_attempts:
             error = exc.to_dict()
             error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
-            self.fail(job, token, error, attempts=1, fields=spent)
+            self.fail(job, token, error, failures=1, fields=spent)
             return
         delay = self.retry.delay(attempt, wait)
         log.warning(
             "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
         )
-        self.move(job, token, self.planner.restarted(route), delay=delay, attempts=1)
+        self.move(job, token, self.planner.restarted(route), delay=delay, failures=1)
 
     def move(
-        self, job: JobRecord, token: str, route: RouteState, *, delay: float, attempts: int
+        self, job: JobRecord, token: str, route: RouteState, *, delay: float, failures: int
     ) -> None:
         """Hand the job back for ``route``'s instance, now or after ``delay`` seconds."""
         fields: dict[str, Any] = {"route": route.to_record()}
@@ -248,7 +275,7 @@ class ModelCalls:
                 "message_key": message.key,
             }
         self.store.requeue(
-            job.id, token, delay_seconds=delay, attempts_increment=attempts, fields=fields
+            job.id, token, delay_seconds=delay, failures_increment=failures, fields=fields
         )
         if route.current.instance != job.provider and job.provider:
             # Leaving this instance: give up its place in the line there at once.
@@ -259,7 +286,7 @@ class ModelCalls:
         job: JobRecord,
         token: str,
         error: dict[str, object],
-        attempts: int = 0,
+        failures: int = 0,
         fields: dict[str, Any] | None = None,
     ) -> None:
         """Record the job as failed, if ``token`` still holds it."""
@@ -267,7 +294,7 @@ class ModelCalls:
             job.id,
             token,
             JobStatus.FAILED,
-            attempts_increment=attempts,
+            failures_increment=failures,
             fields={"error": error, "finished_at": time.time(), **(fields or {})},
         )
         log.warning("job_failed", error_type=error.get("type"), recorded=moved, status=current)

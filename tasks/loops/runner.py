@@ -189,4 +189,4 @@ class LoopRunner:
                 "message": state.produced[-1],
                 "finish_reason": last.finish_reason,
             }
-        self.calls.fail(run.job, run.token, error.to_dict(), attempts=1, fields=fields)
+        self.calls.fail(run.job, run.token, error.to_dict(), fields=fields)

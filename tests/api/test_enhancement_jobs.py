@@ -164,5 +164,6 @@ def test_each_step_gets_the_whole_retry_budget(
     body["request"]["model"] = "slow-model"  # one instance: no fallback absorbs a failure
     job = wait_terminal(client_a, client_a.post("/v1/jobs", json=body).json()["id"])
     assert job["status"] == "succeeded", job["error"]
-    assert job["attempts"] == 4  # three failed calls, then the success
+    # Every call is an attempt: three failed ones, and each step's answer.
+    assert job["attempts"] == len(emulator.requests()) == 6
     assert job["result"]["validation"]["passed"], job["result"]["validation"]

@@ -1,13 +1,13 @@
 -- Give a held job back: to the deferred set, or straight to the front of its queue.
 -- KEYS[1] job hash, KEYS[2] running set, KEYS[3] deferred set. ARGV: 1 lease token,
--- 2 job id, 3 delay ms (0 = push the message now), 4 attempts increment, 5.. field/value
+-- 2 job id, 3 delay ms (0 = push the message now), 4 failures increment, 5.. field/value
 -- pairs (e.g. a new route and message). Returns {1, "queued"} or {0, current status}.
 --!include tasks/jobs/scripts/set_fields.lua
 --!include tasks/jobs/scripts/holder.lua
 --!include gateway/scripts/due_set.lua
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'lease')
-redis.call('HINCRBY', KEYS[1], 'attempts', tonumber(ARGV[4]))
+redis.call('HINCRBY', KEYS[1], 'failures', tonumber(ARGV[4]))
 set_fields(5)
 redis.call('ZREM', KEYS[2], ARGV[2])
 local delay = tonumber(ARGV[3])

@@ -83,7 +83,7 @@ class EnhancementRunner:
                 return
             try:
                 self._end_model_step(parsed, state, turn)
-                state.attempts_base = job.attempts
+                state.failures_base = job.failures
                 if not self._save(job, token, state):
                     return
             finally:
@@ -131,8 +131,8 @@ class EnhancementRunner:
         gathering = state.step == GATHER
         iterations = parsed.options.max_iterations if gathering else 0
         run = LoopRun(
-            # The retry budget counts this step's failed attempts only.
-            job=replace(job, attempts=max(job.attempts - state.attempts_base, 0)),
+            # The retry budget counts this step's failures only.
+            job=replace(job, failures=max(job.failures - state.failures_base, 0)),
             token=token,
             route=route,
             instance=instance,
@@ -194,7 +194,6 @@ class EnhancementRunner:
             job.id,
             token,
             JobStatus.SUCCEEDED,
-            attempts_increment=1,
             fields={
                 "result": result,
                 "usage": state.usage().as_dict(),

@@ -33,9 +33,9 @@ class PipelineState:
     answers: dict[str, str] = field(default_factory=dict)
     checks: list[dict[str, Any]] | None = None
     step_started: float = field(default_factory=time.time)
-    # The job's failed attempts when the running step began: each step gets the whole
-    # retry budget (three steps that each recover from one 503 must not fail the job).
-    attempts_base: int = 0
+    # The job's failures when the running step began: each step gets the whole retry
+    # budget (three steps that each recover from one 503 must not fail the job).
+    failures_base: int = 0
 
     @classmethod
     def of(cls, checkpoint: Mapping[str, Any] | None) -> PipelineState:
@@ -51,7 +51,7 @@ class PipelineState:
             answers=dict(checkpoint.get("answers", {})),
             checks=checkpoint.get("checks"),
             step_started=float(checkpoint.get("step_started", time.time())),
-            attempts_base=int(checkpoint.get("attempts_base", 0)),
+            failures_base=int(checkpoint.get("failures_base", 0)),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class PipelineState:
             "answers": self.answers,
             "checks": self.checks,
             "step_started": self.step_started,
-            "attempts_base": self.attempts_base,
+            "failures_base": self.failures_base,
         }
 
     def end_step(self, response: ChatResponse, next_step: str, next_user: str | None) -> None:

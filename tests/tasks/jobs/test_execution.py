@@ -4,6 +4,7 @@ duplicate deliveries and cancellation races."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,7 @@ def make_runner(
     tpm: int | None = None,
     tools: ToolRegistry | None = None,
     max_iterations: int = 8,
+    provider_for: Callable[[str], ScriptedProvider] | None = None,
 ) -> JobRunner:
     config = ProvidersConfig.model_validate(
         {
@@ -103,7 +105,7 @@ def make_runner(
     parts = ModelParts(
         calls=calls,
         loops=LoopRunner(calls, executor, 32_000),
-        provider_for=lambda _: provider,
+        provider_for=provider_for or (lambda _: provider),
         tools=registry,
     )
     completion = CompletionKind(
@@ -275,6 +277,51 @@ def test_cancel_during_call_keeps_cancelled(sync_redis: redis.Redis) -> None:
     make_runner(sync_redis, provider).run(job_id)
     job = store.load(job_id)
     assert job is not None and job.status is JobStatus.CANCELLED and job.result is None
+    # The call was made and paid for: counted, and its usage kept beside the empty result.
+    assert job.attempts == 1 and job.usage is None
+    assert job.public()["orphaned_usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+        "cost_usd": (3 * 1.0 + 2 * 2.0) / 1e6,
+    }
+
+
+def test_a_reply_after_the_job_was_taken_over_is_paid_for_not_recorded(
+    sync_redis: redis.Redis,
+) -> None:
+    job_id = put_job(sync_redis)
+    store = SyncJobStore(sync_redis)
+
+    def taken_over() -> None:
+        # This worker stalled: its lease lapsed, the job was reaped and claimed elsewhere.
+        sync_redis.zadd("llmgw:running", {job_id: 1})
+        store.reap(recoveries_allowed=3)
+        store.claim(job_id, "rescuer")
+
+    provider = ScriptedProvider(["too late"], before_return=taken_over)
+    make_runner(sync_redis, provider).run(job_id)
+    job = store.load(job_id)
+    assert job is not None and job.status is JobStatus.RUNNING and job.result is None
+    assert job.attempts == 1 and job.public()["orphaned_usage"]["total_tokens"] == 5
+
+
+def test_no_call_is_made_once_the_job_is_no_longer_ours(sync_redis: redis.Redis) -> None:
+    job_id = put_job(sync_redis)
+    store = SyncJobStore(sync_redis)
+    provider = ScriptedProvider(["never"])
+
+    def cancel_then_provider(_: str) -> ScriptedProvider:
+        # Looked up just before admission and the call: the client cancels meanwhile.
+        store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+        return provider
+
+    make_runner(sync_redis, provider, provider_for=cancel_then_provider).run(job_id)
+    job = store.load(job_id)
+    assert job is not None and job.status is JobStatus.CANCELLED
+    assert provider.calls == [] and job.attempts == 0
+    # Its capacity was given back at once.
+    assert sync_redis.zcard("llmgw:limit:openai:inflight") == 0
 
 
 def test_cancelled_job_is_never_started(sync_redis: redis.Redis) -> None:
@@ -340,6 +387,18 @@ def test_open_circuit_sends_the_job_to_its_fallback_without_a_call(
     job = SyncJobStore(sync_redis).load(job_id)
     assert job is not None and job.status is JobStatus.QUEUED and job.provider == "backup"
     assert job.attempts == 0 and provider.calls == []
+
+
+def test_waiting_out_an_open_circuit_is_a_failure_but_not_an_attempt(
+    sync_redis: redis.Redis,
+) -> None:
+    sync_redis.hset("llmgw:circuit:openai", mapping={"state": "open", "until": 10**15})
+    provider = ScriptedProvider(["never"])
+    job_id = put_job(sync_redis)
+    make_runner(sync_redis, provider).run(job_id)
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and provider.calls == []
+    assert (job.attempts, job.failures) == (0, 1)
 
 
 def test_waiting_for_capacity_hands_the_job_back_without_an_attempt(

@@ -12,7 +12,7 @@ import redis
 
 from gateway.errors import ProviderRejected
 from providers.types import ChatResponse, Message, ToolCall, Usage
-from tasks.jobs.record import JobStatus
+from tasks.jobs.record import JobStatus, JobType
 from tasks.jobs.sync_store import SessionAppend, SyncJobStore
 from tests.tasks.jobs.test_execution import ScriptedProvider, make_runner, put_job
 from tools.registry import Tool, ToolRegistry
@@ -62,6 +62,9 @@ def test_loop_runs_tools_feeds_results_back_and_sums_usage(isolated_redis: redis
     assert job.result["tool_loop"]["iterations"] == 2
     assert sorted(seen) == ["a", "b", "c"]
     assert job.usage == {"prompt_tokens": 23, "completion_tokens": 12, "total_tokens": 35}
+    # Every turn is a provider call, so an attempt; every reply is in the job's usage.
+    assert job.attempts == len(provider.calls) == 3
+    assert job.public()["orphaned_usage"] is None
     last = provider.calls[-1].messages
     assert [m.role for m in last] == ["user", "assistant", "tool", "tool", "assistant", "tool"]
     assert [m.tool_call_id for m in last if m.role == "tool"] == ["call_a", "call_b", "call_c"]
@@ -180,6 +183,8 @@ def test_a_job_that_lost_its_lease_mid_loop_stops_without_finishing(
     assert len(provider.calls) == 1
     job = load(isolated_redis, job_id)
     assert job.status is JobStatus.RUNNING and job.loop is None
+    # The turn it paid for is not in the job's progress, but it is on the record.
+    assert job.attempts == 1 and job.public()["orphaned_usage"]["total_tokens"] > 0
 
 
 def put_session(client: redis.Redis, session_id: str, tenant: str = "t") -> None:
@@ -324,3 +329,23 @@ def test_a_resumed_session_loop_keeps_the_prompt_its_first_turn_saw(
     resumed = ScriptedProvider(["done"])
     make_runner(isolated_redis, resumed, tools=registry()).run(job_id)
     assert [m.text for m in resumed.calls[0].messages if m.role == "user"] == ["earlier", "hi"]
+
+
+def test_a_tool_jobs_attempt_is_its_tool_run_made_only_by_the_holder(
+    isolated_redis: redis.Redis,
+) -> None:
+    seen: list[str] = []
+    runner = make_runner(isolated_redis, ScriptedProvider([]), tools=registry(seen))
+    tool = runner.kinds[JobType.TOOL]
+    request = {"name": "lookup", "arguments": {"q": "x"}}
+    ours, lost = put_job(isolated_redis, request=request), put_job(isolated_redis, request=request)
+    for job_id in (ours, lost):
+        claimed, _ = runner.store.claim(job_id, "holder")
+        assert claimed is not None
+        tool.run(claimed, "holder" if job_id == ours else "a-worker-that-lost-it")
+    assert seen == ["x"]
+    assert (load(isolated_redis, ours).status, load(isolated_redis, ours).attempts) == (
+        JobStatus.SUCCEEDED,
+        1,
+    )
+    assert load(isolated_redis, lost).attempts == 0

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from providers.types import Usage
+from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
 
@@ -177,13 +179,13 @@ def test_finish_by_the_holder_records_publishes_and_leaves_the_running_set(
         job_id,
         "holder",
         JobStatus.SUCCEEDED,
-        attempts_increment=1,
+        failures_increment=1,
         fields={"result": {"ok": True}, "finished_at": 123.5},
     )
     assert (moved, status) == (True, "succeeded")
     record = store.load(job_id)
     assert record is not None and record.status is JobStatus.SUCCEEDED
-    assert record.result == {"ok": True} and record.attempts == 1
+    assert record.result == {"ok": True} and record.failures == 1
     assert record.finished_at == 123.5
     assert sync_redis.hget(f"llmgw:job:{job_id}", "lease") is None
     assert sync_redis.zscore(RUNNING, job_id) is None
@@ -211,11 +213,11 @@ def test_requeue_with_delay_defers_the_job_until_now_plus_delay(
     job_id = put_job(sync_redis, queue_key)
     store.claim(job_id, "holder")
     before = redis_now_ms(sync_redis)
-    assert store.requeue(job_id, "holder", delay_seconds=7.5, attempts_increment=1)
+    assert store.requeue(job_id, "holder", delay_seconds=7.5, failures_increment=1)
     due = sync_redis.zscore(DEFERRED, job_id)
     assert due is not None and before + 7_400 <= due <= before + 7_600
     record = store.load(job_id)
-    assert record is not None and record.status is JobStatus.QUEUED and record.attempts == 1
+    assert record is not None and record.status is JobStatus.QUEUED and record.failures == 1
     assert sync_redis.hget(f"llmgw:job:{job_id}", "lease") is None
     assert sync_redis.zscore(RUNNING, job_id) is None
     assert sync_redis.llen(queue_key) == 0
@@ -418,3 +420,60 @@ def test_claim_of_a_job_waiting_in_the_deferred_set_is_refused(
     store.claim(job_id, "holder")
     store.requeue(job_id, "holder", delay_seconds=30)
     assert store.claim(job_id, "duplicate") == (None, "deferred")
+
+
+def test_an_attempt_is_counted_by_the_holder_before_it_starts(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "holder")
+    assert store.start_attempt(job_id, "holder") and store.start_attempt(job_id, "holder")
+    record = store.load(job_id)
+    assert record is not None and (record.attempts, record.failures) == (2, 0)
+
+
+def test_no_attempt_starts_for_a_worker_that_lost_the_job(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "stalled")
+    lapse(sync_redis, job_id)
+    store.reap(recoveries_allowed=3)
+    store.claim(job_id, "rescuer")
+    assert store.start_attempt(job_id, "stalled") is False
+    cancelled = put_job(sync_redis, queue_key)
+    store.claim(cancelled, "holder")
+    store.transition(cancelled, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+    assert store.start_attempt(cancelled, "holder") is False
+    assert [store.load(j).attempts for j in (job_id, cancelled)] == [0, 0]  # type: ignore[union-attr]
+
+
+def test_an_attempt_resent_after_a_lost_reply_is_counted_once(
+    sync_redis: redis.Redis, queue_key: str
+) -> None:
+    scripts = JobScripts(sync_redis)
+    job_id = put_job(sync_redis, queue_key)
+    SyncJobStore(sync_redis).claim(job_id, "holder")
+    assert [int(scripts.start_attempt(job_id, "holder", "call-1")[1]) for _ in range(2)] == [1, 1]
+    assert int(scripts.start_attempt(job_id, "holder", "call-2")[1]) == 2
+
+
+def test_a_paid_reply_is_recorded_whoever_holds_the_job(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "holder")
+    store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+    store.paid_reply(job_id, Usage(10, 4), 0.0000123)
+    store.paid_reply(job_id, Usage(1, 1), None)
+    record = store.load(job_id)
+    assert record is not None
+    assert (record.paid_prompt_tokens, record.paid_completion_tokens) == (11, 5)
+    assert record.paid_cost_usd == pytest.approx(0.0000123)
+
+
+def test_a_paid_reply_for_an_expired_record_does_not_recreate_it(
+    sync_redis: redis.Redis, store: SyncJobStore
+) -> None:
+    store.paid_reply("job_gone", Usage(10, 4), 0.5)
+    assert not sync_redis.exists("llmgw:job:job_gone")
