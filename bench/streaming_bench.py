@@ -65,6 +65,10 @@ async def _stream(
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
                 chunk = json.loads(line[6:])
+                if "error" in chunk:
+                    error = chunk["error"]
+                    result.error = f"in-stream {error.get('type')}: {error.get('message', '')[:80]}"
+                    break
                 choices = chunk.get("choices") or []
                 content = choices[0].get("delta", {}).get("content") if choices else None
                 if not content:
@@ -254,6 +258,9 @@ def run_concurrent(
         1 for r, e in zip(results, expected, strict=True) if r.error is None and r.text == e
     )
     errors = sum(1 for r in results if r.error is not None)
+    kinds = sorted({r.error for r in results if r.error})
+    for kind in kinds[:5]:
+        print(f"error: {kind}")
     wrong = streams - complete - errors
     rss_after = _api_rss_kb(target)
     ttft = [r.ttft_ms for r in results if r.error is None]
