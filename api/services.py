@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.metrics import ApiMetrics
+from gateway.offload import Offload
 from gateway.outbound import OutboundPolicy
 from gateway.settings import Settings
 from limits.capacity_scripts import CapacityScripts
@@ -18,6 +19,7 @@ from tasks.batches.submission import BatchSubmitter
 from tasks.jobs.completion_hub import CompletionHub
 from tasks.jobs.store import JobStore
 from tasks.jobs.submission import JobSubmitter
+from tasks.kinds.request_limits import RequestLimits
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
@@ -46,6 +48,9 @@ class ApiServices:
     # Read-only scripts behind GET /v1/providers and GET /v1/tools, registered once.
     capacity_scripts: CapacityScripts
     circuit_scripts: CircuitScripts
+    # Large requests' parsing, validation and preparation, off the event loop.
+    offload: Offload
+    request_limits: RequestLimits
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -57,7 +62,8 @@ class ApiServices:
             settings.redis_url, max_connections=512, timeout=10, health_check_interval=30
         )
         redis = Redis(connection_pool=pool)
-        store = JobStore(redis, settings.job_ttl_seconds)
+        offload = Offload(settings.offload_body_bytes, settings.offload_threads)
+        store = JobStore(redis, settings.job_ttl_seconds, offload)
 
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
@@ -74,6 +80,7 @@ class ApiServices:
         sessions = SessionStore(redis)
         outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
         secrets = WebhookSecrets.from_settings(settings)
+        request_limits = RequestLimits.from_settings(settings)
         submitter = JobSubmitter(
             store=store,
             router=router,
@@ -86,6 +93,7 @@ class ApiServices:
             secrets=secrets,
             prompts=PromptTemplates(),
             document_max_bytes=settings.document_max_bytes,
+            request_limits=request_limits,
         )
         batches = BatchStore(redis, settings.job_ttl_seconds)
         batch_submitter = BatchSubmitter(
@@ -110,9 +118,12 @@ class ApiServices:
             secrets,
             CapacityScripts(redis),
             CircuitScripts(redis),
+            offload,
+            request_limits,
         )
 
     async def close(self) -> None:
         await self.monitor.stop()
         await self.hub.stop()
         await self.redis.aclose()
+        self.offload.close()

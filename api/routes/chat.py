@@ -14,7 +14,8 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import RequestId, Services, Tenant
+from api.body_route import BodyRoute
+from api.deps import BodySize, RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
@@ -23,7 +24,7 @@ from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(prefix="/v1", tags=["chat"], route_class=BodyRoute)
 
 
 # The completion is sent as ``chat_completion`` builds it; ``ChatCompletion`` documents it
@@ -40,7 +41,11 @@ router = APIRouter(prefix="/v1", tags=["chat"])
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
+    body: ChatCompletionRequest,
+    tenant: Tenant,
+    services: Services,
+    request_id: RequestId,
+    size: BodySize,
 ) -> FastJSONResponse | StreamingResponse:
     request = body.job_request()
     # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
@@ -54,7 +59,7 @@ async def chat_completions(
         request_id=request_id,
         session_id=session_id,
     )
-    done = await submit_and_wait(services, spec, new_job_id())
+    done = await submit_and_wait(services, spec, new_job_id(), size)
     if isinstance(done, FastJSONResponse):
         return done
     if done.status is not JobStatus.SUCCEEDED:
@@ -62,7 +67,7 @@ async def chat_completions(
     headers = {JOB_ID_HEADER: done.id}
     completion = chat_completion(done)
     if body.stream:
-        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
             _sse(completion, include_usage), media_type="text/event-stream", headers=headers
         )
