@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import FastJSONResponse
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, field_path
 
 log = structlog.get_logger(__name__)
 
@@ -36,11 +36,8 @@ def error_response(
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
-    return out or None
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    return field_path(*parts) or None
 
 
 async def _gateway_error(_: Request, exc: Exception) -> FastJSONResponse:

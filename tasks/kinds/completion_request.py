@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import RequestValidationFailed
+from gateway.errors import RequestValidationFailed, field_path
 
 
 class StreamOptions(BaseModel):
@@ -69,14 +69,3 @@ class CompletionRequest(BaseModel):
             where = field_path(param, *first["loc"])
             extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
             raise RequestValidationFailed(f"{where}: {first['msg']}{extra}", param=where) from None
-
-
-def field_path(prefix: str, *parts: object) -> str:
-    """``request`` + ``messages``, 3 → ``request.messages[3]``; no prefix: ``messages[3]``."""
-    out = prefix
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out

@@ -16,9 +16,8 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.errors import InvalidRequest, PayloadTooLarge, field_path
 from gateway.settings import Settings
-from tasks.kinds.completion_request import field_path
 
 
 @dataclass(frozen=True, slots=True)
