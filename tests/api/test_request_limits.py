@@ -259,3 +259,33 @@ def test_batches_check_every_document_up_to_the_limits(client: httpx.Client) -> 
         "documents[1].document.text",
         "2048-byte limit",
     )
+
+
+def test_brackets_and_quotes_inside_a_schemas_strings_do_not_count_as_nesting(
+    client: httpx.Client,
+) -> None:
+    schema = schema_of_depth(6)
+    schema["description"] = 'not nesting: {[{[ "quoted \\" {[" ]}]} a backslash \\\\ [[['
+    schema["title"] = '\\\\\\"[[[[[[[['
+    request = {"model": MODEL, "messages": [user()], "tools": [tool("a", schema)]}
+    accepted(post_chat(client, "jobs", request))
+
+
+@pytest.mark.parametrize(
+    ("patch", "status", "param"),
+    [
+        ({"priority": True}, 422, "priority"),
+        ({"request": {"model": MODEL, "messages": [user()], "temperature": 7}}, 422, "temperature"),
+        ({"metadata": {"pad": "p" * 3000, "x": "__nan__"}}, 400, "metadata.x"),
+    ],
+    ids=["body-model", "request-model", "non-finite"],
+)
+def test_a_large_body_checked_off_the_loop_gets_the_same_errors(
+    client: httpx.Client, patch: dict[str, Any], status: int, param: str
+) -> None:
+    body = {"type": "completion", "request": {"model": MODEL, "messages": [user("x" * 3000)]}}
+    raw = orjson.dumps(body | patch).replace(b'"__nan__"', b"NaN")
+    assert len(raw) > int(LIMITS["LLM_GATEWAY_OFFLOAD_BODY_BYTES"])
+    response = client.post("/v1/jobs", content=raw, headers={"content-type": "application/json"})
+    error_type = "validation_error" if status == 422 else "invalid_request_error"
+    assert assert_error(response, status, error_type)["param"] == param
