@@ -275,7 +275,11 @@ def test_brackets_and_quotes_inside_a_schemas_strings_do_not_count_as_nesting(
     ("patch", "status", "param"),
     [
         ({"priority": True}, 422, "priority"),
-        ({"request": {"model": MODEL, "messages": [user()], "temperature": 7}}, 422, "temperature"),
+        (
+            {"request": {"model": MODEL, "messages": [user("x" * 3000)], "temperature": 7}},
+            422,
+            "temperature",
+        ),
         ({"metadata": {"pad": "p" * 3000, "x": "__nan__"}}, 400, "metadata.x"),
     ],
     ids=["body-model", "request-model", "non-finite"],
