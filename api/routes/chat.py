@@ -47,7 +47,8 @@ async def chat_completions(
     request_id: RequestId,
     size: BodySize,
 ) -> FastJSONResponse | StreamingResponse:
-    request = body.job_request()
+    # A copy of the whole request: off the loop when it is large.
+    request = await services.offload.run(size, body.job_request)
     # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
     session_id = request.pop("session_id", None)
     if session_id is not None and (not isinstance(session_id, str) or not session_id):
