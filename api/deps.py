@@ -57,3 +57,12 @@ async def get_request_id(request: Request) -> str | None:
 
 
 RequestId = Annotated[str | None, Depends(get_request_id)]
+
+
+async def get_body_size(request: Request) -> int:
+    """The body's length in bytes (read once; the route's model was built from it): how
+    much work the request can cause, so whether it runs off the event loop (``Offload``)."""
+    return len(await request.body())
+
+
+BodySize = Annotated[int, Depends(get_body_size)]

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import FastJSONResponse
-from gateway.errors import GatewayError, PayloadTooLarge
+from gateway.errors import GatewayError, field_path
 
 log = structlog.get_logger(__name__)
 
@@ -36,11 +36,8 @@ def error_response(
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
-    return out or None
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    return field_path(*parts) or None
 
 
 async def _gateway_error(_: Request, exc: Exception) -> FastJSONResponse:
@@ -64,10 +61,14 @@ async def _validation_error(_: Request, exc: Exception) -> FastJSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    limit = request.scope.get("state", {}).get("body_too_large")
-    if limit:
-        too_large = PayloadTooLarge(f"request body exceeds {limit} bytes")
-        return FastJSONResponse({"error": too_large.to_dict()}, status_code=413)
+    # FastAPI answers any error while reading the body with a bare 400 raised from it: the
+    # size limit's 413 (``api.middleware``) and the body parser's errors (``api.body_route``)
+    # keep their own status and message.
+    cause = exc.__cause__
+    if isinstance(cause, GatewayError):
+        return await _gateway_error(request, cause)
+    if isinstance(cause, RequestValidationError):
+        return await _validation_error(request, cause)
     error_type = _HTTP_TYPES.get(exc.status_code, "http_error")
     return error_response(
         exc.status_code, error_type, str(exc.detail), headers=getattr(exc, "headers", None)

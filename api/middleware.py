@@ -59,9 +59,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    # FastAPI turns errors while reading the body into a 400; the flag lets
-                    # the error handler answer 413 instead.
-                    scope["state"]["body_too_large"] = limit
+                    # FastAPI turns this into a bare 400 raised from it; the error handler
+                    # answers with this error instead (``api.errors``).
                     raise PayloadTooLarge(f"request body exceeds {limit} bytes")
             return message
 

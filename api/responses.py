@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from gateway.offload import Offload
 
 
 class FastJSONResponse(JSONResponse):
@@ -13,3 +16,16 @@ class FastJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+async def offloaded_json(
+    offload: Offload,
+    size: int,
+    content: Callable[[], Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A JSON response whose content is built and serialized off the event loop when
+    ``size`` (the request's body) says it is large: a job record repeats its request."""
+    body = await offload.run(size, lambda: orjson.dumps(content()))
+    return Response(body, status_code, headers, media_type=FastJSONResponse.media_type)

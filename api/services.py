@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.metrics import ApiMetrics
+from gateway.offload import Offload
 from gateway.outbound import OutboundPolicy
 from gateway.settings import Settings
 from limits.capacity_scripts import CapacityScripts
@@ -19,6 +20,7 @@ from tasks.jobs.completion_hub import CompletionHub
 from tasks.jobs.store import JobStore
 from tasks.jobs.stream_hub import StreamHub
 from tasks.jobs.submission import JobSubmitter
+from tasks.kinds.request_limits import RequestLimits
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
@@ -49,6 +51,9 @@ class ApiServices:
     circuit_scripts: CircuitScripts
     # Relays job streams to the SSE endpoints: one blocking read for all of them.
     streams: StreamHub
+    # Large requests' parsing, validation and preparation, off the event loop.
+    offload: Offload
+    request_limits: RequestLimits
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -60,7 +65,8 @@ class ApiServices:
             settings.redis_url, max_connections=512, timeout=10, health_check_interval=30
         )
         redis = Redis(connection_pool=pool)
-        store = JobStore(redis, settings.job_ttl_seconds)
+        offload = Offload(settings.offload_body_bytes, settings.offload_threads)
+        store = JobStore(redis, settings.job_ttl_seconds, offload)
 
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()
@@ -79,6 +85,7 @@ class ApiServices:
         sessions = SessionStore(redis)
         outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
         secrets = WebhookSecrets.from_settings(settings)
+        request_limits = RequestLimits.from_settings(settings)
         submitter = JobSubmitter(
             store=store,
             router=router,
@@ -91,6 +98,7 @@ class ApiServices:
             secrets=secrets,
             prompts=PromptTemplates(),
             document_max_bytes=settings.document_max_bytes,
+            request_limits=request_limits,
         )
         batches = BatchStore(redis, settings.job_ttl_seconds)
         batch_submitter = BatchSubmitter(
@@ -116,6 +124,8 @@ class ApiServices:
             CapacityScripts(redis),
             CircuitScripts(redis),
             streams,
+            offload,
+            request_limits,
         )
 
     async def close(self) -> None:
@@ -123,3 +133,4 @@ class ApiServices:
         await self.hub.stop()
         await self.streams.stop()
         await self.redis.aclose()
+        self.offload.close()

@@ -19,15 +19,21 @@ NO_SDK_RETRY = {"x-should-retry": "false"}
 
 
 async def submit_and_wait(
-    services: ApiServices, spec: JobSpec, job_id: str
+    services: ApiServices, spec: JobSpec, job_id: str, body_size: int
 ) -> JobRecord | FastJSONResponse:
-    """The finished record, or a 504 in the error shape if it is not done in time."""
-    record = services.submitter.prepare(spec, job_id)
+    """The finished record, or a 504 in the error shape if it is not done in time.
+    ``body_size`` decides whether the checks run off the event loop."""
+
+    def prepared() -> tuple[JobRecord, dict[str, str]]:
+        record = services.submitter.prepare(spec, job_id)
+        return record, record.to_redis()
+
+    record, fields = await services.offload.run(body_size, prepared)
     await require_worker(services, record)
     timeout = services.settings.sync_timeout_seconds
     # Watch before submitting: the completion cannot be announced before we listen.
     with services.hub.watch(record.id) as finished:
-        await services.submitter.submit(record)
+        await services.submitter.submit(record, fields)
         services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
         try:
             await asyncio.wait_for(finished.wait(), timeout)

@@ -293,6 +293,18 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
 }
 
 
+def field_path(*parts: object) -> str:
+    """A ``param``: where a field sits in a body, e.g. ``request.messages[3].content``.
+    Integers are list positions; anything else is an object key (``logit_bias.50256``)."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif part != "":
+            out += f".{part}" if out else str(part)
+    return out
+
+
 def status_for_error_type(error_type: str) -> int:
     """HTTP status for a stored error ``type`` (a job's error, replayed by the sync endpoint)."""
     cls = ERROR_TYPES.get(error_type)

@@ -53,6 +53,48 @@ class Settings(BaseSettings):
         ge=1024,
         description="Larger request bodies get a 413, with or without Content-Length.",
     )
+    # What one model request may ask of the API (and later of a worker and the provider):
+    # each bound keeps the work a single request causes small (docs/api.md, "Limits").
+    request_max_messages: int = Field(
+        default=2048,
+        ge=1,
+        description="Messages per chat request (jobs, chat completions, a session's initial "
+        "history); more is a 400.",
+    )
+    request_max_tools: int = Field(
+        default=128, ge=0, description="Tools per chat request (OpenAI's limit); more is a 400."
+    )
+    request_max_schema_bytes: int = Field(
+        default=65_536,
+        ge=256,
+        description="Size of one JSON Schema in a request (a tool's `parameters`, "
+        "`response_format`'s schema), as compact JSON; larger is a 400.",
+    )
+    request_max_schema_depth: int = Field(
+        default=32,
+        ge=2,
+        description="Nesting of one such JSON Schema, counted in JSON objects and arrays "
+        "(a schema 10 object levels deep is about 21); deeper is a 400.",
+    )
+    request_max_content_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="All message content of one request together (text, image URLs, tool "
+        "call arguments), in UTF-8 bytes; more is a 413.",
+    )
+    offload_body_bytes: int = Field(
+        default=32_768,
+        ge=0,
+        description="Bodies from this size on are parsed, validated and prepared in a worker "
+        "thread rather than on the API's event loop; 0: always.",
+    )
+    offload_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Worker threads of each API process for that work. They share the GIL "
+        "with the event loop, and one C call (parsing a 1 MiB body) holds it throughout: "
+        "each more thread is one more such call the loop can wait behind.",
+    )
 
     job_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="Job records and their indexes expire (7 days)."

@@ -151,12 +151,14 @@ def _tool_calls_from_openai(value: object, role: Role, param: str) -> tuple[Tool
 
 def _tools_from_openai(value: object) -> tuple[ToolDefinition, ...]:
     tools: list[ToolDefinition] = []
+    names: set[str] = set()  # a set: checking each name against a list was quadratic
     for i, raw in enumerate(array(value, "tools") if value is not None else []):
         p = f"tools[{i}].function"
         function = _function(raw, f"tools[{i}]")
         name = string(function, "name", p)
-        if any(t.name == name for t in tools):
+        if name in names:
             raise bad(f"{p}.name", f"duplicate tool name {name!r}")
+        names.add(name)
         params = function.get("parameters")
         params = {} if params is None else dict(mapping(params, f"{p}.parameters"))
         description = optional_string(function, "description", p) or ""

@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from api.body_route import BodyRoute
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import Batch, BatchCreate, BatchList, BatchResultLine, error_responses
 from api.schemas.errors import AUTHENTICATED, WITH_BODY
 from tasks.batches.submission import BatchSpec
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=BodyRoute)
 
 _BATCH_ID = r"^batch_[0-9a-f]+$"
 

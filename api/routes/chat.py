@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from api.deps import RequestId, Services, Tenant
+from api.body_route import BodyRoute
+from api.deps import BodySize, RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
@@ -24,7 +25,7 @@ from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
-router = APIRouter(prefix="/v1", tags=["chat"])
+router = APIRouter(prefix="/v1", tags=["chat"], route_class=BodyRoute)
 
 
 # The completion is sent as ``chat_completion`` builds it; ``ChatCompletion`` documents it
@@ -41,9 +42,14 @@ router = APIRouter(prefix="/v1", tags=["chat"])
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, tenant: Tenant, services: Services, request_id: RequestId
+    body: ChatCompletionRequest,
+    tenant: Tenant,
+    services: Services,
+    request_id: RequestId,
+    size: BodySize,
 ) -> Response:
-    request = body.job_request()
+    # A copy of the whole request: off the loop when it is large.
+    request = await services.offload.run(size, body.job_request)
     # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
     session_id = request.pop("session_id", None)
     if session_id is not None and (not isinstance(session_id, str) or not session_id):
@@ -56,8 +62,8 @@ async def chat_completions(
         session_id=session_id,
     )
     if body.stream:
-        return await _stream(body, spec, services)
-    done = await submit_and_wait(services, spec, new_job_id())
+        return await _stream(body, spec, services, size)
+    done = await submit_and_wait(services, spec, new_job_id(), size)
     if isinstance(done, FastJSONResponse):
         return done
     if done.status is not JobStatus.SUCCEEDED:
@@ -65,20 +71,27 @@ async def chat_completions(
     return FastJSONResponse(chat_completion(done), headers={JOB_ID_HEADER: done.id})
 
 
-async def _stream(body: ChatCompletionRequest, spec: JobSpec, services: ApiServices) -> Response:
+async def _stream(
+    body: ChatCompletionRequest, spec: JobSpec, services: ApiServices, size: int
+) -> Response:
     """The job streams: its reply is relayed as it is produced (``api.streaming``)."""
     cancel = spec.request.pop("cancel_on_disconnect", False)
     if not isinstance(cancel, bool):
         raise InvalidRequest("cancel_on_disconnect must be a boolean", param="cancel_on_disconnect")
     spec.request["stream"] = True
-    record = services.submitter.prepare(spec, new_job_id())
+
+    def prepared() -> tuple[JobRecord, dict[str, str]]:
+        record = services.submitter.prepare(spec, new_job_id())
+        return record, record.to_redis()
+
+    record, fields = await services.offload.run(size, prepared)
     await require_worker(services, record)
-    await services.submitter.submit(record)
+    await services.submitter.submit(record, fields)
     services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
     return await chat_stream(
         services,
         record,
-        include_usage=bool((body.stream_options or {}).get("include_usage")),
+        include_usage=bool(body.stream_options and body.stream_options.include_usage),
         cancel_on_disconnect=cancel,
     )
 

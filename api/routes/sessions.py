@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import Services, Tenant
+from api.body_route import BodyRoute
+from api.deps import BodySize, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import Session, SessionCreate, SessionUpdate, error_responses
 from api.schemas.errors import AUTHENTICATED, WITH_BODY
@@ -14,20 +15,24 @@ from gateway.errors import RequestValidationFailed
 from gateway.settings import Settings
 from providers.openai_format import chat_request_from_openai, message_to_openai
 from tasks.jobs.record import storable_json
+from tasks.kinds.request_limits import RequestLimits
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], route_class=BodyRoute)
 
 
-def _initial_history(messages: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
-    """The messages as stored: parsed by the chat-request parser (a bad one is a 400 naming
+def _initial_history(
+    body: SessionCreate, settings: Settings, limits: RequestLimits
+) -> list[dict[str, Any]]:
+    """The messages as stored: counted and measured like a chat request's (at most
+    ``SESSION_MAX_MESSAGES``), parsed by the chat-request parser (a bad one is a 400 naming
     it, e.g. ``messages[2].tool_call_id``) and written back in canonical OpenAI form."""
-    if len(messages) > settings.session_max_messages:
-        raise RequestValidationFailed(
-            f"messages: at most {settings.session_max_messages} messages", param="messages"
-        )
-    if not messages:
+    fields = (body.system, body.context, body.metadata, body.messages)
+    for param, value in zip(("system", "context", "metadata", "messages"), fields, strict=True):
+        storable_json(value, param)
+    limits.check_messages(body.messages, "messages", max_messages=settings.session_max_messages)
+    if not body.messages:
         return []
-    parsed = chat_request_from_openai({"model": "x", "messages": messages})
+    parsed = chat_request_from_openai({"model": "x", "messages": body.messages})
     return [message_to_openai(m) for m in parsed.messages]
 
 
@@ -36,18 +41,18 @@ def _initial_history(messages: list[dict[str, Any]], settings: Settings) -> list
 
 @router.post("", status_code=201, response_model=Session, responses=error_responses(*WITH_BODY))
 async def create_session(
-    body: SessionCreate, tenant: Tenant, services: Services
+    body: SessionCreate, tenant: Tenant, services: Services, size: BodySize
 ) -> FastJSONResponse:
     settings = services.settings
-    fields = (body.system, body.context, body.metadata, body.messages)
-    for param, value in zip(("system", "context", "metadata", "messages"), fields, strict=True):
-        storable_json(value, param)
     ttl = body.ttl_seconds if body.ttl_seconds is not None else settings.session_ttl_seconds
     if ttl > settings.session_max_ttl_seconds:
         raise RequestValidationFailed(
             f"ttl_seconds: must be at most {settings.session_max_ttl_seconds}",
             param="ttl_seconds",
         )
+    history = await services.offload.run(
+        size, lambda: _initial_history(body, settings, services.request_limits)
+    )
     session = await services.sessions.create(
         tenant,
         ttl_seconds=ttl,
@@ -55,7 +60,7 @@ async def create_session(
         context=body.context,
         context_budget_tokens=body.context_budget_tokens or settings.session_context_budget_tokens,
         metadata=dict(body.metadata),
-        messages=_initial_history(body.messages, settings),
+        messages=history,
     )
     return FastJSONResponse(
         session.public(), status_code=201, headers={"Location": f"/v1/sessions/{session.id}"}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from redis.exceptions import RedisError
 
-from api.deps import RequestId, Services, Tenant
+from api.body_route import BodyRoute
+from api.deps import BodySize, RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import ServiceCircuit, Tool, ToolExecute, ToolList, ToolResult, error_responses
 from api.schemas.errors import SYNC_JOB
@@ -16,7 +17,7 @@ from tasks.jobs.record import JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 from tools.circuit import CircuitStatus
 
-router = APIRouter(prefix="/v1/tools", tags=["tools"])
+router = APIRouter(prefix="/v1/tools", tags=["tools"], route_class=BodyRoute)
 
 
 # Redis errors only blank the circuits (below): the listing is never a 503.
@@ -48,7 +49,7 @@ async def _circuits(services: ApiServices, names: list[str]) -> dict[str, Servic
 # Like the chat route's, the result is sent pre-built; ``ToolResult`` documents it.
 @router.post("/execute", response_model=ToolResult, responses=error_responses(*SYNC_JOB))
 async def execute_tool(
-    body: ToolExecute, tenant: Tenant, services: Services, request_id: RequestId
+    body: ToolExecute, tenant: Tenant, services: Services, request_id: RequestId, size: BodySize
 ) -> FastJSONResponse:
     spec = JobSpec(
         type=JobType.TOOL,
@@ -56,7 +57,7 @@ async def execute_tool(
         tenant=tenant,
         request_id=request_id,
     )
-    done = await submit_and_wait(services, spec, new_job_id())
+    done = await submit_and_wait(services, spec, new_job_id(), size)
     if isinstance(done, FastJSONResponse):
         return done
     if done.status is not JobStatus.SUCCEEDED:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, Field
 
-from api.schemas.common import MetadataValue, ResponseModel, Timestamp
+from api.schemas.common import MetadataValue, RequestModel, ResponseModel, Timestamp
 from api.schemas.webhooks import WebhookSpec, WebhookStatus
 
 
-class BatchDocument(BaseModel):
+class BatchDocument(RequestModel):
     """One document of a batch: inline Markdown or a URL the worker fetches."""
-
-    model_config = ConfigDict(extra="forbid")
 
     custom_id: str | None = Field(
         default=None, min_length=1, max_length=256, description="default: doc-<position>"
@@ -29,10 +27,8 @@ class BatchDocument(BaseModel):
         return out
 
 
-class BatchCreate(BaseModel):
+class BatchCreate(RequestModel):
     """``POST /v1/batches``: documents to enhance with one model, options and webhook."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=256)
     documents: list[BatchDocument] = Field(min_length=1)

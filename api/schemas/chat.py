@@ -4,32 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from api.schemas.common import ResponseModel
+from tasks.kinds.completion_request import CompletionRequest
 
 
-class ChatCompletionRequest(BaseModel):
-    """``POST /v1/chat/completions``: the OpenAI request; fields we do not model pass through
-    to the normalizer, which is the one place that decides what a message may contain."""
-
-    model_config = ConfigDict(extra="allow")
+class ChatCompletionRequest(CompletionRequest):
+    """``POST /v1/chat/completions``: OpenAI's request, the same model a completion job's
+    ``request`` is checked against, with ``model`` required. Fields not modelled pass
+    through to the normalizer, the one place that decides what a message may contain."""
 
     model: str = Field(min_length=1, max_length=256)
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    n: int = Field(default=1, ge=1, le=1, description="only n=1 is supported")
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    provider: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="pin the request to an instance name or a provider type",
-    )
 
     def job_request(self) -> dict[str, Any]:
         """The request stored on the job: everything except transport options."""

@@ -21,3 +21,11 @@ class ResponseModel(BaseModel):
     (``tests/api/test_openapi_conformance.py`` checks the two agree)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class RequestModel(BaseModel):
+    """A request body (or part of one) as clients send it. Strict: JSON types are taken as
+    they are (``true`` is not the integer 1, ``"yes"`` not a boolean, ``"5"`` not a number),
+    and fields not listed are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)

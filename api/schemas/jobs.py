@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from api.schemas.common import MetadataValue, ResponseModel, Timestamp
+from api.schemas.common import MetadataValue, RequestModel, ResponseModel, Timestamp
 from api.schemas.webhooks import WebhookSpec, WebhookStatus
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobTypeName = Literal["completion", "tool", "enhancement"]
 
 
-class JobCreate(BaseModel):
+class JobCreate(RequestModel):
     """``POST /v1/jobs``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: JobTypeName
     request: dict[str, Any]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from api.schemas.common import MetadataValue, ResponseModel, Timestamp
+from api.schemas.common import MetadataValue, RequestModel, ResponseModel, Timestamp
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(RequestModel):
     """``POST /v1/sessions``. ``ttl_seconds``' upper bound is a setting, checked by the route;
     ``messages`` are checked by the chat-request parser, the one judge of a message."""
-
-    model_config = ConfigDict(extra="forbid")
 
     system: str | None = Field(default=None, max_length=100_000)
     context: dict[str, Any] = Field(default_factory=dict, max_length=256)
@@ -23,10 +21,8 @@ class SessionCreate(BaseModel):
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
 
 
-class SessionUpdate(BaseModel):
+class SessionUpdate(RequestModel):
     """``PATCH /v1/sessions/{id}``: merged into the context; a null value deletes the key."""
-
-    model_config = ConfigDict(extra="forbid")
 
     context: dict[str, Any] = Field(max_length=256)
 

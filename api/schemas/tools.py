@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from api.schemas.common import ResponseModel
+from api.schemas.common import RequestModel, ResponseModel
 
 
-class ToolExecute(BaseModel):
+class ToolExecute(RequestModel):
     """``POST /v1/tools/execute``: the arguments are checked against the tool's schema."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
     arguments: dict[str, Any] = Field(default_factory=dict)

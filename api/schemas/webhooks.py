@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import AnyHttpUrl
 
-from api.schemas.common import ResponseModel, Timestamp
+from api.schemas.common import RequestModel, ResponseModel, Timestamp
 
 
-class WebhookSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookSpec(RequestModel):
     url: AnyHttpUrl
 
 

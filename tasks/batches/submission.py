@@ -82,7 +82,9 @@ class BatchSubmitter:
         if webhook:
             self._secrets.require(spec.tenant)
         storable_json(spec.metadata, "metadata")
-        fingerprint = _fingerprint(spec)
+        # Hashing every document (up to the 64 MiB body) releases the GIL: in a thread, the
+        # event loop serves other requests meanwhile.
+        fingerprint = await asyncio.to_thread(_fingerprint, spec)
         await self._check_urls(spec)
         batch_id = new_batch_id()
         # Off the event loop: thousands of documents take a while to check and route, and

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from gateway import keys
 from gateway.errors import Conflict, NotFound
+from gateway.offload import Offload
 from gateway.redis_replies import text
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.messages import TaskMessage
@@ -31,20 +32,25 @@ class JobStore:
     """Create, read, list and cancel job records. Tenancy is enforced here: another
     tenant's job is indistinguishable from a missing one."""
 
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, ttl_seconds: int, offload: Offload | None = None) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._scripts = JobScripts(redis)
+        # Decoding a large record (a 1 MiB request is ~10 ms of JSON) runs off the loop.
+        self._offload = offload
 
-    async def create(self, record: JobRecord, message: TaskMessage) -> tuple[JobRecord, bool]:
+    async def create(
+        self, record: JobRecord, message: TaskMessage, fields: dict[str, str] | None = None
+    ) -> tuple[JobRecord, bool]:
         """Store a new record and push its task message, atomically; with an idempotency key
-        already used by this tenant, return that job instead (``created`` is then False)."""
+        already used by this tenant, return that job instead (``created`` is then False).
+        ``fields``: ``record.to_redis()``, when the caller encoded it already."""
         created, job_id = await self._scripts.submit(
             record.id,
             record.tenant,
             idempotency_key=record.idempotency_key,
             message=message,
-            fields=record.to_redis(),
+            fields=fields if fields is not None else record.to_redis(),
             ttl_seconds=self._ttl,
             expired_below=oldest_live_id_bound(self._ttl),
         )
@@ -68,7 +74,12 @@ class JobStore:
     async def get_any(self, job_id: str) -> JobRecord | None:
         """A record regardless of tenant (internal use: the completion hub)."""
         raw = await self._redis.hgetall(keys.job(job_id))
-        return JobRecord.from_redis(raw) if raw else None
+        if not raw:
+            return None
+        if self._offload is None:
+            return JobRecord.from_redis(raw)
+        size = sum(len(value) for value in raw.values())
+        return await self._offload.run(size, lambda: JobRecord.from_redis(raw))
 
     async def are_terminal(self, job_ids: list[str]) -> list[bool]:
         """For each id, whether its job is finished (or gone); one pipelined round trip."""

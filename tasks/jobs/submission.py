@@ -20,8 +20,10 @@ from providers.router import InstanceStates, ModelRouter
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id, storable_json
 from tasks.jobs.store import JobStore
+from tasks.kinds.completion_request import CompletionRequest
 from tasks.kinds.enhancement.request import EnhancementOptions, EnhancementRequest
 from tasks.kinds.enhancement.steps import enhancement_chat, prompt_version
+from tasks.kinds.request_limits import RequestLimits
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
@@ -83,6 +85,7 @@ class JobSubmitter:
         secrets: WebhookSecrets,
         prompts: PromptTemplates,
         document_max_bytes: int,
+        request_limits: RequestLimits,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
@@ -96,6 +99,7 @@ class JobSubmitter:
         self._secrets = secrets
         self._prompts = prompts
         self._document_max_bytes = document_max_bytes
+        self._request_limits = request_limits
 
     def prepare(
         self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
@@ -107,6 +111,10 @@ class JobSubmitter:
         provider: str | None = None
         request: dict[str, Any] = spec.request
         if spec.type is JobType.COMPLETION:
+            # The chat endpoint's body model is this one: the same request is judged the
+            # same way on both, with the same ``param``. Counted before it is parsed.
+            CompletionRequest.check(spec.request)
+            self._request_limits.check_chat(spec.request)
             chat = chat_request_from_openai(spec.request)
             hint = _provider_hint(spec.request)
             route = self._router.route(
@@ -223,9 +231,12 @@ class JobSubmitter:
             if url:
                 await self._outbound.check_url_async(url, param="request.document.url")
 
-    async def submit(self, record: JobRecord) -> tuple[JobRecord, bool]:
+    async def submit(
+        self, record: JobRecord, fields: dict[str, str] | None = None
+    ) -> tuple[JobRecord, bool]:
         """Store the record and queue its message in one atomic step. Returns (record,
-        created); an idempotent repeat returns the first job and queues nothing."""
+        created); an idempotent repeat returns the first job and queues nothing.
+        ``fields``: the record's hash fields, when they were encoded off the event loop."""
         assert record.queue is not None
         message = self._messages.run_job(
             record.id, record.queue, record.priority, record.request_id
@@ -239,7 +250,7 @@ class JobSubmitter:
                 param="session_id",
             )
         try:
-            return await self._store.create(record, message)
+            return await self._store.create(record, message, fields)
         except RedisError as exc:
             log.error("submit_failed", job_id=record.id, error=type(exc).__name__)
             raise ServiceUnavailable("the job store is unavailable; try again") from exc

@@ -308,7 +308,7 @@ def test_job_and_batch_idempotency_keys_do_not_collide(
         ({"documents": [{"text": "x" * 1_100_000}]}, 413, "documents[0].document.text"),
         ({"webhook": {"url": "http://127.0.0.1:9/hook"}}, 400, "webhook.url"),
         ({"documents": [{"url": "http://10.0.0.1/a.md"}]}, 400, "documents[0].url"),
-        ({"metadata": {"note": "\ud800"}}, 400, "metadata"),
+        ({"metadata": {"note": "\ud800"}}, 400, "metadata.note"),
     ],
 )
 def test_bad_batches_are_refused_before_anything_is_queued(

@@ -185,10 +185,21 @@ class Stack:
             process.kill()
 
     def start_api(self) -> None:
+        self.api_url = self.start_extra_api("api")
+
+    def start_extra_api(self, name: str, extra_env: dict[str, str] | None = None) -> str:
+        """Another API process on the same Redis (and so the same workers), with settings
+        of its own; its URL. ``stop_process(name)`` ends it."""
         port = free_port()
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.spawn("api", [sys.executable, "-m", "cli", "api", "--port", str(port)])
-        wait_until(lambda: httpx.get(f"{self.api_url}/health").status_code == 200, 30, "api")
+        url = f"http://127.0.0.1:{port}"
+        self.spawn(name, [sys.executable, "-m", "cli", "api", "--port", str(port)], extra_env)
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 30, name)
+        return url
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is not None:
+            process.stop()
 
     def start_worker(self, name: str, queues: str, concurrency: int = 16) -> Process:
         process = self.spawn(

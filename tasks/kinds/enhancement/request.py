@@ -16,7 +16,7 @@ DEFAULT_TOOLS = ("search_corpus", "get_chunk")
 class EnhancementOptions(BaseModel):
     """How the three steps run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     review: bool = Field(default=True, description="step 3's model review")
     tools: list[str] = Field(
@@ -38,7 +38,7 @@ class EnhancementOptions(BaseModel):
 class DocumentSource(BaseModel):
     """The document: inline Markdown, or a URL the worker fetches (size-limited)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str | None = Field(default=None, min_length=1)
     url: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -54,7 +54,7 @@ class DocumentSource(BaseModel):
 class EnhancementRequest(BaseModel):
     """An ``enhancement`` job's ``request``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str = Field(min_length=1, max_length=256)
     document: DocumentSource

@@ -1,0 +1,71 @@
+"""What a ``completion`` job asks for: OpenAI's chat request, as every endpoint that takes
+one checks it (``POST /v1/jobs``' ``request``, ``POST /v1/chat/completions``' body).
+
+Types are strict (``true`` is not 1, ``"yes"`` is not true) and the numbers keep to the
+ranges OpenAI documents. The messages and tools are only counted and measured here
+(``RequestLimits``); what a message may contain is the chat-request parser's to judge
+(``providers.openai_format``). Fields not named pass through to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import RequestValidationFailed, field_path
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    include_usage: bool | None = None
+
+
+class CompletionRequest(BaseModel):
+    """OpenAI's chat-completions request ; ``provider`` is the gateway's (``tool_loop``
+    passes through to ``tasks.loops.state``). A job's ``model`` may be left out for the
+    configured default model."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str | None = Field(default=None, min_length=1, max_length=256)
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, int] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = None
+    n: int = Field(default=1, ge=1, le=1, description="only n=1 is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    provider: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="pin the request to an instance name or a provider type",
+    )
+
+    @classmethod
+    def check(cls, raw: dict[str, Any], param: str = "") -> None:
+        """Validate ``raw``; the first problem is a 422 naming its field, under ``param``
+        when given. Without one, a job's request is named as the chat endpoint names the
+        same field (``temperature``, ``messages[2].content``)."""
+        try:
+            cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = field_path(param, *first["loc"])
+            extra = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+            raise RequestValidationFailed(f"{where}: {first['msg']}{extra}", param=where) from None
