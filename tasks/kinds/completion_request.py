@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from gateway.errors import RequestValidationFailed, field_path
 
@@ -56,6 +64,18 @@ class CompletionRequest(BaseModel):
         max_length=64,
         description="pin the request to an instance name or a provider type",
     )
+
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options_need_stream(
+        cls, value: StreamOptions | None, info: ValidationInfo
+    ) -> StreamOptions | None:
+        # As OpenAI answers: options for a stream that was not asked for are a mistake.
+        if value is not None and not info.data.get("stream"):
+            raise PydanticCustomError(
+                "stream_options_without_stream", "only allowed when stream is true"
+            )
+        return value
 
     @classmethod
     def check(cls, raw: dict[str, Any], param: str = "") -> None:

@@ -406,3 +406,17 @@ def test_a_worker_killed_mid_stream_restarts_the_answer_visibly(
     done = seen[-1].json()
     assert done["status"] == "succeeded" and done["attempts"] >= 2
     assert done["result"]["message"]["content"] == PACED_REPLY
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"stream": "yes"}, {"stream": 1}, {"stream_options": {"include_usage": True}}],
+    ids=["stream-string", "stream-int", "stream-options-without-stream"],
+)
+def test_bad_stream_fields_get_a_clear_4xx(
+    client_a: httpx.Client, emulator: EmulatorControl, fields: dict[str, Any]
+) -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], **fields}
+    response = client_a.post("/v1/chat/completions", json=body)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["param"].startswith("stream")
