@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import redis
 import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,6 +53,8 @@ class Api:
     url: str
     key: str
     pid: int | None
+    # The private stack's Redis: emptied after each shape of a --fresh run.
+    redis_url: str | None = None
 
 
 @dataclass(slots=True)
@@ -63,6 +66,8 @@ class ShapeResult:
     request_ms: list[float] = field(default_factory=list)
     health_ms: list[float] = field(default_factory=list)
     api_cpu_s: float | None = None
+    # The load generator's own CPU: it shares the machine with the API.
+    client_cpu_s: float = 0.0
 
     @property
     def answered(self) -> int:
@@ -78,6 +83,7 @@ class ShapeResult:
             "request_p50_ms": percentile(self.request_ms, 50),
             "api_cpu_ms_per_request": self._cpu_per_request(),
             "api_core_pct": self._core_pct(),
+            "bench_client_core_pct": 100 * self.client_cpu_s / self.seconds,
             "health": {
                 "probes": len(self.health_ms),
                 "p50_ms": percentile(self.health_ms, 50),
@@ -160,12 +166,18 @@ def _client_loop(
 
 
 def run_shape(
-    api: Api, name: str, limits: Limits, clients: int, warmup_s: float, seconds: float
+    api: Api,
+    name: str,
+    limits: Limits,
+    clients: int,
+    warmup_s: float,
+    seconds: float,
+    fresh: bool = False,
 ) -> ShapeResult:
     """``clients`` closed loops of the shape's request; /health probed in the window."""
     shape = SHAPES[name](limits)
     run = f"{name}-{secrets.token_hex(4)}"
-    bodies = [body_for_client(shape, i, run) for i in range(clients)]
+    bodies = [body_for_client(shape, i, None if fresh else run) for i in range(clients)]
     result = ShapeResult(name, len(bodies[0]), seconds)
     with Prober(api.url) as prober:
         start = time.perf_counter()
@@ -178,13 +190,18 @@ def run_shape(
             thread.start()
         time.sleep(max(0.0, measure_from - time.perf_counter()))
         cpu_before = _api_cpu_s(api.pid)
+        client_before = time.process_time()
         time.sleep(max(0.0, until - time.perf_counter()))
         cpu_after = _api_cpu_s(api.pid)
+        result.client_cpu_s = time.process_time() - client_before
         result.health_ms = prober.within(measure_from, until)
         for thread in threads:
             thread.join()
     if cpu_before is not None and cpu_after is not None:
         result.api_cpu_s = cpu_after - cpu_before
+    if fresh and api.redis_url:
+        with redis.Redis.from_url(api.redis_url) as client:
+            client.flushdb()
     return result
 
 
@@ -232,7 +249,7 @@ def private_api(source: Path, extra_env: dict[str, str]) -> Iterator[Api]:
     url = f"http://127.0.0.1:{api_port}"
     try:
         _wait_healthy(url, processes[1], state / "stack.log")
-        yield Api(url, API_KEY, processes[1].pid)
+        yield Api(url, API_KEY, processes[1].pid, env["LLM_GATEWAY_REDIS_URL"])
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
@@ -272,6 +289,7 @@ def _row(result: ShapeResult) -> list[str]:
         f"{data['request_p50_ms']:.0f}" if result.request_ms else "-",
         "-" if cpu is None else f"{cpu:.1f}",
         "-" if core is None else f"{core:.0f} %",
+        f"{data['bench_client_core_pct']:.0f} %" if result.shape != "idle" else "-",
         f"{health['p50_ms']:.1f}",
         f"{health['p99_ms']:.1f}",
         f"{health['max_ms']:.1f}",
@@ -293,6 +311,10 @@ def main(
     api_url: Annotated[str | None, typer.Option(help="use this running API instead")] = None,
     api_key: Annotated[str, typer.Option(help="API key for --api-url")] = "dev-key",
     api_pid: Annotated[int | None, typer.Option(help="--api-url's process, for its CPU")] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(help="every request a new job (default: each client repeats its key)"),
+    ] = False,
     setting: Annotated[
         list[str] | None,
         typer.Option(help="KEY=VALUE for the private API, e.g. LLM_GATEWAY_OFFLOAD_THREADS=2"),
@@ -308,18 +330,25 @@ def main(
     with interruptible(), _target(api_url, api_key, api_pid, source.resolve(), env) as api:
         results = [_idle(api, 5.0)]
         for name in names:
-            results.append(run_shape(api, name, limits, clients, warmup, seconds))
+            results.append(run_shape(api, name, limits, clients, warmup, seconds, fresh))
     columns = ("shape", "body KB", "answers", "req/s", "req p50 ms", "API CPU ms/req")
-    columns += ("API CPU", "/health p50", "p99", "max", f"p99 < {HEALTH_P99_TARGET_MS:g} ms")
+    columns += ("API CPU", "client CPU", "/health p50", "p99", "max")
+    columns += (f"p99 < {HEALTH_P99_TARGET_MS:g} ms",)
     table(
-        f"/health latency (ms) under {clients} clients per shape, {seconds:g} s each "
+        f"/health latency (ms) under {clients} clients per shape, {seconds:g} s each, "
+        f"{'new jobs' if fresh else 'repeated keys'} "
         f"(API from {api_url or source.resolve()})",
         columns,
         [_row(r) for r in results],
     )
     save(
         "health_under_load",
-        {"source": str(source), "settings": env, "results": [r.as_dict() for r in results]},
+        {
+            "source": str(source),
+            "fresh": fresh,
+            "settings": env,
+            "results": [r.as_dict() for r in results],
+        },
     )
 
 

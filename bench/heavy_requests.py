@@ -119,8 +119,12 @@ SHAPES: dict[str, Callable[[Limits], dict[str, Any]]] = {
 }
 
 
-def body_for_client(shape: dict[str, Any], client: int, run: str) -> bytes:
-    """The shape as one client's bytes. Each client repeats one idempotency key: the first
-    request stores the job, every repeat is validated, routed and fingerprinted in full and
-    answered with the stored record, and Redis does not fill with copies."""
+def body_for_client(shape: dict[str, Any], client: int, run: str | None) -> bytes:
+    """The shape as one client's bytes. With a ``run``, each client repeats one idempotency
+    key: the first request stores the job, every repeat is validated, routed and
+    fingerprinted in full and answered with the stored record (which is read back and
+    decoded), and Redis does not fill with copies. Without one, every request is a new
+    job."""
+    if run is None:
+        return orjson.dumps(shape)
     return orjson.dumps({**shape, "idempotency_key": f"health-bench-{run}-{client}"})
