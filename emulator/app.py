@@ -1,4 +1,5 @@
-"""The emulator ASGI app: protocol endpoints plus the control API.
+"""The emulator ASGI app: protocol endpoints, each vendor's embeddings endpoint
+(:mod:`emulator.embeddings`), plus the control API.
 
 Request flow for a generation endpoint (identical for every protocol): check
 credentials, decode JSON, let the protocol parse it into a neutral ``Turn``,
@@ -28,9 +29,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from emulator.behaviour import Decision, Turn, decide
 from emulator.control import control_routes
 from emulator.directives import Directive, DirectiveError, find_directive
+from emulator.embeddings import EmbeddingEndpoint
 from emulator.enhancer import persona_directive
 from emulator.malformed import malformed_response
 from emulator.protocols import Protocol, ProtocolRegistry, RequestError, default_registry
+from emulator.protocols.embeddings import WIRES
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
 from emulator.streaming import PacedStream, planned_chunks
@@ -60,6 +63,18 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
                 Route(path, endpoint.handle, methods=list(protocol.methods), middleware=[in_flight])
             )
         routes.extend(protocol.extra_routes())
+        # The vendor's embeddings endpoint, on the same service (credentials, errors).
+        wire = WIRES.get(protocol.name)
+        if wire is not None:
+            embeddings = EmbeddingEndpoint(wire(protocol), state)
+            routes.append(
+                Route(
+                    wire.path,
+                    embeddings.handle,
+                    methods=["POST"],
+                    middleware=[Middleware(_InFlight, state)],
+                )
+            )
     app = Starlette(routes=routes)
     app.state.emulator = state
     return app
