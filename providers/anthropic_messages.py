@@ -10,11 +10,12 @@ from typing import Any
 
 import anthropic
 
-from gateway.errors import ProviderError
+from gateway.errors import CapabilityMissing, ProviderError
 from providers.anthropic_format import from_anthropic_message, to_anthropic_request
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -166,6 +167,10 @@ class AnthropicMessagesProvider:
         ``providers.base.Provider.stream``)."""
         body = to_anthropic_request(request, self._default_max_tokens)
         return stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Anthropic has no embeddings API: the registry never routes an embedding here."""
+        raise CapabilityMissing(f"instance {self.instance!r} (anthropic) has no embeddings API")
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -22,7 +22,12 @@ from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.openai_chat import map_openai_error, stream_openai
+from providers.openai_embeddings import (
+    embedding_request_to_openai,
+    embedding_response_from_openai,
+)
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
@@ -138,6 +143,7 @@ class AzureOpenAIProvider:
             )
         # Resolved once here: the SDK loads these resources lazily on first use.
         self._create = self._client.chat.completions.with_raw_response.create
+        self._embed = self._client.embeddings.with_raw_response.create
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One chat completion on the deployment ``request.model``; every failure is a
@@ -173,6 +179,24 @@ class AzureOpenAIProvider:
             )
         except AzureError as exc:  # the identity chain, asked for a token per request
             raise map_azure_error(exc, provider=self.instance, secret=self._secret) from None
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One ``POST /embeddings`` on the deployment ``request.model``, every text at once;
+        every failure is a ``ProviderError``."""
+        try:
+            raw = self._embed(**embedding_request_to_openai(request))
+            payload = decode_reply(
+                raw.http_response.content,
+                raw.http_response.headers.get("content-type"),
+                provider=self.instance,
+            )
+        except (openai.OpenAIError, AzureError) as exc:
+            error = map_azure_error(exc, provider=self.instance, secret=self._secret)
+            raise error from None
+        try:
+            return embedding_response_from_openai(payload, request)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool and the identity chain's clients."""

@@ -6,6 +6,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 
@@ -19,6 +20,8 @@ class Capabilities:
     vision: bool = False
     documents: bool = False
     max_output_tokens: int | None = None
+    # Whether the vendor has an embeddings API (``embed``) at all.
+    embeddings: bool = True
 
 
 class Provider(Protocol):
@@ -41,6 +44,11 @@ class Provider(Protocol):
         Nothing is sent before the first ``next()``. Every failure, before or during the
         stream, is a ``ProviderError``; a stream that stops before its end is a retryable
         ``ProviderUnavailable``, never a shorter answer. See ``providers.streaming``."""
+        ...
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Embed every text of ``request`` (``request.model`` is the upstream name), in as
+        many upstream calls as the vendor needs; every failure is a ``ProviderError``."""
         ...
 
     def close(self) -> None:

@@ -1,5 +1,6 @@
 """The AWS Bedrock adapter: the Converse API through boto3's ``bedrock-runtime`` client
-(``converse``, or ``converse_stream`` and its binary event stream).
+(``converse``, or ``converse_stream`` and its binary event stream), and ``invoke_model``
+for embeddings.
 
 boto3's own retries are off (one attempt in total): retrying is the gateway's job, and a
 hidden retry would double-count against the instance's global rate limits. The client is
@@ -17,6 +18,7 @@ import botocore.config
 import botocore.eventstream
 import botocore.exceptions
 import botocore.parsers
+import orjson
 import urllib3.exceptions
 
 from gateway.errors import (
@@ -25,16 +27,32 @@ from gateway.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from providers.bedrock_embeddings import (
+    COHERE_BATCH,
+    INPUT_TOKENS_HEADER,
+    cohere_body,
+    cohere_vectors,
+    embedding_family,
+    titan_body,
+    titan_vector,
+)
 from providers.bedrock_format import from_converse_response, request_id, to_converse_request
 from providers.bedrock_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    embed_in_batches,
+    token_count,
+)
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
     call_failed,
     check_stream_type,
+    decode_reply,
     error_for_status,
     for_instance,
     malformed_reply,
@@ -274,6 +292,59 @@ class BedrockConverseProvider:
             ) from None
         finally:
             events.close()
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """``InvokeModel`` in the model family's body: Titan one text per call, Cohere 96;
+        every failure is a ``ProviderError``."""
+        model = request.model
+        family = embedding_family(model)
+        if family is None:  # checked at submission; a changed model_map could still get here
+            raise ProviderRejected(
+                f"{model!r} is not a Bedrock embedding model the gateway can call",
+                provider=self.instance,
+            )
+
+        def titan(texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+            asked = titan_body(model, texts[0], request.dimensions)
+            body, header_tokens = self._invoke(model, asked)
+            vector, counted = titan_vector(body)
+            return [vector], header_tokens or token_count(counted)
+
+        def cohere(texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+            asked = cohere_body(model, texts, request.dimensions)
+            body, header_tokens = self._invoke(model, asked)
+            return cohere_vectors(body, len(texts)), header_tokens
+
+        try:
+            if family == "titan":
+                return embed_in_batches(request, 1, titan)
+            return embed_in_batches(request, COHERE_BATCH, cohere)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+
+    def _invoke(self, model: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """One ``InvokeModel`` call: the reply's JSON object and the input tokens its
+        ``x-amzn-bedrock-input-token-count`` header counts (0 without one)."""
+        try:
+            response = self._client.invoke_model(
+                modelId=model,
+                body=orjson.dumps(body),
+                contentType="application/json",
+                accept="application/json",
+            )
+            content = response["body"].read()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            # "from None": botocore errors can carry the signed request.
+            raise map_bedrock_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        except _PARSER_FAILURES:
+            raise malformed_reply("not an InvokeModel response", provider=self.instance) from None
+        payload = decode_reply(content, response.get("contentType"), provider=self.instance)
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        raw_tokens = headers.get(INPUT_TOKENS_HEADER)
+        tokens = int(raw_tokens) if isinstance(raw_tokens, str) and raw_tokens.isdigit() else 0
+        return payload, tokens
 
     def close(self) -> None:
         """Close the client's connection pool."""

@@ -62,12 +62,13 @@ class CircuitConfig(BaseModel):
 
 
 class ModelPrice(BaseModel):
-    """USD per million tokens, for ``cost_usd`` on job records."""
+    """USD per million tokens, for ``cost_usd`` on job records (an embedding model has no
+    output tokens: ``output_per_mtok`` may be left out)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (
@@ -106,6 +107,9 @@ class InstanceConfig(BaseModel):
     api_version: str | None = None
     models: list[str] = Field(default_factory=list)
     model_patterns: list[str] = Field(default_factory=list)
+    # Models served for ``/v1/embeddings`` (and ``embedding`` jobs) only; ``models`` and
+    # patterns are chat models. A name is one kind everywhere: see ``ProvidersConfig``.
+    embedding_models: list[str] = Field(default_factory=list)
     # Gateway model name → the name the upstream API expects (e.g. a Bedrock model id).
     model_map: dict[str, str] = Field(default_factory=dict)
     # Azure-style: deployment name → the gateway model it serves (folded into model_map).
@@ -183,11 +187,21 @@ class ProvidersConfig(BaseModel):
             data = {**data, "instances": named}
         return data
 
+    @property
+    def embedding_models(self) -> frozenset[str]:
+        """Every model some instance serves for embeddings."""
+        return frozenset(m for inst in self.instances.values() for m in inst.embedding_models)
+
     @model_validator(mode="after")
     def _check_references(self) -> ProvidersConfig:
         if not self.instances:
             raise ValueError("no provider instances configured")
-        models = {m for inst in self.instances.values() for m in [*inst.models, *inst.model_map]}
+        self._check_model_kinds()
+        models = {
+            m
+            for inst in self.instances.values()
+            for m in [*inst.models, *inst.model_map, *inst.embedding_models]
+        }
         patterns = [p for inst in self.instances.values() for p in inst.model_patterns]
         for inst in self.instances.values():
             for fb in inst.fallbacks:
@@ -200,6 +214,31 @@ class ProvidersConfig(BaseModel):
                 if fb == inst.name:
                     raise ValueError(f"instance {inst.name!r} lists itself as a fallback")
         return self
+
+    def _check_model_kinds(self) -> None:
+        """A model name is an embedding model on every instance or on none, so a request
+        is refused the same way wherever it would be routed: an instance listing an
+        embedding model among its chat ``models``, or mapping one (``model_map``,
+        ``deployments``) without listing it in its ``embedding_models``, is a mistake."""
+        embedding = self.embedding_models
+        for inst in self.instances.values():
+            if inst.embedding_models and inst.type == "anthropic":
+                raise ValueError(
+                    f"instance {inst.name!r}: Anthropic has no embeddings API; "
+                    "embedding_models cannot be served there"
+                )
+            for model in inst.models:
+                if model in embedding:
+                    raise ValueError(
+                        f"instance {inst.name!r}: {model!r} is an embedding model elsewhere; "
+                        "list it under embedding_models, not models"
+                    )
+            for model in inst.model_map:
+                if model in embedding and model not in inst.embedding_models:
+                    raise ValueError(
+                        f"instance {inst.name!r} maps the embedding model {model!r}; "
+                        "list it under its embedding_models too"
+                    )
 
 
 def interpolate_env(text: str, environ: Mapping[str, str]) -> str:

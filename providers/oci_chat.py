@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
+from providers.oci_embeddings import EMBED_BATCH, embed_text_body, embed_text_vectors
 from providers.oci_format import chat_request_to_oci, chat_response_from_oci
 from providers.oci_stream import EventReader
 from providers.streaming import StreamEvent
@@ -267,6 +269,27 @@ class OCIChatProvider:
             text = self._credentials.redact(event["message"])
             raise stream_failed(upstream_message({"message": text}, 200, None), provider="")
         return event
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """``POST /actions/embedText``, up to 96 texts per call; every failure is a
+        ``ProviderError``."""
+
+        def embed_batch(texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+            body = embed_text_body(request.model, texts, request.dimensions, self._compartment_id)
+            try:
+                response = self._client.embed_text(orjson.dumps(body))
+            except _SDK_ERRORS as exc:
+                # "from None": SDK errors hold the signed request, Authorization included.
+                raise map_oci_error(
+                    exc, provider=self.instance, credentials=self._credentials
+                ) from None
+            payload = _json_of(response.data, provider=self.instance)
+            return embed_text_vectors(payload, len(texts))
+
+        try:
+            return embed_in_batches(request, EMBED_BATCH, embed_batch)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

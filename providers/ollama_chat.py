@@ -20,10 +20,12 @@ import orjson
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse, checked
+from providers.ollama_embeddings import EMBED_PATH, embed_body, embed_vectors
 from providers.ollama_format import chat_request_to_ollama, chat_response_from_ollama
 from providers.ollama_stream import LineReader
 from providers.streaming import StreamEvent
-from providers.types import ChatRequest, ChatResponse
+from providers.types import ChatRequest, ChatResponse, Usage
 from providers.upstream_errors import (
     call_failed,
     check_stream_type,
@@ -133,6 +135,25 @@ class OllamaChatProvider:
             failure = stream_cut_short(provider=self.instance) if cut else None
             # "from None": the exception holds the request.
             raise failure or map_ollama_error(exc, provider=self.instance) from None
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One ``POST /api/embed`` with every text; every failure is a ``ProviderError``."""
+        body = orjson.dumps(embed_body(request))
+        headers = {"content-type": "application/json"}
+        try:
+            response = self._client.post(EMBED_PATH, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise map_ollama_error(exc, provider=self.instance) from None
+        if response.status_code != 200:
+            raise map_ollama_error(response, provider=self.instance)
+        payload = decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
+        try:
+            vectors, tokens = embed_vectors(payload, len(request.inputs))
+            return checked(vectors, Usage(prompt_tokens=tokens), request.model, request)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
 

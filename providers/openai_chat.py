@@ -14,6 +14,11 @@ import openai
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse
+from providers.openai_embeddings import (
+    embedding_request_to_openai,
+    embedding_response_from_openai,
+)
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
 from providers.openai_stream import ChunkReader
 from providers.streaming import StreamEvent
@@ -143,6 +148,7 @@ class OpenAIChatProvider:
         # Resolved once here: the SDK loads these resources lazily, about 35 ms on first use,
         # which would otherwise land on the first call after admission.
         self._create = self._client.chat.completions.with_raw_response.create
+        self._embed = self._client.embeddings.with_raw_response.create
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One chat completion; every failure is a ``ProviderError``."""
@@ -169,6 +175,22 @@ class OpenAIChatProvider:
         is a ``ProviderError`` (see ``providers.base.Provider.stream``)."""
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
         return stream_openai(self._create, body, provider=self.instance, secret=self._api_key)
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One ``POST /embeddings`` with every text; every failure is a ``ProviderError``."""
+        try:
+            raw = self._embed(**embedding_request_to_openai(request))
+            payload = decode_reply(
+                raw.http_response.content,
+                raw.http_response.headers.get("content-type"),
+                provider=self.instance,
+            )
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, provider=self.instance, api_key=self._api_key) from None
+        try:
+            return embedding_response_from_openai(payload, request)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
         """Close the SDK's connection pool."""

@@ -21,6 +21,7 @@ from gateway.errors import CapabilityMissing, InvalidRequest
 from providers.base import Capabilities, Provider
 from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
+from providers.embeddings import EmbeddingRequest
 from providers.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ ProviderFactory = Callable[[InstanceConfig, Credentials], Provider]
 
 RequestCheck = Callable[[ChatRequest], object]
 """Raises ``InvalidRequest`` for a request the provider's wire format cannot carry."""
+
+EmbeddingCheck = Callable[[EmbeddingRequest, str, str], object]
+"""``(request, upstream model, where)``: raises ``InvalidRequest`` (naming the parameter
+and ``where``, the instance) for an embedding request the vendor's API cannot carry."""
 
 API_KEY = (frozenset({"api_key"}),)
 
@@ -42,8 +47,10 @@ class ProviderKind:
     the acceptable sets of credential fields (any one complete set will do; empty: none
     needed). ``ambient`` is ``"module:function"``, a probe for the SDK's default chain.
     ``check`` is ``"module:function"``, run on every request routed to the type (the pure
-    wire mapping: running it is the check; it never imports the SDK). ``extra`` is the
-    package extra that installs the adapter's SDK (none: a base dependency).
+    wire mapping: running it is the check; it never imports the SDK). ``embed_check`` is
+    ``"module:function"``, an ``EmbeddingCheck`` run on every embedding request routed to
+    the type. ``extra`` is the package extra that installs the adapter's SDK (none: a base
+    dependency).
     """
 
     adapter: str
@@ -51,6 +58,7 @@ class ProviderKind:
     credential_fields: tuple[frozenset[str], ...] = API_KEY
     ambient: str | None = None
     check: str | None = None
+    embed_check: str | None = None
     extra: str | None = None
 
 
@@ -62,7 +70,8 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         ),
         "anthropic": ProviderKind(
             adapter="providers.anthropic_messages:AnthropicMessagesProvider",
-            capabilities=Capabilities(tools=True, vision=True),
+            # Anthropic has no embeddings API (it points to Voyage AI).
+            capabilities=Capabilities(tools=True, vision=True, embeddings=False),
             check="providers.anthropic_format:check_anthropic_request",
         ),
         "bedrock": ProviderKind(
@@ -71,6 +80,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             credential_fields=(frozenset({"access_key_id", "secret_access_key"}),),
             ambient="providers.bedrock_converse:aws_chain_available",
             check="providers.bedrock_format:check_converse_request",
+            embed_check="providers.bedrock_embeddings:check_bedrock_embedding",
             extra="bedrock",
         ),
         "azure_openai": ProviderKind(
@@ -98,6 +108,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             adapter="providers.watsonx_chat:WatsonxChatProvider",
             capabilities=Capabilities(tools=True, vision=True),
             check="providers.watsonx_format:check_watsonx_request",
+            embed_check="providers.watsonx_embeddings:check_watsonx_embedding",
         ),
         "oci": ProviderKind(
             adapter="providers.oci_chat:OCIChatProvider",
@@ -105,6 +116,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             credential_fields=(frozenset({"private_key"}),),
             ambient="providers.oci_chat:oci_principal_available",
             check="providers.oci_format:check_oci_request",
+            embed_check="providers.oci_embeddings:check_oci_embedding",
             extra="oci",
         ),
     }
@@ -199,3 +211,21 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
         check = _load(kind.check)
         assert callable(check)
         check(request)
+
+
+def check_embedding(config: InstanceConfig, model: str, request: EmbeddingRequest) -> None:
+    """Refuse, before anything is queued, an embedding request the instance cannot serve:
+    a type without an embeddings API, ``model`` (the gateway's name) not among the
+    instance's ``embedding_models``, or a parameter the vendor's API cannot carry."""
+    where = f"instance {config.name!r} ({config.type})"
+    if not capabilities_of(config).embeddings:
+        raise CapabilityMissing(f"{where} has no embeddings API", param="model")
+    if model not in config.embedding_models:
+        raise CapabilityMissing(
+            f"{where} does not serve the embedding model {model!r}", param="model"
+        )
+    kind = provider_kind(config.type)
+    if kind.embed_check:
+        check = _load(kind.embed_check)
+        assert callable(check)
+        check(request, config.upstream_model(model), where)

@@ -1,8 +1,11 @@
 """Model routing: which provider instance a request for a model goes to.
 
-Candidates are the instances listing the model (``models``, ``model_map``, ``deployments``,
-or discovered from the server), else those whose ``model_patterns`` match, else the
-default model's. A per-request hint (an instance name or a provider type) narrows them.
+Candidates are the instances listing the model (``models``, ``embedding_models``,
+``model_map``, ``deployments``, or discovered from the server), else those whose
+``model_patterns`` match, else the default model's. A model is an embedding model when
+an instance lists it under ``embedding_models`` (everything else is a chat model): a
+request for the other kind is refused before any instance is considered. A per-request
+hint (an instance name or a provider type) narrows the candidates.
 Among the rest, disabled instances are dropped; instances a live worker serves come before
 those nobody serves now; instances with headroom come before those without (cooling down
 after a 429, circuit open, at a limit); then the lowest ``priority`` wins, and equal
@@ -19,11 +22,20 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from gateway.errors import GatewayError, InvalidRequest, ServiceUnavailable, UnknownModel
+from gateway.errors import (
+    CapabilityMissing,
+    GatewayError,
+    InvalidRequest,
+    ServiceUnavailable,
+    UnknownModel,
+)
 from providers.config import InstanceConfig, ProvidersConfig
 
 _PATTERN_CACHE_SIZE = 4096
+
+ModelKind = Literal["chat", "embedding"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +77,9 @@ class ModelRouter:
         self._types = frozenset(i.type for i in config.instances.values())
         self._configured: dict[str, list[InstanceConfig]] = {}
         for inst in config.instances.values():
-            for model in dict.fromkeys([*inst.models, *inst.model_map]):
+            for model in dict.fromkeys([*inst.models, *inst.embedding_models, *inst.model_map]):
                 self._configured.setdefault(model, []).append(inst)
+        self._embedding = config.embedding_models
         self._discovered: dict[str, frozenset[str]] = {}
         self._patterns: list[tuple[re.Pattern[str], InstanceConfig]] = [
             (re.compile(fnmatch.translate(p)), inst)
@@ -119,14 +132,17 @@ class ModelRouter:
         hint: str | None = None,
         states: InstanceStates | None = None,
         accepts: Callable[[InstanceConfig], None] | None = None,
+        kind: ModelKind = "chat",
     ) -> Route:
         """The route for ``model``: 400 ``UnknownModel`` when nothing serves it, 400 for a
-        hint that cannot serve it, 503 when every candidate is disabled.
+        model of the other ``kind`` or a hint that cannot serve it, 503 when every
+        candidate is disabled.
 
         ``accepts`` raises for an instance that cannot take the request (a capability it
         lacks, a wire-format limit); such instances are never chosen, and when none can
         take it the first candidate's error is raised.
         """
+        self._check_kind(model, kind)
         candidates = self.candidates(model)
         if not candidates:
             default = self._config.default_model
@@ -139,6 +155,26 @@ class ModelRouter:
         if accepts is not None:
             chosen = self._first_accepting(model, candidates, states or {}, chosen, accepts)
         return Route(instance=chosen, model=model, upstream_model=chosen.upstream_model(model))
+
+    def kind_of(self, model: str) -> ModelKind:
+        return "embedding" if model in self._embedding else "chat"
+
+    def _check_kind(self, model: str, kind: ModelKind) -> None:
+        if kind == self.kind_of(model):
+            return
+        if kind == "chat":
+            raise CapabilityMissing(
+                f"model {model!r} is an embedding model: use POST /v1/embeddings "
+                "(or a job of type embedding)",
+                param="model",
+            )
+        if not self.candidates(model):
+            raise UnknownModel(model, sorted(self._embedding))
+        listed = ", ".join(sorted(self._embedding)) or "(none configured)"
+        raise CapabilityMissing(
+            f"model {model!r} is a chat model, not an embedding model; embedding models: {listed}",
+            param="model",
+        )
 
     def _narrow(
         self, model: str, candidates: tuple[InstanceConfig, ...], hint: str

@@ -22,6 +22,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Generator, Mapping
+from typing import Any
 
 import google.auth
 import google.auth.credentials
@@ -35,6 +36,7 @@ from google.oauth2 import service_account
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.sse import server_sent_events
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
@@ -53,6 +55,7 @@ from providers.upstream_errors import (
     unreachable,
     upstream_message,
 )
+from providers.vertex_embeddings import predict_batch_size, predict_body, predict_vectors
 from providers.vertex_format import chat_response_from_gemini, gemini_request
 from providers.vertex_stream import ChunkReader
 
@@ -249,13 +252,7 @@ class VertexGeminiProvider:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One ``generateContent`` call; every failure is a ``ProviderError``."""
-        body = orjson.dumps(gemini_request(request))
-        response = self._post(self._url(request.model, "generateContent"), body)
-        if response.status_code != 200:
-            raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
-        payload = decode_reply(
-            response.content, response.headers.get("content-type"), provider=self.instance
-        )
+        payload = self._call(request.model, "generateContent", gemini_request(request))
         try:
             return chat_response_from_gemini(payload, request.model)
         except ProviderError as exc:
@@ -300,6 +297,29 @@ class VertexGeminiProvider:
             message = self._scrub(upstream_message(chunk, 200, None))
             raise stream_failed(message, provider=self.instance)
         return chunk
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """``:predict`` calls on the text-embedding model, as many texts per call as the
+        model takes; every failure is a ``ProviderError``."""
+
+        def predict(texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+            body = predict_body(texts, request.dimensions)
+            return predict_vectors(self._call(request.model, "predict", body), len(texts))
+
+        try:
+            return embed_in_batches(request, predict_batch_size(request.model), predict)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+
+    def _call(self, model: str, method: str, body: object) -> dict[str, Any]:
+        """``POST {model}:{method}`` with a JSON body: the reply's JSON object, or a
+        ``ProviderError``."""
+        response = self._post(self._url(model, method), orjson.dumps(body))
+        if response.status_code != 200:
+            raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
+        return decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
 
     def _url(self, model: str, method: str) -> str:
         return f"{self._models_url}{urllib.parse.quote(model, safe='')}:{method}"

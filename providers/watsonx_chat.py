@@ -3,14 +3,16 @@
 The official ``ibm-watsonx-ai`` SDK pulls in pandas and more for one POST, so this speaks
 the API directly: an IAM token exchange (:mod:`providers.ibm_iam`), then ``POST
 {base_url}/ml/v1/text/chat?version=...`` (or ``/ml/v1/text/chat_stream``, answered as
-server-sent ``chat.completion.chunk`` events) with the bearer token. No retries here (they
-are the gateway's job), except the one the token protocol needs: a 401 means the token was
-revoked or expired early, so the key is exchanged again and the call repeated once.
+server-sent ``chat.completion.chunk`` events; ``/ml/v1/text/embeddings`` to embed) with the
+bearer token. No retries here (they are the gateway's job), except the one the token
+protocol needs: a 401 means the token was revoked or expired early, so the key is
+exchanged again and the call repeated once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import httpx
 import orjson
@@ -18,6 +20,7 @@ import orjson
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
 from providers.openai_stream import ChunkReader
 from providers.sse import ServerSentEvent, server_sent_events
@@ -36,6 +39,12 @@ from providers.upstream_errors import (
     timed_out,
     unreachable,
     upstream_message,
+)
+from providers.watsonx_embeddings import (
+    EMBED_BATCH,
+    embeddings_body,
+    embeddings_url,
+    embeddings_vectors,
 )
 from providers.watsonx_format import (
     DEFAULT_API_VERSION,
@@ -111,6 +120,7 @@ class WatsonxChatProvider:
         version = config.api_version or DEFAULT_API_VERSION
         self._url = chat_url(base_url, version)
         self._stream_url = chat_url(base_url, version, stream=True)
+        self._embeddings_url = embeddings_url(base_url, version)
         # One pooled client for IAM and chat calls alike, shared by all worker threads.
         self._client = httpx.Client(timeout=config.timeout_seconds)
         self._iam = IamTokenSource(
@@ -133,16 +143,7 @@ class WatsonxChatProvider:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One chat call; every failure is a ``ProviderError``."""
-        body = self._body(request)
-        token = self._iam.token()
-        response = self._post(body, token)
-        if response.status_code == 401:
-            response = self._post(body, self._iam.refresh(token))
-        if response.status_code >= 400:
-            raise self._failure(response)
-        payload = decode_reply(
-            response.content, response.headers.get("content-type"), provider=self.instance
-        )
+        payload = self._call(self._url, self._body(request))
         try:
             return chat_response_from_watsonx(payload)
         except ProviderError as exc:
@@ -155,10 +156,10 @@ class WatsonxChatProvider:
 
     def _stream(self, body: bytes) -> Generator[StreamEvent, None, None]:
         token = self._iam.token()
-        reply = self._post(body, token, stream=True)
+        reply = self._post(self._stream_url, body, token, stream=True)
         if reply.status_code == 401:
             reply.close()
-            reply = self._post(body, self._iam.refresh(token), stream=True)
+            reply = self._post(self._stream_url, body, self._iam.refresh(token), stream=True)
         reader = ChunkReader(finish=finish_reason_from_watsonx, model_fields=("model_id", "model"))
         try:
             if reply.status_code >= 400:
@@ -190,13 +191,40 @@ class WatsonxChatProvider:
             raise stream_failed(message, provider=self.instance)
         return data
 
-    def _post(self, body: bytes, token: str, *, stream: bool = False) -> httpx.Response:
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """``POST /ml/v1/text/embeddings``, up to 1,000 texts per call; every failure is a
+        ``ProviderError``."""
+
+        def embed_batch(texts: tuple[str, ...]) -> tuple[list[list[float]], int]:
+            body = embeddings_body(
+                request.model, texts, project_id=self._project_id, space_id=self._space_id
+            )
+            payload = self._call(self._embeddings_url, orjson.dumps(body))
+            return embeddings_vectors(payload, len(texts))
+
+        try:
+            return embed_in_batches(request, EMBED_BATCH, embed_batch)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
+
+    def _call(self, url: str, body: bytes) -> dict[str, Any]:
+        """POST with the IAM token (exchanged again once on a 401): the reply's object."""
+        token = self._iam.token()
+        response = self._post(url, body, token)
+        if response.status_code == 401:
+            response = self._post(url, body, self._iam.refresh(token))
+        if response.status_code >= 400:
+            raise self._failure(response)
+        return decode_reply(
+            response.content, response.headers.get("content-type"), provider=self.instance
+        )
+
+    def _post(self, url: str, body: bytes, token: str, *, stream: bool = False) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if stream else "application/json",
         }
-        url = self._stream_url if stream else self._url
         try:
             request = self._client.build_request("POST", url, content=body, headers=headers)
             return self._client.send(request, stream=stream)
