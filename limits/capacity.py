@@ -22,6 +22,7 @@ from gateway import keys
 from gateway.redis_replies import text
 from limits.capacity_scripts import CapacityScripts
 from providers.config import InstanceConfig
+from providers.embeddings import EmbeddingRequest
 from providers.types import ChatRequest
 
 # A minute plus a half-second guard: a request admitted at the very start of our window
@@ -80,6 +81,11 @@ def estimate_tokens(request: ChatRequest, reply_estimate: int) -> int:
         chars += len(tool.name) + len(tool.description) + len(str(tool.parameters))
     reply = request.max_tokens if request.max_tokens is not None else reply_estimate
     return math.ceil(chars / CHARS_PER_TOKEN) + reply
+
+
+def estimate_embedding_tokens(request: EmbeddingRequest) -> int:
+    """Tokens to reserve for an embedding call: its texts' characters / 4 (no reply)."""
+    return max(1, math.ceil(request.chars / CHARS_PER_TOKEN))
 
 
 def wait_order(priority: int, created_at: float, max_priority: int = 9) -> int:

@@ -32,6 +32,7 @@ from tasks.jobs.in_flight import InFlight
 from tasks.jobs.sync_store import SyncJobStore
 from tasks.kinds.base import ModelParts, kinds_table
 from tasks.kinds.completion import CompletionKind
+from tasks.kinds.embedding import EmbeddingKind
 from tasks.kinds.enhancement.pipeline import EnhancementRunner
 from tasks.kinds.tool import ToolKind
 from tasks.loops.fallbacks import FallbackPlanner
@@ -139,6 +140,7 @@ class WorkerRuntime:
             ),
             ToolKind(executor=self.tools.executor, calls=calls),
             EnhancementRunner(parts=parts, prompts=PromptTemplates(), fetch=self.fetch_document),
+            EmbeddingKind(calls=calls, provider_for=self.provider_for),
         )
         self.runner = JobRunner(calls=calls, kinds=kinds)
 

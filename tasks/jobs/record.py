@@ -40,6 +40,7 @@ class JobType(StrEnum):
     COMPLETION = "completion"
     TOOL = "tool"
     ENHANCEMENT = "enhancement"
+    EMBEDDING = "embedding"
 
 
 # Fields both job and batch records have: a webhook's delivery (``tasks.webhooks.deliveries``).

@@ -14,8 +14,9 @@ from redis.exceptions import RedisError
 from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
 from gateway.outbound import OutboundPolicy, canonical_url
 from gateway.queues import TOOLS_QUEUE
+from providers.openai_embeddings import embedding_call_from_openai
 from providers.openai_format import chat_request_from_openai
-from providers.registry import check_request
+from providers.registry import check_embedding, check_request
 from providers.router import InstanceStates, ModelRouter
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id, storable_json
@@ -86,6 +87,7 @@ class JobSubmitter:
         prompts: PromptTemplates,
         document_max_bytes: int,
         request_limits: RequestLimits,
+        embedding_max_inputs: int = 2048,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
@@ -100,6 +102,7 @@ class JobSubmitter:
         self._prompts = prompts
         self._document_max_bytes = document_max_bytes
         self._request_limits = request_limits
+        self._embedding_max_inputs = embedding_max_inputs
 
     def prepare(
         self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
@@ -134,6 +137,8 @@ class JobSubmitter:
                 raise InvalidRequest("session_id applies to completion jobs", param="session_id")
             self._tools.validate(name, spec.request.get("arguments", {}))
             queue = TOOLS_QUEUE
+        elif spec.type is JobType.EMBEDDING:
+            model, provider, queue = self._prepare_embedding(spec)
         else:
             request, model, provider, queue = self._prepare_enhancement(spec, param)
         # Only a completion produces output as it runs; other kinds' streams would only ever
@@ -161,6 +166,22 @@ class JobSubmitter:
             request_id=spec.request_id,
             stream="1" if streams else None,
         )
+
+    def _prepare_embedding(self, spec: JobSpec) -> tuple[str, str, str]:
+        """(model, instance, queue) of an embedding job: routed among the instances that
+        serve the model for embeddings and can carry the request."""
+        if spec.session_id is not None:
+            raise InvalidRequest("session_id applies to completion jobs", param="session_id")
+        call = embedding_call_from_openai(spec.request, max_inputs=self._embedding_max_inputs)
+        request = call.request
+        route = self._router.route(
+            request.model,
+            hint=call.provider,
+            states=self._instance_states(),
+            accepts=lambda inst: check_embedding(inst, request.model, request),
+            kind="embedding",
+        )
+        return request.model, route.instance.name, route.queue
 
     def _prepare_enhancement(
         self, spec: JobSpec, param: str

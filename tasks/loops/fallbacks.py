@@ -18,7 +18,8 @@ from typing import Any
 
 from gateway.errors import GatewayError
 from providers.config import ProvidersConfig
-from providers.registry import check_request
+from providers.embeddings import EmbeddingRequest
+from providers.registry import check_embedding, check_request
 from providers.router import ModelRouter
 from providers.types import ChatRequest
 from tasks.jobs.record import JobRecord
@@ -101,7 +102,10 @@ class FallbackPlanner:
             if fallback in self._config.instances:
                 out.append(Candidate(fallback, primary.model))
             else:
-                out.append(Candidate(self._router.route(fallback).instance.name, fallback))
+                kind = self._router.kind_of(fallback)
+                out.append(
+                    Candidate(self._router.route(fallback, kind=kind).instance.name, fallback)
+                )
         serving = self._router.candidates(primary.model)
         # Only where configuration says the primary serves the model: a model discovered
         # on a local server (Ollama) must not fall back to a cloud instance's pattern.
@@ -119,15 +123,21 @@ class FallbackPlanner:
             return RouteState(state.primary, state.current, (), state.hint)
         return state.restarted()
 
-    def next_untried(self, state: RouteState, request: ChatRequest) -> Candidate | None:
-        """The first candidate not yet tried in this round that can serve ``request``."""
+    def next_untried(
+        self, state: RouteState, request: ChatRequest | EmbeddingRequest
+    ) -> Candidate | None:
+        """The first candidate not yet tried in this round that can serve ``request`` (an
+        embedding request: only where the candidate's model is an embedding model)."""
         tried = {*state.tried, state.current.instance, *self._unavailable()}
         for candidate in self.candidates(state.primary, state.hint):
             if candidate.instance in tried:
                 continue
             inst = self._config.instances[candidate.instance]
             try:
-                check_request(inst, request)
+                if isinstance(request, EmbeddingRequest):
+                    check_embedding(inst, candidate.model, request)
+                else:
+                    check_request(inst, request)
             except GatewayError:
                 continue  # lacks a capability the request needs
             return candidate

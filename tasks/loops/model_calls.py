@@ -1,5 +1,6 @@
-"""One model turn of a job: wait for the instance's capacity, call it, and turn a provider
-failure into the right next step — a fallback, a backoff, or a failed job.
+"""One model turn of a job (or an embedding job's embed): wait for the instance's
+capacity, call it, and turn a provider failure into the right next step — a fallback, a
+backoff, or a failed job.
 
 An *attempt* is a provider call, counted on the record before it is made, and every reply
 is recorded as paid for at once (``tasks.jobs.job_scripts``). Waiting for capacity is not
@@ -23,11 +24,13 @@ from limits.capacity import (
     Outcome,
     ProviderCapacity,
     RequestTooLarge,
+    estimate_embedding_tokens,
     estimate_tokens,
     wait_order,
 )
 from providers.base import Provider
 from providers.config import InstanceConfig
+from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.types import ChatRequest, ChatResponse
 from tasks.jobs.in_flight import InFlight
 from tasks.jobs.messages import TaskMessageBuilder
@@ -58,6 +61,16 @@ class Turn:
     """A model reply, and the capacity it holds until ``ModelCalls.settle``."""
 
     response: ChatResponse
+    admission: Admission
+    instance: InstanceConfig
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingTurn:
+    """Vectors, and the capacity they hold until ``ModelCalls.settle``."""
+
+    response: EmbeddingResponse
     admission: Admission
     instance: InstanceConfig
     seconds: float
@@ -95,7 +108,8 @@ class ModelCalls:
         goes to the job's stream as it is produced (``tasks.loops.streamed_calls``), marked as
         model turn ``turn`` of the job."""
         instance = self.instances[route.current.instance]
-        admission = self._admit(job, token, instance, request, route, spent)
+        tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
+        admission = self._admit(job, token, instance, request, route, spent, tokens)
         if admission is None:
             return None
         started = time.perf_counter()
@@ -131,6 +145,39 @@ class ModelCalls:
                 raise
         return Turn(response, admission, instance, time.perf_counter() - started)
 
+    def embed(
+        self,
+        job: JobRecord,
+        token: str,
+        route: RouteState,
+        provider: Provider,
+        request: EmbeddingRequest,
+    ) -> EmbeddingTurn | None:
+        """One ``embed`` of ``request`` (already naming the upstream model) on the route's
+        instance, under its capacity like a chat turn (the texts' token estimate, settled
+        to what the provider counted); None once the job has been handed back, moved, or
+        failed. One attempt, however many upstream calls the vendor's batch size needs."""
+        instance = self.instances[route.current.instance]
+        tokens = estimate_embedding_tokens(request)
+        admission = self._admit(job, token, instance, request, route, None, tokens)
+        if admission is None:
+            return None
+        started = time.perf_counter()
+        with self.in_flight.call(admission):
+            try:
+                if not self._attempt_starts(job, token, instance, admission):
+                    return None
+                response = provider.embed(request)
+                self._paid(job, route, instance, response)
+            except ProviderError as exc:
+                self._release_failed(instance, admission, exc)
+                self._provider_failed(job, token, route, request, exc, None)
+                return None
+            except BaseException:
+                self.capacity.release(instance, admission, Outcome.NEUTRAL)
+                raise
+        return EmbeddingTurn(response, admission, instance, time.perf_counter() - started)
+
     def _attempt_starts(
         self, job: JobRecord, token: str, instance: InstanceConfig, admission: Admission
     ) -> bool:
@@ -144,7 +191,11 @@ class ModelCalls:
         return False
 
     def _paid(
-        self, job: JobRecord, route: RouteState, instance: InstanceConfig, response: ChatResponse
+        self,
+        job: JobRecord,
+        route: RouteState,
+        instance: InstanceConfig,
+        response: ChatResponse | EmbeddingResponse,
     ) -> None:
         """Record the reply's usage and cost on the job at once, whether or not the job is
         still ours: a reply that cannot be used is still paid for."""
@@ -153,7 +204,7 @@ class ModelCalls:
         cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
         self.store.paid_reply(job.id, usage, None if cost is None else round(cost, 8))
 
-    def settle(self, turn: Turn) -> None:
+    def settle(self, turn: Turn | EmbeddingTurn) -> None:
         """Release the turn's capacity, settling its tokens to what the reply used. Called
         after the reply is recorded: a paid-for answer is kept even if this fails."""
         used = turn.response.usage.total_tokens
@@ -165,13 +216,14 @@ class ModelCalls:
         job: JobRecord,
         token: str,
         instance: InstanceConfig,
-        request: ChatRequest,
+        request: ChatRequest | EmbeddingRequest,
         route: RouteState,
         spent: dict[str, Any] | None,
+        tokens: int,
     ) -> Admission | None:
-        """Capacity for one call, or None once the job has been handed back."""
+        """Capacity for one call (``tokens`` reserved), or None once the job has been
+        handed back."""
         order = wait_order(job.priority, job.created_at)
-        tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
         deadline = time.monotonic() + self.wait_in_slot_seconds
         while True:
             try:
@@ -224,7 +276,7 @@ class ModelCalls:
         job: JobRecord,
         token: str,
         route: RouteState,
-        request: ChatRequest,
+        request: ChatRequest | EmbeddingRequest,
         exc: ProviderError,
         spent: dict[str, Any] | None,
     ) -> None:
