@@ -16,6 +16,7 @@ from api.responses import FastJSONResponse
 from api.routes import (
     batches,
     chat,
+    embeddings,
     health,
     job_streams,
     jobs,
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
-    routers = (health, jobs, job_streams, batches, chat, models, providers, sessions)
+    routers = (health, jobs, job_streams, batches, chat, embeddings, models, providers, sessions)
     for module in (*routers, tools, webhooks):
         app.include_router(module.router)
     return app

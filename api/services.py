@@ -99,6 +99,7 @@ class ApiServices:
             prompts=PromptTemplates(),
             document_max_bytes=settings.document_max_bytes,
             request_limits=request_limits,
+            embedding_max_inputs=settings.embedding_max_inputs,
         )
         batches = BatchStore(redis, settings.job_ttl_seconds)
         batch_submitter = BatchSubmitter(

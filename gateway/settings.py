@@ -276,6 +276,12 @@ class Settings(BaseSettings):
         description="Hosts, `*.suffixes`, IPs and CIDRs that webhook and document URLs may "
         "reach although they are not public, e.g. `hooks.internal,10.20.0.0/16`.",
     )
+    embedding_max_inputs: int = Field(
+        default=2048,
+        ge=1,
+        description="Texts one `/v1/embeddings` request (or `embedding` job) may hold; "
+        "OpenAI's own limit is 2048.",
+    )
     batch_max_documents: int = Field(default=10_000, ge=1, description="Documents per batch.")
     batch_max_body_bytes: int = Field(
         default=64 * 1_048_576,

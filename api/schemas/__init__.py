@@ -13,6 +13,7 @@ from api.schemas.batches import (
 from api.schemas.catalog import Model, ModelList, ModelPattern, ProviderInstance, ProviderList
 from api.schemas.chat import ChatChoice, ChatCompletion, ChatCompletionRequest
 from api.schemas.common import MetadataValue, ResponseModel
+from api.schemas.embeddings import Embedding, EmbeddingCreate, EmbeddingList, EmbeddingUsage
 from api.schemas.errors import ErrorBody, ErrorResponse, error_responses
 from api.schemas.health import Health, Readiness, RedisDown
 from api.schemas.jobs import (
@@ -44,6 +45,10 @@ __all__ = [
     "ChatCompletion",
     "ChatCompletionRequest",
     "DeliveryAttempt",
+    "Embedding",
+    "EmbeddingCreate",
+    "EmbeddingList",
+    "EmbeddingUsage",
     "ErrorBody",
     "ErrorResponse",
     "Health",

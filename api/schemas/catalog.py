@@ -8,13 +8,15 @@ from api.schemas.common import ResponseModel
 
 
 class Model(ResponseModel):
-    """A routable model; ``instances`` in routing preference order, ``available`` without
-    the ones workers disabled."""
+    """A routable model, OpenAI's fields first; ``kind`` says which endpoint serves it
+    (``chat``: ``/v1/chat/completions``, ``embedding``: ``/v1/embeddings``), ``instances``
+    are in routing preference order, ``available`` without the ones workers disabled."""
 
     id: str
     object: Literal["model"]
     created: int
     owned_by: str
+    kind: Literal["chat", "embedding"]
     instances: list[str]
     available: list[str]
     discovered_on: list[str]
