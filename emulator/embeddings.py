@@ -5,8 +5,8 @@ token counts; each vendor's wire shape is an :class:`EmbeddingWire`
 Vectors
 -------
 A text's vector depends on the text alone (directives stripped) and the number of
-dimensions: a unit vector of Gaussian draws seeded by the text's sha256, each value a
-float32 (what real models produce, so base64 and float answers decode to the same
+dimensions: a unit vector whose components come from the text's shake-256 digest, each
+value a float32 (what real models produce, so base64 and float answers decode to the same
 numbers). The same text gets the same vector from every vendor; without ``dimensions``
 the model's usual size is used (:data:`DEFAULT_DIMENSIONS`).
 
@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import http
 import math
-import random
 import struct
 import time
 from collections.abc import Mapping
@@ -75,11 +74,12 @@ def default_dimensions(model: str) -> int:
 
 
 def embedding_vector(text: str, dimensions: int) -> list[float]:
-    """The deterministic unit vector of ``text`` (directives stripped) in float32 values."""
-    seed = hashlib.sha256(strip_directives(text).encode()).digest()
-    rng = random.Random(seed)
-    draws = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
-    norm = math.sqrt(sum(x * x for x in draws)) or 1.0
+    """The deterministic unit vector of ``text`` (directives stripped) in float32 values:
+    its components drawn uniformly from shake-256 of the text, then normalized (cheap
+    enough that the emulator stays a fast baseline for benchmarks)."""
+    digest = hashlib.shake_256(strip_directives(text).encode()).digest(4 * dimensions)
+    draws = [u / 2**31 - 1.0 for u in struct.unpack(f"<{dimensions}I", digest)]
+    norm = math.sqrt(math.fsum(x * x for x in draws)) or 1.0
     packed = struct.pack(f"<{dimensions}f", *(x / norm for x in draws))
     return list(struct.unpack(f"<{dimensions}f", packed))
 
