@@ -125,6 +125,17 @@ class GatewayClient:
         body = {"model": model, "messages": [dict(m) for m in messages], **fields}
         return _json_object(self._request("POST", "/v1/chat/completions", json=body))
 
+    def embeddings(self, model: str, input: str | Sequence[str], **fields: Any) -> dict[str, Any]:
+        """``POST /v1/embeddings`` (``dimensions``, ``encoding_format``, ``provider`` ...
+        as ``fields``); OpenAI's ``list`` object as a dict."""
+        text = input if isinstance(input, str) else list(input)
+        body = {"model": model, "input": text, **fields}
+        return _json_object(self._request("POST", "/v1/embeddings", json=body))
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        """``GET /v1/models/{id}``: the model, its kind and the instances serving it."""
+        return _json_object(self._request("GET", f"/v1/models/{model_id}"))
+
     # Batches
 
     def submit_batch(

@@ -126,6 +126,11 @@ def test_real_records_match_their_documented_models(
     documented = live_schema["/v1/chat/completions"]["POST"].definition.raw["responses"]["200"]
     assert streamed.headers["content-type"].split(";")[0] in documented["content"]
 
+    embed = {"model": "text-embedding-3-small", "input": ["a", "b"]}
+    api.call("POST", "/v1/embeddings", json=embed)
+    api.call("POST", "/v1/embeddings", json={**embed, "encoding_format": "base64"})
+    api.call("GET", "/v1/models/{model_id}", "/v1/models/ibm/slate-125m-english-rtrvr")
+
     tool_call = {"name": "search_corpus", "arguments": {"query": "llama", "top_k": 2}}
     api.call("POST", "/v1/tools/execute", json=tool_call)
 

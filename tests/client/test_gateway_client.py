@@ -131,6 +131,19 @@ def test_chat_returns_the_openai_shaped_completion(gateway: GatewayClient) -> No
     assert answer["choices"][0]["message"]["content"] == "echo: hi"
 
 
+def test_embeddings_return_the_openai_shaped_list(gateway: GatewayClient) -> None:
+    answer = gateway.embeddings("nomic-embed-text", ["a", "b"], dimensions=4)
+    assert answer["object"] == "list"
+    assert [len(item["embedding"]) for item in answer["data"]] == [4, 4]
+    assert gateway.model("nomic-embed-text")["kind"] == "embedding"
+    with pytest.raises(GatewayClientError) as caught:
+        gateway.embeddings("nomic-embed-text", [])
+    assert (caught.value.status_code, caught.value.param) == (400, "input")
+    with pytest.raises(GatewayClientError) as unknown:
+        gateway.model("ibm/no-such-model:1")
+    assert (unknown.value.status_code, unknown.value.type) == (404, "not_found")
+
+
 def test_unknown_model_raises_model_not_found(gateway: GatewayClient) -> None:
     with pytest.raises(GatewayClientError) as caught:
         gateway.submit("completion", request(model="no-such-model"))
