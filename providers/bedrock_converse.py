@@ -208,7 +208,7 @@ def _botocore_error(
         case botocore.exceptions.ParamValidationError():
             # boto3 checks the request against the service model before sending it.
             text = credentials.redact(scrub_secrets(str(exc), None))[:_MAX_MESSAGE_CHARS]
-            return ProviderRejected(f"invalid Converse request: {text}", provider=provider)
+            return ProviderRejected(f"invalid Bedrock request: {text}", provider=provider)
         case _:
             return call_failed(exc, provider=provider)
 

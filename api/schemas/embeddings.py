@@ -17,7 +17,12 @@ _Text = {"type": "string", "minLength": 1}
 class EmbeddingCreate(BaseModel):
     """``POST /v1/embeddings``: OpenAI's request, plus the gateway's ``provider`` pin."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["model", "input"]})
+    # Extra fields are kept so the reader refuses them by name (a 400): the document says
+    # none are accepted.
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"required": ["model", "input"], "additionalProperties": False},
+    )
 
     model: Annotated[Any, WithJsonSchema({**_Text, "maxLength": 256})] = None
     input: Annotated[
