@@ -208,6 +208,24 @@ def test_a_429_with_retry_after_is_waited_out_and_retried(
     assert job["attempts"] == 2
 
 
+def test_a_failing_instance_falls_back_to_another_serving_the_model_for_embeddings(
+    sdk: openai.OpenAI, emulator: EmulatorControl, client_a: httpx.Client
+) -> None:
+    emulator.script({"status": 503})
+    raw = sdk.embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input="fall back", encoding_format="float"
+    )
+    assert len(raw.parse().data) == 1
+    failed, served = emulator.requests()
+    assert (failed["status"], served["status"]) == (503, 200)
+    # Usually openai first (priority 0); azure first if the API still sees openai cooling
+    # down from an earlier test's 429. Either way the other one serves.
+    instances = {"openai_embeddings": "openai", "azure_embeddings": "azure"}
+    assert {failed["protocol"], served["protocol"]} == set(instances)
+    job = client_a.get(f"/v1/jobs/{raw.headers['x-llm-gateway-job-id']}").json()
+    assert job["provider"] == instances[served["protocol"]]
+
+
 def test_a_provider_rejection_reaches_the_sdk_as_its_error(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.embeddings.create(

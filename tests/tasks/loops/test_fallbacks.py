@@ -4,6 +4,7 @@ tried candidates and incapable ones are skipped, and a new round starts at the p
 from __future__ import annotations
 
 from providers.config import ProvidersConfig
+from providers.embeddings import EmbeddingRequest
 from providers.types import ChatRequest, ImagePart, Message, TextPart
 from tasks.jobs.record import JobRecord, JobStatus, JobType
 from tasks.loops.fallbacks import Candidate, FallbackPlanner, RouteState
@@ -171,3 +172,40 @@ def test_a_model_discovered_on_a_local_server_does_not_fall_back_to_a_cloud_patt
     assert planner.candidates(Candidate("ollama", "gpt-oss:20b")) == [
         Candidate("ollama", "gpt-oss:20b")
     ]
+
+
+def test_an_embedding_falls_back_only_where_its_model_is_served_for_embeddings() -> None:
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                # An instance fallback and a chat-model fallback, neither of which can embed
+                # with the model; then the other instance serving it for embeddings.
+                "main": {
+                    "type": "openai",
+                    "embedding_models": ["text-embedding-3-small"],
+                    "fallbacks": ["chat-only", "gpt-4o"],
+                },
+                "chat-only": {"type": "openai", "models": ["gpt-4o"]},
+                "azure": {
+                    "type": "azure_openai",
+                    "deployments": {"embed-prod": "text-embedding-3-small"},
+                    "embedding_models": ["text-embedding-3-small"],
+                },
+            }
+        }
+    )
+    planner = FallbackPlanner(config)
+    embedding = JobRecord(
+        id="job_e",
+        tenant="t",
+        type=JobType.EMBEDDING,
+        status=JobStatus.RUNNING,
+        request={},
+        created_at=0.0,
+        model="text-embedding-3-small",
+        provider="main",
+    )
+    request = EmbeddingRequest(model="text-embedding-3-small", inputs=("x",))
+    state = RouteState.of(embedding)
+    assert planner.next_untried(state, request) == Candidate("azure", "text-embedding-3-small")
+    assert planner.next_untried(state.moved_to(Candidate("azure", "x")), request) is None
