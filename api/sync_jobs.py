@@ -1,5 +1,6 @@
-"""Synchronous endpoints on top of jobs (``/v1/chat/completions``, ``/v1/tools/execute``):
-submit a job, wait for it on the completion hub, and answer with its outcome."""
+"""Synchronous endpoints on top of jobs (``/v1/chat/completions``, ``/v1/embeddings``,
+``/v1/tools/execute``): submit a job, wait for it on the completion hub, and answer with
+its outcome."""
 
 from __future__ import annotations
 
