@@ -93,7 +93,9 @@ def _inputs(value: object, max_inputs: int | None) -> tuple[str, ...]:
         raise InvalidRequest("input must not be an empty list", param="input")
     if max_inputs is not None and len(value) > max_inputs:
         raise InvalidRequest(
-            f"input has {len(value)} items; at most {max_inputs} per request", param="input"
+            f"input: {len(value)} texts; at most {max_inputs} are allowed "
+            "(LLM_GATEWAY_EMBEDDING_MAX_INPUTS)",
+            param="input",
         )
     if all(_is_int(v) for v in value) or all(
         isinstance(v, list) and v and all(_is_int(t) for t in v) for v in value

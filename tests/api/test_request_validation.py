@@ -164,6 +164,11 @@ NUMBER_PLACES: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "chat-temperature": ("/v1/chat/completions", {**CHAT, "temperature": SPOT}, "temperature"),
     "chat-unknown-field": ("/v1/chat/completions", {**CHAT, "extra": {"x": SPOT}}, "extra.x"),
+    "embeddings-dimensions": (
+        "/v1/embeddings",
+        {"model": "text-embedding-3-small", "input": "a", "dimensions": SPOT},
+        "dimensions",
+    ),
     "session-metadata": ("/v1/sessions", {"metadata": {"m": SPOT}}, "metadata.m"),
     "session-context": ("/v1/sessions", {"context": {"c": [SPOT]}}, "context.c[0]"),
     "tool-arguments": (

@@ -71,6 +71,14 @@ def test_token_arrays_are_refused_with_the_reason() -> None:
         read(input=[[1, 2]])
 
 
+def test_too_many_texts_are_refused_naming_the_limit_and_its_setting() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        read(input=["a", "b", "c", "d"])
+    assert caught.value.message == (
+        "input: 4 texts; at most 3 are allowed (LLM_GATEWAY_EMBEDDING_MAX_INPUTS)"
+    )
+
+
 def test_a_worker_rereading_a_stored_request_applies_no_input_limit() -> None:
     call = embedding_call_from_openai({"model": "m", "input": ["x"] * 5000})
     assert len(call.request.inputs) == 5000
