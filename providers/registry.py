@@ -22,6 +22,7 @@ from providers.base import Capabilities, Provider
 from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
 from providers.embeddings import EmbeddingRequest
+from providers.parameters import check_parameters
 from providers.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
             f"max_tokens {request.max_tokens} exceeds {where}'s limit of {caps.max_output_tokens}",
             param="max_tokens",
         )
+    check_parameters(config.type, where, request)
     kind = provider_kind(config.type)
     if kind.check:
         check = _load(kind.check)
