@@ -39,6 +39,7 @@ from emulator.directives import (
     ToolCall,
     strip_directives,
 )
+from emulator.structured_output import OutputFormat, reply_for
 
 CHARS_PER_TOKEN = 4
 #: The message of a scripted mid-stream error without its own ``error`` text.
@@ -69,6 +70,8 @@ class Turn:
     index: int = 0
     stream: bool = False
     body: Mapping[str, Any] = field(default_factory=dict)
+    # The output format the request asked for, in any vendor's spelling.
+    output: OutputFormat | None = None
 
     def prompt_tokens(self) -> int:
         """Prompt tokens under the module's counting rule."""
@@ -129,8 +132,12 @@ def decide(turn: Turn, directive: Directive | None) -> Decision:
     elif turn.tool_results:
         results = "; ".join(map(strip_directives, turn.tool_results))
         text = d.reply if d.reply is not None else "tool results: " + results
+    elif d.reply is not None:
+        text = d.reply
+    elif turn.output is not None:
+        text = reply_for(turn.output, strip_directives(turn.last_user_text))
     else:
-        text = d.reply if d.reply is not None else "echo: " + strip_directives(turn.last_user_text)
+        text = "echo: " + strip_directives(turn.last_user_text)
     completion_chars = len(text or "") + sum(len(c.name) + len(c.arguments_json) for c in calls)
     return Decision(
         text=text,
