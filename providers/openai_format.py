@@ -376,7 +376,25 @@ def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
         usage=Usage(prompt_tokens=tokens[0], completion_tokens=tokens[1]),
         model=model if isinstance(model, str) else "",
         provider_response_id=response_id if isinstance(response_id, str) else None,
+        logprobs=logprobs_from_openai(choice.get("logprobs")),
     )
+
+
+def logprobs_from_openai(value: object) -> dict[str, Any] | None:
+    """A choice's ``logprobs`` object as it came, or None when it holds no token entries
+    (OpenAI sends ``null`` unless the request asked for them)."""
+    if not isinstance(value, Mapping):
+        return None
+    content = value.get("content")
+    if not isinstance(content, list) or not all(isinstance(e, Mapping) for e in content):
+        return None
+    return {"content": [dict(e) for e in content], "refusal": value.get("refusal")}
+
+
+def logprob_entries(value: object) -> tuple[Mapping[str, Any], ...]:
+    """The token entries of a (streamed) choice's ``logprobs``; none when it has none."""
+    parsed = logprobs_from_openai(value)
+    return tuple(parsed["content"]) if parsed else ()
 
 
 def finish_reason_from_openai(reason: object, has_tool_calls: bool) -> FinishReason:

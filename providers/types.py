@@ -169,3 +169,7 @@ class ChatResponse:
     usage: Usage
     model: str
     provider_response_id: str | None = None
+    # OpenAI's ``choice.logprobs`` object (``{"content": [{"token", "logprob", "bytes",
+    # "top_logprobs"}], "refusal": None}``), kept as a plain mapping: only a request with
+    # ``logprobs`` gets one, from a provider that reports them.
+    logprobs: Mapping[str, Any] | None = None

@@ -101,7 +101,7 @@ def chat_completion(job: JobRecord) -> dict[str, Any]:
                 "index": 0,
                 "message": result.get("message", {"role": "assistant", "content": None}),
                 "finish_reason": result.get("finish_reason", "stop"),
-                "logprobs": None,
+                "logprobs": result.get("logprobs"),
             }
         ],
         "usage": job.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},

@@ -36,7 +36,10 @@ class ChatChoice(ResponseModel):
     index: int
     message: dict[str, Any] = Field(description="an OpenAI assistant message")
     finish_reason: str
-    logprobs: None
+    logprobs: dict[str, Any] | None = Field(
+        description="OpenAI's logprobs object ({content: [{token, logprob, bytes, "
+        "top_logprobs}], refusal}) when the request set logprobs; else null"
+    )
 
 
 class ChatCompletion(ResponseModel):

@@ -85,6 +85,16 @@ class CompletionRequest(BaseModel):
             )
         return value
 
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs_need_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # As OpenAI answers; carried alone, an adapter would have to drop it or guess.
+        if value is not None and info.data.get("logprobs") is not True:
+            raise PydanticCustomError(
+                "top_logprobs_without_logprobs", "only allowed when logprobs is true"
+            )
+        return value
+
     @field_validator("stream_options")
     @classmethod
     def _stream_options_need_stream(

@@ -117,9 +117,88 @@ _OPENAI_WIRE: Mapping[str, Check] = {
     "metadata": _field("metadata", {"probe": "metadata-probe-9"}),
 }
 
+
+def _option(name: str, value: object) -> Check:
+    return lambda body: (body.get("options") or {}).get(name) == value
+
+
+def _chat(name: str, value: object) -> Check:
+    return lambda body: (body.get("chatRequest") or {}).get(name) == value
+
+
+_OLLAMA_WIRE: Mapping[str, Check] = {
+    "temperature": _option("temperature", 0.25),
+    "top_p": _option("top_p", 0.5),
+    "max_tokens": _option("num_predict", 77),
+    "stop": _option("stop", ["STOP-HERE"]),
+    # No tool_choice: "none" leaves the tools out, so the model cannot call one.
+    "tool_choice: none": lambda b: "tools" not in b,
+    "response_format: json_object": _field("format", "json"),
+    "response_format: json_schema": _field("format", SCHEMA),
+    "seed": _option("seed", 4242),
+    "logprobs": _field("logprobs", True),
+    "top_logprobs": lambda b: b.get("logprobs") is True and b.get("top_logprobs") == 3,
+    "presence_penalty": _option("presence_penalty", 0.75),
+    "frequency_penalty": _option("frequency_penalty", -0.5),
+    "reasoning_effort": _field("think", "low"),
+}
+
+_WATSONX_WIRE: Mapping[str, Check] = {
+    "temperature": _field("temperature", 0.25),
+    "top_p": _field("top_p", 0.5),
+    "max_tokens": _field("max_tokens", 77),
+    "stop": _field("stop", ["STOP-HERE"]),
+    "tool_choice: none": _field("tool_choice_option", "none"),
+    "tool_choice: required": _field("tool_choice_option", "required"),
+    "tool_choice: a function": _field(
+        "tool_choice", {"type": "function", "function": {"name": "get_weather"}}
+    ),
+    "response_format: json_object": _field("response_format", {"type": "json_object"}),
+    "response_format: json_schema": _field(
+        "response_format",
+        {
+            "type": "json_schema",
+            "json_schema": {"name": "weather", "schema": SCHEMA, "strict": True},
+        },
+    ),
+    "seed": _field("seed", 4242),
+    "presence_penalty": _field("presence_penalty", 0.75),
+    "frequency_penalty": _field("frequency_penalty", -0.5),
+    "logit_bias": _field("logit_bias", {"50256": -100}),
+    "reasoning_effort": _field("reasoning_effort", "low"),
+}
+
+_OCI_WIRE: Mapping[str, Check] = {
+    "temperature": _chat("temperature", 0.25),
+    "top_p": _chat("topP", 0.5),
+    "max_tokens": _chat("maxTokens", 77),
+    "stop": _chat("stop", ["STOP-HERE"]),
+    "tool_choice: none": _chat("toolChoice", {"type": "NONE"}),
+    "tool_choice: required": _chat("toolChoice", {"type": "REQUIRED"}),
+    "tool_choice: a function": _chat("toolChoice", {"type": "FUNCTION", "name": "get_weather"}),
+    "parallel_tool_calls": _chat("isParallelToolCalls", False),
+    "response_format: json_object": _chat("responseFormat", {"type": "JSON_OBJECT"}),
+    "response_format: json_schema": _chat(
+        "responseFormat",
+        {
+            "type": "JSON_SCHEMA",
+            "jsonSchema": {"name": "weather", "schema": SCHEMA, "isStrict": True},
+        },
+    ),
+    "seed": _chat("seed", 4242),
+    "presence_penalty": _chat("presencePenalty", 0.75),
+    "frequency_penalty": _chat("frequencyPenalty", -0.5),
+    "logit_bias": _chat("logitBias", {"50256": -100}),
+    "reasoning_effort": _chat("reasoningEffort", "LOW"),
+    "metadata": _chat("metadata", {"probe": "metadata-probe-9"}),
+}
+
 WIRE: Mapping[str, Mapping[str, Check]] = {
     "openai": _OPENAI_WIRE,
     "azure_openai": _OPENAI_WIRE,
+    "ollama": _OLLAMA_WIRE,
+    "watsonx": _WATSONX_WIRE,
+    "oci": _OCI_WIRE,
 }
 
 CELLS = [
