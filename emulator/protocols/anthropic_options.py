@@ -12,24 +12,17 @@ tool a ``tool`` choice forces (its input schema then shapes the call).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from emulator.protocols.base import RequestError
-from emulator.structured_output import OutputFormat
+from emulator.structured_output import OutputFormat, ReplyShape
 
 _CHOICES = frozenset(("auto", "any", "tool", "none"))
 _EFFORTS = frozenset(("low", "medium", "high", "xhigh", "max"))
 _TIERS = frozenset(("auto", "standard_only"))
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    output: OutputFormat | None = None
-    forced_tool: str | None = None
-
-
-def read_options(body: Mapping[str, Any]) -> Options:
+def read_options(body: Mapping[str, Any]) -> ReplyShape:
     """Check the options of a Messages request; ``RequestError`` for a malformed one."""
     _check_metadata(body.get("metadata"))
     tier = body.get("service_tier")
@@ -43,10 +36,10 @@ def read_options(body: Mapping[str, Any]) -> Options:
     }
     forced = _tool_choice(body.get("tool_choice"), tools)
     if forced is None:
-        return Options(output=output)
+        return ReplyShape(output=output)
     schema = tools[forced].get("input_schema")
     fits = isinstance(schema, dict) and bool(schema.get("properties"))
-    return Options(output=OutputFormat(schema if fits else None), forced_tool=forced)
+    return ReplyShape(output=OutputFormat(schema if fits else None), forced_tool=forced)
 
 
 def _invalid(param: str, problem: str) -> NoReturn:
