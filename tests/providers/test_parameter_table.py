@@ -266,3 +266,64 @@ def test_each_parameter_reaches_the_vendor_or_is_refused(
     check = WIRE.get(provider_type, {}).get(row)
     assert check is not None, f"no wire check for {provider_type} x {row} ({how})"
     assert check(wire), wire
+
+
+@pytest.mark.parametrize(
+    ("instance", "model", "sample", "param"),
+    [
+        pytest.param(
+            "anthropic",
+            "claude-haiku-4-5",
+            {"service_tier": "flex"},
+            "service_tier",
+            id="anthropic",
+        ),
+        pytest.param(
+            "bedrock-us",
+            "meta.llama3-3-70b-instruct-v1:0",
+            {"metadata": {"team": "naïve"}},
+            "metadata",
+            id="bedrock",
+        ),
+        pytest.param(
+            "vertex", "gemini-2.5-flash", {"metadata": {"Team": "a"}}, "metadata", id="vertex"
+        ),
+    ],
+)
+def test_a_value_the_vendor_has_no_counterpart_for_is_a_400_naming_the_instance(
+    client_a: httpx.Client,
+    emulator: EmulatorControl,
+    instance: str,
+    model: str,
+    sample: dict[str, Any],
+    param: str,
+) -> None:
+    body = {
+        "model": model,
+        "provider": instance,
+        "messages": [{"role": "user", "content": "hi"}],
+        **sample,
+    }
+    response = client_a.post("/v1/chat/completions", json=body, timeout=30)
+    error = assert_error(response, 400, "unsupported_capability")
+    assert error["param"] == param
+    assert repr(instance) in str(error["message"])
+    assert emulator.requests() == []
+
+
+def test_anthropic_sampling_parameters_are_refused_with_the_reason_not_a_500(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # Regression: the SDK no longer declares temperature or top_p, and passing one crashed
+    # the worker with a TypeError (a 500 internal_error).
+    for sample in ({"temperature": 0.2}, {"top_p": 0.9}, {"temperature": 1.0, "stream": True}):
+        body = {
+            "model": "claude-haiku-4-5",
+            "provider": "anthropic",
+            "messages": [{"role": "user", "content": "hi"}],
+            **sample,
+        }
+        response = client_a.post("/v1/chat/completions", json=body, timeout=30)
+        error = assert_error(response, 400, "unsupported_capability")
+        assert "2026-10-21" in str(error["message"])
+    assert emulator.requests() == []
