@@ -24,6 +24,15 @@ class OutputFormat:
     schema: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyShape:
+    """What a request's options ask of the reply: an output format, or a tool to call
+    (``output`` then shapes its input)."""
+
+    output: OutputFormat | None = None
+    forced_tool: str | None = None
+
+
 def reply_for(fmt: OutputFormat, echo: str) -> str:
     """The reply text: ``{"echo": ...}`` in JSON mode, else an instance of the schema."""
     if fmt.schema is None:

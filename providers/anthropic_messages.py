@@ -16,6 +16,7 @@ from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
+from providers.output_tool import as_json_text, forces_output_tool, stream_as_json_text
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -158,15 +159,17 @@ class AnthropicMessagesProvider:
             # "from None": the SDK error holds the request, x-api-key header included.
             raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
         try:
-            return from_anthropic_message(payload)
+            response = from_anthropic_message(payload)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+        return as_json_text(response) if forces_output_tool(request) else response
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """The Messages API's event stream; every failure is a ``ProviderError`` (see
         ``providers.base.Provider.stream``)."""
         body = to_anthropic_request(request, self._default_max_tokens)
-        return stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+        events = stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+        return stream_as_json_text(events) if forces_output_tool(request) else events
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Anthropic has no embeddings API: the registry never routes an embedding here."""

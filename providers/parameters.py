@@ -87,14 +87,19 @@ N, E, G, R = Support.NATIVE, Support.EMULATED, Support.GATEWAY, Support.REFUSED
 # cell has a test that the emulator received it in the vendor's shape.
 _OPENAI: Mapping[str, Support] = {name: N for name in PARAMETERS}
 
+# Anthropic: the SDK speaks API version 2026-10-21, which rejects temperature, top_p and
+# top_k on every model, so they are refused (see WHY).
 _ANTHROPIC: Mapping[str, Support] = {
-    "temperature": N,
-    "top_p": N,
     "max_tokens": N,
     "stop": N,
     "tool_choice: none": N,
     "tool_choice: required": N,
     "tool_choice: a function": N,
+    "parallel_tool_calls": N,
+    "response_format: json_object": E,
+    "response_format: json_schema": N,
+    "reasoning_effort": N,
+    "service_tier": N,
     "user": N,
     "metadata": G,
 }
@@ -107,8 +112,12 @@ _BEDROCK: Mapping[str, Support] = {
     "tool_choice: none": E,
     "tool_choice: required": N,
     "tool_choice: a function": N,
+    "response_format: json_object": E,
+    "response_format: json_schema": N,
+    "reasoning_effort": N,
+    "service_tier": N,
     "user": G,
-    "metadata": G,
+    "metadata": N,
 }
 
 _VERTEX: Mapping[str, Support] = {
@@ -119,8 +128,22 @@ _VERTEX: Mapping[str, Support] = {
     "tool_choice: none": N,
     "tool_choice: required": N,
     "tool_choice: a function": N,
+    "response_format: json_object": N,
+    "response_format: json_schema": N,
+    "seed": N,
+    "presence_penalty": N,
+    "frequency_penalty": N,
+    "reasoning_effort": N,
     "user": G,
-    "metadata": G,
+    "metadata": N,
+}
+
+# Why a refused cell is refused, where the bare "cannot honour" would puzzle.
+WHY: Mapping[tuple[str, str], str] = {
+    ("anthropic", "temperature"): "Anthropic's API (version 2026-10-21) rejects "
+    "sampling parameters on every model",
+    ("anthropic", "top_p"): "Anthropic's API (version 2026-10-21) rejects "
+    "sampling parameters on every model",
 }
 
 _OLLAMA: Mapping[str, Support] = {
@@ -213,7 +236,9 @@ def check_parameters(provider_type: str, where: str, request: ChatRequest) -> No
                 param=sorted(request.passthrough)[0],
             )
         what = row if ":" in row else parameter.param
-        raise CapabilityMissing(f"{where} cannot honour {what}", param=parameter.param)
+        why = WHY.get((provider_type, row))
+        reason = f": {why}" if why else ""
+        raise CapabilityMissing(f"{where} cannot honour {what}{reason}", param=parameter.param)
 
 
 _LEGEND = {

@@ -212,7 +212,11 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
     if kind.check:
         check = _load(kind.check)
         assert callable(check)
-        check(request)
+        try:
+            check(request)
+        except CapabilityMissing as exc:
+            # A value the vendor has no counterpart for: name the instance, as the table does.
+            raise CapabilityMissing(f"{where}: {exc.message}", param=exc.param) from None
 
 
 def check_embedding(config: InstanceConfig, model: str, request: EmbeddingRequest) -> None:

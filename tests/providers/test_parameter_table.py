@@ -193,12 +193,111 @@ _OCI_WIRE: Mapping[str, Check] = {
     "metadata": _chat("metadata", {"probe": "metadata-probe-9"}),
 }
 
+
+def _at(path: str, value: object) -> Check:
+    """``value`` at the dotted ``path`` of the body."""
+
+    def check(body: dict[str, Any]) -> bool:
+        node: Any = body
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        return bool(node == value)
+
+    return check
+
+
+_ANTHROPIC_WIRE: Mapping[str, Check] = {
+    "max_tokens": _field("max_tokens", 77),
+    "stop": _field("stop_sequences", ["STOP-HERE"]),
+    "tool_choice: none": _field("tool_choice", {"type": "none"}),
+    "tool_choice: required": _field("tool_choice", {"type": "any"}),
+    "tool_choice: a function": _field("tool_choice", {"type": "tool", "name": "get_weather"}),
+    "parallel_tool_calls": _field(
+        "tool_choice", {"type": "auto", "disable_parallel_tool_use": True}
+    ),
+    # Emulated: a forced tool whose input is any object.
+    "response_format: json_object": lambda b: (
+        b.get("tool_choice") == {"type": "tool", "name": "json_output"}
+        and [t["name"] for t in b.get("tools", [])] == ["json_output"]
+    ),
+    "response_format: json_schema": _field(
+        "output_config", {"format": {"type": "json_schema", "schema": SCHEMA}}
+    ),
+    "reasoning_effort": _field("output_config", {"effort": "low"}),
+    "service_tier": _field("service_tier", "standard_only"),
+    "user": _field("metadata", {"user_id": "user-probe-7"}),
+}
+
+_BEDROCK_WIRE: Mapping[str, Check] = {
+    "temperature": _at("inferenceConfig.temperature", 0.25),
+    "top_p": _at("inferenceConfig.topP", 0.5),
+    "max_tokens": _at("inferenceConfig.maxTokens", 77),
+    "stop": _at("inferenceConfig.stopSequences", ["STOP-HERE"]),
+    # Emulated: Converse has no "none"; the tools are not offered at all.
+    "tool_choice: none": lambda b: "toolConfig" not in b,
+    "tool_choice: required": _at("toolConfig.toolChoice", {"any": {}}),
+    "tool_choice: a function": _at("toolConfig.toolChoice", {"tool": {"name": "get_weather"}}),
+    "response_format: json_object": _at("toolConfig.toolChoice", {"tool": {"name": "json_output"}}),
+    "response_format: json_schema": lambda b: (
+        _at("outputConfig.textFormat.type", "json_schema")(b)
+        and _at("outputConfig.textFormat.structure.jsonSchema.name", "weather")(b)
+        and json.loads(b["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"])
+        == SCHEMA
+    ),
+    "reasoning_effort": _field("outputConfig", {"effort": "low"}),
+    "service_tier": _field("serviceTier", {"type": "flex"}),
+    "metadata": _field("requestMetadata", {"probe": "metadata-probe-9"}),
+}
+
+_VERTEX_WIRE: Mapping[str, Check] = {
+    "temperature": _at("generationConfig.temperature", 0.25),
+    "top_p": _at("generationConfig.topP", 0.5),
+    "max_tokens": _at("generationConfig.maxOutputTokens", 77),
+    "stop": _at("generationConfig.stopSequences", ["STOP-HERE"]),
+    "tool_choice: none": _at("toolConfig.functionCallingConfig", {"mode": "NONE"}),
+    "tool_choice: required": _at("toolConfig.functionCallingConfig", {"mode": "ANY"}),
+    "tool_choice: a function": _at(
+        "toolConfig.functionCallingConfig",
+        {"mode": "ANY", "allowedFunctionNames": ["get_weather"]},
+    ),
+    "response_format: json_object": lambda b: (
+        _at("generationConfig.responseMimeType", "application/json")(b)
+        and "responseSchema" not in b["generationConfig"]
+    ),
+    "response_format: json_schema": lambda b: (
+        _at("generationConfig.responseMimeType", "application/json")(b)
+        and _at(
+            "generationConfig.responseSchema",
+            {
+                "type": "OBJECT",
+                "properties": {"city": {"type": "STRING"}, "celsius": {"type": "NUMBER"}},
+                "required": ["city", "celsius"],
+            },
+        )(b)
+    ),
+    "seed": _at("generationConfig.seed", 4242),
+    "presence_penalty": _at("generationConfig.presencePenalty", 0.75),
+    "frequency_penalty": _at("generationConfig.frequencyPenalty", -0.5),
+    # gemini-2.5-flash thinks in budgets: "low" is Google's own 1024 tokens.
+    "reasoning_effort": _at("generationConfig.thinkingConfig", {"thinkingBudget": 1024}),
+    "metadata": _field("labels", {"probe": "metadata-probe-9"}),
+}
+
 WIRE: Mapping[str, Mapping[str, Check]] = {
     "openai": _OPENAI_WIRE,
     "azure_openai": _OPENAI_WIRE,
     "ollama": _OLLAMA_WIRE,
     "watsonx": _WATSONX_WIRE,
     "oci": _OCI_WIRE,
+    "anthropic": _ANTHROPIC_WIRE,
+    "bedrock": _BEDROCK_WIRE,
+    "vertex": _VERTEX_WIRE,
+}
+
+# A type whose vendor takes only some values of a carried row gets a sample it takes (the
+# other values' refusals are tested with the type's format module).
+SAMPLE_FOR: Mapping[str, Mapping[str, dict[str, Any]]] = {
+    "anthropic": {"service_tier": {"service_tier": "default"}},
 }
 
 CELLS = [
@@ -218,7 +317,7 @@ def test_each_parameter_reaches_the_vendor_or_is_refused(
     client_a: httpx.Client, emulator: EmulatorControl, provider_type: str, row: str
 ) -> None:
     target = TARGETS[provider_type]
-    sample = SAMPLES[row]
+    sample = SAMPLE_FOR.get(provider_type, {}).get(row, SAMPLES[row])
     body = {
         "model": target.model,
         "provider": target.instance,
@@ -246,3 +345,64 @@ def test_each_parameter_reaches_the_vendor_or_is_refused(
     check = WIRE.get(provider_type, {}).get(row)
     assert check is not None, f"no wire check for {provider_type} x {row} ({how})"
     assert check(wire), wire
+
+
+@pytest.mark.parametrize(
+    ("instance", "model", "sample", "param"),
+    [
+        pytest.param(
+            "anthropic",
+            "claude-haiku-4-5",
+            {"service_tier": "flex"},
+            "service_tier",
+            id="anthropic",
+        ),
+        pytest.param(
+            "bedrock-us",
+            "meta.llama3-3-70b-instruct-v1:0",
+            {"metadata": {"team": "naïve"}},
+            "metadata",
+            id="bedrock",
+        ),
+        pytest.param(
+            "vertex", "gemini-2.5-flash", {"metadata": {"Team": "a"}}, "metadata", id="vertex"
+        ),
+    ],
+)
+def test_a_value_the_vendor_has_no_counterpart_for_is_a_400_naming_the_instance(
+    client_a: httpx.Client,
+    emulator: EmulatorControl,
+    instance: str,
+    model: str,
+    sample: dict[str, Any],
+    param: str,
+) -> None:
+    body = {
+        "model": model,
+        "provider": instance,
+        "messages": [{"role": "user", "content": "hi"}],
+        **sample,
+    }
+    response = client_a.post("/v1/chat/completions", json=body, timeout=30)
+    error = assert_error(response, 400, "unsupported_capability")
+    assert error["param"] == param
+    assert repr(instance) in str(error["message"])
+    assert emulator.requests() == []
+
+
+def test_anthropic_sampling_parameters_are_refused_with_the_reason_not_a_500(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # Regression: the SDK no longer declares temperature or top_p, and passing one crashed
+    # the worker with a TypeError (a 500 internal_error).
+    for sample in ({"temperature": 0.2}, {"top_p": 0.9}, {"temperature": 1.0, "stream": True}):
+        body = {
+            "model": "claude-haiku-4-5",
+            "provider": "anthropic",
+            "messages": [{"role": "user", "content": "hi"}],
+            **sample,
+        }
+        response = client_a.post("/v1/chat/completions", json=body, timeout=30)
+        error = assert_error(response, 400, "unsupported_capability")
+        assert "2026-10-21" in str(error["message"])
+    assert emulator.requests() == []
