@@ -4,6 +4,7 @@ created in the lifespan, not at import."""
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = await ApiServices.start(resolved)
         app.state.metrics = app.state.services.metrics
         _tune_gc()
+        # Each time the loop waits on a socket it lets the GIL go, and getting it back from a
+        # thread parsing a large body can take the whole switch interval (5 ms by default),
+        # once per socket operation. At 1 ms, with 8 clients sending the heaviest tools body,
+        # /health p50 went 22 -> 14 ms and p99 150-181 -> 111-149 ms (docs/benchmarks.md).
+        sys.setswitchinterval(resolved.api_switch_interval_ms / 1000)
         try:
             yield
         finally:

@@ -276,6 +276,13 @@ class Settings(BaseSettings):
         description="Hosts, `*.suffixes`, IPs and CIDRs that webhook and document URLs may "
         "reach although they are not public, e.g. `hooks.internal,10.20.0.0/16`.",
     )
+    api_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="The API process's GIL switch interval (Python's default is 5 ms): how "
+        "long the event loop may wait for a thread parsing a large body to let it run.",
+    )
     pass_unknown_parameters: bool = Field(
         default=False,
         description="Pass chat-request fields the gateway does not know through to "
