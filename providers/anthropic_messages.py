@@ -5,6 +5,7 @@ its event stream (``stream``), and the SDK's errors. The wire format is
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -142,10 +143,21 @@ class AnthropicMessagesProvider:
         )
         # Resolved once here: the SDK loads resources lazily on first use.
         self._create = self._client.messages.with_raw_response.create
+        # SDK releases drop keyword arguments the API still takes (2.x: temperature, top_p).
+        self._sdk_fields = frozenset(inspect.signature(self._client.messages.create).parameters)
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        """``messages.create``'s keyword arguments: fields this SDK does not name go in
+        ``extra_body``, so the wire body is the same whatever the SDK's release."""
+        body = to_anthropic_request(request, self._default_max_tokens)
+        extra = {k: body.pop(k) for k in list(body) if k not in self._sdk_fields}
+        if extra:
+            body["extra_body"] = extra
+        return body
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One Messages API call; every failure is a ``ProviderError``."""
-        body = to_anthropic_request(request, self._default_max_tokens)
+        body = self._arguments(request)
         try:
             # The raw response skips building the SDK's models only to dump them again.
             raw = self._create(**body)
@@ -165,7 +177,7 @@ class AnthropicMessagesProvider:
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """The Messages API's event stream; every failure is a ``ProviderError`` (see
         ``providers.base.Provider.stream``)."""
-        body = to_anthropic_request(request, self._default_max_tokens)
+        body = self._arguments(request)
         return stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:

@@ -304,6 +304,8 @@ class ModelCalls:
         if attempt >= self.retry.max_attempts:
             error = exc.to_dict()
             error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
+            if exc.retry_after is not None:  # the provider's last word on when to come back
+                error["retry_after"] = exc.retry_after
             self.fail(job, token, error, failures=1, fields=spent)
             return
         delay = self.retry.delay(attempt, wait)
