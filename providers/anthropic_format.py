@@ -75,6 +75,18 @@ def to_anthropic_request(req: ChatRequest, default_max_tokens: int) -> dict[str,
     return body
 
 
+# What a token count's request (``messages.count_tokens``) leaves out of a message's.
+_NOT_COUNTED = ("max_tokens", "stop_sequences", "metadata", "temperature", "top_p")
+
+
+def to_anthropic_count_request(req: ChatRequest) -> dict[str, Any]:
+    """Keyword arguments for ``messages.count_tokens``: the message's input, no options."""
+    body = to_anthropic_request(req, default_max_tokens=1)
+    for key in _NOT_COUNTED:
+        body.pop(key, None)
+    return body
+
+
 def check_anthropic_request(req: ChatRequest) -> None:
     """Refuse what the Messages API cannot carry (bad tool-call JSON, image URLs, ...):
     the mapping is pure, so running it is the check."""

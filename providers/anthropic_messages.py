@@ -12,7 +12,11 @@ from typing import Any
 import anthropic
 
 from gateway.errors import CapabilityMissing, ProviderError
-from providers.anthropic_format import from_anthropic_message, to_anthropic_request
+from providers.anthropic_format import (
+    from_anthropic_message,
+    to_anthropic_count_request,
+    to_anthropic_request,
+)
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
@@ -179,6 +183,15 @@ class AnthropicMessagesProvider:
         ``providers.base.Provider.stream``)."""
         body = self._arguments(request)
         return stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Anthropic's count of the request's input tokens (``messages.count_tokens``)."""
+        body = to_anthropic_count_request(request)
+        try:
+            counted = self._client.messages.count_tokens(**body)
+        except anthropic.AnthropicError as exc:
+            raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
+        return counted.input_tokens
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Anthropic has no embeddings API: the registry never routes an embedding here."""

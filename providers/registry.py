@@ -71,7 +71,9 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         "anthropic": ProviderKind(
             adapter="providers.anthropic_messages:AnthropicMessagesProvider",
             # Anthropic has no embeddings API (it points to Voyage AI).
-            capabilities=Capabilities(tools=True, vision=True, documents=True, embeddings=False),
+            capabilities=Capabilities(
+                tools=True, vision=True, documents=True, embeddings=False, token_count=True
+            ),
             check="providers.anthropic_format:check_anthropic_request",
         ),
         "bedrock": ProviderKind(

@@ -11,11 +11,10 @@ are accepted and ignored.
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from api.anthropic.errors import anthropic_error
+from api.anthropic.job_errors import job_failed, timed_out
 from api.anthropic.request import chat_request
 from api.anthropic.response import anthropic_message
 from api.anthropic.stream import message_stream
@@ -30,8 +29,7 @@ from api.schemas.messages import (
     MessageTokens,
     MessageTokensCount,
 )
-from api.sync_jobs import JOB_ID_HEADER, NO_SDK_RETRY, require_worker, submit_and_wait
-from gateway.errors import status_for_error_type
+from api.sync_jobs import JOB_ID_HEADER, require_worker, submit_and_wait
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
@@ -53,20 +51,6 @@ _MEANING = {
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {s: {"model": AnthropicError, "description": _MEANING[s]} for s in statuses}
-
-
-def job_failed(job: JobRecord) -> FastJSONResponse:
-    """A job that did not succeed, in Anthropic's shape with the status its error maps to."""
-    error = job.error or {"type": "internal_error", "message": "job failed"}
-    error_type = str(error.get("type", "internal_error"))
-    status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
-    return anthropic_error(
-        status,
-        error_type,
-        str(error.get("message", "job failed")),
-        headers={JOB_ID_HEADER: job.id, **NO_SDK_RETRY},
-        retry_after=error.get("retry_after"),
-    )
 
 
 @router.post(
@@ -92,10 +76,8 @@ async def create_message(
     if body.stream:
         return await _stream(spec, services, size)
     done = await submit_and_wait(services, spec, new_job_id(), size)
-    if isinstance(done, FastJSONResponse):  # the 504, in the gateway's shape: re-cut
-        message = str(orjson.loads(done.body)["error"]["message"])
-        headers = {k: done.headers[k] for k in (JOB_ID_HEADER, *NO_SDK_RETRY)}
-        return anthropic_error(done.status_code, "timeout", message, headers=headers)
+    if isinstance(done, FastJSONResponse):
+        return timed_out(done)
     if done.status is not JobStatus.SUCCEEDED:
         return job_failed(done)
     return FastJSONResponse(anthropic_message(done), headers={JOB_ID_HEADER: done.id})

@@ -51,6 +51,14 @@ class AnthropicMessages(Protocol):
     path: ClassVar[str] = "/v1/messages"
     answer_field: ClassVar[str] = "content"
     missing_key_message: ClassVar[str] = "x-api-key header is required (emulated)"
+    count_path: ClassVar[str | None] = "/v1/messages/count_tokens"
+
+    def count_turn(self, body: Any) -> Turn:
+        """A message's request without ``max_tokens`` (which it may not carry): counted as
+        the message's ``input_tokens`` would be."""
+        if isinstance(body, dict) and "max_tokens" in body:
+            raise RequestError("max_tokens: Extra inputs are not permitted", param="max_tokens")
+        return self.parse({**body, "max_tokens": 1} if isinstance(body, dict) else body, {})
 
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """Validate a Messages request and reduce it to a :class:`Turn`."""

@@ -381,3 +381,61 @@ def test_provider_outage_is_sdk_server_error(sdk: anthropic.Anthropic) -> None:
 def test_other_routes_keep_the_gateways_error_shape(client_a: httpx.Client) -> None:
     response = client_a.post("/v1/chat/completions", json={"model": "nope", "messages": []})
     assert set(response.json()) == {"error"}
+
+
+# POST /v1/messages/count_tokens
+
+
+def test_count_tokens_on_an_anthropic_instance_is_the_providers(
+    sdk: anthropic.Anthropic, emulator: EmulatorControl
+) -> None:
+    request: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "system": "You are terse.",
+        "messages": [user("how many tokens is this prompt?")],
+        "tools": [WEATHER_TOOL],
+    }
+    raw = sdk.messages.with_raw_response.count_tokens(**request, **pinned("anthropic"))
+    counted = raw.parse()
+    assert raw.headers["x-llm-gateway-job-id"].startswith("job_")
+    assert raw.http_response.json()["source"] == "provider"
+    [record] = emulator.requests()
+    assert record["path"] == "/v1/messages/count_tokens"
+    assert record["body"]["tools"][0]["input_schema"]["required"] == ["city"]
+    assert "max_tokens" not in record["body"]
+    # The emulator counts a prompt as it counts a message's input tokens.
+    message = sdk.messages.create(max_tokens=8, **request)
+    assert counted.input_tokens == message.usage.input_tokens
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash"])
+def test_count_tokens_elsewhere_is_the_gateways_estimate(
+    client_a: httpx.Client, emulator: EmulatorControl, model: str
+) -> None:
+    text = "x" * 400  # the estimate: characters / 4
+    body = {"model": model, "messages": [user(text)]}
+    response = client_a.post("/v1/messages/count_tokens", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"input_tokens": 100, "source": "estimate"}
+    assert emulator.requests() == []  # no provider call, no job
+
+
+def test_count_tokens_errors_are_anthropics(sdk: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.messages.count_tokens(model="nope", messages=[user("x")])
+    with pytest.raises(anthropic.BadRequestError) as info:
+        sdk.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[user("x")], extra_body={"max_tokens": 5}
+        )
+    assert info.value.body["error"]["message"].startswith("max_tokens:")  # type: ignore[index]
+
+
+def test_a_token_count_the_provider_refuses_fails_in_anthropics_shape(
+    sdk: anthropic.Anthropic,
+) -> None:
+    refused = directive(status=400, error="prompt is too long")
+    with pytest.raises(anthropic.BadRequestError) as info:
+        sdk.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[user(refused)], **pinned("anthropic")
+        )
+    assert info.value.response.headers["x-llm-gateway-job-id"].startswith("job_")
