@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.anthropic.errors import anthropic_error, is_messages_path
+from api.anthropic.errors import anthropic_error, is_messages_path, most_specific
 from api.responses import FastJSONResponse
 from gateway.errors import GatewayError, field_path
 
@@ -69,6 +69,8 @@ async def _validation_error(request: Request, exc: Exception) -> FastJSONRespons
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if errors and is_messages_path(request.url.path):
+        first = most_specific(errors)
     if first.get("type") == "json_invalid":
         return _answer(request, 400, "invalid_request_error", "request body is not valid JSON")
     param = _loc_to_param(tuple(first.get("loc", ())))
@@ -76,6 +78,8 @@ async def _validation_error(request: Request, exc: Exception) -> FastJSONRespons
     if first.get("type") == "extra_forbidden":
         # The field exists somewhere (OpenAI's API, Anthropic's) but not here: say so.
         problem = "not supported by the gateway (unknown fields are refused, not dropped)"
+    elif first.get("type") == "none_required":
+        problem = "not supported by the gateway (only null is accepted)"
     message = f"{param}: {problem}" if param else str(problem)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"

@@ -10,7 +10,7 @@ its field gets it as a prefix.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.responses import FastJSONResponse
@@ -36,6 +36,23 @@ _STATUS_OF_TYPE = {"model_not_found": 404}
 
 def is_messages_path(path: str) -> bool:
     return path == PATH or path.startswith(PATH + "/")
+
+
+# The labels pydantic puts in an error's location for the member of a union it tried.
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"})
+
+
+def most_specific(errors: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The validation error that got furthest into the body, its location without union
+    member labels: a content block that does not validate is named as a block
+    (``messages[0].content[0].text.citations``), not as "content is not a string"."""
+    deepest = max(errors, key=lambda e: len(e.get("loc", ())))
+    loc = tuple(
+        part
+        for part in deepest.get("loc", ())
+        if not (isinstance(part, str) and ("[" in part or part in _UNION_MEMBERS))
+    )
+    return {**deepest, "loc": loc}
 
 
 def anthropic_status(status: int, gateway_type: str) -> int:

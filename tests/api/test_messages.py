@@ -319,6 +319,10 @@ def test_bearer_authorization_is_accepted_too(stack: Stack, emulator: EmulatorCo
         ({"thinking": {"type": "enabled", "budget_tokens": 1024}}, "thinking"),
         ({"temperature": 1.5}, "temperature"),
         ({"max_tokens": 0}, "max_tokens"),
+        (
+            {"messages": [user([{"type": "text", "text": "x", "citations": [{}]}])]},
+            "messages[0].content[0].text.citations",
+        ),
     ],
 )
 def test_bad_input_is_sdk_bad_request_naming_the_field(
