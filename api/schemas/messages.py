@@ -27,7 +27,6 @@ CacheControl = Annotated[
 Unset = Annotated[None, Field(description="only null: the gateway does not carry it")]
 
 
-
 class TextBlock(RequestModel):
     type: Literal["text"]
     text: str
