@@ -443,3 +443,22 @@ def test_a_token_count_the_provider_refuses_fails_in_anthropics_shape(
             model="claude-sonnet-4-5", messages=[user(refused)], **pinned("anthropic")
         )
     assert info.value.response.headers["x-llm-gateway-job-id"].startswith("job_")
+
+
+@pytest.mark.parametrize(
+    ("model", "source", "instance"),
+    [("claude-sonnet-4-5", "provider", "anthropic"), ("gpt-4o-mini", "estimate", "openai")],
+)
+def test_a_token_count_is_also_a_job_type(
+    client_a: httpx.Client, emulator: EmulatorControl, model: str, source: str, instance: str
+) -> None:
+    request = {"model": model, "messages": [user("x" * 40)], "provider": instance}
+    job = client_a.post("/v1/jobs", json={"type": "token_count", "request": request}).json()
+    done = client_a.get(f"/v1/jobs/{job['id']}/wait", params={"timeout": 20}).json()
+    assert done["status"] == "succeeded", done
+    assert done["result"]["source"] == source
+    assert done["result"]["provider"] == instance
+    if source == "estimate":
+        assert done["result"]["input_tokens"] == 10  # 40 characters / 4
+    paths = [r["path"] for r in emulator.requests()]
+    assert paths == (["/v1/messages/count_tokens"] if source == "provider" else [])
