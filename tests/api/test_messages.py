@@ -462,3 +462,22 @@ def test_a_token_count_is_also_a_job_type(
         assert done["result"]["input_tokens"] == 10  # 40 characters / 4
     paths = [r["path"] for r in emulator.requests()]
     assert paths == (["/v1/messages/count_tokens"] if source == "provider" else [])
+
+
+def test_a_missing_key_is_anthropics_authentication_error(stack: Stack) -> None:
+    body = {"model": "gpt-4o-mini", "max_tokens": 8, "messages": [user("x")]}
+    response = httpx.post(f"{stack.api_url}/v1/messages", json=body)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["type"] == "authentication_error"
+    assert "X-API-Key" in error["message"]
+
+
+def test_no_worker_for_the_routed_instance_is_sdk_service_unavailable(
+    sdk: anthropic.Anthropic,
+) -> None:
+    # Only "standby" serves this model, and no worker consumes its queue.
+    with pytest.raises(anthropic.ServiceUnavailableError) as info:
+        sdk.messages.create(model="standby-model", max_tokens=8, messages=[user("x")])
+    assert info.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert "no worker is serving" in info.value.body["error"]["message"]  # type: ignore[index]
