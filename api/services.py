@@ -100,6 +100,7 @@ class ApiServices:
             document_max_bytes=settings.document_max_bytes,
             request_limits=request_limits,
             embedding_max_inputs=settings.embedding_max_inputs,
+            pass_unknown_parameters=settings.pass_unknown_parameters,
         )
         batches = BatchStore(redis, settings.job_ttl_seconds)
         batch_submitter = BatchSubmitter(

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,8 @@ import httpx
 import typer
 from report import save, table, verdict
 from stack import StackOptions, Target, _descendants, _role, interruptible, running_target
+
+from emulator.client import EmulatorControl
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -40,6 +44,10 @@ def _directive(**script: Any) -> str:
 
 @dataclass(slots=True)
 class StreamResult:
+    # Wall-clock send and first-content times (epoch seconds), for the stage breakdown.
+    sent_at: float = 0.0
+    first_at: float = 0.0
+    job_id: str | None = None
     ttft_ms: float = 0.0
     total_ms: float = 0.0
     chunks: int = 0
@@ -52,11 +60,12 @@ async def _stream(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], body: Any
 ) -> StreamResult:
     """One streamed chat completion: time to the first content chunk, chunk count, text."""
-    result = StreamResult()
+    result = StreamResult(sent_at=time.time())
     started = time.perf_counter()
     last = started
     try:
         async with client.stream("POST", url, json=body, headers=headers) as response:
+            result.job_id = response.headers.get("x-llm-gateway-job-id")
             if response.status_code != 200:
                 result.error = f"HTTP {response.status_code}"
                 await response.aread()
@@ -76,6 +85,7 @@ async def _stream(
                 now = time.perf_counter()
                 if result.chunks == 0:
                     result.ttft_ms = (now - started) * 1000
+                    result.first_at = time.time()
                 else:
                     result.gaps_ms.append((now - last) * 1000)
                 last = now
@@ -139,14 +149,17 @@ def run_ttft(
             for i in range(requests + 3):
                 # Interleaved, so both paths see the same machine state.
                 for name, (url, headers) in paths.items():
+                    # Each path's own words, so the emulator's records tell them apart.
+                    words = f"{'g' if name == 'llm-gateway' else 'd'}{i}w"
                     result = await _stream(
-                        client, url, headers, _body(f"t{i}w", tokens, latency_ms, interval_ms)
+                        client, url, headers, _body(words, tokens, latency_ms, interval_ms)
                     )
                     if i >= 3:  # warm-up
                         out[name].append(result)
         return out
 
     results = asyncio.run(measure())
+    stages = _stages(target, results["llm-gateway"])
     summary: dict[str, Any] = {}
     rows = []
     for name, runs in results.items():
@@ -197,11 +210,81 @@ def run_ttft(
     table("verdict", ["bar", "result"], [[bar, verdict(met)]])
     return {
         "paths": summary,
+        "stages_ms": stages,
         "added_p50_ms": added50,
         "added_p99_ms": added99,
         "chunk_ratio": ratio,
         "met": met,
     }
+
+
+# Where a streamed request's time to first token goes, from timestamps the stack already
+# keeps: the job record (created, claimed), the emulator's receipt of the provider call and
+# the per-job stream's event ids (Redis stream ids are the append time in ms).
+STAGES = (
+    ("HTTP in -> job stored", "sent", "created"),
+    ("queued -> claimed by a worker", "created", "started"),
+    ("claimed -> provider call received", "started", "upstream"),
+    ("provider call -> first token appended", "upstream", "appended"),
+    ("first token appended -> client", "appended", "first"),
+)
+
+
+_WORDS = re.compile(r"\b(g\d+w)0\b")
+
+
+def _stages(target: Target, runs: list[StreamResult]) -> dict[str, dict[str, float]]:
+    emulator = EmulatorControl(target.emulator_url)
+    received: dict[str, float] = {}
+    for record in emulator.requests():
+        found = _WORDS.search(json.dumps(record.get("body")))
+        if found:
+            received.setdefault(found.group(1), record["t"])
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+    with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=30) as api:
+        for run in runs:
+            if run.error or not run.job_id:
+                continue
+            job = api.get(f"/v1/jobs/{run.job_id}").json()
+            found = _WORDS.search(json.dumps(job["request"]))
+            appended = _first_text_event_ms(api, run.job_id)
+            marks = {
+                "sent": run.sent_at,
+                "created": _epoch(job["created_at"]),
+                "started": _epoch(job["started_at"]),
+                "upstream": received.get(found.group(1) if found else "", float("nan")),
+                "appended": appended / 1000,
+                "first": run.first_at,
+            }
+            for name, start, end in STAGES:
+                samples[name].append((marks[end] - marks[start]) * 1000)
+    rows, out = [], {}
+    for name, values in samples.items():
+        out[name] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99)}
+        rows.append([name, f"{out[name]['p50']:.1f}", f"{out[name]['p99']:.1f}"])
+    table("Where the gateway's time to first token goes", ["stage", "p50 ms", "p99 ms"], rows)
+    return out
+
+
+def _epoch(value: object) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+def _first_text_event_ms(api: httpx.Client, job_id: str) -> float:
+    """The append time of the job stream's first text event (its id's milliseconds)."""
+    fields: dict[str, str] = {}
+    with api.stream("GET", f"/v1/jobs/{job_id}/stream") as response:
+        for line in response.iter_lines():
+            if line:
+                name, _, value = line.partition(":")
+                fields[name] = value.strip()
+                continue
+            if fields.get("event") == "text" and "id" in fields:
+                return float(fields["id"].split("-")[0])
+            fields = {}
+    return float("nan")
 
 
 def _api_rss_kb(target: Target) -> int:

@@ -53,40 +53,6 @@ class Pipeline(_Record):
     prompt: str | None = None
 
 
-class Job(_Record):
-    """``GET /v1/jobs/{id}``."""
-
-    id: str
-    object: str = "job"
-    type: str
-    status: JobStatus
-    provider: str | None = None
-    model: str | None = None
-    priority: int | None = None
-    attempts: int = 0
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    usage: dict[str, Any] | None = None
-    cost_usd: float | None = None
-    orphaned_usage: dict[str, Any] | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = None
-    session_id: str | None = None
-    request: dict[str, Any] | None = None
-    tool_loop: dict[str, Any] | None = None
-    batch_id: str | None = None
-    custom_id: str | None = None
-    webhook: Webhook | None = None
-    pipeline: Pipeline | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in JOB_TERMINAL
-
-
 class JobSummary(_Record):
     """One job of ``GET /v1/jobs``: the record without its bodies. ``request`` and
     ``result`` are None unless the listing expanded them (``GatewayClient.jobs(expand=...)``);
@@ -117,6 +83,15 @@ class JobSummary(_Record):
     @property
     def terminal(self) -> bool:
         return self.status in JOB_TERMINAL
+
+
+class Job(JobSummary):
+    """``GET /v1/jobs/{id}``: the whole record."""
+
+    orphaned_usage: dict[str, Any] | None = None
+    tool_loop: dict[str, Any] | None = None
+    webhook: Webhook | None = None
+    pipeline: Pipeline | None = None
 
 
 class RequestCounts(_Record):

@@ -8,7 +8,9 @@ Default replies
 ---------------
 Without a ``reply`` the answer is ``"echo: " + <last user message text>``;
 when tool results follow the last user message it is ``"tool results: " +
-<results joined by "; ">``. Directives are stripped (and the remaining text
+<results joined by "; ">``. A request that forces a tool gets a call to it (its
+input an instance of the tool's schema), one that asks for an output format a reply in
+it (:mod:`emulator.structured_output`). Directives are stripped (and the remaining text
 trimmed) before anything is echoed. A directive with ``turns`` is first
 reduced to the entry for :attr:`Turn.index` merged over the outer fields.
 
@@ -26,6 +28,7 @@ Deliberately simple and deterministic: ``ceil(chars / 4)``.
 from __future__ import annotations
 
 import http
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ from emulator.directives import (
     ToolCall,
     strip_directives,
 )
+from emulator.structured_output import OutputFormat, reply_for
 
 CHARS_PER_TOKEN = 4
 #: The message of a scripted mid-stream error without its own ``error`` text.
@@ -69,6 +73,11 @@ class Turn:
     index: int = 0
     stream: bool = False
     body: Mapping[str, Any] = field(default_factory=dict)
+    # The output format the request asked for, in any vendor's spelling.
+    output: OutputFormat | None = None
+    # The tool the request forces the model to call (Anthropic's tool_choice "tool",
+    # Converse's toolChoice.tool): the reply calls it, its input shaped by ``output``.
+    forced_tool: str | None = None
 
     def prompt_tokens(self) -> int:
         """Prompt tokens under the module's counting rule."""
@@ -129,8 +138,18 @@ def decide(turn: Turn, directive: Directive | None) -> Decision:
     elif turn.tool_results:
         results = "; ".join(map(strip_directives, turn.tool_results))
         text = d.reply if d.reply is not None else "tool results: " + results
+    elif d.reply is not None:
+        text = d.reply
+    elif turn.forced_tool is not None:
+        reply = reply_for(turn.output or OutputFormat(), strip_directives(turn.last_user_text))
+        arguments = json.loads(reply)
+        if not isinstance(arguments, dict):  # a tool's input is always an object
+            arguments = {}
+        text, calls = None, (ToolCall(turn.forced_tool, arguments),)
+    elif turn.output is not None:
+        text = reply_for(turn.output, strip_directives(turn.last_user_text))
     else:
-        text = d.reply if d.reply is not None else "echo: " + strip_directives(turn.last_user_text)
+        text = "echo: " + strip_directives(turn.last_user_text)
     completion_chars = len(text or "") + sum(len(c.name) + len(c.arguments_json) for c in calls)
     return Decision(
         text=text,

@@ -276,6 +276,12 @@ class Settings(BaseSettings):
         description="Hosts, `*.suffixes`, IPs and CIDRs that webhook and document URLs may "
         "reach although they are not public, e.g. `hooks.internal,10.20.0.0/16`.",
     )
+    pass_unknown_parameters: bool = Field(
+        default=False,
+        description="Pass chat-request fields the gateway does not know through to "
+        "OpenAI-type providers (`openai`, `azure_openai`) instead of refusing them with a "
+        "400; other provider types still refuse them.",
+    )
     embedding_max_inputs: int = Field(
         default=2048,
         ge=1,

@@ -3,7 +3,12 @@
 Pure (the API process runs :func:`check_anthropic_request` on every request routed to an
 Anthropic instance). Where the formats differ: the system prompt is a top-level field; tool
 results are ``tool_result`` blocks inside a *user* message; tool arguments are a JSON
-object, not text; ``max_tokens`` is required.
+object, not text; ``max_tokens`` is required. OpenAI's other parameters:
+``response_format`` json_schema is ``output_config.format`` (structured outputs) and
+json_object a forced tool (``providers.output_tool``); ``reasoning_effort`` is
+``output_config.effort``; ``parallel_tool_calls: false`` is the tool choice's
+``disable_parallel_tool_use``; ``user`` is ``metadata.user_id``; ``service_tier`` auto and
+default are ``auto`` and ``standard_only``. Sampling parameters are gone from the API.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, assert_never
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import CapabilityMissing, InvalidRequest, ProviderError
 from providers.json_fields import tool_arguments
+from providers.output_tool import output_tool
+from providers.reasoning_effort import claude_effort
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -37,6 +44,7 @@ _TOOL_CHOICES: Mapping[str, dict[str, str]] = {
     "none": {"type": "none"},
     "required": {"type": "any"},
 }
+_SERVICE_TIERS: Mapping[str, str] = {"auto": "auto", "default": "standard_only"}
 _STOP_REASONS: Mapping[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -53,6 +61,12 @@ _DATA_URL = re.compile(r"data:image/(?P<kind>jpeg|jpg|png|gif|webp);base64,(?P<d
 
 def to_anthropic_request(req: ChatRequest, default_max_tokens: int) -> dict[str, Any]:
     """Keyword arguments for ``messages.create``. ``InvalidRequest`` for what cannot map."""
+    # The SDK speaks API version 2026-10-21, which rejects sampling parameters on every
+    # model (the parameter table refuses them first; this keeps a stray one a 400, not a
+    # TypeError from the SDK's signature).
+    for name in ("temperature", "top_p"):
+        if getattr(req, name) is not None:
+            raise CapabilityMissing(f"Anthropic's API no longer takes {name}", param=name)
     body: dict[str, Any] = {
         "model": req.model,
         "max_tokens": req.max_tokens if req.max_tokens is not None else default_max_tokens,
@@ -60,31 +74,76 @@ def to_anthropic_request(req: ChatRequest, default_max_tokens: int) -> dict[str,
     }
     if req.system_prompt:
         body["system"] = req.system_prompt
-    if req.tools:
-        body["tools"] = [_tool_to_anthropic(t) for t in req.tools]
-    if req.tool_choice is not None:
-        body["tool_choice"] = _TOOL_CHOICES.get(
-            req.tool_choice, {"type": "tool", "name": req.tool_choice}
-        )
+    forced = output_tool(req, "Anthropic")
+    tools = (forced,) if forced is not None else req.tools
+    if tools:
+        body["tools"] = [_tool_to_anthropic(t) for t in tools]
+    choice = _tool_choice(req, forced.name if forced is not None else req.tool_choice)
+    if choice is not None:
+        body["tool_choice"] = choice
     if req.stop:
         body["stop_sequences"] = list(req.stop)
     if req.user is not None:
         body["metadata"] = {"user_id": req.user}
-    optional = {"temperature": req.temperature, "top_p": req.top_p}
-    body.update({k: v for k, v in optional.items() if v is not None})
+    output_config = _output_config(req)
+    if output_config:
+        body["output_config"] = output_config
+    if req.service_tier is not None:
+        body["service_tier"] = _service_tier(req.service_tier)
     return body
 
 
-# What a token count's request (``messages.count_tokens``) leaves out of a message's.
-_NOT_COUNTED = ("max_tokens", "stop_sequences", "metadata", "temperature", "top_p")
+def _tool_choice(req: ChatRequest, choice: str | None) -> dict[str, Any] | None:
+    """``tool_choice``; ``parallel_tool_calls`` rides in it as ``disable_parallel_tool_use``
+    (Anthropic's ``none`` choice takes no such flag, and without tools there is nothing to
+    run in parallel)."""
+    parallel = req.parallel_tool_calls if req.tools else None
+    if choice is None and parallel is not None:
+        choice = "auto"
+    if choice is None:
+        return None
+    out: dict[str, Any] = dict(_TOOL_CHOICES.get(choice, {"type": "tool", "name": choice}))
+    if parallel is not None and choice != "none":
+        out["disable_parallel_tool_use"] = not parallel
+    return out
+
+
+def _output_config(req: ChatRequest) -> dict[str, Any]:
+    """``output_config``: a JSON schema the reply's text must match (structured outputs),
+    and the effort (``reasoning_effort``, see ``providers.reasoning_effort``)."""
+    config: dict[str, Any] = {}
+    fmt = req.response_format
+    if fmt is not None and fmt.type == "json_schema":
+        if fmt.schema is None:
+            param = "response_format.json_schema.schema"
+            raise InvalidRequest(f"{param}: Anthropic needs the schema", param=param)
+        config["format"] = {"type": "json_schema", "schema": dict(fmt.schema)}
+    if req.reasoning_effort is not None:
+        config["effort"] = claude_effort(req.reasoning_effort, "Anthropic")
+    return config
+
+
+def _service_tier(tier: str) -> str:
+    # Anthropic's "auto" uses priority capacity when the account has it, as OpenAI's does
+    # with the project's tier; "standard_only" is OpenAI's "default".
+    mapped = _SERVICE_TIERS.get(tier)
+    if mapped is None:
+        raise CapabilityMissing(
+            f"Anthropic takes service_tier auto or default (its standard_only), not {tier!r}",
+            param="service_tier",
+        )
+    return mapped
+
+
+# What a token count's request (``messages.count_tokens``) keeps of a message's: its
+# input, none of its output options.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice")
 
 
 def to_anthropic_count_request(req: ChatRequest) -> dict[str, Any]:
     """Keyword arguments for ``messages.count_tokens``: the message's input, no options."""
     body = to_anthropic_request(req, default_max_tokens=1)
-    for key in _NOT_COUNTED:
-        body.pop(key, None)
-    return body
+    return {key: body[key] for key in _COUNTED if key in body}
 
 
 def check_anthropic_request(req: ChatRequest) -> None:

@@ -5,7 +5,6 @@ its event stream (``stream``), and the SDK's errors. The wire format is
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -21,6 +20,7 @@ from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
+from providers.output_tool import as_json_text, forces_output_tool, stream_as_json_text
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -147,21 +147,10 @@ class AnthropicMessagesProvider:
         )
         # Resolved once here: the SDK loads resources lazily on first use.
         self._create = self._client.messages.with_raw_response.create
-        # SDK releases drop keyword arguments the API still takes (2.x: temperature, top_p).
-        self._sdk_fields = frozenset(inspect.signature(self._client.messages.create).parameters)
-
-    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        """``messages.create``'s keyword arguments: fields this SDK does not name go in
-        ``extra_body``, so the wire body is the same whatever the SDK's release."""
-        body = to_anthropic_request(request, self._default_max_tokens)
-        extra = {k: body.pop(k) for k in list(body) if k not in self._sdk_fields}
-        if extra:
-            body["extra_body"] = extra
-        return body
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One Messages API call; every failure is a ``ProviderError``."""
-        body = self._arguments(request)
+        body = to_anthropic_request(request, self._default_max_tokens)
         try:
             # The raw response skips building the SDK's models only to dump them again.
             raw = self._create(**body)
@@ -174,15 +163,17 @@ class AnthropicMessagesProvider:
             # "from None": the SDK error holds the request, x-api-key header included.
             raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
         try:
-            return from_anthropic_message(payload)
+            response = from_anthropic_message(payload)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+        return as_json_text(response) if forces_output_tool(request) else response
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """The Messages API's event stream; every failure is a ``ProviderError`` (see
         ``providers.base.Provider.stream``)."""
-        body = self._arguments(request)
-        return stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+        body = to_anthropic_request(request, self._default_max_tokens)
+        events = stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+        return stream_as_json_text(events) if forces_output_tool(request) else events
 
     def count_tokens(self, request: ChatRequest) -> int:
         """Anthropic's count of the request's input tokens (``messages.count_tokens``)."""

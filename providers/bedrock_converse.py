@@ -46,6 +46,7 @@ from providers.embeddings import (
     embed_in_batches,
     token_count,
 )
+from providers.output_tool import as_json_text, forces_output_tool, stream_as_json_text
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -258,14 +259,16 @@ class BedrockConverseProvider:
             # that is not an object breaks it with a plain AttributeError or TypeError.
             raise malformed_reply("not a Converse response", provider=self.instance) from None
         try:
-            return from_converse_response(body, model=request.model)
+            response = from_converse_response(body, model=request.model)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
+        return as_json_text(response) if forces_output_tool(request) else response
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """One ConverseStream call; every failure is a ``ProviderError`` (see
         ``providers.base.Provider.stream``)."""
-        return self._stream(to_converse_request(request), request.model)
+        events = self._stream(to_converse_request(request), request.model)
+        return stream_as_json_text(events) if forces_output_tool(request) else events
 
     def _stream(self, kwargs: dict[str, Any], model: str) -> Generator[StreamEvent, None, None]:
         try:

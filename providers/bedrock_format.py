@@ -9,7 +9,11 @@ request routed to a Bedrock instance. Where Converse differs from the OpenAI sha
   travel as ``toolResult`` blocks in a *user* message;
 * images are raw bytes (boto3 base64-encodes them itself): only ``data:`` URLs can be sent;
 * a conversation holding ``toolUse``/``toolResult`` blocks needs a ``toolConfig``, and
-  there is no ``"none"`` tool choice.
+  there is no ``"none"`` tool choice;
+* OpenAI's other parameters: ``response_format`` json_schema is ``outputConfig.textFormat``
+  (the schema as JSON text) and json_object a forced tool (``providers.output_tool``);
+  ``reasoning_effort`` is ``outputConfig.effort``; ``service_tier`` is ``serviceTier``;
+  ``metadata`` is ``requestMetadata``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, assert_never
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import CapabilityMissing, InvalidRequest, ProviderError
 from providers.json_fields import tool_arguments
+from providers.output_tool import output_tool
+from providers.reasoning_effort import claude_effort
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -50,6 +56,10 @@ _STOP_REASONS: Mapping[str, FinishReason] = {
 # The model failed to produce a usable answer: no finish reason describes that.
 _MALFORMED = frozenset({"malformed_model_output", "malformed_tool_use"})
 _TOOL_CHOICES: Mapping[str, dict[str, Any]] = {"auto": {"auto": {}}, "required": {"any": {}}}
+_SERVICE_TIERS = frozenset({"default", "flex", "priority"})
+# botocore's service model: RequestMetadataKeyString and RequestMetadataValueString.
+_METADATA_KEY = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{1,256}")
+_METADATA_VALUE = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]{0,256}")
 _DATA_URL_FORM = "data:image/(jpeg|png|gif|webp);base64,..."
 _DATA_URL = re.compile(r"data:image/(?P<kind>jpeg|jpg|png|gif|webp);base64,(?P<data>.+)", re.S)
 # Declared for tools the history names when the request offers none (see _tool_config).
@@ -71,6 +81,14 @@ def to_converse_request(req: ChatRequest) -> dict[str, Any]:
     tool_config = _tool_config(req, messages)
     if tool_config is not None:
         body["toolConfig"] = tool_config
+    output_config = _output_config(req)
+    if output_config:
+        body["outputConfig"] = output_config
+    tier = _service_tier(req.service_tier)
+    if tier is not None:
+        body["serviceTier"] = {"type": tier}
+    if req.metadata:
+        body["requestMetadata"] = _request_metadata(req.metadata)
     return body
 
 
@@ -94,7 +112,9 @@ def _inference_config(req: ChatRequest) -> dict[str, Any]:
 def _tool_config(req: ChatRequest, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """``toolConfig``, or None. Converse rejects a conversation with tool blocks but no
     ``toolConfig``, and cannot say "none": when no tools are offered, the tools the history
-    names are declared as unavailable stubs instead."""
+    names are declared as unavailable stubs instead. JSON mode forces the output tool
+    (``providers.output_tool``)."""
+    forced = output_tool(req, "Bedrock Converse")
     offered = req.tools if req.tool_choice != "none" else ()
     if offered:
         config: dict[str, Any] = {"tools": [_tool_spec(t) for t in offered]}
@@ -104,10 +124,59 @@ def _tool_config(req: ChatRequest, messages: Sequence[Mapping[str, Any]]) -> dic
             )
         return config
     used = _tools_named_in(req.messages)
+    stubs = [ToolDefinition(name=name, description=_UNOFFERED_TOOL) for name in used]
+    if forced is not None:
+        return {
+            "tools": [_tool_spec(t) for t in (forced, *stubs)],
+            "toolChoice": {"tool": {"name": forced.name}},
+        }
     if not used and not _has_tool_blocks(messages):
         return None
-    stubs = [ToolDefinition(name=name, description=_UNOFFERED_TOOL) for name in used]
     return {"tools": [_tool_spec(t) for t in stubs or req.tools]}
+
+
+def _output_config(req: ChatRequest) -> dict[str, Any]:
+    """``outputConfig``: structured output (the JSON schema travels as text) and the
+    effort (``reasoning_effort``, see ``providers.reasoning_effort``)."""
+    config: dict[str, Any] = {}
+    fmt = req.response_format
+    if fmt is not None and fmt.type == "json_schema":
+        if fmt.schema is None:
+            param = "response_format.json_schema.schema"
+            raise InvalidRequest(f"{param}: Bedrock needs the schema", param=param)
+        definition = {"schema": json.dumps(fmt.schema, ensure_ascii=False), "name": fmt.name}
+        if fmt.description:
+            definition["description"] = fmt.description
+        structure = {"jsonSchema": definition}
+        config["textFormat"] = {"type": "json_schema", "structure": structure}
+    if req.reasoning_effort is not None:
+        config["effort"] = claude_effort(req.reasoning_effort, "Bedrock Converse")
+    return config
+
+
+def _service_tier(tier: str | None) -> str | None:
+    """``serviceTier.type``; OpenAI's ``auto`` (the account's own choice) sends none."""
+    if tier is None or tier == "auto":
+        return None
+    if tier not in _SERVICE_TIERS:
+        raise CapabilityMissing(
+            f"Bedrock takes service_tier auto, default, flex or priority, not {tier!r}",
+            param="service_tier",
+        )
+    return tier
+
+
+def _request_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """``requestMetadata`` (it tags the invocation log): Bedrock allows fewer characters
+    than OpenAI and values of 256 at most, so a pair outside that is refused."""
+    for key, value in metadata.items():
+        if not _METADATA_KEY.fullmatch(key) or not _METADATA_VALUE.fullmatch(value):
+            raise CapabilityMissing(
+                f"metadata[{key[:64]!r}]: Bedrock's requestMetadata takes keys and values of "
+                "letters, digits, spaces and :_@$#=/+,-. (values up to 256 characters)",
+                param="metadata",
+            )
+    return dict(metadata)
 
 
 def _tools_named_in(messages: Sequence[Message]) -> list[str]:

@@ -5,6 +5,11 @@ documents it), no SDK import, so the API process can run :func:`check_oci_reques
 request. Where the format differs from OpenAI's: roles and content-part types are upper
 case, tool calls are flat (``{"type": "FUNCTION", "id", "name", "arguments"}``), the model
 sits in ``servingMode``, and the reply has no id (the ``opc-request-id`` header is one).
+The OpenAI parameters GENERIC has are camelCase: ``seed``, ``presencePenalty``,
+``frequencyPenalty``, ``logitBias``, ``isParallelToolCalls``, ``metadata``,
+``reasoningEffort`` (upper case: NONE, MINIMAL, LOW, MEDIUM, HIGH) and ``responseFormat``
+(``{"type": "JSON_OBJECT"}`` or ``{"type": "JSON_SCHEMA", "jsonSchema": {"name",
+"description", "schema", "isStrict"}}``), as the SDK's ``GenericChatRequest`` names them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from providers.types import (
     FinishReason,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -31,6 +37,7 @@ from providers.upstream_errors import malformed_reply
 
 _ROLES = {"system": "SYSTEM", "user": "USER", "assistant": "ASSISTANT", "tool": "TOOL"}
 _TOOL_CHOICES = {"auto": "AUTO", "none": "NONE", "required": "REQUIRED"}
+_REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
 # GENERIC models report OpenAI-style reasons in lower case; some report Cohere-style ones.
 _FINISH_REASONS: Mapping[str, FinishReason] = {
     "stop": "stop",
@@ -75,7 +82,19 @@ def chat_request_to_oci(
         chat["toolChoice"] = (
             {"type": kind} if kind else {"type": "FUNCTION", "name": req.tool_choice}
         )
-    optional = {"maxTokens": req.max_tokens, "temperature": req.temperature, "topP": req.top_p}
+    optional = {
+        "maxTokens": req.max_tokens,
+        "temperature": req.temperature,
+        "topP": req.top_p,
+        "seed": req.seed,
+        "presencePenalty": req.presence_penalty,
+        "frequencyPenalty": req.frequency_penalty,
+        "logitBias": dict(req.logit_bias) if req.logit_bias else None,
+        "isParallelToolCalls": req.parallel_tool_calls,
+        "metadata": dict(req.metadata) if req.metadata else None,
+        "reasoningEffort": _reasoning_effort(req.reasoning_effort),
+        "responseFormat": _response_format(req.response_format),
+    }
     chat |= {k: v for k, v in optional.items() if v is not None}
     if req.stop:
         chat["stop"] = list(req.stop)
@@ -84,6 +103,30 @@ def chat_request_to_oci(
     else:
         serving = {"servingType": "ON_DEMAND", "modelId": req.model}
     return {"compartmentId": compartment_id, "servingMode": serving, "chatRequest": chat}
+
+
+def _reasoning_effort(effort: str | None) -> str | None:
+    if effort is None:
+        return None
+    if effort not in _REASONING_EFFORTS:
+        raise InvalidRequest(
+            f"reasoning_effort: OCI takes none, minimal, low, medium or high, not {effort!r}",
+            param="reasoning_effort",
+        )
+    return effort.upper()
+
+
+def _response_format(fmt: ResponseFormat | None) -> dict[str, Any] | None:
+    if fmt is None:
+        return None
+    if fmt.type == "json_object":
+        return {"type": "JSON_OBJECT"}
+    spec: dict[str, Any] = {"name": fmt.name, "isStrict": fmt.strict}
+    if fmt.schema is not None:
+        spec["schema"] = dict(fmt.schema)
+    if fmt.description:
+        spec["description"] = fmt.description
+    return {"type": "JSON_SCHEMA", "jsonSchema": spec}
 
 
 def check_oci_request(req: ChatRequest) -> None:

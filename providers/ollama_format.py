@@ -5,8 +5,13 @@ Documented at https://github.com/ollama/ollama/blob/main/docs/api.md. Where it d
 OpenAI's format: images are bare base64 strings in a message's ``images`` (no URLs), tool
 call ``arguments`` are a JSON object, tool calls carry no ids (we make them up; a tool result
 names its tool in ``tool_name``), there is no ``tool_choice``, and the sampling parameters
-live in ``options`` (``num_predict`` is the output limit). Ollama reports ``done_reason:
-"stop"`` after tool calls too. No SDK import: the API process runs the check per request.
+live in ``options`` (``num_predict`` is the output limit, ``seed`` and the penalties sit
+beside it). ``response_format`` is ``format`` (``"json"``, or the JSON schema itself);
+``reasoning_effort`` is ``think`` (``false`` for "none", else the level); ``logprobs`` and
+``top_logprobs`` are top-level and the answer's ``logprobs`` list holds OpenAI's token
+entries (``token``, ``logprob``, ``bytes``, ``top_logprobs``), per line when streamed.
+Ollama reports ``done_reason: "stop"`` after tool calls too. No SDK import: the API
+process runs the check per request.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import httpx
 
 from gateway.errors import InvalidRequest
 from providers.json_fields import tool_arguments
+from providers.streaming import logprobs_object
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -29,6 +35,7 @@ from providers.types import (
     FinishReason,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -37,6 +44,10 @@ from providers.types import (
 from providers.upstream_errors import malformed_reply
 
 _DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,(?P<data>.*)", re.S)
+
+# The levels ``think`` takes as a string (models that think in levels, e.g. gpt-oss);
+# OpenAI's "none" is ``think: false``. "minimal" and "xhigh" have no Ollama counterpart.
+_THINK_LEVELS = ("low", "medium", "high")
 
 CallIdFactory = Callable[[int], str]
 """Makes the id of the n-th tool call of a response (Ollama sends none)."""
@@ -64,11 +75,38 @@ def chat_request_to_ollama(req: ChatRequest, *, stream: bool = False) -> dict[st
         "temperature": req.temperature,
         "top_p": req.top_p,
         "stop": list(req.stop) or None,
+        "seed": req.seed,
+        "presence_penalty": req.presence_penalty,
+        "frequency_penalty": req.frequency_penalty,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if options:
         body["options"] = options
+    if req.response_format is not None:
+        body["format"] = _format(req.response_format)
+    if req.reasoning_effort is not None:
+        body["think"] = _think(req.reasoning_effort)
+    if req.logprobs:
+        body["logprobs"] = True
+        if req.top_logprobs is not None:
+            body["top_logprobs"] = req.top_logprobs
     return body
+
+
+def _format(fmt: ResponseFormat) -> str | dict[str, Any]:
+    """``format``: ``"json"`` for JSON mode (or a schema-less json_schema), else the schema."""
+    return "json" if fmt.schema is None else dict(fmt.schema)
+
+
+def _think(effort: str) -> bool | str:
+    if effort == "none":
+        return False
+    if effort not in _THINK_LEVELS:
+        raise InvalidRequest(
+            f"reasoning_effort: Ollama's think takes low, medium, high or none, not {effort!r}",
+            param="reasoning_effort",
+        )
+    return effort
 
 
 def check_ollama_request(req: ChatRequest) -> None:
@@ -164,7 +202,17 @@ def chat_response_from_ollama(
         finish_reason=finish_reason_from_ollama(body.get("done_reason"), bool(calls)),
         usage=ollama_usage(body),
         model=model if isinstance(model, str) else "",
+        logprobs=logprobs_object(logprobs_from_ollama(body) or None),
     )
+
+
+def logprobs_from_ollama(chunk: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The token entries of an answer (or of one streamed line): Ollama's ``logprobs`` list
+    has OpenAI's entry shape; anything else is none."""
+    entries = chunk.get("logprobs")
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, Mapping)]
 
 
 def finish_reason_from_ollama(done_reason: object, has_tool_calls: bool) -> FinishReason:

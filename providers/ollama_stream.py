@@ -19,6 +19,7 @@ from providers.ollama_format import (
     CallIdFactory,
     call_from_ollama,
     finish_reason_from_ollama,
+    logprobs_from_ollama,
     ollama_usage,
 )
 from providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
@@ -53,13 +54,15 @@ class LineReader:
             raise stream_failed(error[:500], provider="")
         if isinstance(model := chunk.get("model"), str) and model:
             self._model = model
-        events = self._message(chunk.get("message"))
+        events = self._message(chunk.get("message"), tuple(logprobs_from_ollama(chunk)))
         if chunk.get("done") is True:
             self._done, self._reason = True, chunk.get("done_reason")
             self._usage = ollama_usage(chunk)
         return events
 
-    def _message(self, message: object) -> list[StreamEvent]:
+    def _message(
+        self, message: object, logprobs: tuple[Mapping[str, object], ...]
+    ) -> list[StreamEvent]:
         if message is None:
             return []
         if not isinstance(message, Mapping):
@@ -68,8 +71,8 @@ class LineReader:
         content = message.get("content")
         if content is not None and not isinstance(content, str):
             raise malformed_reply("a stream line's content is not a string")
-        if content:
-            events.append(TextDelta(content))
+        if content or logprobs:  # a line's logprobs are those of its text
+            events.append(TextDelta(content or "", logprobs))
         raw_calls = message.get("tool_calls") or []
         if not isinstance(raw_calls, list):
             raise malformed_reply("a stream line's tool_calls is not a list")

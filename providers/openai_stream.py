@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from providers.openai_format import finish_reason_from_openai
+from providers.openai_format import finish_reason_from_openai, logprob_entries
 from providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from providers.types import FinishReason, Usage
 from providers.upstream_errors import malformed_reply, stream_cut_short
@@ -66,10 +66,15 @@ class ChunkReader:
         if not isinstance(delta, Mapping):
             raise malformed_reply("a stream chunk's delta is not an object")
         events: list[StreamEvent] = []
+        # A chunk's logprobs are those of its tokens: they ride with its text.
+        logprobs = logprob_entries(choice.get("logprobs"))
         for key in ("content", "refusal"):
             text = delta.get(key)
-            if isinstance(text, str) and text:
-                events.append(TextDelta(text))
+            if isinstance(text, str) and (text or logprobs):
+                events.append(TextDelta(text, logprobs))
+                logprobs = ()
+        if logprobs:
+            events.append(TextDelta("", logprobs))
         fragments = delta.get("tool_calls") or []
         if not isinstance(fragments, list):
             raise malformed_reply("a stream chunk's tool_calls is not a list")

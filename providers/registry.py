@@ -22,6 +22,7 @@ from providers.base import Capabilities, Provider
 from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
 from providers.embeddings import EmbeddingRequest
+from providers.parameters import check_parameters
 from providers.types import ChatRequest, DocumentPart
 
 log = logging.getLogger(__name__)
@@ -214,11 +215,16 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
             f"max_tokens {request.max_tokens} exceeds {where}'s limit of {caps.max_output_tokens}",
             param="max_tokens",
         )
+    check_parameters(config.type, where, request)
     kind = provider_kind(config.type)
     if kind.check:
         check = _load(kind.check)
         assert callable(check)
-        check(request)
+        try:
+            check(request)
+        except CapabilityMissing as exc:
+            # A value the vendor has no counterpart for: name the instance, as the table does.
+            raise CapabilityMissing(f"{where}: {exc.message}", param=exc.param) from None
 
 
 # The types whose vendors fetch a document given by URL; the others take them inline.

@@ -9,9 +9,9 @@ so the job record is identical whether the call streamed or not.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from providers.types import (
     ChatRequest,
@@ -26,9 +26,11 @@ from providers.types import (
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """More of the assistant's text."""
+    """More of the assistant's text; ``logprobs`` the OpenAI ``logprobs.content`` entries of
+    its tokens, when the request asked for them."""
 
     text: str
+    logprobs: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +86,16 @@ class StreamAssembler:
     model: str
     _text: list[str] = field(default_factory=list)
     _calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+    _logprobs: list[Mapping[str, Any]] | None = None
     _end: StreamEnd | None = None
 
     def add(self, event: StreamEvent) -> None:
         match event:
-            case TextDelta(text=text):
+            case TextDelta(text=text, logprobs=logprobs):
                 self._text.append(text)
+                if logprobs:
+                    self._logprobs = self._logprobs or []
+                    self._logprobs.extend(logprobs)
             case ToolCallDelta():
                 parts = self._calls.setdefault(event.index, _ToolCallParts())
                 parts.id = event.id or parts.id
@@ -121,4 +127,10 @@ class StreamAssembler:
             usage=self._end.usage or Usage(),
             model=self._end.model or self.model,
             provider_response_id=self._end.provider_response_id,
+            logprobs=logprobs_object(self._logprobs),
         )
+
+
+def logprobs_object(content: list[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    """OpenAI's ``choice.logprobs`` for the token entries of an answer; None without any."""
+    return None if content is None else {"content": list(content), "refusal": None}

@@ -86,6 +86,19 @@ ToolChoice = Literal["auto", "none", "required"] | str
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """OpenAI's ``response_format``: ``json_object`` asks for any JSON object;
+    ``json_schema`` for JSON matching ``schema`` (``strict``: exactly, as OpenAI's
+    structured outputs). ``text`` is the default and never reaches a ``ChatRequest``."""
+
+    type: Literal["json_object", "json_schema"]
+    name: str = ""
+    schema: Mapping[str, Any] | None = None
+    strict: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: tuple[Message, ...]
@@ -96,6 +109,20 @@ class ChatRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     user: str | None = None
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, int] | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: str | None = None
+    metadata: Mapping[str, str] | None = None
+    service_tier: str | None = None
+    # Parameters the gateway does not know, passed through as they came (only with
+    # ``LLM_GATEWAY_PASS_UNKNOWN_PARAMETERS``, and only to OpenAI-type providers).
+    passthrough: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def system_prompt(self) -> str:
@@ -165,3 +192,7 @@ class ChatResponse:
     usage: Usage
     model: str
     provider_response_id: str | None = None
+    # OpenAI's ``choice.logprobs`` object (``{"content": [{"token", "logprob", "bytes",
+    # "top_logprobs"}], "refusal": None}``), kept as a plain mapping: only a request with
+    # ``logprobs`` gets one, from a provider that reports them.
+    logprobs: Mapping[str, Any] | None = None

@@ -6,6 +6,10 @@ Where it differs from OpenAI: the assistant role is ``model``; the system prompt
 separate ``systemInstruction``; tool calls and results are parts (``functionCall``,
 ``functionResponse``); a result names its *function*, not a call id, and travels in a user
 turn; arguments are an object; parameter schemas are an OpenAPI subset (``vertex_schema``).
+OpenAI's other parameters: ``response_format`` is ``responseMimeType`` (and
+``responseSchema``), ``seed`` and the penalties are ``generationConfig`` fields,
+``reasoning_effort`` is ``thinkingConfig`` (``providers.reasoning_effort``), ``metadata``
+is ``labels``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, assert_never
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import CapabilityMissing, InvalidRequest, ProviderError
 from providers.json_fields import tool_arguments
+from providers.reasoning_effort import gemini_thinking
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -36,7 +41,7 @@ from providers.types import (
     Usage,
 )
 from providers.upstream_errors import malformed_reply
-from providers.vertex_schema import gemini_parameters
+from providers.vertex_schema import gemini_parameters, gemini_schema
 
 _TOOL_MODES: Mapping[str, str] = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 _FILTERED = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "MODEL_ARMOR")
@@ -49,6 +54,9 @@ _FINISH_REASONS: Mapping[str, FinishReason] = {
     **{reason: "content_filter" for reason in _FILTERED},
     **{f"IMAGE_{reason}": "content_filter" for reason in _FILTERED},
 }
+# https://cloud.google.com/resource-manager/docs/labels-overview#requirements
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)", re.S)
 # Gemini 3 requires a function call's ``thoughtSignature`` back with the call; the neutral
 # ToolCall has no place for it, so it rides in the call id (url-safe: ids reach other APIs).
@@ -71,11 +79,48 @@ def gemini_request(req: ChatRequest) -> dict[str, Any]:
         "temperature": req.temperature,
         "topP": req.top_p,
         "stopSequences": list(req.stop) or None,
+        "seed": req.seed,
+        "presencePenalty": req.presence_penalty,
+        "frequencyPenalty": req.frequency_penalty,
+        **_response_format(req),
     }
+    if req.reasoning_effort is not None:
+        generation["thinkingConfig"] = gemini_thinking(req.reasoning_effort, req.model)
     generation = {k: v for k, v in generation.items() if v is not None}
     if generation:
         body["generationConfig"] = generation
+    if req.metadata:
+        body["labels"] = _labels(req.metadata)
     return body
+
+
+def _response_format(req: ChatRequest) -> dict[str, Any]:
+    """JSON mode is ``responseMimeType: application/json``; a JSON schema adds
+    ``responseSchema``, in the OpenAPI subset Gemini takes (``vertex_schema``)."""
+    fmt = req.response_format
+    if fmt is None:
+        return {}
+    out: dict[str, Any] = {"responseMimeType": "application/json"}
+    if fmt.type == "json_schema":
+        param = "response_format.json_schema.schema"
+        if fmt.schema is None:
+            raise InvalidRequest(f"{param}: Gemini needs the schema", param=param)
+        out["responseSchema"] = gemini_schema(fmt.schema, param)
+    return out
+
+
+def _labels(metadata: Mapping[str, str]) -> dict[str, str]:
+    """``labels`` (they tag the call in billing): Google allows lowercase letters, digits,
+    ``_`` and ``-``, keys starting with a letter, 63 characters each; other pairs are
+    refused rather than rewritten."""
+    for key, value in metadata.items():
+        if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
+            raise CapabilityMissing(
+                f"metadata[{key[:64]!r}]: Vertex labels take lowercase letters, digits, _ and - "
+                "(keys starting with a letter), 63 characters at most",
+                param="metadata",
+            )
+    return dict(metadata)
 
 
 def check_gemini_request(req: ChatRequest) -> None:

@@ -1,4 +1,5 @@
-"""A tool's JSON Schema as Vertex AI's ``Schema``, the OpenAPI 3.0 subset Gemini accepts.
+"""A tool's (or a response format's) JSON Schema as Vertex AI's ``Schema``, the OpenAPI 3.0
+subset Gemini accepts.
 
 Reference: https://cloud.google.com/vertex-ai/docs/reference/rest/v1/Schema
 
@@ -70,12 +71,21 @@ def gemini_parameters(schema: Mapping[str, Any], param: str) -> dict[str, Any] |
     function without parameters (Gemini rejects an OBJECT with empty ``properties``)."""
     if not schema:
         return None
+    converted = gemini_schema(schema, param)
+    return converted if converted.get("properties") else None
+
+
+def gemini_schema(schema: Mapping[str, Any], param: str) -> dict[str, Any]:
+    """``generationConfig.responseSchema`` for a JSON Schema (any type at the top)."""
+    return _schema(schema, _definitions(schema), param, (), _Budget(MAX_SCHEMA_NODES))
+
+
+def _definitions(schema: Mapping[str, Any]) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for key in ("definitions", "$defs"):
         if isinstance(found := schema.get(key), Mapping):
             defs.update(found)
-    converted = _schema(schema, defs, param, (), _Budget(MAX_SCHEMA_NODES))
-    return converted if converted.get("properties") else None
+    return defs
 
 
 def _schema(
@@ -120,7 +130,7 @@ def _resolve(
     if not ref.startswith(_REF_PREFIXES) or name not in defs:
         raise InvalidRequest(f"{param}: cannot resolve $ref {ref!r}", param=param)
     if ref in refs:
-        problem = f"$ref {ref!r} is recursive, which Gemini function schemas cannot express"
+        problem = f"$ref {ref!r} is recursive, which Gemini schemas cannot express"
         raise InvalidRequest(f"{param}: {problem}", param=param)
     target = defs[name] if isinstance(defs[name], Mapping) else {}
     # Keywords beside the $ref (a description, say) refine the referenced schema.

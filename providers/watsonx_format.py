@@ -6,7 +6,10 @@ to a watsonx instance. The wire format is OpenAI-like, with these differences: t
 into ``tool_choice_option`` (auto, none, required) and ``tool_choice`` (a named function),
 never both; system, assistant and tool contents are plain strings (only user messages carry
 content parts); errors are ``{"errors": [{"code", "message", "more_info"}], "trace",
-"status_code"}``. Reference: https://cloud.ibm.com/apidocs/watsonx-ai#text-chat
+"status_code"}``. ``seed``, the penalties, ``logit_bias`` and ``reasoning_effort`` (low,
+medium or high) keep OpenAI's names; ``response_format`` too, except that a JSON schema's
+``json_schema`` has no ``description`` (``name``, ``schema``, ``strict``: the SDK's
+``TextChatResponseJsonSchema``). Reference: https://cloud.ibm.com/apidocs/watsonx-ai#text-chat
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from providers.types import (
     FinishReason,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -36,6 +40,7 @@ CHAT_PATH = "/ml/v1/text/chat"
 # The same chat, answered as server-sent chat.completion.chunk events.
 CHAT_STREAM_PATH = "/ml/v1/text/chat_stream"
 _TOOL_CHOICE_OPTIONS = ("auto", "none", "required")
+_REASONING_EFFORTS = ("low", "medium", "high")
 # "time_limit": the request's time_limit cut the reply short, as a token limit would.
 # Others ("cancelled", "error") fall back to stop, or tool_calls when calls came back.
 _FINISH_REASONS: Mapping[str, FinishReason] = {
@@ -82,9 +87,35 @@ def chat_request_to_watsonx(
         "top_p": req.top_p,
         "stop": list(req.stop) or None,
         "time_limit": time_limit_ms,
+        "seed": req.seed,
+        "presence_penalty": req.presence_penalty,
+        "frequency_penalty": req.frequency_penalty,
+        "logit_bias": dict(req.logit_bias) if req.logit_bias else None,
+        "response_format": _response_format(req.response_format),
+        "reasoning_effort": _reasoning_effort(req.reasoning_effort),
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
+
+
+def _response_format(fmt: ResponseFormat | None) -> dict[str, Any] | None:
+    if fmt is None:
+        return None
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name, "strict": fmt.strict}
+    if fmt.schema is not None:
+        spec["schema"] = dict(fmt.schema)
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _reasoning_effort(effort: str | None) -> str | None:
+    if effort is not None and effort not in _REASONING_EFFORTS:
+        raise InvalidRequest(
+            f"reasoning_effort: watsonx.ai takes low, medium or high, not {effort!r}",
+            param="reasoning_effort",
+        )
+    return effort
 
 
 def check_watsonx_request(req: ChatRequest) -> None:

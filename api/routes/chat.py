@@ -21,7 +21,6 @@ from api.schemas.errors import SYNC_JOB
 from api.services import ApiServices
 from api.streaming.responses import chat_stream
 from api.sync_jobs import JOB_ID_HEADER, job_error, require_worker, submit_and_wait
-from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
@@ -50,16 +49,12 @@ async def chat_completions(
 ) -> Response:
     # A copy of the whole request: off the loop when it is large.
     request = await services.offload.run(size, body.job_request)
-    # Not part of OpenAI's request: the SDKs send it through ``extra_body``.
-    session_id = request.pop("session_id", None)
-    if session_id is not None and (not isinstance(session_id, str) or not session_id):
-        raise InvalidRequest("session_id must be a non-empty string", param="session_id")
     spec = JobSpec(
         type=JobType.COMPLETION,
         request=request,
         tenant=tenant,
         request_id=request_id,
-        session_id=session_id,
+        session_id=body.session_id,
     )
     if body.stream:
         return await _stream(body, spec, services, size)
@@ -75,9 +70,6 @@ async def _stream(
     body: ChatCompletionRequest, spec: JobSpec, services: ApiServices, size: int
 ) -> Response:
     """The job streams: its reply is relayed as it is produced (``api.streaming``)."""
-    cancel = spec.request.pop("cancel_on_disconnect", False)
-    if not isinstance(cancel, bool):
-        raise InvalidRequest("cancel_on_disconnect must be a boolean", param="cancel_on_disconnect")
     spec.request["stream"] = True
 
     def prepared() -> tuple[JobRecord, dict[str, str]]:
@@ -92,7 +84,7 @@ async def _stream(
         services,
         record,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
-        cancel_on_disconnect=cancel,
+        cancel_on_disconnect=body.cancel_on_disconnect,
     )
 
 
@@ -109,7 +101,7 @@ def chat_completion(job: JobRecord) -> dict[str, Any]:
                 "index": 0,
                 "message": result.get("message", {"role": "assistant", "content": None}),
                 "finish_reason": result.get("finish_reason", "stop"),
-                "logprobs": None,
+                "logprobs": result.get("logprobs"),
             }
         ],
         "usage": job.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},

@@ -16,17 +16,30 @@ class ChatCompletionRequest(CompletionRequest):
     through to the normalizer, the one place that decides what a message may contain."""
 
     model: str = Field(min_length=1, max_length=256)
+    # The endpoint's own options, not the job's (an SDK sends them through ``extra_body``).
+    session_id: str | None = Field(
+        default=None, min_length=1, description="continue this session (see sessions)"
+    )
+    cancel_on_disconnect: bool = Field(
+        default=False, description="with stream: cancel the job when the client goes away"
+    )
 
     def job_request(self) -> dict[str, Any]:
         """The request stored on the job: everything except transport options."""
-        return self.model_dump(exclude={"stream", "stream_options", "n"}, exclude_none=True)
+        return self.model_dump(
+            exclude={"stream", "stream_options", "n", "session_id", "cancel_on_disconnect"},
+            exclude_none=True,
+        )
 
 
 class ChatChoice(ResponseModel):
     index: int
     message: dict[str, Any] = Field(description="an OpenAI assistant message")
     finish_reason: str
-    logprobs: None
+    logprobs: dict[str, Any] | None = Field(
+        description="OpenAI's logprobs object ({content: [{token, logprob, bytes, "
+        "top_logprobs}], refusal}) when the request set logprobs; else null"
+    )
 
 
 class ChatCompletion(ResponseModel):

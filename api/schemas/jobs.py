@@ -62,8 +62,9 @@ class OrphanedUsage(ResponseModel):
     cost_usd: float | None
 
 
-class Job(ResponseModel):
-    """A job record (``JobRecord.public``). ``error`` has the error shape's fields."""
+class JobFields(ResponseModel):
+    """What every view of a job has: ``GET /v1/jobs/{id}`` (``Job``) and each entry of
+    ``GET /v1/jobs`` (``JobSummary``). ``error`` has the error shape's fields."""
 
     id: str
     object: Literal["job"]
@@ -76,46 +77,32 @@ class Job(ResponseModel):
     created_at: Timestamp
     started_at: Timestamp | None
     finished_at: Timestamp | None
-    result: dict[str, Any] | None
     error: dict[str, Any] | None
     usage: dict[str, Any] | None
     cost_usd: float | None
-    orphaned_usage: OrphanedUsage | None
     metadata: dict[str, MetadataValue]
     idempotency_key: str | None
     session_id: str | None
-    request: dict[str, Any]
-    tool_loop: ToolLoopProgress | None
-    pipeline: PipelineProgress | None
     batch_id: str | None
     custom_id: str | None
+
+
+class Job(JobFields):
+    """A job record (``JobRecord.public``), whole."""
+
+    request: dict[str, Any]
+    result: dict[str, Any] | None
+    orphaned_usage: OrphanedUsage | None
+    tool_loop: ToolLoopProgress | None
+    pipeline: PipelineProgress | None
     webhook: WebhookStatus | None
 
 
-class JobSummary(ResponseModel):
+class JobSummary(JobFields):
     """A job as ``GET /v1/jobs`` lists it: the record without its request, result, tool
     loop, pipeline or webhook (``GET /v1/jobs/{id}`` has them). ``request`` and ``result``
     are the only fields ever left out: each is there exactly when ``expand`` names it."""
 
-    id: str
-    object: Literal["job"]
-    type: JobTypeName
-    status: JobStatusName
-    provider: str | None
-    model: str | None
-    priority: int
-    attempts: int
-    created_at: Timestamp
-    started_at: Timestamp | None
-    finished_at: Timestamp | None
-    error: dict[str, Any] | None
-    usage: dict[str, Any] | None
-    cost_usd: float | None
-    metadata: dict[str, MetadataValue]
-    idempotency_key: str | None
-    session_id: str | None
-    batch_id: str | None
-    custom_id: str | None
     # Not required: present only when expanded (the default is never sent, so no
     # ``default`` appears in the document).
     request: dict[str, Any] = Field(

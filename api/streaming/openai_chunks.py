@@ -41,7 +41,9 @@ class ChatChunks:
     # The latest model turn whose output was relayed.
     _output_turn: int = -1
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: object = None
+    ) -> dict[str, Any]:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
             self._role_sent = True
@@ -51,7 +53,9 @@ class ChatChunks:
             "created": self.created,
             "model": self.model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+            ],
         }
 
     def on_event(self, entry: StreamEntry) -> list[dict[str, Any]] | None:
@@ -68,7 +72,10 @@ class ChatChunks:
                 return []
             case "text":
                 self._relay()
-                return [self._chunk({"content": event.get("text", "")})]
+                # A text event's logprobs are its tokens': OpenAI sends them in its chunk.
+                entries = event.get("logprobs")
+                logprobs = {"content": entries, "refusal": None} if entries else None
+                return [self._chunk({"content": event.get("text", "")}, logprobs=logprobs)]
             case "tool_call":
                 if self.hold_tool_calls:
                     self._held_calls.append(event)

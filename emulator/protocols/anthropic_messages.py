@@ -6,7 +6,10 @@ Streaming (``"stream": true``) sends the ``message_start`` / ``ping`` /
 usage in two places (``message_start`` has the input tokens and a first output count,
 ``message_delta`` the final output count), a tool call's ``input`` as ``input_json_delta``
 fragments after an empty one, and a failure after the 200 as an ``error`` event
-(``overloaded_error``).
+(``overloaded_error``). The request's options (``tool_choice``, ``output_config``,
+``service_tier``, ``metadata``) are checked as the API checks them
+(:mod:`emulator.protocols.anthropic_options`); structured output and a forced tool shape
+the reply.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, ClassVar
 
 from emulator.behaviour import Decision, Turn
 from emulator.directives import FinishReason
+from emulator.protocols.anthropic_options import read_options
 from emulator.protocols.base import (
     Protocol,
     RequestError,
@@ -90,6 +94,7 @@ class AnthropicMessages(Protocol):
             if message["role"] == "user" and text:
                 last_user_text = text
         index, tool_results = since_last_question(messages, _step)
+        options = read_options(body)
         return Turn(
             model=model,
             texts=tuple(texts),
@@ -98,6 +103,8 @@ class AnthropicMessages(Protocol):
             index=index,
             stream=body.get("stream") is True,
             body=body,
+            output=options.output,
+            forced_tool=options.forced_tool,
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:

@@ -13,7 +13,10 @@ binary AWS event stream (:mod:`emulator.protocols.aws_eventstream`): ``messageSt
 ``contentBlockStart`` with its id and name, ``contentBlockDelta`` pieces of its input JSON
 and a ``contentBlockStop``; ``messageStop`` with the stop reason; and last ``metadata`` with
 the usage. Payloads carry AWS's ``p`` padding. A failure after the 200 is a
-``modelStreamErrorException`` message.
+``modelStreamErrorException`` message. The request's options (``toolChoice``,
+``outputConfig``, ``serviceTier``, ``requestMetadata``) are checked as Bedrock checks them
+(:mod:`emulator.protocols.bedrock_options`); structured output and a forced tool shape the
+reply.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from emulator.protocols.base import (
     split_arguments,
     split_for_stream,
 )
+from emulator.protocols.bedrock_options import read_options
 
 _STOP_REASONS: Mapping[FinishReason, str] = {
     "stop": "end_turn",
@@ -156,6 +160,7 @@ class BedrockConverse(Protocol):
                 "content blocks."
             )
         index, tool_results = since_last_question(messages, _step)
+        options = read_options(body)
         return Turn(
             model=path_params.get("model_id", ""),
             texts=tuple(texts),
@@ -163,6 +168,8 @@ class BedrockConverse(Protocol):
             tool_results=tool_results,
             index=index,
             body=body,
+            output=options.output,
+            forced_tool=options.forced_tool,
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:

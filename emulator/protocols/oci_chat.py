@@ -39,6 +39,7 @@ from emulator.protocols.base import (
     split_for_stream,
     sse,
 )
+from emulator.protocols.vendor_parameters import oci_parameters
 
 #: Headers OCI signs on a request with a body (the SDK's ``Signer`` signs exactly these).
 SIGNED_HEADERS = ("date", "(request-target)", "host", "content-length", "content-type")
@@ -160,6 +161,7 @@ class OCIChat(Protocol):
             index=index,
             stream=chat.get("isStream") is True,
             body=body,
+            output=oci_parameters(chat),
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:

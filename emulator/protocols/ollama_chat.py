@@ -33,6 +33,8 @@ from emulator.protocols.base import (
     since_last_question,
     split_for_stream,
 )
+from emulator.protocols.openai_parameters import logprob_entries
+from emulator.protocols.vendor_parameters import ollama_parameters
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
 
@@ -80,6 +82,7 @@ class OllamaChat(Protocol):
             index=index,
             stream=body.get("stream") is not False,
             body=body,
+            output=ollama_parameters(body),
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
@@ -87,7 +90,12 @@ class OllamaChat(Protocol):
         message: dict[str, Any] = {"role": "assistant", "content": decision.text or ""}
         if decision.tool_calls:
             message["tool_calls"] = [_tool_call(call) for call in decision.tool_calls]
-        return {**_head(turn), "message": message, **_final(decision)}
+        return {
+            **_head(turn),
+            "message": message,
+            **_logprobs(turn, decision.text or ""),
+            **_final(decision),
+        }
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
         """One JSON object per line: text pieces, the tool calls, then the final object."""
@@ -96,7 +104,10 @@ class OllamaChat(Protocol):
             return orjson.dumps({**_head(turn), "message": message, **fields}) + b"\n"
 
         pieces = split_for_stream(decision.text or "")
-        lines = [line({"role": "assistant", "content": p}, done=False) for p in pieces]
+        lines = [
+            line({"role": "assistant", "content": p}, **_logprobs(turn, p), done=False)
+            for p in pieces
+        ]
         lines += [
             line({"role": "assistant", "content": "", "tool_calls": [_tool_call(call)]}, done=False)
             for call in decision.tool_calls
@@ -153,6 +164,14 @@ def _step(message: Any) -> tuple[Step, list[str]]:
     if role == "assistant":
         return "reply", []
     return "results", [message.get("content", "")] if role == "tool" else []
+
+
+def _logprobs(turn: Turn, text: str) -> dict[str, Any]:
+    """``{"logprobs": [...]}`` for ``text`` when the request asked for them, else nothing."""
+    if turn.body.get("logprobs") is not True:
+        return {}
+    top = turn.body.get("top_logprobs")
+    return {"logprobs": logprob_entries(text, top if isinstance(top, int) else 0)}
 
 
 def _head(turn: Turn) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from emulator.protocols.base import (
     sse,
     text_of,
 )
+from emulator.protocols.openai_parameters import check_parameters, logprob_entries
 from emulator.responses import JSONResponse
 
 #: Listed by ``GET /v1/models``; any model name is accepted for completions.
@@ -82,6 +83,7 @@ class OpenAIChat(Protocol):
             index=index,
             stream=body.get("stream") is True,
             body=body,
+            output=check_parameters(body),
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
@@ -103,12 +105,12 @@ class OpenAIChat(Protocol):
                 {
                     "index": 0,
                     "message": message,
-                    "logprobs": None,
+                    "logprobs": _logprobs(turn, decision.text or ""),
                     "finish_reason": decision.finish_reason,
                 }
             ],
             "usage": _usage(decision),
-            "system_fingerprint": None,
+            **_echoed(turn),
         }
 
     def render_stream(self, decision: Decision, turn: Turn) -> list[bytes]:
@@ -118,7 +120,7 @@ class OpenAIChat(Protocol):
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": turn.model,
-            "system_fingerprint": None,
+            **_echoed(turn),
         }
 
         options = turn.body.get("stream_options")
@@ -126,14 +128,24 @@ class OpenAIChat(Protocol):
         if with_usage:
             base["usage"] = None
 
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        def chunk(
+            delta: dict[str, Any], finish_reason: str | None = None, logprobs: object = None
+        ) -> bytes:
+            choice = {
+                "index": 0,
+                "delta": delta,
+                "logprobs": logprobs,
+                "finish_reason": finish_reason,
+            }
             return sse(self.stream_chunk({**base, "choices": [choice]}))
 
         first_content = "" if decision.text is not None else None
         events = self.stream_preamble(base)
         events.append(chunk({"role": "assistant", "content": first_content, "refusal": None}))
-        events += [chunk({"content": piece}) for piece in split_for_stream(decision.text or "")]
+        events += [
+            chunk({"content": piece}, logprobs=_logprobs(turn, piece))
+            for piece in split_for_stream(decision.text or "")
+        ]
         for index, call in enumerate(decision.tool_calls):
             head = _tool_call(call)
             head["function"]["arguments"] = ""
@@ -192,6 +204,27 @@ def _tool_call(call: ToolCall) -> dict[str, Any]:
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments_json},
     }
+
+
+def _logprobs(turn: Turn, text: str) -> dict[str, Any] | None:
+    """A choice's (or a chunk's) ``logprobs``: null unless the request set ``logprobs``."""
+    if turn.body.get("logprobs") is not True:
+        return None
+    top = turn.body.get("top_logprobs")
+    entries = logprob_entries(text, top if isinstance(top, int) else 0)
+    return {"content": entries, "refusal": None}
+
+
+def _echoed(turn: Turn) -> dict[str, Any]:
+    """What OpenAI echoes of a request: the tier that served it (``auto`` runs as
+    ``default``) and, for a seeded request, the backend's fingerprint."""
+    out: dict[str, Any] = {"system_fingerprint": None}
+    if turn.body.get("seed") is not None:
+        out["system_fingerprint"] = "fp_emulated"
+    tier = turn.body.get("service_tier")
+    if tier is not None:
+        out["service_tier"] = "default" if tier == "auto" else tier
+    return out
 
 
 def _usage(decision: Decision) -> dict[str, int]:

@@ -33,6 +33,7 @@ from emulator.protocols.base import (
     sse,
 )
 from emulator.protocols.google_oauth import GoogleTokens
+from emulator.protocols.vertex_options import check_schema, field, known, read_options
 
 _FINISH: Mapping[FinishReason, str] = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS"}
 # google.rpc.Code names, as Google APIs put them in error.status.
@@ -64,33 +65,6 @@ _REQUEST_FIELDS = frozenset(
 )
 _PART_DATA = frozenset(("text", "inlineData", "fileData", "functionCall", "functionResponse"))
 _PART_META = frozenset(("thought", "thoughtSignature", "videoMetadata", "mediaResolution"))
-_SCHEMA_FIELDS = frozenset(
-    [
-        "type",
-        "format",
-        "title",
-        "description",
-        "nullable",
-        "default",
-        "items",
-        "minItems",
-        "maxItems",
-        "enum",
-        "properties",
-        "propertyOrdering",
-        "required",
-        "minProperties",
-        "maxProperties",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "example",
-        "anyOf",
-        "minimum",
-        "maximum",
-    ]
-)
-_TYPES = frozenset(("STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"))
 
 
 class VertexGemini(Protocol):
@@ -135,7 +109,7 @@ class VertexGemini(Protocol):
         """Validate a ``generateContent`` request and reduce it to a :class:`Turn`."""
         if not isinstance(body, dict):
             raise RequestError("Invalid JSON payload received. Expected an object.")
-        _known(body, _REQUEST_FIELDS, "")
+        known(body, _REQUEST_FIELDS, "")
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise RequestError("contents: must be a non-empty list", param="contents")
@@ -145,11 +119,7 @@ class VertexGemini(Protocol):
         for _, parts in turns:
             texts += _texts(parts)
         _check_tools(body.get("tools"))
-        config = body.get("generationConfig") or {}
-        limit = config.get("maxOutputTokens") if isinstance(config, dict) else None
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            param = "generationConfig.maxOutputTokens"
-            raise RequestError(f"{param}: must be a positive integer", param=param)
+        shape = read_options(body)
         index, results = since_last_question(turns, _step)
         user_texts = [_texts(p, results=False) for r, p in turns if r == "user"]
         user_texts = [t for t in user_texts if t]
@@ -160,6 +130,7 @@ class VertexGemini(Protocol):
             tool_results=results,
             index=index,
             body=body,
+            output=shape.output,
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:
@@ -223,21 +194,6 @@ def _envelope(decision: Decision, turn: Turn) -> dict[str, Any]:
     }
 
 
-def _known(obj: Mapping[str, Any], fields: frozenset[str], where: str) -> None:
-    # Google parses requests as protobuf JSON: an unknown field fails the whole request.
-    for name in obj:
-        camel = name.split("_")[0] + "".join(w.title() for w in name.split("_")[1:])
-        if camel not in fields:
-            at = f" at '{where}'" if where else ""
-            raise RequestError(f'Invalid JSON payload received. Unknown name "{name}"{at}.')
-
-
-def _field(obj: Mapping[str, Any], camel: str) -> Any:
-    """A field under its JSON name or its proto (snake_case) name; Google accepts both."""
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
-    return obj.get(camel, obj.get(snake))
-
-
 def _parts(content: object, param: str) -> list[dict[str, Any]]:
     parts = content.get("parts") if isinstance(content, dict) else None
     if not isinstance(parts, list) or not parts:
@@ -246,11 +202,11 @@ def _parts(content: object, param: str) -> list[dict[str, Any]]:
         where = f"{param}.parts[{j}]"
         if not isinstance(part, dict):
             raise RequestError(f"{where}: must be an object", param=where)
-        _known(part, _PART_DATA | _PART_META, where)
-        data = [k for k in _PART_DATA if _field(part, k) is not None]
+        known(part, _PART_DATA | _PART_META, where)
+        data = [k for k in _PART_DATA if field(part, k) is not None]
         if len(data) != 1:
             raise RequestError(f"{where}: exactly one data field is required", param=where)
-        call = _field(part, "functionCall") or _field(part, "functionResponse") or {}
+        call = field(part, "functionCall") or field(part, "functionResponse") or {}
         if not isinstance(call, dict) or ("name" not in call and data[0].startswith("function")):
             raise RequestError(f"{where}.{data[0]}.name: is required", param=where)
     return parts
@@ -270,7 +226,7 @@ def _texts(parts: list[dict[str, Any]], *, results: bool = True) -> list[str]:
     for part in parts:
         if isinstance(text := part.get("text"), str) and text:
             texts.append(text)
-        elif results and isinstance(response := _field(part, "functionResponse"), dict):
+        elif results and isinstance(response := field(part, "functionResponse"), dict):
             texts.append(_result_text(response.get("response")))
     return texts
 
@@ -285,28 +241,13 @@ def _result_text(response: object) -> str:
 
 def _check_tools(tools: object) -> None:
     for i, tool in enumerate(tools if isinstance(tools, list) else []):
-        declarations = _field(tool, "functionDeclarations") if isinstance(tool, dict) else None
+        declarations = field(tool, "functionDeclarations") if isinstance(tool, dict) else None
         for j, declaration in enumerate(declarations or []):
             where = f"tools[{i}].function_declarations[{j}]"
             if not isinstance(declaration, dict) or not declaration.get("name"):
                 raise RequestError(f"{where}.name: is required", param=where)
             if declaration.get("parameters") is not None:
-                _check_schema(declaration["parameters"], f"{where}.parameters")
-
-
-def _check_schema(schema: object, where: str) -> None:
-    if not isinstance(schema, dict):
-        raise RequestError(f"{where}: must be an object", param=where)
-    _known(schema, _SCHEMA_FIELDS, where)
-    kind = schema.get("type")
-    if kind is not None and (not isinstance(kind, str) or kind.upper() not in _TYPES):
-        raise RequestError(f"Invalid value at '{where}.type': {kind!r}", param=where)
-    for name, sub in (schema.get("properties") or {}).items():
-        _check_schema(sub, f"{where}.properties[{name!r}]")
-    if schema.get("items") is not None:
-        _check_schema(schema["items"], f"{where}.items")
-    for k, sub in enumerate(schema.get("anyOf") or []):
-        _check_schema(sub, f"{where}.any_of[{k}]")
+                check_schema(declaration["parameters"], f"{where}.parameters")
 
 
 def _step(turn: tuple[str, list[dict[str, Any]]]) -> tuple[Step, list[str]]:
@@ -314,6 +255,6 @@ def _step(turn: tuple[str, list[dict[str, Any]]]) -> tuple[Step, list[str]]:
     role, parts = turn
     if role == "model":
         return "reply", []
-    if not all(_field(p, "functionResponse") is not None for p in parts):
+    if not all(field(p, "functionResponse") is not None for p in parts):
         return "question", []
     return "results", _texts(parts)

@@ -51,6 +51,7 @@ from emulator.protocols.base import (
     split_for_stream,
     text_of,
 )
+from emulator.protocols.vendor_parameters import watsonx_parameters
 from emulator.responses import JSONResponse
 
 IAM_TOKEN_PATH = "/identity/token"  # noqa: S105 - a URL path
@@ -148,6 +149,7 @@ class WatsonxChat(Protocol):
             tool_results=tool_results,
             index=index,
             body=body,
+            output=watsonx_parameters(body),
         )
 
     def render(self, decision: Decision, turn: Turn) -> dict[str, Any]:

@@ -13,7 +13,8 @@ Every entry has one field, ``e``: a JSON object whose ``type`` is one of
   then 1 after a tool round, …) starts streaming. An ``attempt`` for a turn that already
   had output *replaces* that output (a worker was lost mid-stream and the job re-ran);
   readers must never splice the two.
-- ``text``: ``{text}`` — more of the answer.
+- ``text``: ``{text}`` — more of the answer; with ``logprobs`` (a list of OpenAI's
+  ``logprobs.content`` entries) when the request asked for them and the provider sent them.
 - ``tool_call``: ``{index, id, name, arguments}`` — a fragment of a tool call the model
   makes; ``arguments`` pieces concatenate.
 - ``turn_end``: ``{finish_reason, usage}`` — a model reply is complete.
@@ -58,8 +59,10 @@ def attempt_event(attempt: int, turn: int, instance: str) -> dict[str, Any]:
 def provider_event(event: StreamEvent) -> dict[str, Any]:
     """A provider's neutral stream event as a job stream event."""
     match event:
-        case TextDelta(text=text):
+        case TextDelta(text=text, logprobs=()):
             return {"type": "text", "text": text}
+        case TextDelta(text=text, logprobs=logprobs):
+            return {"type": "text", "text": text, "logprobs": [dict(e) for e in logprobs]}
         case ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments):
             return {
                 "type": "tool_call",

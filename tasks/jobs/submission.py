@@ -88,6 +88,7 @@ class JobSubmitter:
         document_max_bytes: int,
         request_limits: RequestLimits,
         embedding_max_inputs: int = 2048,
+        pass_unknown_parameters: bool = False,
     ) -> None:
         self._store = store
         self._messages = TaskMessageBuilder()
@@ -103,6 +104,7 @@ class JobSubmitter:
         self._document_max_bytes = document_max_bytes
         self._request_limits = request_limits
         self._embedding_max_inputs = embedding_max_inputs
+        self._pass_unknown_parameters = pass_unknown_parameters
 
     def prepare(
         self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
@@ -116,7 +118,7 @@ class JobSubmitter:
         if spec.type is JobType.COMPLETION:
             # The chat endpoint's body model is this one: the same request is judged the
             # same way on both, with the same ``param``. Counted before it is parsed.
-            CompletionRequest.check(spec.request)
+            CompletionRequest.check(spec.request, pass_unknown=self._pass_unknown_parameters)
             self._request_limits.check_chat(spec.request)
             chat = chat_request_from_openai(spec.request)
             hint = _provider_hint(spec.request)

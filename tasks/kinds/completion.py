@@ -159,6 +159,7 @@ def completion_outcome(
             "model": requested_model,
             "upstream_model": response.model,
             "provider_response_id": response.provider_response_id,
-        },
+        }
+        | ({"logprobs": dict(response.logprobs)} if response.logprobs is not None else {}),
         usage=usage.as_dict(),
     )

@@ -86,14 +86,33 @@ def test_system_blocks_and_options_reach_the_provider_in_its_shape(
         messages=[user("ping")],
         stop_sequences=["STOP"],
         metadata={"user_id": "ada"},
-        # The current SDK no longer names them; older ones (and the API) still take them.
-        extra_body={"temperature": 0.5, "top_p": 0.9},
         extra_headers={"anthropic-beta": "some-beta-2025-01-01"},
     )
     body = emulator.requests()[-1]["body"]
     assert body["system"] == "You are terse.\n\nAnswer in French."
     assert (body["max_tokens"], body["stop_sequences"]) == (77, ["STOP"])
-    assert (body["temperature"], body["top_p"], body["metadata"]) == (0.5, 0.9, {"user_id": "ada"})
+    assert body["metadata"] == {"user_id": "ada"}
+
+
+def test_sampling_options_reach_a_provider_that_takes_them_and_are_refused_by_one_that_does_not(
+    sdk: anthropic.Anthropic, emulator: EmulatorControl
+) -> None:
+    # The current SDK no longer names them (Anthropic's API refuses them); older SDKs do.
+    sampling = {"temperature": 0.5, "top_p": 0.9}
+    sdk.messages.create(
+        model="gpt-4o-mini", max_tokens=8, messages=[user("x")], extra_body=sampling
+    )
+    body = emulator.requests()[-1]["body"]
+    assert (body["temperature"], body["top_p"]) == (0.5, 0.9)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        sdk.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=8,
+            messages=[user("x")],
+            extra_body={**sampling, "provider": "anthropic"},
+        )
+    message = info.value.body["error"]["message"]  # type: ignore[index]
+    assert "temperature" in message and "anthropic" in message
 
 
 @pytest.mark.parametrize(("model", "instance", "protocol"), ROUTES)

@@ -33,6 +33,7 @@ CHAT_ENDPOINTS: dict[str, Wrap] = {
         ({"presence_penalty": 2.5}, "presence_penalty"),
         ({"frequency_penalty": -3}, "frequency_penalty"),
         ({"top_logprobs": 21}, "top_logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),  # without logprobs: true
         ({"max_tokens": True}, "max_tokens"),
         ({"max_tokens": 10.0}, "max_tokens"),
         ({"max_completion_tokens": 0}, "max_completion_tokens"),
@@ -65,7 +66,13 @@ def test_a_chat_request_within_the_ranges_is_accepted_everywhere(
     client_a: httpx.Client, endpoint: str
 ) -> None:
     edges = {"temperature": 2, "top_p": 0, "presence_penalty": -2, "frequency_penalty": 2.0}
-    edges |= {"top_logprobs": 20, "logit_bias": {"50256": -100}, "stream": False, "seed": -1}
+    edges |= {
+        "logprobs": True,
+        "top_logprobs": 20,
+        "logit_bias": {"50256": -100},
+        "stream": False,
+        "seed": -1,
+    }
     path, body = CHAT_ENDPOINTS[endpoint]({**CHAT, **edges})
     response = client_a.post(path, json=body)
     assert response.status_code in (200, 202), response.text

@@ -7,6 +7,7 @@ adapter tests cover the official SDK's signed requests.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -170,3 +171,35 @@ def test_streaming_sends_data_only_events_ending_with_the_finish_reason(
     events = [line for line in response.text.splitlines() if line.startswith("data: ")]
     assert len(events) >= 3
     assert '"finishReason":"stop"' in events[-1]
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_response_format_json_schema_gets_a_conforming_reply(
+    emulator_url: str, control: EmulatorControl
+) -> None:
+    fmt = {"type": "JSON_SCHEMA", "jsonSchema": {"name": "weather", "schema": SCHEMA}}
+    body = post(emulator_url, chat_details(user("weather"), responseFormat=fmt, seed=4)).json()
+    [part] = body["chatResponse"]["choices"][0]["message"]["content"]
+    assert set(json.loads(part["text"])) == {"city"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        ({"responseFormat": {"type": "json_schema"}}, "responseFormat.type"),
+        ({"responseFormat": {"type": "JSON_SCHEMA", "jsonSchema": {}}}, "jsonSchema.name"),
+        ({"reasoningEffort": "low"}, "reasoningEffort"),
+        ({"seed": "4"}, "seed"),
+        ({"isParallelToolCalls": "no"}, "isParallelToolCalls"),
+        ({"metadata": ["a"]}, "metadata"),
+    ],
+)
+def test_malformed_generation_fields_get_400_invalid_parameter(
+    emulator_url: str, control: EmulatorControl, fields: dict[str, Any], mentions: str
+) -> None:
+    response = post(emulator_url, chat_details(user("x"), **fields))
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidParameter"
+    assert mentions in response.json()["message"]

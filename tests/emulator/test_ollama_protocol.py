@@ -116,3 +116,51 @@ def test_setting_the_model_list_validates_it(
     response = http.put("/_emulator/ollama/models", json=body)
     assert response.status_code == 400
     assert control.ollama_models() == ["llama3.2"]
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_format_json_schema_gets_a_conforming_reply(http: httpx.Client) -> None:
+    body = http.post("/api/chat", json=chat("weather?", stream=False, format=SCHEMA)).json()
+    assert set(json.loads(body["message"]["content"])) == {"city"}
+
+
+def test_format_json_gets_a_json_object(http: httpx.Client) -> None:
+    body = http.post("/api/chat", json=chat("weather?", stream=False, format="json")).json()
+    assert json.loads(body["message"]["content"]) == {"echo": "weather?"}
+
+
+def test_logprobs_come_back_beside_the_message_and_on_each_streamed_line(
+    http: httpx.Client,
+) -> None:
+    body = http.post(
+        "/api/chat", json=chat("two words", stream=False, logprobs=True, top_logprobs=2)
+    ).json()
+    assert "".join(e["token"] for e in body["logprobs"]) == body["message"]["content"]
+    assert all(len(e["top_logprobs"]) == 2 for e in body["logprobs"])
+    lines = [
+        json.loads(x)
+        for x in http.post("/api/chat", json=chat("a b", logprobs=True)).text.splitlines()
+    ]
+    for line in lines[:-1]:
+        assert [e["token"] for e in line["logprobs"]] == [line["message"]["content"]]
+    assert "logprobs" not in http.post("/api/chat", json=chat("x", stream=False)).json()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"options": {"seed": "7"}}, 'option "seed" must be of type integer'),
+        ({"options": {"presence_penalty": "x"}}, 'option "presence_penalty" must be of type'),
+        ({"format": "yaml"}, "invalid format"),
+        ({"think": 3}, "think must be"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ],
+)
+def test_malformed_generation_fields_are_refused(
+    http: httpx.Client, fields: dict[str, Any], error: str
+) -> None:
+    response = http.post("/api/chat", json=chat("x", stream=False, **fields))
+    assert response.status_code == 400
+    assert error in response.json()["error"]

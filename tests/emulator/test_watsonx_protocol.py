@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -189,3 +190,31 @@ def test_scripted_errors_use_watsonx_error_shape(
     body = response.json()
     assert body["errors"][0]["message"] == "slow down"
     assert body["status_code"] == 429
+
+
+SCHEMA = {"type": "object", "properties": {"sum": {"type": "integer"}}, "required": ["sum"]}
+
+
+def test_response_format_json_schema_gets_a_conforming_reply(emulator_url: str, token: str) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "sum", "schema": SCHEMA}}
+    response = chat(emulator_url, token, {**BODY, "response_format": fmt, "seed": 3})
+    content = response.json()["choices"][0]["message"]["content"]
+    assert set(json.loads(content)) == {"sum"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "mentions"),
+    [
+        ({"response_format": {"type": "json_schema", "json_schema": {}}}, "json_schema.name"),
+        ({"response_format": {"type": "yaml"}}, "response_format.type"),
+        ({"seed": 1.5}, "seed"),
+        ({"presence_penalty": 3}, "presence_penalty"),
+        ({"reasoning_effort": "minimal"}, "reasoning_effort"),
+    ],
+)
+def test_malformed_generation_fields_get_watsonx_400(
+    emulator_url: str, token: str, fields: dict[str, Any], mentions: str
+) -> None:
+    response = chat(emulator_url, token, {**BODY, **fields})
+    assert response.status_code == 400
+    assert mentions in response.json()["errors"][0]["message"]

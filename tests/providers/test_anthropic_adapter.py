@@ -12,7 +12,7 @@ import pytest
 from emulator import EmulatorControl
 from providers.base import Provider
 from providers.types import Message, TextPart
-from tests.support.vendors import VendorKit, anthropic, ask, ask_streamed, user
+from tests.support.vendors import VendorKit, anthropic, ask, user
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +46,6 @@ def test_max_tokens_is_sent_as_max_tokens(
 ) -> None:
     ask(provider, kit.model, user("x"), max_tokens=33)
     assert last_body(emulator_control)["max_tokens"] == 33
-
-
-def test_sampling_options_the_sdk_no_longer_names_still_reach_the_api(
-    provider: Provider, kit: VendorKit, emulator_control: EmulatorControl
-) -> None:
-    # The SDK's 2.x ``messages.create`` has no temperature or top_p: they go as extra_body.
-    ask(provider, kit.model, user("x"), temperature=0.25, top_p=0.5)
-    body = last_body(emulator_control)
-    assert (body["temperature"], body["top_p"]) == (0.25, 0.5)
-    ask_streamed(provider, kit.model, user("x"), temperature=0.75)
-    assert last_body(emulator_control)["temperature"] == 0.75
 
 
 def test_the_configured_default_max_tokens_is_sent_when_the_request_sets_none(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
+import anthropic
 import pytest
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import CapabilityMissing, InvalidRequest, ProviderError
 from providers.anthropic_format import from_anthropic_message, to_anthropic_request
 from providers.openai_format import chat_request_from_openai, chat_response_to_openai
+from providers.output_tool import OUTPUT_TOOL
 from providers.types import (
     ChatRequest,
     ChatResponse,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -232,8 +236,7 @@ REQUESTS_TO_ANTHROPIC = [
             user(text("x")),
             tools=(WEATHER_TOOL, ToolDefinition("ping")),
             stop=("\n\nHuman:",),
-            temperature=0.3,
-            top_p=0.9,
+            parallel_tool_calls=False,
             user="user-42",
             max_tokens=64,
         ),
@@ -248,12 +251,11 @@ REQUESTS_TO_ANTHROPIC = [
                 },
                 {"name": "ping", "input_schema": {"type": "object", "properties": {}}},
             ],
+            tool_choice={"type": "auto", "disable_parallel_tool_use": True},
             stop_sequences=["\n\nHuman:"],
-            temperature=0.3,
-            top_p=0.9,
             metadata={"user_id": "user-42"},
         ),
-        id="tools-stop-sequences-sampling-and-user-metadata",
+        id="tools-stop-sequences-parallel-calls-and-user-metadata",
     ),
 ]
 
@@ -325,6 +327,139 @@ def test_what_anthropic_cannot_express_is_an_invalid_request(req: ChatRequest, p
     with pytest.raises(InvalidRequest) as caught:
         to_anthropic_request(req, 1024)
     assert caught.value.param == param
+
+
+# --- OpenAI's other parameters ---------------------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_is_anthropic_structured_output() -> None:
+    fmt = ResponseFormat("json_schema", name="city", schema=SCHEMA, strict=True)
+    body = to_anthropic_request(request(user(text("x")), response_format=fmt), 1024)
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    assert "tools" not in body and "tool_choice" not in body
+
+
+def test_json_mode_forces_the_output_tool() -> None:
+    fmt = ResponseFormat("json_object")
+    body = to_anthropic_request(request(user(text("x")), response_format=fmt), 1024)
+    assert body["tools"] == [
+        {
+            "name": "json_output",
+            "description": OUTPUT_TOOL.description,
+            "input_schema": {"type": "object"},
+        }
+    ]
+    assert body["tool_choice"] == {"type": "tool", "name": "json_output"}
+
+
+def test_json_mode_beside_the_callers_tools_is_refused() -> None:
+    req = request(
+        user(text("x")), tools=(WEATHER_TOOL,), response_format=ResponseFormat("json_object")
+    )
+    with pytest.raises(CapabilityMissing, match="forcing a tool") as caught:
+        to_anthropic_request(req, 1024)
+    assert caught.value.param == "response_format"
+
+
+@pytest.mark.parametrize(
+    ("effort", "expected"),
+    [
+        ("minimal", "low"),
+        ("low", "low"),
+        ("medium", "medium"),
+        ("high", "high"),
+        ("xhigh", "xhigh"),
+    ],
+)
+def test_reasoning_effort_is_the_output_effort(effort: str, expected: str) -> None:
+    body = to_anthropic_request(request(user(text("x")), reasoning_effort=effort), 1024)
+    assert body["output_config"] == {"effort": expected}
+
+
+@pytest.mark.parametrize(("tier", "expected"), [("auto", "auto"), ("default", "standard_only")])
+def test_service_tier_maps_to_anthropics_names(tier: str, expected: str) -> None:
+    body = to_anthropic_request(request(user(text("x")), service_tier=tier), 1024)
+    assert body["service_tier"] == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"temperature": 0.5}, "temperature", id="temperature"),
+        pytest.param({"top_p": 0.5}, "top_p", id="top-p"),
+        pytest.param({"service_tier": "flex"}, "service_tier", id="flex-tier"),
+        pytest.param({"service_tier": "priority"}, "service_tier", id="priority-tier"),
+        pytest.param({"reasoning_effort": "none"}, "reasoning_effort", id="no-effort"),
+        pytest.param({"reasoning_effort": "max"}, "reasoning_effort", id="unknown-effort"),
+    ],
+)
+def test_values_anthropic_has_no_counterpart_for_are_refused(
+    fields: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(CapabilityMissing) as caught:
+        to_anthropic_request(request(user(text("x")), **fields), 1024)
+    assert caught.value.param == param
+
+
+def test_a_json_schema_without_its_schema_is_an_invalid_request() -> None:
+    req = request(user(text("x")), response_format=ResponseFormat("json_schema", name="n"))
+    with pytest.raises(InvalidRequest) as caught:
+        to_anthropic_request(req, 1024)
+    assert caught.value.param == "response_format.json_schema.schema"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param(
+            {"tool_choice": "required", "parallel_tool_calls": False},
+            {"type": "any", "disable_parallel_tool_use": True},
+            id="required-one-at-a-time",
+        ),
+        pytest.param(
+            {"parallel_tool_calls": True},
+            {"type": "auto", "disable_parallel_tool_use": False},
+            id="parallel-allowed",
+        ),
+        pytest.param(
+            {"tool_choice": "none", "parallel_tool_calls": False},
+            {"type": "none"},
+            id="none-takes-no-flag",
+        ),
+    ],
+)
+def test_parallel_tool_calls_rides_in_the_tool_choice(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    req = request(user(text("x")), tools=(WEATHER_TOOL,), **fields)
+    assert to_anthropic_request(req, 1024)["tool_choice"] == expected
+
+
+def test_every_argument_the_adapter_passes_is_in_the_sdks_signature() -> None:
+    # The SDK dropped temperature, top_p and top_k from messages.create: an argument it
+    # does not declare is a TypeError in the worker, not a 400.
+    req = request(
+        Message("system", (text("s"),)),
+        user(text("x")),
+        tools=(WEATHER_TOOL,),
+        tool_choice="required",
+        parallel_tool_calls=False,
+        stop=("END",),
+        user="u",
+        max_tokens=10,
+        response_format=ResponseFormat("json_schema", name="n", schema=SCHEMA),
+        reasoning_effort="low",
+        service_tier="auto",
+    )
+    declared = inspect.signature(anthropic.resources.Messages.create).parameters
+    assert set(to_anthropic_request(req, 1024)) <= set(declared)
 
 
 def test_openai_tool_loop_maps_through_neutral_to_anthropic() -> None:

@@ -9,11 +9,12 @@ tool-use walkthrough with its ``top_song`` example
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidRequest, ProviderError
+from gateway.errors import CapabilityMissing, InvalidRequest, ProviderError
 from providers.bedrock_format import (
     check_converse_request,
     from_converse_response,
@@ -23,6 +24,7 @@ from providers.types import (
     ChatRequest,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -472,3 +474,77 @@ def test_a_response_tool_use_feeds_back_as_the_identical_tool_use_block() -> Non
         "role": "assistant",
         "content": [{"text": "Let me look that up."}, TOOL_USE],
     }
+
+
+# --- OpenAI's other parameters ---------------------------------------------------------------
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_a_json_schema_is_converse_structured_output_with_the_schema_as_text() -> None:
+    fmt = ResponseFormat("json_schema", name="city", schema=SCHEMA, description="A city.")
+    body = to_converse_request(request(user(text("x")), response_format=fmt))
+    definition = {"schema": json.dumps(SCHEMA), "name": "city", "description": "A city."}
+    assert body["outputConfig"] == {
+        "textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}
+    }
+
+
+def test_json_mode_forces_the_output_tool_and_keeps_the_historys_tools_declared() -> None:
+    req = request(
+        user(text(QUESTION)),
+        Message("assistant", tool_calls=(CALL,)),
+        result(SONG),
+        response_format=ResponseFormat("json_object"),
+    )
+    config = to_converse_request(req)["toolConfig"]
+    assert [t["toolSpec"]["name"] for t in config["tools"]] == ["json_output", "top_song"]
+    assert config["toolChoice"] == {"tool": {"name": "json_output"}}
+
+
+def test_json_mode_beside_the_callers_tools_is_refused() -> None:
+    req = request(user(text("x")), tools=(TOP_SONG,), response_format=ResponseFormat("json_object"))
+    with pytest.raises(CapabilityMissing) as caught:
+        to_converse_request(req)
+    assert caught.value.param == "response_format"
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param(
+            {"reasoning_effort": "minimal"}, {"outputConfig": {"effort": "low"}}, id="effort"
+        ),
+        pytest.param(
+            {"service_tier": "priority"}, {"serviceTier": {"type": "priority"}}, id="tier"
+        ),
+        pytest.param({"service_tier": "auto"}, {}, id="auto-tier-is-bedrocks-own-choice"),
+        pytest.param(
+            {"metadata": {"team": "search", "run": "a/b:1"}},
+            {"requestMetadata": {"team": "search", "run": "a/b:1"}},
+            id="metadata",
+        ),
+    ],
+)
+def test_other_parameters_map_to_converse_fields(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    body = to_converse_request(request(user(text("x")), **fields))
+    assert {k: v for k, v in body.items() if k not in ("modelId", "messages")} == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"service_tier": "scale"}, "service_tier", id="scale-tier"),
+        pytest.param({"reasoning_effort": "none"}, "reasoning_effort", id="no-effort"),
+        pytest.param({"metadata": {"team": "naïve"}}, "metadata", id="metadata-characters"),
+        pytest.param({"metadata": {"team": "x" * 300}}, "metadata", id="metadata-too-long"),
+    ],
+)
+def test_values_converse_has_no_counterpart_for_are_refused(
+    fields: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(CapabilityMissing) as caught:
+        to_converse_request(request(user(text("x")), **fields))
+    assert caught.value.param == param

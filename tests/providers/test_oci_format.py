@@ -22,6 +22,7 @@ from providers.types import (
     FinishReason,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -296,3 +297,58 @@ def test_openai_request_and_reply_round_trip_through_oci() -> None:
     reply = chat_response_to_openai(chat_response_from_oci(body), response_id="x", created=0)
     assert reply["choices"][0]["message"]["content"] == GREETING
     assert reply["usage"] == {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def _ask(**fields: Any) -> ChatRequest:
+    return ChatRequest(
+        model="meta.llama-3.3-70b-instruct",
+        messages=(Message("user", (TextPart("hi"),)),),
+        **fields,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"response_format": ResponseFormat("json_object")},
+            {"responseFormat": {"type": "JSON_OBJECT"}},
+        ),
+        (
+            {"response_format": ResponseFormat("json_schema", "w", SCHEMA, True, "about")},
+            {
+                "responseFormat": {
+                    "type": "JSON_SCHEMA",
+                    "jsonSchema": {
+                        "name": "w",
+                        "isStrict": True,
+                        "schema": SCHEMA,
+                        "description": "about",
+                    },
+                }
+            },
+        ),
+        ({"seed": 7, "logit_bias": {"5": 3}}, {"seed": 7, "logitBias": {"5": 3}}),
+        (
+            {"presence_penalty": 0.5, "frequency_penalty": -1.0},
+            {"presencePenalty": 0.5, "frequencyPenalty": -1.0},
+        ),
+        ({"parallel_tool_calls": False}, {"isParallelToolCalls": False}),
+        ({"metadata": {"team": "a"}}, {"metadata": {"team": "a"}}),
+        ({"reasoning_effort": "minimal"}, {"reasoningEffort": "MINIMAL"}),
+    ],
+)
+def test_openai_parameters_map_to_generic_camel_case(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    chat = chat_request_to_oci(_ask(**fields), compartment_id="c")["chatRequest"]
+    assert {k: chat[k] for k in expected} == expected
+
+
+def test_a_reasoning_effort_oci_lacks_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check_oci_request(_ask(reasoning_effort="xhigh"))
+    assert caught.value.param == "reasoning_effort"

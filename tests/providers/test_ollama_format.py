@@ -20,6 +20,7 @@ from providers.types import (
     ChatResponse,
     ImagePart,
     Message,
+    ResponseFormat,
     Role,
     TextPart,
     ToolCall,
@@ -290,3 +291,51 @@ def test_tool_call_ids_come_from_the_given_factory() -> None:
 def test_malformed_ollama_answers_are_provider_errors(body: dict[str, Any]) -> None:
     with pytest.raises(ProviderUnavailable, match="malformed reply: Ollama chat response: "):
         chat_response_from_ollama(body)
+
+
+def _ask(**fields: Any) -> ChatRequest:
+    return ChatRequest(model="llama3.2", messages=(Message("user", (TextPart("hi"),)),), **fields)
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"response_format": ResponseFormat("json_object")}, {"format": "json"}),
+        ({"response_format": ResponseFormat("json_schema", "w", SCHEMA)}, {"format": SCHEMA}),
+        ({"response_format": ResponseFormat("json_schema", "w")}, {"format": "json"}),
+        ({"seed": 7}, {"options": {"seed": 7}}),
+        (
+            {"presence_penalty": 0.5, "frequency_penalty": -1.0},
+            {"options": {"presence_penalty": 0.5, "frequency_penalty": -1.0}},
+        ),
+        ({"reasoning_effort": "high"}, {"think": "high"}),
+        ({"reasoning_effort": "none"}, {"think": False}),
+        ({"logprobs": True}, {"logprobs": True}),
+        ({"logprobs": True, "top_logprobs": 4}, {"logprobs": True, "top_logprobs": 4}),
+    ],
+)
+def test_openai_parameters_map_to_ollamas_fields(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    body = chat_request_to_ollama(_ask(**fields))
+    assert {k: body[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("effort", ["minimal", "xhigh"])
+def test_a_reasoning_effort_think_has_no_level_for_is_refused(effort: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check_ollama_request(_ask(reasoning_effort=effort))
+    assert caught.value.param == "reasoning_effort"
+
+
+def test_logprobs_of_an_answer_become_openais_logprobs_object() -> None:
+    entry = {"token": "hi", "logprob": -0.1, "bytes": [104, 105], "top_logprobs": []}
+    body = {"model": "m", "message": {"role": "assistant", "content": "hi"}, "done": True}
+    assert chat_response_from_ollama({**body, "logprobs": [entry]}).logprobs == {
+        "content": [entry],
+        "refusal": None,
+    }
+    assert chat_response_from_ollama(body).logprobs is None

@@ -16,6 +16,8 @@ from providers.openai_format import (
     message_from_openai,
     message_to_openai,
 )
+from providers.openai_stream import ChunkReader
+from providers.streaming import StreamAssembler, TextDelta
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -752,3 +754,45 @@ def test_documented_completion_survives_a_round_trip(body: dict[str, Any]) -> No
         k: body["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
     }
     assert (rendered["id"], rendered["model"]) == (body["id"], body["model"])
+
+
+ENTRY = {"token": "hi", "logprob": -0.25, "bytes": [104, 105], "top_logprobs": []}
+
+
+def _completion(logprobs: object) -> dict[str, Any]:
+    message = {"role": "assistant", "content": "hi"}
+    choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": logprobs}
+    return {"id": "c", "model": "m", "choices": [choice]}
+
+
+@pytest.mark.parametrize(
+    ("logprobs", "kept"),
+    [
+        ({"content": [ENTRY], "refusal": None}, {"content": [ENTRY], "refusal": None}),
+        (None, None),
+        ({"content": None, "refusal": None}, None),
+        ({"content": "not a list"}, None),
+    ],
+    ids=["entries", "null", "no-content", "malformed"],
+)
+def test_a_choices_logprobs_are_kept_as_they_came(logprobs: object, kept: object) -> None:
+    assert chat_response_from_openai(_completion(logprobs)).logprobs == kept
+
+
+def test_streamed_logprobs_ride_with_their_text_and_assemble_into_the_reply() -> None:
+    def chunk(text: str, entries: list[dict[str, Any]] | None, finish: str | None = None) -> Any:
+        logprobs = {"content": entries, "refusal": None} if entries is not None else None
+        delta = {"content": text} if text else {}
+        return {"choices": [{"delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
+
+    second = {**ENTRY, "token": " there"}
+    reader, assembler = ChunkReader(), StreamAssembler(model="m")
+    events = [
+        *reader.feed(chunk("hi", [ENTRY])),
+        *reader.feed(chunk(" there", [second])),
+        *reader.feed(chunk("", None, "stop")),
+    ]
+    assert events[:2] == [TextDelta("hi", (ENTRY,)), TextDelta(" there", (second,))]
+    for event in [*events, reader.end()]:
+        assembler.add(event)
+    assert assembler.response().logprobs == {"content": [ENTRY, second], "refusal": None}

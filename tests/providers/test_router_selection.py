@@ -10,6 +10,8 @@ import pytest
 
 from gateway.errors import CapabilityMissing, InvalidRequest, ServiceUnavailable, UnknownModel
 from providers.config import InstanceConfig, ProvidersConfig
+from providers.openai_format import chat_request_from_openai
+from providers.registry import check_request
 from providers.router import InstanceState, ModelRouter
 
 # Claude on Anthropic first, then Bedrock in two regions sharing 3:1.
@@ -187,3 +189,37 @@ def test_with_no_instance_served_routing_keeps_its_preference(router: ModelRoute
     # A job queued where nobody consumes waits for a worker: the usual choice then.
     states = {name: UNSERVED for name in ("anthropic", "bedrock-us", "bedrock-eu")}
     assert share(router, states) == Counter({"anthropic": 4000})
+
+
+# A parameter one type refuses and another honours: the parameter table decides the route.
+DUAL = {
+    "instances": {
+        "anthropic": {"type": "anthropic", "models": ["dual-model"]},
+        "openai": {"type": "openai", "models": ["dual-model"], "priority": 1},
+    }
+}
+
+
+def test_an_instance_that_cannot_honour_a_parameter_yields_to_one_that_can() -> None:
+    router = ModelRouter(ProvidersConfig.model_validate(DUAL), rng=random.Random(7))
+
+    def routed(**params: object) -> str:
+        chat = chat_request_from_openai(
+            {"model": "dual-model", "messages": [{"role": "user", "content": "x"}], **params}
+        )
+        accepts = lambda inst: check_request(inst, chat)  # noqa: E731
+        return router.route("dual-model", accepts=accepts).instance.name
+
+    assert routed() == "anthropic"
+    assert routed(logit_bias={"50256": -100}) == "openai"
+    # Pinned to the instance that cannot: the refusal names the parameter.
+    chat = chat_request_from_openai(
+        {
+            "model": "dual-model",
+            "messages": [{"role": "user", "content": "x"}],
+            "logit_bias": {"1": 1},
+        }
+    )
+    with pytest.raises(CapabilityMissing) as caught:
+        router.route("dual-model", hint="anthropic", accepts=lambda inst: check_request(inst, chat))
+    assert caught.value.param == "logit_bias"

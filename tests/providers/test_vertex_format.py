@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import InvalidRequest
+from gateway.errors import CapabilityMissing, InvalidRequest
 from providers.types import (
     ChatRequest,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -274,3 +275,92 @@ def test_what_gemini_cannot_carry_is_refused_naming_the_field(
     with pytest.raises(InvalidRequest) as caught:
         check_gemini_request(request_)
     assert caught.value.param == param
+
+
+# --- OpenAI's other parameters ---------------------------------------------------------------
+
+
+def generation(**fields: Any) -> dict[str, Any]:
+    body = gemini_request(ChatRequest(model=MODEL, messages=(ASK,), **fields))
+    config: dict[str, Any] = body["generationConfig"]
+    return config
+
+
+def test_json_mode_is_the_json_mime_type() -> None:
+    assert generation(response_format=ResponseFormat("json_object")) == {
+        "responseMimeType": "application/json"
+    }
+
+
+def test_a_json_schema_is_a_response_schema_in_geminis_subset() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": ["string", "null"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    fmt = ResponseFormat("json_schema", name="c", schema=schema, strict=True)
+    assert generation(response_format=fmt) == {
+        "responseMimeType": "application/json",
+        "responseSchema": {
+            "type": "OBJECT",
+            "properties": {"city": {"type": "STRING", "nullable": True}},
+            "required": ["city"],
+        },
+    }
+
+
+def test_seed_and_penalties_are_generation_config_fields() -> None:
+    assert generation(seed=7, presence_penalty=0.5, frequency_penalty=-1.0) == {
+        "seed": 7,
+        "presencePenalty": 0.5,
+        "frequencyPenalty": -1.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "expected"),
+    [
+        ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
+        ("gemini-2.5-pro", "medium", {"thinkingBudget": 8192}),
+        ("gemini-2.5-pro", "high", {"thinkingBudget": 24576}),
+        ("gemini-3-pro-preview", "low", {"thinkingLevel": "low"}),
+        ("gemini-3-flash", "none", {"thinkingLevel": "minimal"}),
+    ],
+)
+def test_reasoning_effort_is_a_budget_for_gemini_2_and_a_level_after(
+    model: str, effort: str, expected: dict[str, Any]
+) -> None:
+    request = ChatRequest(model=model, messages=(ASK,), reasoning_effort=effort)
+    assert gemini_request(request)["generationConfig"] == {"thinkingConfig": expected}
+
+
+def test_metadata_is_labels() -> None:
+    labels = {"team": "search", "run-id": "a_1"}
+    assert (
+        gemini_request(ChatRequest(model=MODEL, messages=(ASK,), metadata=labels))["labels"]
+        == labels
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        pytest.param({"metadata": {"Team": "a"}}, "metadata", id="uppercase-label-key"),
+        pytest.param({"metadata": {"team": "A b"}}, "metadata", id="label-value-characters"),
+        pytest.param({"metadata": {"1team": "a"}}, "metadata", id="label-key-not-a-letter"),
+        pytest.param({"reasoning_effort": "xhigh"}, "reasoning_effort", id="xhigh-on-gemini-2"),
+    ],
+)
+def test_values_vertex_cannot_take_are_refused(fields: dict[str, Any], param: str) -> None:
+    with pytest.raises(CapabilityMissing) as caught:
+        gemini_request(ChatRequest(model=MODEL, messages=(ASK,), **fields))
+    assert caught.value.param == param
+
+
+def test_a_recursive_response_schema_is_an_invalid_request() -> None:
+    schema = {"$defs": {"n": {"type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}}}}
+    fmt = ResponseFormat("json_schema", name="n", schema={**schema, "$ref": "#/$defs/n"})
+    with pytest.raises(InvalidRequest) as caught:
+        gemini_request(ChatRequest(model=MODEL, messages=(ASK,), response_format=fmt))
+    assert caught.value.param == "response_format.json_schema.schema.properties.next"

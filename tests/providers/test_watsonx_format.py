@@ -20,6 +20,7 @@ from providers.types import (
     ChatRequest,
     ImagePart,
     Message,
+    ResponseFormat,
     TextPart,
     ToolCall,
     ToolDefinition,
@@ -307,3 +308,50 @@ def test_watsonx_error_reads_the_first_error(
     body: object, expected: tuple[str | None, str | None]
 ) -> None:
     assert watsonx_error(body) == expected
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def _ask(**fields: Any) -> ChatRequest:
+    return ChatRequest(
+        model="ibm/granite", messages=(Message("user", (TextPart("hi"),)),), **fields
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"response_format": ResponseFormat("json_object")},
+            {"response_format": {"type": "json_object"}},
+        ),
+        (
+            # watsonx's json_schema has no description: it is not sent.
+            {"response_format": ResponseFormat("json_schema", "w", SCHEMA, True, "about")},
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "w", "strict": True, "schema": SCHEMA},
+                }
+            },
+        ),
+        ({"seed": 7, "logit_bias": {"5": 3}}, {"seed": 7, "logit_bias": {"5": 3}}),
+        (
+            {"presence_penalty": 0.5, "frequency_penalty": -1.0},
+            {"presence_penalty": 0.5, "frequency_penalty": -1.0},
+        ),
+        ({"reasoning_effort": "medium"}, {"reasoning_effort": "medium"}),
+    ],
+)
+def test_openai_parameters_keep_their_names_on_watsonx(
+    fields: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    body = chat_request_to_watsonx(_ask(**fields), project_id="p")
+    assert {k: body[k] for k in expected} == expected
+
+
+def test_a_reasoning_effort_watsonx_lacks_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check_watsonx_request(_ask(reasoning_effort="minimal"))
+    assert caught.value.param == "reasoning_effort"
