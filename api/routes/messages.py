@@ -29,7 +29,7 @@ from api.schemas.messages import (
     MessageTokens,
     MessageTokensCount,
 )
-from api.sync_jobs import JOB_ID_HEADER, require_worker, submit_and_wait
+from api.sync_jobs import JOB_ID_HEADER, submit_and_wait, submit_streaming
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
@@ -85,15 +85,7 @@ async def create_message(
 
 async def _stream(spec: JobSpec, services: Services, size: int) -> Response:
     spec.request["stream"] = True
-
-    def prepared() -> tuple[JobRecord, dict[str, str]]:
-        record = services.submitter.prepare(spec, new_job_id())
-        return record, record.to_redis()
-
-    record, fields = await services.offload.run(size, prepared)
-    await require_worker(services, record)
-    await services.submitter.submit(record, fields)
-    services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
+    record = await submit_streaming(services, spec, size)
     answer = await message_stream(services, record, cancel_on_disconnect=False)
     return job_failed(answer) if isinstance(answer, JobRecord) else answer
 

@@ -186,8 +186,11 @@ def test_tool_choice_and_parallel_use_reach_anthropic(
         tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
     )
     body = emulator.requests()[-1]["body"]
-    assert body["tool_choice"]["type"] == "tool"
-    assert body["tool_choice"]["name"] == "get_weather"
+    assert body["tool_choice"] == {
+        "type": "tool",
+        "name": "get_weather",
+        "disable_parallel_tool_use": True,
+    }
     assert body["tools"][0]["input_schema"]["required"] == ["city"]
 
 
