@@ -40,7 +40,9 @@ async def get_tenant(request: Request, services: Services) -> str:
         return settings.dev_tenant
     key = _presented_key(request)
     if not key:
-        raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
+        raise AuthenticationFailed(
+            "missing API key: send Authorization: Bearer <key>, or X-API-Key: <key>"
+        )
     digest = hash_api_key(key)
     for known, tenant in settings.key_hashes.items():
         if hmac.compare_digest(known, digest):

@@ -1,4 +1,6 @@
-"""Every error leaves the API in one shape: ``{"error": {"type", "message", "param"}}``."""
+"""Every error leaves the API in one shape: ``{"error": {"type", "message", "param"}}``,
+except on Anthropic's Messages API (``/v1/messages*``), whose errors take Anthropic's shape
+(``api.anthropic.errors``) so its SDKs raise their own exceptions."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.anthropic.errors import anthropic_error, is_messages_path, most_specific
 from api.responses import FastJSONResponse
 from gateway.errors import GatewayError, field_path
 
@@ -35,28 +38,52 @@ def error_response(
     return FastJSONResponse(body, status_code=status, headers=headers)
 
 
+def _answer(
+    request: Request,
+    status: int,
+    error_type: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> FastJSONResponse:
+    """``error_response``, or Anthropic's shape on the Messages API's paths."""
+    if is_messages_path(request.url.path):
+        return anthropic_error(status, error_type, message, param, headers)
+    return error_response(status, error_type, message, param, headers)
+
+
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     return field_path(*parts) or None
 
 
-async def _gateway_error(_: Request, exc: Exception) -> FastJSONResponse:
+async def _gateway_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, GatewayError)
+    if is_messages_path(request.url.path):
+        return anthropic_error(exc.status_code, exc.error_type, exc.message, exc.param)
     body = exc.to_dict()
     return FastJSONResponse({"error": body}, status_code=exc.status_code)
 
 
-async def _validation_error(_: Request, exc: Exception) -> FastJSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if errors and is_messages_path(request.url.path):
+        first = most_specific(errors)
     if first.get("type") == "json_invalid":
-        return error_response(400, "invalid_request_error", "request body is not valid JSON")
+        return _answer(request, 400, "invalid_request_error", "request body is not valid JSON")
     param = _loc_to_param(tuple(first.get("loc", ())))
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    problem = first.get("msg")
+    if first.get("type") == "extra_forbidden":
+        # The field exists somewhere (OpenAI's API, Anthropic's) but not here: say so.
+        problem = "not supported by the gateway (unknown fields are refused, not dropped)"
+    elif first.get("type") == "none_required":
+        problem = "not supported by the gateway (only null is accepted)"
+    message = f"{param}: {problem}" if param else str(problem)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"
-    return error_response(422, "validation_error", message, param)
+    return _answer(request, 422, "validation_error", message, param)
 
 
 async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
@@ -70,19 +97,24 @@ async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     if isinstance(cause, RequestValidationError):
         return await _validation_error(request, cause)
     error_type = _HTTP_TYPES.get(exc.status_code, "http_error")
-    return error_response(
-        exc.status_code, error_type, str(exc.detail), headers=getattr(exc, "headers", None)
+    return _answer(
+        request,
+        exc.status_code,
+        error_type,
+        str(exc.detail),
+        headers=getattr(exc, "headers", None),
     )
 
 
-async def _redis_down(_: Request, exc: Exception) -> FastJSONResponse:
+async def _redis_down(request: Request, exc: Exception) -> FastJSONResponse:
     log.error("redis_unavailable", error=type(exc).__name__)
-    return error_response(503, "service_unavailable", "the job store is unavailable; try again")
+    message = "the job store is unavailable; try again"
+    return _answer(request, 503, "service_unavailable", message)
 
 
-async def _unexpected(_: Request, exc: Exception) -> FastJSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> FastJSONResponse:
     log.exception("unhandled_error", error=type(exc).__name__)
-    return error_response(500, "internal_error", "internal error")
+    return _answer(request, 500, "internal_error", "internal error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

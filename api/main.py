@@ -21,6 +21,7 @@ from api.routes import (
     health,
     job_streams,
     jobs,
+    messages,
     models,
     providers,
     sessions,
@@ -63,8 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
-    routers = (health, jobs, job_streams, batches, chat, embeddings, models, providers, sessions)
-    for module in (*routers, tools, webhooks):
+    routers = (health, jobs, job_streams, batches, chat, messages, embeddings, models, providers)
+    for module in (*routers, sessions, tools, webhooks):
         app.include_router(module.router)
     return app
 

@@ -13,6 +13,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.anthropic.errors import anthropic_body, is_messages_path
 from gateway.errors import PayloadTooLarge
 
 log = structlog.get_logger("api.request")
@@ -47,7 +48,7 @@ class RequestContextMiddleware:
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_413(send, request_id, limit)
+            await _send_413(send, request_id, limit, scope.get("path", ""))
             self._log(scope, 413, started)
             return
 
@@ -92,15 +93,12 @@ class RequestContextMiddleware:
         )
 
 
-async def _send_413(send: Send, request_id: str, limit: int) -> None:
+async def _send_413(send: Send, request_id: str, limit: int, path: str) -> None:
+    message = f"request body exceeds {limit} bytes"
+    error = {"type": "payload_too_large", "message": message, "param": None}
+    # The error handlers' choice of shape, made here for the one error sent before them.
     body = orjson.dumps(
-        {
-            "error": {
-                "type": "payload_too_large",
-                "message": f"request body exceeds {limit} bytes",
-                "param": None,
-            }
-        }
+        anthropic_body(413, message) if is_messages_path(path) else {"error": error}
     )
     await send(
         {

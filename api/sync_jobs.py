@@ -1,6 +1,6 @@
-"""Synchronous endpoints on top of jobs (``/v1/chat/completions``, ``/v1/embeddings``,
-``/v1/tools/execute``): submit a job, wait for it on the completion hub, and answer with
-its outcome."""
+"""Synchronous endpoints on top of jobs (``/v1/chat/completions``, ``/v1/messages``,
+``/v1/embeddings``, ``/v1/tools/execute``): submit a job, wait for it on the completion
+hub, and answer with its outcome; or submit one whose stream the caller follows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from api.errors import error_response
 from api.responses import FastJSONResponse
 from api.services import ApiServices
 from gateway.errors import JobTimeout, ServiceUnavailable, status_for_error_type
-from tasks.jobs.record import JobRecord, JobStatus
+from tasks.jobs.record import JobRecord, JobStatus, new_job_id
 from tasks.jobs.submission import JobSpec
 
 JOB_ID_HEADER = "x-llm-gateway-job-id"
@@ -45,6 +45,21 @@ async def submit_and_wait(
             headers = {JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
             return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
     return await services.store.get(record.id, spec.tenant)
+
+
+async def submit_streaming(services: ApiServices, spec: JobSpec, body_size: int) -> JobRecord:
+    """Submit a job whose answer will be followed on its stream (not waited for): the
+    record, stored and queued. ``body_size`` decides whether the checks run off the loop."""
+
+    def prepared() -> tuple[JobRecord, dict[str, str]]:
+        record = services.submitter.prepare(spec, new_job_id())
+        return record, record.to_redis()
+
+    record, fields = await services.offload.run(body_size, prepared)
+    await require_worker(services, record)
+    await services.submitter.submit(record, fields)
+    services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
+    return record
 
 
 async def require_worker(services: ApiServices, record: JobRecord) -> None:

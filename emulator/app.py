@@ -37,6 +37,7 @@ from emulator.protocols.embeddings import WIRES
 from emulator.responses import JSONResponse
 from emulator.state import EmulatorState
 from emulator.streaming import PacedStream, planned_chunks
+from emulator.token_count import TokenCountEndpoint
 
 
 def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = None) -> Starlette:
@@ -63,6 +64,9 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
                 Route(path, endpoint.handle, methods=list(protocol.methods), middleware=[in_flight])
             )
         routes.extend(protocol.extra_routes())
+        if protocol.count_path is not None:
+            counter = TokenCountEndpoint(protocol, state)
+            routes.append(Route(protocol.count_path, counter.handle, methods=["POST"]))
         # The vendor's embeddings endpoint, on the same service (credentials, errors).
         wire = WIRES.get(protocol.name)
         if wire is not None:

@@ -13,6 +13,8 @@ default are ``auto`` and ``standard_only``. Sampling parameters are gone from th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -26,6 +28,7 @@ from providers.types import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -132,6 +135,17 @@ def _service_tier(tier: str) -> str:
     return mapped
 
 
+# What a token count's request (``messages.count_tokens``) keeps of a message's: its
+# input, none of its output options.
+_COUNTED = ("model", "messages", "system", "tools", "tool_choice")
+
+
+def to_anthropic_count_request(req: ChatRequest) -> dict[str, Any]:
+    """Keyword arguments for ``messages.count_tokens``: the message's input, no options."""
+    body = to_anthropic_request(req, default_max_tokens=1)
+    return {key: body[key] for key in _COUNTED if key in body}
+
+
 def check_anthropic_request(req: ChatRequest) -> None:
     """Refuse what the Messages API cannot carry (bad tool-call JSON, image URLs, ...):
     the mapping is pure, so running it is the check."""
@@ -188,9 +202,36 @@ def _content_blocks(parts: Sequence[ContentPart], param: str) -> list[dict[str, 
                 blocks.append({"type": "text", "text": text})
             case ImagePart(url=url):
                 blocks.append(_image_block(url, f"{param}.content[{j}].image_url.url"))
+            case DocumentPart():
+                blocks.append(_document_block(part, f"{param}.content[{j}].file"))
             case _:
                 assert_never(part)
     return blocks
+
+
+def _document_block(part: DocumentPart, param: str) -> dict[str, Any]:
+    """A PDF (inline or by URL) or plain text, as Anthropic's ``document`` block."""
+    source: dict[str, Any]
+    if part.url is not None:
+        source = {"type": "url", "url": part.url}
+    elif part.media_type == "application/pdf":
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    elif part.media_type == "text/plain":
+        try:
+            text = base64.b64decode(part.data or "", validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            problem = "the text/plain document is not valid base64 of UTF-8 text"
+            raise InvalidRequest(
+                f"{param}.file_data: {problem}", param=f"{param}.file_data"
+            ) from None
+        source = {"type": "text", "media_type": "text/plain", "data": text}
+    else:
+        problem = f"Anthropic takes PDF and text/plain documents, not {part.media_type}"
+        raise InvalidRequest(f"{param}.file_data: {problem}", param=f"{param}.file_data")
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if part.filename:
+        block["title"] = part.filename
+    return block
 
 
 def _image_block(url: str, param: str) -> dict[str, Any]:

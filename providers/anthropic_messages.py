@@ -11,7 +11,11 @@ from typing import Any
 import anthropic
 
 from gateway.errors import CapabilityMissing, ProviderError
-from providers.anthropic_format import from_anthropic_message, to_anthropic_request
+from providers.anthropic_format import (
+    from_anthropic_message,
+    to_anthropic_count_request,
+    to_anthropic_request,
+)
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.credentials import Credentials
@@ -170,6 +174,15 @@ class AnthropicMessagesProvider:
         body = to_anthropic_request(request, self._default_max_tokens)
         events = stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
         return stream_as_json_text(events) if forces_output_tool(request) else events
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Anthropic's count of the request's input tokens (``messages.count_tokens``)."""
+        body = to_anthropic_count_request(request)
+        try:
+            counted = self._client.messages.count_tokens(**body)
+        except anthropic.AnthropicError as exc:
+            raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
+        return counted.input_tokens
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Anthropic has no embeddings API: the registry never routes an embedding here."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.streaming import StreamEvent
@@ -22,6 +22,8 @@ class Capabilities:
     max_output_tokens: int | None = None
     # Whether the vendor has an embeddings API (``embed``) at all.
     embeddings: bool = True
+    # Whether the vendor counts a request's input tokens (the adapter is a ``TokenCounter``).
+    token_count: bool = False
 
 
 class Provider(Protocol):
@@ -53,4 +55,14 @@ class Provider(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """An adapter whose vendor counts input tokens (``Capabilities.token_count``)."""
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """The input tokens of ``request`` as the vendor counts them (no reply is made);
+        every failure is a ``ProviderError``."""
         ...

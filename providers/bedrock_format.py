@@ -33,6 +33,7 @@ from providers.types import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -236,9 +237,45 @@ def _content_blocks(parts: Sequence[ContentPart], param: str) -> list[dict[str, 
                 blocks.append({"text": text})
             case ImagePart(url=url):
                 blocks.append(_image_block(url, f"{param}.content[{j}].image_url.url"))
+            case DocumentPart():
+                blocks.append(_document_block(part, j, f"{param}.content[{j}].file"))
             case _:
                 assert_never(part)
     return blocks
+
+
+# The document formats Converse reads, by media type.
+_DOCUMENT_FORMATS: Mapping[str, str] = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+# Converse's document names: letters, digits, single spaces, hyphens, parentheses, brackets.
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+
+
+def _document_block(part: DocumentPart, index: int, param: str) -> dict[str, Any]:
+    where = f"{param}.file_data"
+    document_format = _DOCUMENT_FORMATS.get(part.media_type)
+    if part.data is None:
+        raise InvalidRequest(f"{where}: Bedrock takes documents inline, not by URL", param=where)
+    if document_format is None:
+        known = ", ".join(sorted(_DOCUMENT_FORMATS))
+        problem = f"Bedrock does not read {part.media_type} documents; it reads {known}"
+        raise InvalidRequest(f"{where}: {problem}", param=where)
+    try:
+        data = base64.b64decode(part.data, validate=True)
+    except binascii.Error:
+        raise InvalidRequest(f"{where}: the document is not valid base64", param=where) from None
+    stem = (part.filename or "").rsplit(".", 1)[0]
+    name = " ".join(_NOT_IN_NAME.sub("-", stem).split())[:200] or f"document {index + 1}"
+    return {"document": {"format": document_format, "name": name, "source": {"bytes": data}}}
 
 
 def _image_block(url: str, param: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from providers.types import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -165,6 +166,10 @@ def _part_to_oci(part: ContentPart, param: str) -> dict[str, Any]:
                 )
             image = {"url": url} if detail is None else {"url": url, "detail": detail.upper()}
             return {"type": "IMAGE", "imageUrl": image}
+        case DocumentPart():
+            raise InvalidRequest(
+                f"{param}: OCI Generative AI does not accept documents", param=param
+            )
         case _:
             assert_never(part)
 

@@ -31,6 +31,7 @@ from providers.streaming import logprobs_object
 from providers.types import (
     ChatRequest,
     ChatResponse,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -120,6 +121,10 @@ def _messages(req: ChatRequest) -> list[dict[str, Any]]:
     call_names: dict[str, str] = {}
     for i, m in enumerate(req.messages):
         param = f"messages[{i}]"
+        for j, part in enumerate(m.content):
+            if isinstance(part, DocumentPart):  # m.text would drop it silently
+                where = f"{param}.content[{j}]"
+                raise InvalidRequest(f"{where}: Ollama does not accept documents", param=where)
         wire: dict[str, Any] = {"role": m.role, "content": m.text}
         images = [_image(p.url, f"{param}.content[{j}]") for j, p in _images(m)]
         if images:

@@ -7,6 +7,7 @@ field (``param="messages[3].content"``); parsing a provider's response raises
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeVar, assert_never, get_args
 
@@ -24,6 +25,7 @@ from providers.types import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -60,6 +62,9 @@ KNOWN_PARAMETERS = frozenset(
     }
 )
 _IMAGE_SCHEMES = ("data:", "https://", "http://")
+# OpenAI's file part carries a document as a base64 ``data:`` URL; an http(s) URL in its
+# place is the gateway's extension (a document the vendor fetches, e.g. Anthropic's).
+_FILE_DATA = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)", re.S)
 
 
 def _function(obj: object, param: str) -> Mapping[str, Any]:
@@ -200,8 +205,27 @@ def _part_from_openai(value: object, role: Role, param: str) -> ContentPart:
             return ImagePart(url=url, detail=optional_string(image, "detail", f"{param}.image_url"))
         case "image_url":
             raise bad(f"{param}.type", f"images are only allowed in user messages, not {role}")
+        case "file" if role == "user":
+            return _document_from_openai(part, param)
+        case "file":
+            raise bad(f"{param}.type", f"files are only allowed in user messages, not {role}")
         case _:
             raise bad(f"{param}.type", f"unsupported content part type {kind!r}")
+
+
+def _document_from_openai(part: Mapping[str, Any], param: str) -> DocumentPart:
+    file = mapping(part.get("file"), f"{param}.file")
+    filename = optional_string(file, "filename", f"{param}.file")
+    if file.get("file_id") is not None:
+        raise bad(f"{param}.file.file_id", "uploaded files are not supported; send file_data")
+    data = string(file, "file_data", f"{param}.file")
+    if data.startswith(("https://", "http://")):
+        return DocumentPart(media_type="application/pdf", url=data, filename=filename)
+    match = _FILE_DATA.fullmatch(data)
+    if match is None:
+        problem = "must be data:<media type>;base64,... or an http(s) URL"
+        raise bad(f"{param}.file.file_data", problem)
+    return DocumentPart(media_type=match["mime"], data=match["data"], filename=filename)
 
 
 def _tool_calls_from_openai(value: object, role: Role, param: str) -> tuple[ToolCall, ...]:
@@ -342,6 +366,11 @@ def _part_to_openai(part: ContentPart) -> dict[str, Any]:
         case ImagePart(url=url, detail=detail):
             image = {"url": url} if detail is None else {"url": url, "detail": detail}
             return {"type": "image_url", "image_url": image}
+        case DocumentPart(filename=filename):
+            file = {"file_data": part.data_url}
+            if filename is not None:
+                file["filename"] = filename
+            return {"type": "file", "file": file}
         case _:
             assert_never(part)
 

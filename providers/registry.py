@@ -23,7 +23,7 @@ from providers.config import InstanceConfig
 from providers.credentials import CredentialResolver, Credentials
 from providers.embeddings import EmbeddingRequest
 from providers.parameters import check_parameters
-from providers.types import ChatRequest
+from providers.types import ChatRequest, DocumentPart
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,14 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
     {
         "openai": ProviderKind(
             adapter="providers.openai_chat:OpenAIChatProvider",
-            capabilities=Capabilities(tools=True, vision=True),
+            capabilities=Capabilities(tools=True, vision=True, documents=True),
         ),
         "anthropic": ProviderKind(
             adapter="providers.anthropic_messages:AnthropicMessagesProvider",
             # Anthropic has no embeddings API (it points to Voyage AI).
-            capabilities=Capabilities(tools=True, vision=True, embeddings=False),
+            capabilities=Capabilities(
+                tools=True, vision=True, documents=True, embeddings=False, token_count=True
+            ),
             check="providers.anthropic_format:check_anthropic_request",
         ),
         "bedrock": ProviderKind(
@@ -86,7 +88,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         ),
         "azure_openai": ProviderKind(
             adapter="providers.azure_openai:AzureOpenAIProvider",
-            capabilities=Capabilities(tools=True, vision=True),
+            capabilities=Capabilities(tools=True, vision=True, documents=True),
             credential_fields=(frozenset({"api_key"}), frozenset({"azure_ad_token"})),
             ambient="providers.azure_openai:azure_identity_available",
             extra="azure",
@@ -198,6 +200,12 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
         raise CapabilityMissing(f"{where} does not support tool calling", param="tools")
     if request.needs_vision and not caps.vision:
         raise CapabilityMissing(f"{where} does not accept images", param="messages")
+    if request.needs_documents and not caps.documents:
+        raise CapabilityMissing(f"{where} does not accept documents", param="messages")
+    if _document_urls(request) and config.type not in _FETCHES_DOCUMENTS:
+        raise CapabilityMissing(
+            f"{where} does not fetch documents by URL; send them inline", param="messages"
+        )
     if (
         caps.max_output_tokens is not None
         and request.max_tokens is not None
@@ -217,6 +225,18 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
         except CapabilityMissing as exc:
             # A value the vendor has no counterpart for: name the instance, as the table does.
             raise CapabilityMissing(f"{where}: {exc.message}", param=exc.param) from None
+
+
+# The types whose vendors fetch a document given by URL; the others take them inline.
+_FETCHES_DOCUMENTS = frozenset({"anthropic", "vertex"})
+
+
+def _document_urls(request: ChatRequest) -> bool:
+    return any(
+        isinstance(p, DocumentPart) and p.url is not None
+        for m in request.messages
+        for p in m.content
+    )
 
 
 def check_embedding(config: InstanceConfig, model: str, request: EmbeddingRequest) -> None:

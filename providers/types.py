@@ -28,7 +28,26 @@ class ImagePart:
     detail: str | None = None
 
 
-ContentPart = TextPart | ImagePart
+@dataclass(frozen=True, slots=True)
+class DocumentPart:
+    """A document (a PDF, plain text...) for the model to read: ``data`` is its base64
+    content, or ``url`` where the vendor fetches it (exactly one is set); ``filename`` is
+    the name or title it goes by. Only user messages carry documents."""
+
+    media_type: str
+    data: str | None = None
+    url: str | None = None
+    filename: str | None = None
+
+    @property
+    def data_url(self) -> str:
+        """The document as a ``data:`` URL (``url`` itself when it has no inline data)."""
+        if self.data is None:
+            return self.url or ""
+        return f"data:{self.media_type};base64,{self.data}"
+
+
+ContentPart = TextPart | ImagePart | DocumentPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +137,10 @@ class ChatRequest:
     @property
     def needs_vision(self) -> bool:
         return any(isinstance(p, ImagePart) for m in self.messages for p in m.content)
+
+    @property
+    def needs_documents(self) -> bool:
+        return any(isinstance(p, DocumentPart) for m in self.messages for p in m.content)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from providers.types import (
     ChatRequest,
     ChatResponse,
     ContentPart,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -187,6 +188,13 @@ def _parts(content: Sequence[ContentPart], param: str) -> list[dict[str, Any]]:
                 parts.append({"text": text})
             case ImagePart(url=url):
                 parts.append(_image_part(url, f"{param}.content[{j}].image_url.url"))
+            case DocumentPart(media_type=mime, data=str(data)):
+                parts.append({"inlineData": {"mimeType": mime, "data": data}})
+            case DocumentPart(media_type=mime, url=str(url)) if url.startswith("https://"):
+                parts.append({"fileData": {"mimeType": mime, "fileUri": url}})
+            case DocumentPart():
+                where = f"{param}.content[{j}].file.file_data"
+                raise InvalidRequest(f"{where}: use an https:// URL or inline data", param=where)
             case _:
                 assert_never(part)
     return parts

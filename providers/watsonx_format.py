@@ -23,6 +23,7 @@ from providers.json_fields import tool_arguments
 from providers.types import (
     ChatRequest,
     ChatResponse,
+    DocumentPart,
     FinishReason,
     ImagePart,
     Message,
@@ -165,6 +166,10 @@ def _user_content(m: Message) -> str | list[dict[str, Any]]:
             case ImagePart(url=url, detail=detail):
                 image = {"url": url} if detail is None else {"url": url, "detail": detail}
                 parts.append({"type": "image_url", "image_url": image})
+            case DocumentPart():
+                raise InvalidRequest(
+                    "messages: watsonx.ai does not accept documents", param="messages"
+                )
             case _:
                 assert_never(part)
     return parts
@@ -173,7 +178,7 @@ def _user_content(m: Message) -> str | list[dict[str, Any]]:
 def _plain_text(m: Message, param: str) -> str:
     """System, assistant and tool messages take a string: images cannot go there."""
     for j, part in enumerate(m.content):
-        if isinstance(part, ImagePart):
+        if isinstance(part, ImagePart | DocumentPart):
             where = f"{param}.content[{j}]"
             message = f"{where}: watsonx.ai accepts images only in user messages, not {m.role}"
             raise InvalidRequest(message, param=where)

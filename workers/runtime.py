@@ -34,6 +34,7 @@ from tasks.kinds.base import ModelParts, kinds_table
 from tasks.kinds.completion import CompletionKind
 from tasks.kinds.embedding import EmbeddingKind
 from tasks.kinds.enhancement.pipeline import EnhancementRunner
+from tasks.kinds.token_count import TokenCountKind
 from tasks.kinds.tool import ToolKind
 from tasks.loops.fallbacks import FallbackPlanner
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
@@ -141,6 +142,7 @@ class WorkerRuntime:
             ToolKind(executor=self.tools.executor, calls=calls),
             EnhancementRunner(parts=parts, prompts=PromptTemplates(), fetch=self.fetch_document),
             EmbeddingKind(calls=calls, provider_for=self.provider_for),
+            TokenCountKind(calls=calls, provider_for=self.provider_for),
         )
         self.runner = JobRunner(calls=calls, kinds=kinds)
 

@@ -20,7 +20,7 @@ from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
 from api.services import ApiServices
 from api.streaming.responses import chat_stream
-from api.sync_jobs import JOB_ID_HEADER, job_error, require_worker, submit_and_wait
+from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait, submit_streaming
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
@@ -72,14 +72,7 @@ async def _stream(
     """The job streams: its reply is relayed as it is produced (``api.streaming``)."""
     spec.request["stream"] = True
 
-    def prepared() -> tuple[JobRecord, dict[str, str]]:
-        record = services.submitter.prepare(spec, new_job_id())
-        return record, record.to_redis()
-
-    record, fields = await services.offload.run(size, prepared)
-    await require_worker(services, record)
-    await services.submitter.submit(record, fields)
-    services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
+    record = await submit_streaming(services, spec, size)
     return await chat_stream(
         services,
         record,

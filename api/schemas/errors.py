@@ -19,7 +19,9 @@ class ErrorBody(ResponseModel):
     param: str | None
     provider: str | None = Field(default=None, description="provider errors only")
     upstream_status: int | None = Field(default=None, description="provider errors only")
-    retry_after: float | None = Field(default=None, description="seconds; tool errors only")
+    retry_after: float | None = Field(
+        default=None, description="seconds; tool errors, and a provider's last 429"
+    )
 
 
 class ErrorResponse(ResponseModel):

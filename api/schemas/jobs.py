@@ -10,7 +10,7 @@ from api.schemas.common import MetadataValue, RequestModel, ResponseModel, Times
 from api.schemas.webhooks import WebhookSpec, WebhookStatus
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobTypeName = Literal["completion", "tool", "enhancement", "embedding"]
+JobTypeName = Literal["completion", "tool", "enhancement", "embedding", "token_count"]
 
 
 class JobCreate(RequestModel):

@@ -1,5 +1,6 @@
-"""The two SSE renderings of a job stream: OpenAI chunks (``/v1/chat/completions``) and
-named job events (``/v1/jobs/{id}/stream``), both with keep-alive comments.
+"""The SSE renderings of a job stream: OpenAI chunks (``/v1/chat/completions``) and
+named job events (``/v1/jobs/{id}/stream``), both with keep-alive comments; and what
+Anthropic's events (``api.anthropic.stream``) share with them.
 
 A response starts only once the job's first events arrive, or a keep-alive interval has
 passed: a job that fails before producing anything (an unknown model upstream, a
@@ -38,14 +39,14 @@ def _data(payload: object) -> str:
     return payload if isinstance(payload, str) else orjson.dumps(payload).decode()
 
 
-async def _first(items: AsyncGenerator[Followed, None]) -> Followed | None:
+async def first_item(items: AsyncGenerator[Followed, None]) -> Followed | None:
     try:
         return await anext(items)
     except StopAsyncIteration:
         return None
 
 
-def _response(
+def sse_response(
     services: ApiServices,
     record: JobRecord,
     events: AsyncIterator[ServerSentEvent],
@@ -83,15 +84,8 @@ async def chat_stream(
     cancel_on_disconnect: bool,
 ) -> Response:
     """``record`` (a streaming completion, just submitted) as OpenAI chunks."""
-    tools = record.request.get("tools") or []
-    loops = any(
-        isinstance(t, dict)
-        and isinstance(t.get("function"), dict)
-        and t["function"].get("name") in services.tools
-        for t in tools
-    )
     items = follow_job(services, record)
-    first = await _first(items)
+    first = await first_item(items)
     if isinstance(first, list) and first and first[0].type == "done":
         done = await services.store.get(record.id, record.tenant)
         if done.status is not JobStatus.SUCCEEDED:
@@ -102,7 +96,7 @@ async def chat_stream(
         created=int(record.created_at),
         model=record.model or "",
         include_usage=include_usage,
-        hold_tool_calls=loops,
+        hold_tool_calls=runs_gateway_tools(services, record),
     )
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -117,11 +111,22 @@ async def chat_stream(
                             yield event
                         if chunks.ended:
                             return
-                item = await _first(items)
+                item = await first_item(items)
         finally:
             await items.aclose()
 
-    return _response(services, record, events(), cancel_on_disconnect)
+    return sse_response(services, record, events(), cancel_on_disconnect)
+
+
+def runs_gateway_tools(services: ApiServices, record: JobRecord) -> bool:
+    """Whether the job may run a tool loop: its request names the gateway's own tools."""
+    tools = record.request.get("tools") or []
+    return any(
+        isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and t["function"].get("name") in services.tools
+        for t in tools
+    )
 
 
 async def _chat_events(
@@ -161,7 +166,7 @@ async def job_stream(
         finally:
             await items.aclose()
 
-    return _response(services, record, events(), cancel_on_disconnect)
+    return sse_response(services, record, events(), cancel_on_disconnect)
 
 
 async def _outcome(

@@ -55,6 +55,14 @@ class AnthropicMessages(Protocol):
     path: ClassVar[str] = "/v1/messages"
     answer_field: ClassVar[str] = "content"
     missing_key_message: ClassVar[str] = "x-api-key header is required (emulated)"
+    count_path: ClassVar[str | None] = "/v1/messages/count_tokens"
+
+    def count_turn(self, body: Any) -> Turn:
+        """A message's request without ``max_tokens`` (which it may not carry): counted as
+        the message's ``input_tokens`` would be."""
+        if isinstance(body, dict) and "max_tokens" in body:
+            raise RequestError("max_tokens: Extra inputs are not permitted", param="max_tokens")
+        return self.parse({**body, "max_tokens": 1} if isinstance(body, dict) else body, {})
 
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """Validate a Messages request and reduce it to a :class:`Turn`."""
@@ -79,6 +87,7 @@ class AnthropicMessages(Protocol):
                     f"messages.{index}.role: must be 'user' or 'assistant'",
                     param=f"messages.{index}.role",
                 )
+            _check_documents(message.get("content"), index)
             text = text_of(message.get("content"))
             results = _tool_results(message.get("content"))
             texts += [part for part in (text, *results) if part]
@@ -194,3 +203,34 @@ def _step(message: Any) -> tuple[Step, list[str]]:
         return "reply", []
     found = _tool_results(message.get("content"))
     return ("results", found) if found else ("question", [])
+
+
+# A document block's source, as the API takes it: (type, media_type, data field's type).
+_DOCUMENT_SOURCES: Mapping[str, tuple[str | None, str]] = {
+    "base64": ("application/pdf", "data"),
+    "text": ("text/plain", "data"),
+    "url": (None, "url"),
+}
+
+
+def _check_documents(content: object, index: int) -> None:
+    """The ``document`` blocks of a message: a PDF in base64, plain text, or a URL."""
+    if not isinstance(content, list):
+        return
+    for j, block in enumerate(content):
+        if not isinstance(block, dict) or block.get("type") != "document":
+            continue
+        where = f"messages.{index}.content.{j}.source"
+        source = block.get("source")
+        kind = source.get("type") if isinstance(source, dict) else None
+        if (
+            not isinstance(source, dict)
+            or not isinstance(kind, str)
+            or kind not in _DOCUMENT_SOURCES
+        ):
+            raise RequestError(f"{where}.type: must be base64, text or url", param=where)
+        media_type, field = _DOCUMENT_SOURCES[kind]
+        if media_type is not None and source.get("media_type") != media_type:
+            raise RequestError(f"{where}.media_type: must be {media_type}", param=where)
+        if not isinstance(source.get(field), str) or not source[field]:
+            raise RequestError(f"{where}.{field}: Field required", param=where)

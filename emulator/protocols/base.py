@@ -48,6 +48,9 @@ class Protocol(abc.ABC):
     #: streaming is another operation (Bedrock's ``converse-stream``); None for APIs
     #: that stream on a request flag.
     stream_path: ClassVar[str | None] = None
+    #: Starlette path of the vendor's token-count endpoint (:meth:`count_tokens`,
+    #: served by :mod:`emulator.token_count`); None for a vendor without one.
+    count_path: ClassVar[str | None] = None
     stream_media_type: ClassVar[str] = "text/event-stream"
     #: Message of the 401 sent when :meth:`authenticate` fails.
     missing_key_message: ClassVar[str] = "Missing API key (emulated)."
@@ -108,6 +111,11 @@ class Protocol(abc.ABC):
     @abc.abstractmethod
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """An error body in this protocol's shape."""
+
+    def count_turn(self, body: Any) -> Turn:
+        """A token-count request (at :attr:`count_path`) reduced to a :class:`Turn`, whose
+        ``prompt_tokens`` is the count; ``RequestError`` for one the vendor would refuse."""
+        raise NotImplementedError(f"{self.name} has no token-count endpoint")
 
     def extra_routes(self) -> Sequence[BaseRoute]:
         """Auxiliary endpoints (e.g. model listing); none by default."""

@@ -247,6 +247,7 @@ def _text_blocks(content: list[Any], index: int) -> str:
     for block in content:
         if not isinstance(block, dict) or len(block) != 1:
             raise RequestError(f"messages.{index}.content: each block needs exactly one member")
+        _check_document(block.get("document"), index)
         text = block.get("text")
         if text is not None:
             if not isinstance(text, str) or not text.strip():
@@ -255,6 +256,28 @@ def _text_blocks(content: list[Any], index: int) -> str:
                 )
             texts.append(text)
     return "\n".join(texts)
+
+
+_DOCUMENT_FORMATS = frozenset({"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"})
+_DOCUMENT_NAME = re.compile(r"[A-Za-z0-9\-()\[\]]+( [A-Za-z0-9\-()\[\]]+)*")
+
+
+def _check_document(document: object, index: int) -> None:
+    """A ``document`` block as Converse takes it: a known format, a name of letters,
+    digits, single spaces, hyphens, parentheses and brackets, and its bytes."""
+    if document is None:
+        return
+    where = f"messages.{index}.content.document"
+    if not isinstance(document, dict):
+        raise RequestError(f"{where}: must be an object")
+    if document.get("format") not in _DOCUMENT_FORMATS:
+        raise RequestError(f"{where}.format: must be one of {', '.join(sorted(_DOCUMENT_FORMATS))}")
+    name = document.get("name")
+    if not isinstance(name, str) or not _DOCUMENT_NAME.fullmatch(name):
+        raise RequestError(f"{where}.name: letters, digits, single spaces, -()[] only")
+    source = document.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("bytes"), str):
+        raise RequestError(f"{where}.source.bytes: is required")
 
 
 def _has_use(block: object) -> bool:

@@ -41,6 +41,7 @@ class JobType(StrEnum):
     TOOL = "tool"
     ENHANCEMENT = "enhancement"
     EMBEDDING = "embedding"
+    TOKEN_COUNT = "token_count"  # noqa: S105 (a job type, not a password)
 
 
 # Fields both job and batch records have: a webhook's delivery (``tasks.webhooks.deliveries``).

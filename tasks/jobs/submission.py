@@ -141,6 +141,8 @@ class JobSubmitter:
             queue = TOOLS_QUEUE
         elif spec.type is JobType.EMBEDDING:
             model, provider, queue = self._prepare_embedding(spec)
+        elif spec.type is JobType.TOKEN_COUNT:
+            model, provider, queue = self._prepare_token_count(spec)
         else:
             request, model, provider, queue = self._prepare_enhancement(spec, param)
         # Only a completion produces output as it runs; other kinds' streams would only ever
@@ -184,6 +186,22 @@ class JobSubmitter:
             kind="embedding",
         )
         return request.model, route.instance.name, route.queue
+
+    def _prepare_token_count(self, spec: JobSpec) -> tuple[str, str, str]:
+        """(model, instance, queue) of a token count: its request is a chat request,
+        checked and routed as one (``tasks.kinds.token_count``)."""
+        if spec.session_id is not None:
+            raise InvalidRequest("session_id applies to completion jobs", param="session_id")
+        CompletionRequest.check(spec.request)
+        self._request_limits.check_chat(spec.request)
+        chat = chat_request_from_openai(spec.request)
+        route = self._router.route(
+            chat.model,
+            hint=_provider_hint(spec.request),
+            states=self._instance_states(),
+            accepts=lambda inst: check_request(inst, chat),
+        )
+        return chat.model, route.instance.name, route.queue
 
     def _prepare_enhancement(
         self, spec: JobSpec, param: str

@@ -119,7 +119,7 @@ def _utf8_len(text: str) -> int:
 
 def _content_strings(messages: Sequence[object]) -> Iterator[str]:
     """The text a message carries to the model: its content (text parts, refusals, image
-    URLs) and its tool calls' arguments."""
+    URLs, documents' data) and its tool calls' arguments."""
     for message in messages:
         if not isinstance(message, dict):
             continue
@@ -147,6 +147,10 @@ def _part_strings(part: dict[str, Any]) -> Iterator[str]:
     url = image.get("url") if isinstance(image, dict) else None
     if isinstance(url, str):
         yield url
+    file = part.get("file")
+    data = file.get("file_data") if isinstance(file, dict) else None
+    if isinstance(data, str):
+        yield data
 
 
 # Every byte but brackets and quotes deleted; then each bracket as ``{`` or ``}``.

@@ -28,7 +28,7 @@ from limits.capacity import (
     estimate_tokens,
     wait_order,
 )
-from providers.base import Provider
+from providers.base import Provider, TokenCounter
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.types import ChatRequest, ChatResponse
@@ -178,6 +178,36 @@ class ModelCalls:
                 raise
         return EmbeddingTurn(response, admission, instance, time.perf_counter() - started)
 
+    def count(
+        self,
+        job: JobRecord,
+        token: str,
+        route: RouteState,
+        counter: TokenCounter,
+        request: ChatRequest,
+    ) -> int | None:
+        """The vendor's count of ``request``'s input tokens, one call under the route's
+        instance's capacity (a request slot, no tokens: nothing is generated); None once
+        the job has been handed back, moved, or failed."""
+        instance = self.instances[route.current.instance]
+        admission = self._admit(job, token, instance, request, route, None, 1)
+        if admission is None:
+            return None
+        with self.in_flight.call(admission):
+            try:
+                if not self._attempt_starts(job, token, instance, admission):
+                    return None
+                counted = counter.count_tokens(request)
+            except ProviderError as exc:
+                self._release_failed(instance, admission, exc)
+                self._provider_failed(job, token, route, request, exc, None)
+                return None
+            except BaseException:
+                self.capacity.release(instance, admission, Outcome.NEUTRAL)
+                raise
+        self.capacity.release(instance, admission, Outcome.OK, tokens_used=0)
+        return counted
+
     def _attempt_starts(
         self, job: JobRecord, token: str, instance: InstanceConfig, admission: Admission
     ) -> bool:
@@ -304,6 +334,8 @@ class ModelCalls:
         if attempt >= self.retry.max_attempts:
             error = exc.to_dict()
             error["message"] = f"{exc.message} (gave up after {attempt} attempts)"
+            if exc.retry_after is not None:  # the provider's last word on when to come back
+                error["retry_after"] = exc.retry_after
             self.fail(job, token, error, failures=1, fields=spent)
             return
         delay = self.retry.delay(attempt, wait)

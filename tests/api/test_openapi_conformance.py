@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.main import create_app
 from api.schemas import BatchResultLine
-from emulator import EmulatorControl
+from emulator import EmulatorControl, directive
 from tests.conftest import KEY_A
 from tests.support.processes import Stack
 
@@ -125,6 +125,20 @@ def test_real_records_match_their_documented_models(
     streamed = client_a.post("/v1/chat/completions", json={**completion, "stream": True})
     documented = live_schema["/v1/chat/completions"]["POST"].definition.raw["responses"]["200"]
     assert streamed.headers["content-type"].split(";")[0] in documented["content"]
+
+    message = {"model": "gpt-4o-mini", "max_tokens": 16, "messages": completion["messages"]}
+    api.call("POST", "/v1/messages", json=message)
+    weather = {"name": "get_weather", "input_schema": {"type": "object"}}
+    calls = directive(tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}])
+    tool_use = {**message, "tools": [weather], "messages": [{"role": "user", "content": calls}]}
+    assert api.call("POST", "/v1/messages", json=tool_use)["stop_reason"] == "tool_use"
+    streamed = client_a.post("/v1/messages", json={**message, "stream": True})
+    documented = live_schema["/v1/messages"]["POST"].definition.raw["responses"]["200"]
+    assert streamed.headers["content-type"].split(";")[0] in documented["content"]
+    count = {"model": "claude-sonnet-4-5", "messages": completion["messages"]}
+    api.call("POST", "/v1/messages/count_tokens", json=count)
+    api.call("POST", "/v1/messages/count_tokens", json={**count, "model": "gpt-4o-mini"})
+    api.call("POST", "/v1/messages", json={**message, "model": "nope"})  # a 404, documented
 
     embed = {"model": "text-embedding-3-small", "input": ["a", "b"]}
     api.call("POST", "/v1/embeddings", json=embed)

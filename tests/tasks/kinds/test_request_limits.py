@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest
 from tasks.kinds.request_limits import RequestLimits
 
 TRICKY = ["a", "{", "}", "[", "]", '"', "\\", "\n", '\\"', '"\\', "é", "\\u"]
@@ -63,3 +63,19 @@ def test_the_schema_size_is_its_compact_json() -> None:
     RequestLimits(10, 10, size, 10, 1000).check_schema(schema, "s")
     with pytest.raises(InvalidRequest, match=f"the schema is {size} bytes; at most {size - 1}"):
         RequestLimits(10, 10, size - 1, 10, 1000).check_schema(schema, "s")
+
+
+def test_a_documents_data_counts_toward_the_content_limit() -> None:
+    small = RequestLimits(
+        max_messages=10,
+        max_tools=10,
+        max_schema_bytes=1_000,
+        max_schema_depth=8,
+        max_content_bytes=100,
+    )
+    document = {"type": "file", "file": {"file_data": "data:application/pdf;base64," + "A" * 200}}
+    request = {"model": "m", "messages": [{"role": "user", "content": [document]}]}
+    with pytest.raises(GatewayError) as info:
+        small.check_chat(request)
+    assert info.value.status_code == 413
+    assert info.value.param == "messages"
