@@ -27,6 +27,8 @@ _CLAUDE: Mapping[str, str] = {
     "medium": "medium",
     "high": "high",
     "xhigh": "xhigh",
+    # Claude's own top level (the Messages API's output_config.effort): no OpenAI name.
+    "max": "max",
 }
 _GEMINI_LEVELS: Mapping[str, str] = {
     "none": "minimal",

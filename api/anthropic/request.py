@@ -7,6 +7,8 @@ before the rest of that turn); tool arguments are an object (here: its JSON text
 document is OpenAI's ``file`` part with a ``data:`` URL. A ``tool_result`` with
 ``is_error`` reaches the model as its text prefixed ``Error: `` (OpenAI's tool messages
 have no error flag). ``cache_control`` is dropped: it changes the price, not the answer.
+``output_config`` and ``service_tier`` become ``response_format``, ``reasoning_effort``
+and ``service_tier``, which each provider type carries or refuses (``providers.parameters``).
 """
 
 from __future__ import annotations
@@ -60,7 +62,23 @@ def chat_request(body: MessageTokensCount) -> dict[str, Any]:
             request["stop"] = list(body.stop_sequences)
         if body.metadata is not None and body.metadata.user_id is not None:
             request["user"] = body.metadata.user_id
+        request |= _output_options(body)
     return request
+
+
+def _output_options(body: MessageCreate) -> dict[str, Any]:
+    """``output_config`` and ``service_tier`` as the chat request's fields: Anthropic's
+    structured outputs are always strict; ``standard_only`` is OpenAI's ``default`` tier."""
+    out: dict[str, Any] = {}
+    config = body.output_config
+    if config is not None and config.format is not None:
+        spec = {"name": "output", "schema": config.format.schema_, "strict": True}
+        out["response_format"] = {"type": "json_schema", "json_schema": spec}
+    if config is not None and config.effort is not None:
+        out["reasoning_effort"] = config.effort
+    if body.service_tier is not None:
+        out["service_tier"] = "default" if body.service_tier == "standard_only" else "auto"
+    return out
 
 
 def _messages(body: MessageTokensCount) -> list[dict[str, Any]]:

@@ -144,6 +144,19 @@ class RequestMetadata(RequestModel):
     user_id: str | None = Field(default=None, max_length=256)
 
 
+class JsonOutputFormat(RequestModel):
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(RequestModel):
+    """Structured output (``format``) and how hard the model thinks (``effort``): the chat
+    request's ``response_format`` (strict JSON schema) and ``reasoning_effort``."""
+
+    format: JsonOutputFormat | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+
+
 class MessageTokensCount(RequestModel):
     """``POST /v1/messages/count_tokens``: a message request without its output options."""
 
@@ -171,6 +184,8 @@ class MessageCreate(MessageTokensCount):
     top_p: float | None = Field(default=None, ge=0, le=1)
     metadata: RequestMetadata | None = None
     cache_control: CacheControl = None
+    output_config: OutputConfig | None = None
+    service_tier: Literal["auto", "standard_only"] | None = None
 
 
 class TextContent(ResponseModel):

@@ -116,6 +116,30 @@ def test_sampling_options_reach_a_provider_that_takes_them_and_are_refused_by_on
 
 
 @pytest.mark.parametrize(("model", "instance", "protocol"), ROUTES)
+def test_structured_output_gets_json_matching_the_schema_on_every_route(
+    sdk: anthropic.Anthropic, emulator: EmulatorControl, model: str, instance: str, protocol: str
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "celsius": {"type": "number"}},
+        "required": ["city", "celsius"],
+        "additionalProperties": False,
+    }
+    message = sdk.messages.create(
+        model=model,
+        max_tokens=64,
+        messages=[user("Weather in Paris as JSON")],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+        **pinned(instance),
+    )
+    [block] = message.content
+    assert block.type == "text"
+    assert set(json.loads(block.text)) == {"city", "celsius"}
+    [record] = emulator.requests()
+    assert record["protocol"] == protocol
+
+
+@pytest.mark.parametrize(("model", "instance", "protocol"), ROUTES)
 def test_tool_use_and_tool_result_round_trip(
     sdk: anthropic.Anthropic, model: str, instance: str, protocol: str
 ) -> None:

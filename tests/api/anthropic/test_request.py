@@ -224,7 +224,8 @@ def test_blocks_in_the_wrong_place_are_refused_naming_them(
     [
         ({"top_k": 5}, "top_k"),
         ({"thinking": {"type": "enabled"}}, "thinking"),
-        ({"service_tier": "auto"}, "service_tier"),
+        ({"service_tier": "priority"}, "service_tier"),
+        ({"output_config": {"format": {"type": "json_object"}}}, "type"),
         ({"temperature": 1.5}, "temperature"),
         ({"messages": [user([{"type": "text", "text": "x", "citations": [{}]}])]}, "citations"),
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools"),
@@ -237,3 +238,18 @@ def test_what_the_gateway_cannot_carry_does_not_validate(extra: dict[str, Any], 
         MessageCreate.model_validate(body)
     # As the API names it (``api.errors``): the error that got furthest into the body.
     assert field in most_specific(info.value.errors())["loc"]
+
+
+def test_output_config_and_service_tier_become_the_chat_fields() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    request = translated(
+        messages=[user("x")],
+        output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "max"},
+        service_tier="standard_only",
+    )
+    assert request["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
+    assert (request["reasoning_effort"], request["service_tier"]) == ("max", "default")
+    assert translated(messages=[user("x")], service_tier="auto")["service_tier"] == "auto"
