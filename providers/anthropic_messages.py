@@ -10,11 +10,11 @@ from typing import Any
 
 import anthropic
 
+from gateway.credentials import Credentials
 from gateway.errors import CapabilityMissing, ProviderError
 from providers.anthropic_format import from_anthropic_message, to_anthropic_request
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
