@@ -23,6 +23,7 @@ from api.routes import (
     models,
     providers,
     sessions,
+    storage,
     tools,
     webhooks,
 )
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
     routers = (health, jobs, job_streams, batches, chat, embeddings, models, providers, sessions)
-    for module in (*routers, tools, webhooks):
+    for module in (*routers, tools, webhooks, storage):
         app.include_router(module.router)
     return app
 
