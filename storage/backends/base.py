@@ -19,7 +19,7 @@ from storage.presign import Operation
 # upload or download keeps in memory, whatever the object's size. S3 needs parts of 5 MiB
 # or more; GCS needs chunk sizes in multiples of 256 KiB.
 PART_BYTES = 8 * 1024 * 1024
-DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 class BodyReader(Protocol):
