@@ -88,9 +88,19 @@ class GcsStore:
 
     def put(self, bucket: str, key: str, body: BodyReader, content_type: str) -> StoredObject:
         blob = self.client.bucket(bucket).blob(key, chunk_size=PART_BYTES)
-        self._call(
-            "upload", blob.upload_from_file, body, content_type=content_type, timeout=self.timeout
-        )
+        try:
+            self._call(
+                "upload",
+                blob.upload_from_file,
+                body,
+                content_type=content_type,
+                timeout=self.timeout,
+            )
+        except ObjectNotFound as exc:
+            # Nothing to find on an upload but the bucket: the store's setup, not the caller.
+            raise StorageFailed(
+                f"storage instance {self.name!r}: upload failed: bucket not found"
+            ) from exc
         return StoredObject(key, int(blob.size or 0), str(blob.etag or ""), content_type)
 
     def head(self, bucket: str, key: str) -> StoredObject:

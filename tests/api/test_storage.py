@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.stores import (
     BUCKET,
+    MISSING_BUCKET,
     NOT_ALLOWED_BUCKET,
     STORAGE_KEY_A,
     STORAGE_KEY_B,
@@ -410,3 +411,21 @@ def test_an_unknown_presign_operation_is_400(api_a: httpx.Client) -> None:
 
 def test_presigning_a_missing_object_for_reading_is_404(api_a: httpx.Client) -> None:
     _error(api_a.get(f"/-s3/s3/presign/{BUCKET}/{_unique('nothing')}"), 404, "object_not_found")
+
+
+def test_a_route_without_credentials_is_503_naming_where_it_looked(api_a: httpx.Client) -> None:
+    error = _error(api_a.get(f"/-s3/nocreds/list/{BUCKET}"), 503, "storage_unavailable")
+    assert "TEST_UNSET_KEY_ID" in error["message"] and "'nocreds'" in error["message"]
+
+
+def test_a_store_that_cannot_be_reached_is_503(api_a: httpx.Client) -> None:
+    response = api_a.put(f"/-s3/down/put/{BUCKET}/a.txt", content=b"x")
+    error = _error(response, 503, "storage_unavailable")
+    assert "'down'" in error["message"]
+    assert "testing-secret" not in response.text
+
+
+@pytest.mark.parametrize("route", BACKENDS)
+def test_an_allowed_bucket_the_store_lacks_is_502(route: str, api_a: httpx.Client) -> None:
+    response = api_a.put(f"/-s3/{route}/put/{MISSING_BUCKET}/a.txt", content=b"x")
+    _error(response, 502, "storage_error")

@@ -45,6 +45,7 @@ STORAGE_KEY_B = "key-storage-tenant-b-9876543210"
 BUCKET = "rag-docs"
 OTHER_BUCKET = "public-data"
 NOT_ALLOWED_BUCKET = "private-data"
+MISSING_BUCKET = "missing-bucket"
 # Small enough that a 50 MB upload is refused only by a test that asks for more.
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
 AZURITE_BIN = ROOT / "tests" / "support" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
@@ -175,7 +176,8 @@ def storage_file(
 ) -> Path:
     """A storage file with one route per store given: s3, azure, gcs."""
     access = {
-        "allowed_buckets": [BUCKET, OTHER_BUCKET],
+        # MISSING_BUCKET is allowed but exists in no store: the store's refusal is a 502.
+        "allowed_buckets": [BUCKET, OTHER_BUCKET, MISSING_BUCKET],
         "denied_prefixes": ["secret/", "internal/"],
     }
     # 1 s is allowed so the expiry tests wait only a moment.
@@ -216,7 +218,24 @@ def storage_file(
             "access": access,
             "presign": presign,
         }
-    path.write_text(yaml.safe_dump({"storage_instances": instances}))
+    # A route whose credentials are nowhere, and one whose store is down.
+    instances["nocreds"] = {
+        "type": "s3",
+        "credentials": [
+            {
+                "type": "env",
+                "vars": {
+                    "access_key_id": "TEST_UNSET_KEY_ID",
+                    "secret_access_key": "TEST_UNSET_SECRET",
+                },
+            }
+        ],
+        "access": access,
+    }
+    instances["down"] = {**instances["s3"], "endpoint_url": "http://127.0.0.1:9"} if s3_url else {}
+    path.write_text(
+        yaml.safe_dump({"storage_instances": {k: v for k, v in instances.items() if v}})
+    )
     return path
 
 
