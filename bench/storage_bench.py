@@ -7,11 +7,12 @@ against the same store reached straight with boto3, and the API's memory meanwhi
 The bench starts its own redis-server, moto's S3 server and one API process (no workers:
 storage needs none) on free loopback ports, with a storage file whose one route points at
 moto, and stops them afterwards. Each run uploads the object, then downloads it, once
-straight (boto3 ``upload_fileobj``/``download_fileobj``, its default transfer settings)
-and once through ``PUT``/``GET /-s3/bench/...`` (httpx, streamed from and to memory
-blocks), alternating so both see the same machine. The API's peak RSS growth over a run
-(``VmHWM`` after resetting it through ``/proc/<pid>/clear_refs``) shows whether the body
-was streamed or held. Prints a table, writes ``bench/results/storage.json``.
+straight with boto3 (``upload_fileobj`` with its default transfer settings; one streamed
+``get_object``) and once through ``PUT``/``GET /-s3/bench/...`` (urllib3, the HTTP client
+boto3 itself uses, streamed from and to memory blocks), alternating so both see the same
+machine. The API's peak RSS growth over a run (``VmHWM`` after resetting it through
+``/proc/<pid>/clear_refs``) shows whether the body was streamed or held. Prints a table,
+writes ``bench/results/storage.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Annotated, Any
 import boto3
 import httpx
 import typer
+import urllib3
 import yaml
 from botocore.config import Config
 from report import save, table
@@ -181,39 +183,47 @@ def _measure(
         "gw_down": [],
     }
     peaks: list[int] = []
-    with httpx.Client(base_url=api_url, headers=headers, timeout=600) as client:
-        # Warm-up: imports, connections, the first multipart upload.
-        client.put("/-s3/bench/put/bench-docs/warm.bin", content=block * 9).raise_for_status()
-        for i in range(runs):
-            key = f"direct-{i}.bin"
-            started = time.perf_counter()
-            s3.upload_fileobj(_Blocks(block, size), BUCKET, key)
-            timings["direct_up"].append(time.perf_counter() - started)
-            # One streamed GET, as the gateway reads it. (download_fileobj's concurrent
-            # ranged GETs are slower against moto, which copies the object per range.)
-            started = time.perf_counter()
-            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
-            downloaded = sum(len(chunk) for chunk in body.iter_chunks(BLOCK))
-            timings["direct_down"].append(time.perf_counter() - started)
-            assert downloaded == size
-            s3.delete_object(Bucket=BUCKET, Key=key)
+    # urllib3 on both paths (boto3 speaks through it): the same client code reads and writes
+    # the bytes, so the difference is the gateway. (httpx's pure-Python HTTP/1.1 parser
+    # spent more CPU reading 200 MiB than the API spent serving it.)
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=10, read=600))
+    warm_path = f"{api_url}/-s3/bench/put/{BUCKET}/warm.bin"
+    warm = http.request("PUT", warm_path, body=block * 9, headers=headers)
+    assert warm.status == 200, warm.data
+    for i in range(runs):
+        key = f"direct-{i}.bin"
+        started = time.perf_counter()
+        s3.upload_fileobj(_Blocks(block, size), BUCKET, key)
+        timings["direct_up"].append(time.perf_counter() - started)
+        # One streamed GET, as the gateway reads it. (download_fileobj's concurrent
+        # ranged GETs are slower against moto, which copies the object per range.)
+        started = time.perf_counter()
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+        downloaded = sum(len(chunk) for chunk in body.iter_chunks(BLOCK))
+        timings["direct_down"].append(time.perf_counter() - started)
+        assert downloaded == size
+        s3.delete_object(Bucket=BUCKET, Key=key)
 
-            before = _reset_peak(pid)
-            path = f"/-s3/bench/put/{BUCKET}/gateway-{i}.bin"
-            blocks = (block for _ in range(size // BLOCK))
-            started = time.perf_counter()
-            client.put(path, content=blocks).raise_for_status()
-            timings["gw_up"].append(time.perf_counter() - started)
-            received = 0
-            started = time.perf_counter()
-            with client.stream("GET", path.replace("/put/", "/get/", 1)) as response:
-                response.raise_for_status()
-                for chunk in response.iter_raw(BLOCK):
-                    received += len(chunk)
-            timings["gw_down"].append(time.perf_counter() - started)
-            assert received == size
-            peaks.append(_rss(pid, "VmHWM") - before)
-            client.delete(path.replace("/put/", "/delete/", 1)).raise_for_status()
+        before = _reset_peak(pid)
+        path = f"{api_url}/-s3/bench/put/{BUCKET}/gateway-{i}.bin"
+        blocks = (block for _ in range(size // BLOCK))
+        started = time.perf_counter()
+        put = http.request("PUT", path, body=blocks, headers=headers, chunked=True)
+        assert put.status == 200, put.data
+        timings["gw_up"].append(time.perf_counter() - started)
+        received = 0
+        started = time.perf_counter()
+        got = http.request(
+            "GET", path.replace("/put/", "/get/", 1), headers=headers, preload_content=False
+        )
+        assert got.status == 200
+        for chunk in got.stream(BLOCK):
+            received += len(chunk)
+        got.release_conn()
+        timings["gw_down"].append(time.perf_counter() - started)
+        assert received == size
+        peaks.append(_rss(pid, "VmHWM") - before)
+        http.request("DELETE", path.replace("/put/", "/delete/", 1), headers=headers)
     return {"timings": timings, "peak_growth_bytes": peaks, "size_bytes": size}
 
 
