@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what they need first (scripts/bootstrap.sh).
-.PHONY: up test lint bootstrap bench lock
+.PHONY: up test test-deps lint bootstrap bench lock
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -8,9 +8,13 @@ bootstrap:
 up: bootstrap
 	.venv/bin/llm-gateway up
 
-## Run the test suite (starts its own redis-server, emulator, API and Celery workers).
-test: bootstrap
+## Run the test suite (starts its own redis-server, emulator, API, Celery workers and local object stores).
+test: bootstrap test-deps
 	.venv/bin/python -m pytest
+
+## The test servers that do not come from PyPI (Azurite, from npm).
+test-deps:
+	@bash scripts/test_deps.sh
 
 ## ruff (lint + format check) and mypy on the packages.
 lint: bootstrap

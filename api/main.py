@@ -25,6 +25,7 @@ from api.routes import (
     models,
     providers,
     sessions,
+    storage,
     tools,
     webhooks,
 )
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
     routers = (health, jobs, job_streams, batches, chat, messages, embeddings, models, providers)
-    for module in (*routers, sessions, tools, webhooks):
+    for module in (*routers, sessions, tools, webhooks, storage):
         app.include_router(module.router)
     return app
 

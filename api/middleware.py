@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.anthropic.errors import anthropic_body, is_messages_path
 from gateway.errors import PayloadTooLarge
+from gateway.settings import Settings
 
 log = structlog.get_logger("api.request")
 
@@ -24,7 +25,8 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class RequestContextMiddleware:
     """Binds a request id (from ``X-Request-ID`` or new), echoes it, logs the outcome, and
     refuses bodies over ``Settings.max_body_bytes`` (``batch_max_body_bytes`` for batch
-    submissions) with 413, with or without Content-Length."""
+    submissions, ``storage_max_object_bytes`` for storage uploads) with 413, with or
+    without Content-Length."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,9 +44,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         settings = scope["app"].state.settings
-        # Batches carry whole documents: that one route has its own, larger limit.
-        batch_submit = scope.get("path") == "/v1/batches" and scope.get("method") == "POST"
-        limit: int = settings.batch_max_body_bytes if batch_submit else settings.max_body_bytes
+        limit = _body_limit(settings, scope.get("method", ""), scope.get("path", ""))
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -91,6 +91,16 @@ class RequestContextMiddleware:
             status=status,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+
+def _body_limit(settings: Settings, method: str, path: str) -> int:
+    # Batches carry whole documents, storage uploads whole objects (streamed to the store,
+    # never held): those routes have their own, larger limits.
+    if method == "POST" and path == "/v1/batches":
+        return settings.batch_max_body_bytes
+    if method == "PUT" and path.startswith("/-s3/"):
+        return settings.storage_max_object_bytes
+    return settings.max_body_bytes
 
 
 async def _send_413(send: Send, request_id: str, limit: int, path: str) -> None:

@@ -14,6 +14,8 @@ from limits.capacity_scripts import CapacityScripts
 from providers.config import ProvidersConfig, load_providers
 from providers.instance_monitor import InstanceMonitor
 from providers.router import ModelRouter
+from storage.config import load_storage
+from storage.routes import StorageRoutes
 from tasks.batches.store import BatchStore
 from tasks.batches.submission import BatchSubmitter
 from tasks.jobs.completion_hub import CompletionHub
@@ -54,10 +56,15 @@ class ApiServices:
     # Large requests' parsing, validation and preparation, off the event loop.
     offload: Offload
     request_limits: RequestLimits
+    # The /-s3/ routes: storage instances, their access rules, the threads their SDKs use.
+    storage: StorageRoutes
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
         providers = load_providers(settings.providers_file)
+        storage = StorageRoutes.from_config(
+            load_storage(settings.storage_file), settings.storage_threads
+        )
         # One pool for request handling; pub/sub takes its own dedicated connection.
         # Blocking pool: a burst of waiters waking at once waits for a connection instead of
         # failing with "too many connections".
@@ -128,6 +135,7 @@ class ApiServices:
             streams,
             offload,
             request_limits,
+            storage,
         )
 
     async def close(self) -> None:
@@ -136,3 +144,4 @@ class ApiServices:
         await self.streams.stop()
         await self.redis.aclose()
         self.offload.close()
+        self.storage.close()

@@ -96,11 +96,13 @@ def api(
 
     from gateway.settings import Settings
     from providers.config import load_providers
+    from storage.config import load_storage
 
     settings = _checked(Settings)
     # Fail here with one clear line, not a stack trace from inside the server's start-up.
     _checked(settings.check_auth_configured)
     _checked(lambda: load_providers(settings.providers_file))
+    _checked(lambda: load_storage(settings.storage_file))
     uvicorn.run(
         "api.main:app",
         host=host or settings.host,

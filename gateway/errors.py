@@ -4,16 +4,21 @@
     ├── InvalidRequest (400 invalid_request_error)
     │   ├── UnknownModel (400 model_not_found)
     │   ├── CapabilityMissing (400 unsupported_capability)
-    │   └── UrlNotAllowed (400 url_not_allowed)    SSRF guard: private/loopback/metadata
+    │   ├── UrlNotAllowed (400 url_not_allowed)    SSRF guard: private/loopback/metadata
+    │   └── InvalidObjectKey (400 invalid_object_key)   a storage key that is not plain
     ├── RequestValidationFailed (422 validation_error)
     │   └── InvalidToolArguments (422 invalid_tool_arguments)   param = the JSON path
     ├── AuthenticationFailed (401 authentication_error)
+    ├── AccessDenied (403 access_denied)            a storage bucket or key prefix refused
     ├── NotFound (404 not_found)
     │   ├── SessionNotFound (404 session_not_found)
-    │   └── ToolNotFound (404 tool_not_found)
+    │   ├── ToolNotFound (404 tool_not_found)
+    │   ├── StorageRouteNotFound (404 storage_route_not_found)
+    │   └── ObjectNotFound (404 object_not_found)   also another tenant's object (never said)
     ├── Conflict (409 conflict)
     ├── PayloadTooLarge (413 payload_too_large)
     ├── ServiceUnavailable (503 service_unavailable)
+    │   └── StorageUnavailable (503 storage_unavailable)   a store unreachable or failing
     ├── JobTimeout (504 timeout)
     ├── ToolLoopStopped (422)                       a tool loop hit its limit
     │   ├── MaxIterationsReached (422 max_iterations_reached)
@@ -22,9 +27,10 @@
     │   ├── ProviderRateLimited (429 upstream)       retryable, may carry retry_after
     │   ├── ProviderUnavailable (5xx/timeout/conn)   retryable
     │   └── ProviderRejected (upstream 4xx)          the caller's fault: 400, not retryable
-    └── ToolFailed (502 tool_error)                  a tool's service answered with an error
-        └── ToolUnavailable (503 tool_unavailable)   down, 5xx, circuit open; may carry retry_after
-            └── ToolTimeout (504 tool_timeout)
+    ├── ToolFailed (502 tool_error)                  a tool's service answered with an error
+    │   └── ToolUnavailable (503 tool_unavailable)   down, 5xx, circuit open; may carry retry_after
+    │       └── ToolTimeout (504 tool_timeout)
+    └── StorageFailed (502 storage_error)            a store refused: not the caller's fault
 
 Messages are public: they must never contain credentials or stack traces.
 """
@@ -78,6 +84,17 @@ class UrlNotAllowed(InvalidRequest):
     default_message = "the URL is not allowed"
 
 
+class InvalidObjectKey(InvalidRequest):
+    """A storage object key (or list prefix) with traversal, empty segments, encoded
+    separators, backslashes or control characters: refused, never rewritten."""
+
+    error_type = "invalid_object_key"
+    default_message = "invalid object key"
+
+    def __init__(self, message: str | None = None, *, param: str | None = "key") -> None:
+        super().__init__(message, param=param)
+
+
 class RequestValidationFailed(GatewayError):
     status_code = 422
     error_type = "validation_error"
@@ -88,6 +105,14 @@ class AuthenticationFailed(GatewayError):
     status_code = 401
     error_type = "authentication_error"
     default_message = "missing or invalid API key"
+
+
+class AccessDenied(GatewayError):
+    """A storage bucket outside the route's allowed buckets, or a key under a denied prefix."""
+
+    status_code = 403
+    error_type = "access_denied"
+    default_message = "access denied"
 
 
 class NotFound(GatewayError):
@@ -103,6 +128,24 @@ class SessionNotFound(NotFound):
     default_message = "session not found"
 
     def __init__(self, message: str | None = None, *, param: str | None = "session_id") -> None:
+        super().__init__(message, param=param)
+
+
+class StorageRouteNotFound(NotFound):
+    error_type = "storage_route_not_found"
+    default_message = "no storage route by that name"
+
+    def __init__(self, message: str | None = None, *, param: str | None = "route") -> None:
+        super().__init__(message, param=param)
+
+
+class ObjectNotFound(NotFound):
+    """No such object for this tenant: another tenant's object is not found either."""
+
+    error_type = "object_not_found"
+    default_message = "object not found"
+
+    def __init__(self, message: str | None = None, *, param: str | None = "key") -> None:
         super().__init__(message, param=param)
 
 
@@ -122,6 +165,13 @@ class ServiceUnavailable(GatewayError):
     status_code = 503
     error_type = "service_unavailable"
     default_message = "service temporarily unavailable"
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """A store could not be reached, timed out, or answered 5xx; retrying later may work."""
+
+    error_type = "storage_unavailable"
+    default_message = "the object store is unavailable"
 
 
 class JobTimeout(GatewayError):
@@ -252,6 +302,15 @@ class ToolTimeout(ToolUnavailable):
     default_message = "the tool did not finish in time"
 
 
+class StorageFailed(GatewayError):
+    """A store refused an operation for a reason that is not the caller's: the gateway's
+    credentials lack a permission, the bucket does not exist, a signature was rejected."""
+
+    status_code = 502
+    error_type = "storage_error"
+    default_message = "the object store refused the operation"
+
+
 class DocumentUnavailable(GatewayError):
     """A document to enhance could not be fetched or read (too large, not text, 404...)."""
 
@@ -289,6 +348,12 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         MaxIterationsReached,
         BudgetExhausted,
         DocumentUnavailable,
+        InvalidObjectKey,
+        AccessDenied,
+        StorageRouteNotFound,
+        ObjectNotFound,
+        StorageUnavailable,
+        StorageFailed,
     )
 }
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent.parent / "config" / "providers.yaml"
 DEFAULT_TOOLS_FILE = Path(__file__).resolve().parent.parent / "config" / "tools.yaml"
+DEFAULT_STORAGE_FILE = Path(__file__).resolve().parent.parent / "config" / "storage.yaml"
 
 
 class Settings(BaseSettings):
@@ -304,6 +305,22 @@ class Settings(BaseSettings):
     document_max_bytes: int = Field(
         default=1_048_576, ge=1, description="Per document, inline or fetched (1 MiB)."
     )
+    storage_file: Path | None = Field(
+        default=DEFAULT_STORAGE_FILE,
+        description="The storage instances file (see storage.md); empty: no storage routes.",
+    )
+    storage_max_object_bytes: int = Field(
+        default=5 * 1024**3,
+        ge=1024,
+        description="Body limit of a storage upload (`PUT /-s3/...`), which is streamed to "
+        "the store, never held whole (5 GiB).",
+    )
+    storage_threads: int = Field(
+        default=32,
+        ge=1,
+        description="Threads for the object stores' blocking SDK calls: how many uploads, "
+        "downloads and other storage calls run at once per API process.",
+    )
     document_fetch_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Fetching a document given by URL (by the worker)."
     )
@@ -361,7 +378,7 @@ class Settings(BaseSettings):
         default=8090, description="Not read yet: `llm-gateway up --emulator-port` sets it."
     )
 
-    @field_validator("tools_file", mode="before")
+    @field_validator("tools_file", "storage_file", mode="before")
     @classmethod
     def _no_tools_file(cls, value: object) -> object:
         return None if value == "" else value

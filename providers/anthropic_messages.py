@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic
 
+from gateway.credentials import Credentials
 from gateway.errors import CapabilityMissing, ProviderError
 from providers.anthropic_format import (
     from_anthropic_message,
@@ -18,7 +19,6 @@ from providers.anthropic_format import (
 )
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.output_tool import as_json_text, forces_output_tool, stream_as_json_text
 from providers.streaming import StreamEvent

@@ -19,9 +19,9 @@ import openai
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.openai_chat import map_openai_error, stream_openai
 from providers.openai_embeddings import (

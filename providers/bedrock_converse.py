@@ -21,6 +21,7 @@ import botocore.parsers
 import orjson
 import urllib3.exceptions
 
+from gateway.credentials import Credentials
 from gateway.errors import (
     ProviderError,
     ProviderRateLimited,
@@ -39,7 +40,6 @@ from providers.bedrock_embeddings import (
 from providers.bedrock_format import from_converse_response, request_id, to_converse_request
 from providers.bedrock_stream import EventReader
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import (
     EmbeddingRequest,
     EmbeddingResponse,

@@ -1,7 +1,8 @@
 """The providers file: provider instances, the models they serve, credentials and limits.
 
-``${VAR}`` and ``${VAR:-default}`` in the YAML are replaced from the environment, so one
-file serves the local stack (emulator defaults) and production (real base URLs and keys).
+``${VAR}`` and ``${VAR:-default}`` in the YAML are replaced from the environment
+(``gateway.config_files``), so one file serves the local stack (emulator defaults) and
+production (real base URLs and keys).
 """
 
 from __future__ import annotations
@@ -24,18 +25,18 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.config_files import ConfigFileError, interpolate_env
+from gateway.credentials import CredentialSource, EnvSource
 from gateway.queues import instance_queue
-from providers.credentials import CredentialSource, EnvSource
 
 ProviderType = Literal[
     "openai", "anthropic", "azure_openai", "bedrock", "vertex", "ollama", "watsonx", "oci"
 ]
 
-_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-class ProvidersFileError(ValueError):
+class ProvidersFileError(ConfigFileError):
     """The providers file is missing or invalid; raised at start-up, never per request."""
 
 
@@ -99,7 +100,7 @@ class InstanceConfig(BaseModel):
     # Name of the environment variable holding the API key; the key itself never appears here.
     # Shorthand for ``credentials: [{type: env, vars: {api_key: NAME}}]``.
     api_key_env: str | None = None
-    # Tried in order at worker start-up; see ``providers.credentials``.
+    # Tried in order at worker start-up; see ``gateway.credentials``.
     credentials: list[CredentialSource] = Field(default_factory=list)
     # Cloud placement, for the types that need it (Bedrock, Vertex, OCI, Azure).
     region: str | None = None
@@ -241,21 +242,6 @@ class ProvidersConfig(BaseModel):
                     )
 
 
-def interpolate_env(text: str, environ: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` / ``${VAR:-default}``; an unset variable without default is an error."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        value = environ.get(name)
-        if value:
-            return value
-        if default is not None:
-            return default
-        raise ProvidersFileError(f"providers file references ${{{name}}}, which is not set")
-
-    return _ENV_REF.sub(substitute, text)
-
-
 def load_providers(path: Path, environ: Mapping[str, str] | None = None) -> ProvidersConfig:
     """Read and validate the providers file; every problem is a ``ProvidersFileError``."""
     env = os.environ if environ is None else environ
@@ -264,7 +250,7 @@ def load_providers(path: Path, environ: Mapping[str, str] | None = None) -> Prov
     except OSError as exc:
         raise ProvidersFileError(f"cannot read providers file {path}: {exc.strerror}") from exc
     try:
-        data = yaml.safe_load(interpolate_env(raw, env))
+        data = yaml.safe_load(interpolate_env(raw, env, "providers file", ProvidersFileError))
         return ProvidersConfig.model_validate(data)
     except yaml.YAMLError as exc:
         raise ProvidersFileError(f"providers file {path} is not valid YAML: {exc}") from exc

@@ -20,9 +20,9 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.oci_embeddings import EMBED_BATCH, embed_text_body, embed_text_vectors
 from providers.oci_format import chat_request_to_oci, chat_response_from_oci

@@ -17,9 +17,9 @@ from collections.abc import Generator
 import httpx
 import orjson
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, checked
 from providers.ollama_embeddings import EMBED_PATH, embed_body, embed_vectors
 from providers.ollama_format import chat_request_to_ollama, chat_response_from_ollama

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import openai
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
 from providers.openai_embeddings import (
     embedding_request_to_openai,

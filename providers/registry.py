@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gateway.credentials import CredentialResolver, Credentials
 from gateway.errors import CapabilityMissing, InvalidRequest
 from providers.base import Capabilities, Provider
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver, Credentials
 from providers.embeddings import EmbeddingRequest
 from providers.parameters import check_parameters
 from providers.types import ChatRequest, DocumentPart

@@ -33,9 +33,9 @@ import orjson
 import requests
 from google.oauth2 import service_account
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.sse import server_sent_events
 from providers.streaming import StreamEvent

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.ibm_iam import DEFAULT_IAM_URL, IamTokenSource
 from providers.openai_stream import ChunkReader

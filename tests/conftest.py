@@ -18,6 +18,9 @@ from emulator.downstream import DownstreamControl
 from gateway.settings import hash_api_key
 from tests.support.processes import ROOT, RedisServer, Stack, free_port
 
+# The object stores and the API-only process of the storage tests (session fixtures).
+pytest_plugins = ["tests.support.stores"]
+
 KEY_A = "key-tenant-a-0123456789"
 KEY_B = "key-tenant-b-9876543210"
 # Provider credentials the workers hold; tests assert they never leak.

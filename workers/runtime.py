@@ -16,6 +16,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from gateway import keys
+from gateway.credentials import CredentialsMissing
 from gateway.errors import ProviderUnavailable
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import fetch_document, guarded_client
@@ -24,7 +25,6 @@ from gateway.settings import Settings
 from limits.capacity import ProviderCapacity
 from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
-from providers.credentials import CredentialsMissing
 from providers.instance_monitor import served_queues, unserved_instances
 from providers.registry import SdkMissing, build_provider, resolve_credentials
 from tasks.jobs.execution import JobRunner

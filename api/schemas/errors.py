@@ -32,6 +32,7 @@ class ErrorResponse(ResponseModel):
 _MEANING = {
     400: "Invalid request: malformed JSON, unknown model, a URL that is not allowed...",
     401: "Missing or invalid API key.",
+    403: "Access denied: a storage bucket or key prefix the route does not allow.",
     404: "Not found (or another tenant's).",
     409: "Conflict: already ended, cancelled, or an idempotency key reused for another body.",
     413: "Request body too large.",

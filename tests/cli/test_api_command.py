@@ -27,8 +27,9 @@ def run_api(env_overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({"LLM_GATEWAY_API_KEYS": "no-tenant-here"}, "tenant:key"),
         ({"LLM_GATEWAY_PORT": "abc"}, "port"),
         ({"LLM_GATEWAY_PROVIDERS_FILE": "/nonexistent/providers.yaml"}, "cannot read providers"),
+        ({"LLM_GATEWAY_STORAGE_FILE": "/nonexistent/storage.yaml"}, "cannot read storage file"),
     ],
-    ids=["no-keys", "malformed-keys", "bad-port", "missing-providers-file"],
+    ids=["no-keys", "malformed-keys", "bad-port", "missing-providers-file", "missing-storage-file"],
 )
 def test_bad_configuration_exits_2_with_one_clear_message(
     overrides: dict[str, str], expected: str
@@ -45,3 +46,11 @@ def test_invalid_provider_type_is_reported(tmp_path: Path) -> None:
     result = run_api({"LLM_GATEWAY_PROVIDERS_FILE": str(path)})
     assert result.returncode == 2
     assert "instances.a.type" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_invalid_storage_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "storage.yaml"
+    path.write_text("storage_instances:\n  a: {type: ftp, access: {allowed_buckets: [b]}}\n")
+    result = run_api({"LLM_GATEWAY_STORAGE_FILE": str(path)})
+    assert result.returncode == 2
+    assert "storage_instances.a.type" in result.stderr and "Traceback" not in result.stderr

@@ -12,10 +12,10 @@ import pytest
 
 from emulator import EmulatorControl, directive
 from emulator.protocols.azure_openai import MANAGED_IDENTITY_PATH
+from gateway.credentials import CredentialResolver, Credentials, EnvSource
 from gateway.errors import ProviderError
 from providers.azure_openai import AzureOpenAIProvider, azure_identity_available
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver, Credentials, EnvSource
 from providers.registry import build_provider, resolve_credentials
 from providers.types import ChatRequest, ChatResponse, Message, TextPart
 

@@ -14,6 +14,7 @@ import botocore.exceptions
 import pytest
 
 from emulator import EmulatorControl, directive
+from gateway.credentials import NO_CREDENTIALS, CredentialResolver, Credentials
 from gateway.errors import (
     ProviderError,
     ProviderRateLimited,
@@ -27,7 +28,6 @@ from providers.bedrock_converse import (
     map_bedrock_error,
 )
 from providers.config import InstanceConfig
-from providers.credentials import NO_CREDENTIALS, CredentialResolver, Credentials
 from providers.registry import build_provider, resolve_credentials
 from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, ImagePart, Message, TextPart

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
+from gateway.credentials import NO_CREDENTIALS
 from gateway.errors import ProviderError, ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from providers import (
     anthropic_messages,
@@ -27,7 +28,6 @@ from providers import (
     vertex_gemini,
     watsonx_chat,
 )
-from providers.credentials import NO_CREDENTIALS
 from providers.upstream_errors import (
     AUTH_FAILED,
     error_for_status,

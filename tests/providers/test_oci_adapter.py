@@ -17,13 +17,13 @@ import pytest
 from emulator import EmulatorControl, directive
 from emulator.local_env import emulator_env
 from emulator.protocols.oci_chat import SESSION_TOKEN_KEY_ID
+from gateway.credentials import CredentialResolver, Credentials
 from gateway.errors import (
     InvalidRequest,
     ProviderUnavailable,
 )
 from providers.base import Provider
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver, Credentials
 from providers.oci_chat import OCIChatProvider, oci_principal_available
 from providers.registry import build_provider, resolve_credentials
 from providers.streaming import TextDelta

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from emulator import EmulatorControl, directive
+from gateway.credentials import CredentialResolver
 from gateway.errors import ProviderRejected
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver
 from providers.ollama_chat import OllamaChatProvider
 from providers.ollama_format import OllamaDiscoveryFailed, list_ollama_models
 from providers.registry import build_provider, resolve_credentials

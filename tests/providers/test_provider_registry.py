@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.credentials import CredentialResolver, CredentialsMissing
 from gateway.errors import CapabilityMissing, InvalidRequest
 from providers.anthropic_messages import AnthropicMessagesProvider
 from providers.config import CapabilityOverrides, InstanceConfig
-from providers.credentials import CredentialResolver, CredentialsMissing
 from providers.openai_chat import OpenAIChatProvider
 from providers.registry import (
     PROVIDER_KINDS,

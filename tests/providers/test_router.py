@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import UnknownModel
-from providers.config import ProvidersConfig, ProvidersFileError, interpolate_env, load_providers
+from providers.config import ProvidersConfig, ProvidersFileError, load_providers
 from providers.router import ModelRouter
 
 CONFIG = {
@@ -95,11 +95,6 @@ def test_instance_cannot_fall_back_to_itself() -> None:
     bad = {"instances": {"a": {"type": "openai", "fallbacks": ["a"]}}}
     with pytest.raises(ValueError, match="itself"):
         ProvidersConfig.model_validate(bad)
-
-
-def test_env_interpolation_uses_value_then_default() -> None:
-    text = "a: ${A}\nb: ${B:-fallback}\nc: ${C:-x}"
-    assert interpolate_env(text, {"A": "1", "C": "3"}) == "a: 1\nb: fallback\nc: 3"
 
 
 def test_unset_env_without_default_is_a_config_error(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 from emulator import EmulatorControl
 from emulator.local_env import GOOGLE_TOKEN_PATH, service_account
 from emulator.protocols.google_oauth import EXCHANGES_PATH
+from gateway.credentials import CredentialResolver, Credentials
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver, Credentials
 from providers.registry import build_provider, resolve_credentials
 from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolDefinition

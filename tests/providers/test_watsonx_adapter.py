@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from emulator import EmulatorControl, directive
+from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
-from providers.credentials import Credentials
 from providers.streaming import TextDelta
 from providers.types import ChatRequest, Message, TextPart, ToolCall, ToolDefinition
 from providers.upstream_errors import AUTH_FAILED

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulator import directive
 from emulator.local_env import GOOGLE_TOKEN_PATH, emulator_env, service_account
+from gateway.credentials import CredentialResolver
 from providers.base import Provider
 from providers.config import InstanceConfig
-from providers.credentials import CredentialResolver
 from providers.registry import build_provider, resolve_credentials
 from providers.streaming import StreamAssembler, StreamEnd, StreamEvent
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolCall, ToolDefinition

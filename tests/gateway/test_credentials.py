@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from providers.credentials import (
+from gateway.credentials import (
     NO_CREDENTIALS,
     CredentialResolver,
     CredentialsMissing,

@@ -1,8 +1,8 @@
-"""Provider credentials: an ordered list of sources per instance, resolved in the worker.
+"""Credentials for provider and storage instances: an ordered list of sources per instance.
 
 The seed's strategy list (workload identity, then vault, then a Kubernetes secret) is a
-``credentials:`` list in the providers file; the first source that yields every field the
-provider type needs wins::
+``credentials:`` list in the providers file and in the storage file; the first source that
+yields every field the instance's type needs wins::
 
     credentials:
       - type: workload_identity            # the SDK's default chain (IRSA, GKE, OCI, Azure)
@@ -15,7 +15,8 @@ provider type needs wins::
       - type: env
         vars: {api_key: OPENAI_API_KEY}
 
-Only worker processes resolve credentials; the API routes by configuration alone. Values
+Worker processes resolve provider credentials (the API routes by configuration alone); the
+API resolves storage instances' credentials, since it talks to the stores itself. Values
 live in :class:`Credentials`, whose ``repr`` hides them and whose :meth:`~Credentials.redact`
 scrubs them out of any text that may become public (error messages, logs).
 """

@@ -1,0 +1,1 @@
+"""One module per store type behind one small protocol (``storage.backends.base``)."""
