@@ -5,6 +5,7 @@ hub, and answer with its outcome; or submit one whose stream the caller follows.
 from __future__ import annotations
 
 import asyncio
+import math
 
 from api.errors import error_response
 from api.responses import FastJSONResponse
@@ -80,10 +81,11 @@ def job_error(job: JobRecord) -> FastJSONResponse:
     error = job.error or {"type": "internal_error", "message": "job failed"}
     error_type = str(error.get("type", "internal_error"))
     status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
+    headers = {JOB_ID_HEADER: job.id, **NO_SDK_RETRY}
+    retry_after = error.get("retry_after")
+    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+        # The provider's last word on when to come back, for a caller that schedules its own.
+        headers["retry-after"] = str(max(0, math.ceil(retry_after)))
     return error_response(
-        status,
-        error_type,
-        str(error.get("message", "job failed")),
-        error.get("param"),
-        {JOB_ID_HEADER: job.id, **NO_SDK_RETRY},
+        status, error_type, str(error.get("message", "job failed")), error.get("param"), headers
     )

@@ -80,7 +80,7 @@ def test_job_cancelled_during_sync_wait_is_409(client_a: httpx.Client) -> None:
 
 
 def test_provider_rate_limit_after_retries_is_sdk_rate_limit_error(stack: Stack) -> None:
-    limited = "<<emulator:" + json.dumps({"status": 429, "retry_after": 0}) + ">>"
+    limited = "<<emulator:" + json.dumps({"status": 429, "retry_after": 0.2}) + ">>"
     with (
         openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY_A, max_retries=0) as sdk,
         pytest.raises(openai.RateLimitError) as info,
@@ -90,3 +90,5 @@ def test_provider_rate_limit_after_retries_is_sdk_rate_limit_error(stack: Stack)
         )
     body = info.value.body
     assert isinstance(body, dict) and "after 3 attempts" in str(body.get("message"))
+    # The provider's last retry-after, rounded up to whole seconds as the header takes them.
+    assert info.value.response.headers["retry-after"] == "1"
