@@ -1,8 +1,10 @@
-"""A vendor's token-count endpoint (Anthropic's ``POST /v1/messages/count_tokens``): the
-protocol's credentials check, its parsing (:meth:`Protocol.count_turn`) and its error
-shape. The count is the prompt's tokens under the emulator's rule (what a message's input
-tokens would be); a directive's ``status`` (with ``error``, ``retry_after``) fails it.
-Every request is recorded like a generation's (``path`` tells them apart)."""
+"""A vendor's token-count endpoint (Anthropic's ``POST /v1/messages/count_tokens``,
+Bedrock's ``CountTokens``, Vertex's ``:countTokens``): the protocol's credentials check, its
+parsing (:meth:`Protocol.count_turn`), its answer's shape (:meth:`Protocol.render_count`)
+and its error shape. The count is the prompt's tokens under the emulator's rule (what a
+generation's input tokens would be); a directive's ``status`` (with ``error``,
+``retry_after``) fails it. Every request is recorded like a generation's (``path`` tells
+them apart)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ class TokenCountEndpoint:
             content = protocol.render_error(status, "The request body is not valid JSON.")
         else:
             try:
-                turn = protocol.count_turn(body)
+                turn = protocol.count_turn(body, request.path_params)
                 directive = find_directive(turn.texts)
             except RequestError as exc:
                 status = exc.status
@@ -56,8 +58,11 @@ class TokenCountEndpoint:
                     if directive.retry_after is not None:
                         headers["retry-after"] = f"{directive.retry_after:g}"
                 else:
-                    content = {"input_tokens": turn.prompt_tokens()}
-        model = body.get("model") if isinstance(body, dict) else None
+                    content = protocol.render_count(turn.prompt_tokens())
+        # Anthropic names the model in the body, Bedrock and Vertex in the path.
+        model = request.path_params.get("model_id") or request.path_params.get("model")
+        if model is None and isinstance(body, dict):
+            model = body.get("model")
         entry = self._state.record(
             t=received,
             protocol=protocol.name,
@@ -66,6 +71,9 @@ class TokenCountEndpoint:
             body=body,
             status=status,
         )
+        auth = protocol.recorded_auth(request.headers)
+        if auth is not None:
+            entry["auth"] = auth
         self._state.complete(entry, t_done=time.time())
         headers |= protocol.response_headers(status)
         return JSONResponse(content, status_code=status, headers=headers)

@@ -1,6 +1,6 @@
 """The AWS Bedrock adapter: the Converse API through boto3's ``bedrock-runtime`` client
-(``converse``, or ``converse_stream`` and its binary event stream), and ``invoke_model``
-for embeddings.
+(``converse``, or ``converse_stream`` and its binary event stream), ``count_tokens`` for
+token counts, and ``invoke_model`` for embeddings.
 
 boto3's own retries are off (one attempt in total): retrying is the gateway's job, and a
 hidden retry would double-count against the instance's global rate limits. The client is
@@ -28,6 +28,7 @@ from gateway.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from providers.bedrock_count import input_tokens, to_count_tokens_request
 from providers.bedrock_embeddings import (
     COHERE_BATCH,
     INPUT_TOKENS_HEADER,
@@ -295,6 +296,24 @@ class BedrockConverseProvider:
             ) from None
         finally:
             events.close()
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Bedrock's count of the request's input tokens (``CountTokens`` on its Converse
+        input); every failure is a ``ProviderError``."""
+        kwargs = to_count_tokens_request(request)
+        try:
+            body = self._client.count_tokens(**kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            # "from None": botocore errors can carry the signed request.
+            raise map_bedrock_error(
+                exc, provider=self.instance, credentials=self._credentials
+            ) from None
+        except _PARSER_FAILURES:
+            raise malformed_reply("not a CountTokens response", provider=self.instance) from None
+        try:
+            return input_tokens(body)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """``InvokeModel`` in the model family's body: Titan one text per call, Cohere 96;

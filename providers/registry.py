@@ -79,7 +79,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         ),
         "bedrock": ProviderKind(
             adapter="providers.bedrock_converse:BedrockConverseProvider",
-            capabilities=Capabilities(tools=True, vision=True, documents=True),
+            capabilities=Capabilities(tools=True, vision=True, documents=True, token_count=True),
             credential_fields=(frozenset({"access_key_id", "secret_access_key"}),),
             ambient="providers.bedrock_converse:aws_chain_available",
             check="providers.bedrock_format:check_converse_request",
@@ -95,7 +95,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
         ),
         "vertex": ProviderKind(
             adapter="providers.vertex_gemini:VertexGeminiProvider",
-            capabilities=Capabilities(tools=True, vision=True, documents=True),
+            capabilities=Capabilities(tools=True, vision=True, documents=True, token_count=True),
             credential_fields=(frozenset({"service_account_json"}),),
             ambient="providers.vertex_gemini:google_default_available",
             check="providers.vertex_format:check_gemini_request",

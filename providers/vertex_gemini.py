@@ -55,6 +55,7 @@ from providers.upstream_errors import (
     unreachable,
     upstream_message,
 )
+from providers.vertex_count import gemini_count_request, total_tokens
 from providers.vertex_embeddings import predict_batch_size, predict_body, predict_vectors
 from providers.vertex_format import chat_response_from_gemini, gemini_request
 from providers.vertex_stream import ChunkReader
@@ -297,6 +298,15 @@ class VertexGeminiProvider:
             message = self._scrub(upstream_message(chunk, 200, None))
             raise stream_failed(message, provider=self.instance)
         return chunk
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """Vertex's count of the request's input tokens (one ``countTokens`` call); every
+        failure is a ``ProviderError``."""
+        payload = self._call(request.model, "countTokens", gemini_count_request(request))
+        try:
+            return total_tokens(payload)
+        except ProviderError as exc:
+            raise for_instance(exc, self.instance) from None
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """``:predict`` calls on the text-embedding model, as many texts per call as the

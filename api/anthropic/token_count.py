@@ -1,11 +1,12 @@
 """``POST /v1/messages/count_tokens``: how many input tokens a message request holds.
 
 The request is translated, checked and routed as a message would be (an unknown model is
-the same 404). Routed to an instance whose vendor counts tokens (Anthropic's), the
-provider counts: a ``token_count`` job on the instance's queue (``tasks.kinds.token_count``)
-makes the call under the instance's rpm, like any call, with its fallbacks and retries.
-Any other instance: the gateway's own estimate, the figure its token limits reserve
-(characters / 4), made here without a job. ``source`` says which.
+the same 404). Routed to an instance whose vendor counts tokens (Anthropic, Bedrock,
+Vertex: ``Capabilities.token_count``), the provider counts: a ``token_count`` job on the
+instance's queue (``tasks.kinds.token_count``) makes the call under the instance's rpm,
+like any call, with its fallbacks and retries. Any other instance: the gateway's own
+estimate, the figure its token limits reserve (characters / 4), made here without a job.
+``source`` says which.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class AnthropicMessages(Protocol):
     missing_key_message: ClassVar[str] = "x-api-key header is required (emulated)"
     count_path: ClassVar[str | None] = "/v1/messages/count_tokens"
 
-    def count_turn(self, body: Any) -> Turn:
+    def count_turn(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """A message's request without ``max_tokens`` (which it may not carry): counted as
         the message's ``input_tokens`` would be."""
         if isinstance(body, dict) and "max_tokens" in body:

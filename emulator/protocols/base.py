@@ -112,10 +112,14 @@ class Protocol(abc.ABC):
     def render_error(self, status: int, message: str, param: str | None = None) -> dict[str, Any]:
         """An error body in this protocol's shape."""
 
-    def count_turn(self, body: Any) -> Turn:
+    def count_turn(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """A token-count request (at :attr:`count_path`) reduced to a :class:`Turn`, whose
         ``prompt_tokens`` is the count; ``RequestError`` for one the vendor would refuse."""
         raise NotImplementedError(f"{self.name} has no token-count endpoint")
+
+    def render_count(self, tokens: int) -> dict[str, Any]:
+        """The token-count endpoint's answer for ``tokens`` (Anthropic's shape by default)."""
+        return {"input_tokens": tokens}
 
     def extra_routes(self) -> Sequence[BaseRoute]:
         """Auxiliary endpoints (e.g. model listing); none by default."""

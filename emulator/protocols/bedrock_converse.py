@@ -17,6 +17,11 @@ the usage. Payloads carry AWS's ``p`` padding. A failure after the 200 is a
 ``outputConfig``, ``serviceTier``, ``requestMetadata``) are checked as Bedrock checks them
 (:mod:`emulator.protocols.bedrock_options`); structured output and a forced tool shape the
 reply.
+
+CountTokens (``POST /model/{modelId}/count-tokens``) takes ``{"input": {"converse": {...}}}``,
+the Converse request's ``messages``, ``system``, ``toolConfig`` and
+``additionalModelRequestFields`` checked as Converse checks them, and answers
+``{"inputTokens"}``: what the Converse call's ``usage.inputTokens`` would be.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ _SIGV4 = re.compile(
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=[0-9a-f]{64}"
 )
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+# botocore's ConverseTokensRequest: what CountTokens takes of a Converse request.
+_COUNT_MEMBERS = frozenset({"messages", "system", "toolConfig", "additionalModelRequestFields"})
 
 
 def _sigv4(headers: Mapping[str, str]) -> re.Match[str] | None:
@@ -88,6 +95,7 @@ class BedrockConverse(Protocol):
     path: ClassVar[str] = "/model/{model_id:path}/converse"
     stream_path: ClassVar[str | None] = "/model/{model_id:path}/converse-stream"
     stream_media_type: ClassVar[str] = aws_eventstream.MEDIA_TYPE
+    count_path: ClassVar[str | None] = "/model/{model_id:path}/count-tokens"
     answer_field: ClassVar[str] = "output"
     missing_key_message: ClassVar[str] = (
         "Missing or malformed AWS Signature Version 4 authorization (emulated)."
@@ -118,6 +126,25 @@ class BedrockConverse(Protocol):
                 status, "InternalServerException" if status >= 500 else "ValidationException"
             )
         return headers
+
+    def count_turn(self, body: Any, path_params: Mapping[str, str]) -> Turn:
+        """A ``CountTokens`` request: its ``input.converse`` parsed as a Converse request
+        (only the members ``ConverseTokensRequest`` has); ``invokeModel`` input is not
+        emulated."""
+        count_input = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(count_input, dict) or len(count_input) != 1:
+            raise RequestError("input: exactly one of converse or invokeModel is required")
+        converse = count_input.get("converse")
+        if not isinstance(converse, dict):
+            raise RequestError("input: the emulator counts converse input only")
+        unknown = sorted(set(converse) - _COUNT_MEMBERS)
+        if unknown:
+            raise RequestError(f"input.converse: unknown members: {', '.join(unknown)}")
+        return self.parse(converse, path_params)
+
+    def render_count(self, tokens: int) -> dict[str, Any]:
+        """A ``CountTokensResponse``."""
+        return {"inputTokens": tokens}
 
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """Validate a Converse request and reduce it to a :class:`Turn`."""

@@ -10,6 +10,12 @@ Requests must carry a Bearer token from the emulated Google token endpoint
 (:mod:`emulator.protocols.google_oauth`, served alongside), as the real API needs an OAuth
 access token from the service-account exchange. Requests are parsed as strictly as Google
 parses protobuf JSON: an unknown field (a JSON Schema keyword Gemini lacks, say) is a 400.
+
+``:countTokens`` (the same path, another method) takes the request's ``contents``,
+``systemInstruction``, ``tools`` and ``generationConfig`` (``toolConfig``, ``labels`` and
+the safety settings are no fields of ``CountTokensRequest``: a 400) and answers
+``{"totalTokens", "promptTokensDetails"}``, ``totalTokens`` being what the generation's
+``usageMetadata.promptTokenCount`` would be.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ _REQUEST_FIELDS = frozenset(
         "modelArmorConfig",
     ]
 )
+# CountTokensRequest's fields for a Gemini model (its ``model`` and ``instances`` are for
+# other models and not emulated).
+_COUNT_FIELDS = frozenset(["contents", "systemInstruction", "tools", "generationConfig"])
 _PART_DATA = frozenset(("text", "inlineData", "fileData", "functionCall", "functionResponse"))
 _PART_META = frozenset(("thought", "thoughtSignature", "videoMetadata", "mediaResolution"))
 
@@ -78,6 +87,9 @@ class VertexGemini(Protocol):
     stream_path: ClassVar[str | None] = (
         "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
         ":streamGenerateContent"
+    )
+    count_path: ClassVar[str | None] = (
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"
     )
     answer_field: ClassVar[str] = "candidates"
     missing_key_message: ClassVar[str] = (
@@ -104,6 +116,20 @@ class VertexGemini(Protocol):
     def extra_routes(self) -> Sequence[BaseRoute]:
         """The OAuth token endpoint the service-account credentials call."""
         return self.tokens.routes()
+
+    def count_turn(self, body: Any, path_params: Mapping[str, str]) -> Turn:
+        """A ``countTokens`` request: only ``CountTokensRequest``'s fields, the rest parsed
+        as ``generateContent`` parses them."""
+        if isinstance(body, dict):
+            known(body, _COUNT_FIELDS, "")
+        return self.parse(body, path_params)
+
+    def render_count(self, tokens: int) -> dict[str, Any]:
+        """A ``CountTokensResponse`` (the emulator counts text only)."""
+        return {
+            "totalTokens": tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}],
+        }
 
     def parse(self, body: Any, path_params: Mapping[str, str]) -> Turn:
         """Validate a ``generateContent`` request and reduce it to a :class:`Turn`."""

@@ -436,34 +436,45 @@ def test_other_routes_keep_the_gateways_error_shape(client_a: httpx.Client) -> N
 # POST /v1/messages/count_tokens
 
 
-def test_count_tokens_on_an_anthropic_instance_is_the_providers(
-    sdk: anthropic.Anthropic, emulator: EmulatorControl
+# (model, instance, the end of the count's upstream path): each type that counts tokens.
+COUNTING_ROUTES = [
+    pytest.param("claude-sonnet-4-5", "anthropic", "/v1/messages/count_tokens", id="anthropic"),
+    pytest.param("claude-sonnet-4-5", "bedrock-us", "/count-tokens", id="bedrock"),
+    pytest.param("gemini-2.5-flash", "vertex", ":countTokens", id="vertex"),
+]
+
+
+@pytest.mark.parametrize(("model", "instance", "path"), COUNTING_ROUTES)
+def test_count_tokens_on_a_counting_instance_is_the_providers(
+    sdk: anthropic.Anthropic, emulator: EmulatorControl, model: str, instance: str, path: str
 ) -> None:
     request: dict[str, Any] = {
-        "model": "claude-sonnet-4-5",
+        "model": model,
         "system": "You are terse.",
         "messages": [user("how many tokens is this prompt?")],
         "tools": [WEATHER_TOOL],
     }
-    raw = sdk.messages.with_raw_response.count_tokens(**request, **pinned("anthropic"))
+    raw = sdk.messages.with_raw_response.count_tokens(**request, **pinned(instance))
     counted = raw.parse()
     assert raw.headers["x-llm-gateway-job-id"].startswith("job_")
     assert raw.http_response.json()["source"] == "provider"
     [record] = emulator.requests()
-    assert record["path"] == "/v1/messages/count_tokens"
-    assert record["body"]["tools"][0]["input_schema"]["required"] == ["city"]
-    assert "max_tokens" not in record["body"]
+    assert record["path"].endswith(path)
+    assert record["status"] == 200
+    # A count carries no output options (max_tokens, maxTokens, maxOutputTokens).
+    sent = json.dumps(record["body"]).lower().replace("_", "")
+    assert "maxtokens" not in sent
+    assert "maxoutputtokens" not in sent
     # The emulator counts a prompt as it counts a message's input tokens.
-    message = sdk.messages.create(max_tokens=8, **request)
+    message = sdk.messages.create(max_tokens=8, **request, **pinned(instance))
     assert counted.input_tokens == message.usage.input_tokens
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash"])
 def test_count_tokens_elsewhere_is_the_gateways_estimate(
-    client_a: httpx.Client, emulator: EmulatorControl, model: str
+    client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
     text = "x" * 400  # the estimate: characters / 4
-    body = {"model": model, "messages": [user(text)]}
+    body = {"model": "gpt-4o-mini", "messages": [user(text)], "provider": "openai"}
     response = client_a.post("/v1/messages/count_tokens", json=body)
     assert response.status_code == 200, response.text
     assert response.json() == {"input_tokens": 100, "source": "estimate"}
@@ -480,20 +491,24 @@ def test_count_tokens_errors_are_anthropics(sdk: anthropic.Anthropic) -> None:
     assert info.value.body["error"]["message"].startswith("max_tokens:")  # type: ignore[index]
 
 
+@pytest.mark.parametrize(("model", "instance", "path"), COUNTING_ROUTES)
 def test_a_token_count_the_provider_refuses_fails_in_anthropics_shape(
-    sdk: anthropic.Anthropic,
+    sdk: anthropic.Anthropic, model: str, instance: str, path: str
 ) -> None:
     refused = directive(status=400, error="prompt is too long")
     with pytest.raises(anthropic.BadRequestError) as info:
-        sdk.messages.count_tokens(
-            model="claude-sonnet-4-5", messages=[user(refused)], **pinned("anthropic")
-        )
+        sdk.messages.count_tokens(model=model, messages=[user(refused)], **pinned(instance))
     assert info.value.response.headers["x-llm-gateway-job-id"].startswith("job_")
+    assert "prompt is too long" in info.value.message
 
 
 @pytest.mark.parametrize(
     ("model", "source", "instance"),
-    [("claude-sonnet-4-5", "provider", "anthropic"), ("gpt-4o-mini", "estimate", "openai")],
+    [
+        ("claude-sonnet-4-5", "provider", "anthropic"),
+        ("claude-sonnet-4-5", "provider", "bedrock-us"),
+        ("gpt-4o-mini", "estimate", "openai"),
+    ],
 )
 def test_a_token_count_is_also_a_job_type(
     client_a: httpx.Client, emulator: EmulatorControl, model: str, source: str, instance: str
@@ -507,7 +522,8 @@ def test_a_token_count_is_also_a_job_type(
     if source == "estimate":
         assert done["result"]["input_tokens"] == 10  # 40 characters / 4
     paths = [r["path"] for r in emulator.requests()]
-    assert paths == (["/v1/messages/count_tokens"] if source == "provider" else [])
+    assert len(paths) == (1 if source == "provider" else 0)
+    assert all("count" in path for path in paths)
 
 
 def test_a_missing_key_is_anthropics_authentication_error(stack: Stack) -> None:

@@ -145,7 +145,7 @@ def test_the_model_comes_from_the_path_before_the_method_suffix(app: TestClient)
     }
     record = app.get("/_emulator/requests").json()["requests"][-1]
     assert (record["protocol"], record["model"]) == ("vertex", "gemini-2.5-pro")
-    other_method = GENERATE.format("m").replace(":generateContent", ":countTokens")
+    other_method = GENERATE.format("m").replace(":generateContent", ":computeTokens")
     assert app.post(other_method, json=HELLO).status_code == 404
 
 
