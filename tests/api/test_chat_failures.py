@@ -4,6 +4,7 @@ cancelled while the caller waits (409), a provider that keeps rate-limiting (429
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -89,6 +90,6 @@ def test_provider_rate_limit_after_retries_is_sdk_rate_limit_error(stack: Stack)
             model="gpt-4o-mini", messages=[{"role": "user", "content": limited}]
         )
     body = info.value.body
-    assert isinstance(body, dict) and "after 3 attempts" in str(body.get("message"))
+    assert isinstance(body, dict) and re.search(r"after \d+ attempts", str(body.get("message")))
     # The provider's last retry-after, rounded up to whole seconds as the header takes them.
     assert info.value.response.headers["retry-after"] == "1"
