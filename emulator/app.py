@@ -54,6 +54,11 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
     for protocol in registry:
         # A protocol whose streaming is another operation (Bedrock's ConverseStream, say)
         # serves it at its stream_path, where every reply streams.
+        # The count route first: Vertex's Claude count (``count-tokens:rawPredict``) would
+        # otherwise match the generation path's ``{model}:rawPredict``.
+        if protocol.count_path is not None:
+            counter = TokenCountEndpoint(protocol, state)
+            routes.append(Route(protocol.count_path, counter.handle, methods=["POST"]))
         paths = [(protocol.path, False)]
         if protocol.stream_path is not None:
             paths.append((protocol.stream_path, True))
@@ -64,9 +69,6 @@ def create_app(latency_ms: int = 0, *, protocols: Iterable[Protocol] | None = No
                 Route(path, endpoint.handle, methods=list(protocol.methods), middleware=[in_flight])
             )
         routes.extend(protocol.extra_routes())
-        if protocol.count_path is not None:
-            counter = TokenCountEndpoint(protocol, state)
-            routes.append(Route(protocol.count_path, counter.handle, methods=["POST"]))
         # The vendor's embeddings endpoint, on the same service (credentials, errors).
         wire = WIRES.get(protocol.name)
         if wire is not None:

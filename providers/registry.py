@@ -47,8 +47,9 @@ class ProviderKind:
     ``adapter`` is ``"module:Class"``, a ``ProviderFactory``. ``credential_fields`` lists
     the acceptable sets of credential fields (any one complete set will do; empty: none
     needed). ``ambient`` is ``"module:function"``, a probe for the SDK's default chain.
-    ``check`` is ``"module:function"``, run on every request routed to the type (the pure
-    wire mapping: running it is the check; it never imports the SDK). ``embed_check`` is
+    ``check`` is ``"module:function"``, run on every request routed to the type with the
+    model the instance sends upstream (its ``model_map`` applied), as the adapter gets it
+    (the pure wire mapping: running it is the check; it never imports the SDK). ``embed_check`` is
     ``"module:function"``, an ``EmbeddingCheck`` run on every embedding request routed to
     the type. ``extra`` is the package extra that installs the adapter's SDK (none: a base
     dependency).
@@ -98,7 +99,8 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             capabilities=Capabilities(tools=True, vision=True, documents=True, token_count=True),
             credential_fields=(frozenset({"service_account_json"}),),
             ambient="providers.vertex_gemini:google_default_available",
-            check="providers.vertex_format:check_gemini_request",
+            # Gemini's generateContent, or the Messages API for Claude models.
+            check="providers.vertex_claude:check_vertex_request",
             extra="vertex",
         ),
         "ollama": ProviderKind(
@@ -220,6 +222,9 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
     if kind.check:
         check = _load(kind.check)
         assert callable(check)
+        upstream = config.upstream_model(request.model)
+        if upstream != request.model:
+            request = dataclasses.replace(request, model=upstream)
         try:
             check(request)
         except CapabilityMissing as exc:

@@ -13,6 +13,10 @@ every call: measured against a local server, 5 ms per call for a short tool conv
 and 31 ms for a 40-message one, where a plain httpx post takes 1.3 to 1.7 ms. It also
 rewrites nested fields in snake_case (``inlineData.mime_type``). The body here is the
 documented one.
+
+Claude models (an upstream name starting ``claude-``) go to Anthropic's publisher path,
+``.../publishers/anthropic/models/{model}:rawPredict`` (``:streamRawPredict``), with the
+same token and errors: :mod:`providers.vertex_claude`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import json
 import re
 import threading
 import urllib.parse
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import google.auth
@@ -37,8 +41,9 @@ from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
+from providers.output_tool import forces_output_tool, stream_as_json_text
 from providers.sse import server_sent_events
-from providers.streaming import StreamEvent
+from providers.streaming import StreamEnd, StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     AUTH_FAILED,
@@ -55,7 +60,20 @@ from providers.upstream_errors import (
     unreachable,
     upstream_message,
 )
-from providers.vertex_count import gemini_count_request, total_tokens
+from providers.vertex_claude import (
+    ClaudeEvents,
+    claude_body,
+    claude_response,
+    default_max_tokens,
+    is_claude,
+)
+from providers.vertex_count import (
+    CLAUDE_COUNT_METHOD,
+    claude_count_request,
+    claude_input_tokens,
+    gemini_count_request,
+    total_tokens,
+)
 from providers.vertex_embeddings import predict_batch_size, predict_body, predict_vectors
 from providers.vertex_format import chat_response_from_gemini, gemini_request
 from providers.vertex_stream import ChunkReader
@@ -230,8 +248,12 @@ def _status_error(
 
 
 class VertexGeminiProvider:
-    """Gemini on Vertex AI. Needs ``project`` and ``region`` (``global`` works too);
-    ``base_url`` defaults to the region's endpoint, ``api_version`` to ``v1``."""
+    """Gemini (and Claude) on Vertex AI. Needs ``project`` and ``region`` (``global`` works
+    too); ``base_url`` defaults to the region's endpoint, ``api_version`` to ``v1``.
+
+    Options: ``default_max_tokens`` (default 4096), sent to Claude models when the request
+    sets no limit, because the Messages API requires one.
+    """
 
     def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
         if not config.project or not config.region:
@@ -244,31 +266,55 @@ class VertexGeminiProvider:
         )
         base = (config.base_url or default_url).rstrip("/")
         location = f"projects/{config.project}/locations/{config.region}"
-        self._models_url = (
-            f"{base}/{config.api_version or 'v1'}/{location}/publishers/google/models/"
-        )
+        publishers = f"{base}/{config.api_version or 'v1'}/{location}/publishers"
+        self._models_url = f"{publishers}/google/models/"
+        self._claude_url = f"{publishers}/anthropic/models/"
+        self._max_tokens = default_max_tokens(config.options, config.name)
         self._tokens = _AccessTokens(_loader(config, credentials), config.timeout_seconds)
         self._key_lines = _key_lines(credentials.get("service_account_json"))
         self._client = httpx.Client(timeout=config.timeout_seconds)
 
     def complete(self, request: ChatRequest) -> ChatResponse:
-        """One ``generateContent`` call; every failure is a ``ProviderError``."""
-        payload = self._call(request.model, "generateContent", gemini_request(request))
+        """One ``generateContent`` call (``rawPredict`` for Claude); every failure is a
+        ``ProviderError``."""
+        claude = is_claude(request.model)
+        if claude:
+            body = claude_body(request, self._max_tokens)
+            payload = self._call(request.model, "rawPredict", body)
+        else:
+            payload = self._call(request.model, "generateContent", gemini_request(request))
         try:
+            if claude:
+                return claude_response(payload, request)
             return chat_response_from_gemini(payload, request.model)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
 
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
-        """The ``streamGenerateContent`` chunks as server-sent events; every failure is a
-        ``ProviderError`` (see ``providers.base.Provider.stream``)."""
+        """The ``streamGenerateContent`` chunks as server-sent events (Claude's
+        ``streamRawPredict`` events); every failure is a ``ProviderError`` (see
+        ``providers.base.Provider.stream``)."""
+        if is_claude(request.model):
+            body = orjson.dumps(claude_body(request, self._max_tokens, stream=True))
+            url = self._url(request.model, "streamRawPredict")
+            events = ClaudeEvents(self.instance, self._scrub)
+            stream = self._stream(url, body, events.feed, events.end)
+            return stream_as_json_text(stream) if forces_output_tool(request) else stream
         body = orjson.dumps(gemini_request(request))
         url = self._url(request.model, "streamGenerateContent") + "?alt=sse"
-        return self._stream(url, body, request.model)
+        chunks = ChunkReader(request.model)
+        return self._stream(url, body, lambda data: chunks.feed(self._chunk(data)), chunks.end)
 
-    def _stream(self, url: str, body: bytes, model: str) -> Generator[StreamEvent, None, None]:
+    def _stream(
+        self,
+        url: str,
+        body: bytes,
+        feed: Callable[[str], Iterable[StreamEvent]],
+        end: Callable[[], StreamEnd],
+    ) -> Generator[StreamEvent, None, None]:
+        """POST and read the reply's server-sent events: ``feed`` turns one event's data
+        into neutral events, ``end`` gives the end once the body has ended."""
         reply = self._post(url, body, stream=True)
-        reader = ChunkReader(model)
         try:
             if reply.status_code != 200:
                 reply.read()
@@ -276,8 +322,8 @@ class VertexGeminiProvider:
             content_type = reply.headers.get("content-type")
             check_stream_type(content_type, "text/event-stream", provider=self.instance)
             for event in server_sent_events(reply.iter_lines()):
-                yield from reader.feed(self._chunk(event.data))
-            yield reader.end()
+                yield from feed(event.data)
+            yield end()
         except httpx.HTTPError as exc:
             # The 200 is in: a connection failing now cut the stream short.
             if isinstance(exc, httpx.TimeoutException):
@@ -301,9 +347,12 @@ class VertexGeminiProvider:
 
     def count_tokens(self, request: ChatRequest) -> int:
         """Vertex's count of the request's input tokens (one ``countTokens`` call); every
-        failure is a ``ProviderError``."""
-        payload = self._call(request.model, "countTokens", gemini_count_request(request))
+        failure is a ``ProviderError``. Claude's is Anthropic's count, in Vertex's envelope."""
         try:
+            if is_claude(request.model):
+                url = f"{self._claude_url}{CLAUDE_COUNT_METHOD}"
+                return claude_input_tokens(self._call_url(url, claude_count_request(request)))
+            payload = self._call(request.model, "countTokens", gemini_count_request(request))
             return total_tokens(payload)
         except ProviderError as exc:
             raise for_instance(exc, self.instance) from None
@@ -324,7 +373,10 @@ class VertexGeminiProvider:
     def _call(self, model: str, method: str, body: object) -> dict[str, Any]:
         """``POST {model}:{method}`` with a JSON body: the reply's JSON object, or a
         ``ProviderError``."""
-        response = self._post(self._url(model, method), orjson.dumps(body))
+        return self._call_url(self._url(model, method), body)
+
+    def _call_url(self, url: str, body: object) -> dict[str, Any]:
+        response = self._post(url, orjson.dumps(body))
         if response.status_code != 200:
             raise map_vertex_error(response, provider=self.instance, scrub=self._scrub) from None
         return decode_reply(
@@ -332,7 +384,10 @@ class VertexGeminiProvider:
         )
 
     def _url(self, model: str, method: str) -> str:
-        return f"{self._models_url}{urllib.parse.quote(model, safe='')}:{method}"
+        models = self._claude_url if is_claude(model) else self._models_url
+        # "@" is a legal path character, left as is (as the anthropic SDK's AnthropicVertex
+        # does): Vertex names Claude versions "claude-sonnet-4-5@20250929".
+        return f"{models}{urllib.parse.quote(model, safe='@')}:{method}"
 
     def _post(self, url: str, body: bytes, *, stream: bool = False) -> httpx.Response:
         try:

@@ -16,6 +16,7 @@ from emulator.protocols.bedrock_converse import BedrockConverse
 from emulator.protocols.oci_chat import OCIChat
 from emulator.protocols.ollama_chat import OllamaChat
 from emulator.protocols.openai_chat import OpenAIChat
+from emulator.protocols.vertex_anthropic import VertexAnthropic
 from emulator.protocols.vertex_gemini import VertexGemini
 from emulator.protocols.watsonx_chat import WatsonxChat
 
@@ -29,6 +30,7 @@ __all__ = [
     "Protocol",
     "ProtocolRegistry",
     "RequestError",
+    "VertexAnthropic",
     "VertexGemini",
     "WatsonxChat",
     "default_registry",
@@ -65,6 +67,8 @@ class ProtocolRegistry:
 
 def default_registry() -> ProtocolRegistry:
     """A fresh registry holding every built-in protocol."""
+    # Claude on Vertex takes the tokens Gemini's token endpoint issues.
+    vertex = VertexGemini()
     return ProtocolRegistry(
         [
             OpenAIChat(),
@@ -74,6 +78,7 @@ def default_registry() -> ProtocolRegistry:
             WatsonxChat(),
             AzureOpenAIChat(),
             OllamaChat(),
-            VertexGemini(),
+            vertex,
+            VertexAnthropic(vertex.tokens),
         ]
     )

@@ -21,6 +21,7 @@ from tests.support.processes import Stack
 ROUTES = [
     pytest.param("claude-sonnet-4-5", "anthropic", "anthropic", id="claude-anthropic"),
     pytest.param("claude-sonnet-4-5", "bedrock-us", "bedrock", id="claude-bedrock"),
+    pytest.param("claude-sonnet-4-5", "vertex", "vertex_anthropic", id="claude-vertex"),
     pytest.param("gemini-2.5-flash", "vertex", "vertex", id="gemini-vertex"),
     pytest.param("gpt-4o-mini", "openai", "openai", id="gpt-openai"),
 ]
@@ -302,7 +303,7 @@ def test_a_document_reaches_each_vendor_in_its_shape(
     assert message.stop_reason == "end_turn"
     content = emulator.requests()[-1]["body"]
     match protocol:
-        case "anthropic":
+        case "anthropic" | "vertex_anthropic":
             block = content["messages"][0]["content"][0]
             source = {"type": "base64", "media_type": "application/pdf", "data": PDF}
             assert block == {"type": "document", "source": source, "title": "report.pdf"}
@@ -317,6 +318,8 @@ def test_a_document_reaches_each_vendor_in_its_shape(
             part = content["messages"][0]["content"][0]
             file = {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"}
             assert part == {"type": "file", "file": file}
+        case _:
+            raise AssertionError(f"no expected shape for {protocol}")
 
 
 def test_a_document_to_an_instance_without_documents_is_refused(
@@ -441,6 +444,7 @@ COUNTING_ROUTES = [
     pytest.param("claude-sonnet-4-5", "anthropic", "/v1/messages/count_tokens", id="anthropic"),
     pytest.param("claude-sonnet-4-5", "bedrock-us", "/count-tokens", id="bedrock"),
     pytest.param("gemini-2.5-flash", "vertex", ":countTokens", id="vertex"),
+    pytest.param("claude-sonnet-4-5", "vertex", "count-tokens:rawPredict", id="claude-on-vertex"),
 ]
 
 

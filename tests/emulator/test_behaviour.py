@@ -99,6 +99,7 @@ def test_registry_rejects_duplicates() -> None:
         "bedrock",
         "azure_openai",
         "vertex",
+        "vertex_anthropic",
         "ollama",
         "watsonx",
         "oci",

@@ -119,6 +119,16 @@ def test_default_config_routes_the_demo_models_to_their_first_choice() -> None:
     assert config.instances["openai"].base_url == "https://api.openai.com/v1"
 
 
+def test_claude_on_vertex_is_the_last_fallback_in_the_default_config() -> None:
+    config = load_providers(Path("config/providers.yaml"), {})
+    vertex = config.instances["vertex"]
+    assert vertex.upstream_model("claude-sonnet-4-5") == "claude-sonnet-4-5@20250929"
+    serving = [i for i in config.instances.values() if "claude-sonnet-4-5" in i.model_map]
+    assert max(serving, key=lambda i: i.priority) is vertex
+    assert [i.priority for i in serving].count(vertex.priority) == 1
+    assert ModelRouter(config).route("gemini-2.5-flash").instance is vertex
+
+
 def test_the_emulator_base_url_switches_without_code_change() -> None:
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:8090/v1"}
     config = load_providers(Path("config/providers.yaml"), env)

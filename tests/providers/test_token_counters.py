@@ -44,19 +44,28 @@ def _vertex_body(body: Mapping[str, Any]) -> None:
     assert body["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
 
 
+def _vertex_claude_body(body: Mapping[str, Any]) -> None:
+    # Anthropic's count request in Vertex's envelope: the model stays in the body.
+    _anthropic_body(body)
+    assert body["anthropic_version"] == "vertex-2023-10-16"
+    assert body["model"].startswith("claude-")
+
+
 # Per counting vendor: the path its count is posted to, and what its body must hold.
 WIRE: dict[str, tuple[str, Callable[[Mapping[str, Any]], None]]] = {
     "anthropic": ("/v1/messages/count_tokens", _anthropic_body),
     "bedrock": ("/count-tokens", _bedrock_body),
     "vertex": (":countTokens", _vertex_body),
+    # Claude on a vertex instance (its models count the Anthropic way).
+    "vertex_claude": ("/publishers/anthropic/models/count-tokens:rawPredict", _vertex_claude_body),
 }
 
 
 def test_the_counting_types_are_anthropic_bedrock_and_vertex() -> None:
-    assert sorted(COUNTING) == sorted(WIRE)
+    assert sorted(COUNTING) == sorted(set(WIRE) - {"vertex_claude"})
 
 
-@pytest.fixture(scope="module", params=COUNTING)
+@pytest.fixture(scope="module", params=[*COUNTING, "vertex_claude"])
 def vendor(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

@@ -224,6 +224,15 @@ def generate_private_key() -> str:
 
 
 def vertex(emulator_url: str, workdir: Path) -> VendorKit:
+    return _vertex(emulator_url, workdir, "gemini-2.5-flash")
+
+
+def vertex_claude(emulator_url: str, workdir: Path) -> VendorKit:
+    """The vertex adapter's other path: Claude through Vertex's Anthropic publisher."""
+    return _vertex(emulator_url, workdir, "claude-sonnet-4-5@20250929")
+
+
+def _vertex(emulator_url: str, workdir: Path, model: str) -> VendorKit:
     private_key = generate_private_key()
     key_file = workdir / "service-account.json"
     key_file.write_text(json.dumps(service_account(private_key, emulator_url + GOOGLE_TOKEN_PATH)))
@@ -238,10 +247,11 @@ def vertex(emulator_url: str, workdir: Path) -> VendorKit:
     )
     return VendorKit(
         "vertex-test",
-        "gemini-2.5-flash",
+        model,
         build,
         private_key.splitlines()[1],
-        streams_argument_fragments=False,
+        # Gemini sends each call whole; Claude's events stream the arguments in pieces.
+        streams_argument_fragments=model.startswith("claude-"),
     )
 
 
@@ -275,9 +285,11 @@ VENDORS: dict[str, Callable[[str, Path], VendorKit]] = {
     "oci": oci,
     "ollama": ollama,
     "vertex": vertex,
+    "vertex_claude": vertex_claude,
     "watsonx": watsonx,
 }
-"""Every adapter type, keyed by the provider type the registry knows it by."""
+"""Every adapter type, keyed by the provider type the registry knows it by (and each other
+path of one: ``vertex_claude``)."""
 
 
 WEATHER = ToolDefinition(
