@@ -72,7 +72,8 @@ class CompletionRequest(BaseModel):
         max_length=64,
         description="pin the request to an instance name or a provider type",
     )
-    tool_loop: dict[str, Any] | None = None
+    # Judged by ``tasks.loops.state.LoopLimits``, whose errors name the bad option.
+    tool_loop: Any = None
 
     @field_validator("n")
     @classmethod

@@ -397,7 +397,7 @@ def test_service_tier_maps_to_anthropics_names(tier: str, expected: str) -> None
         pytest.param({"service_tier": "flex"}, "service_tier", id="flex-tier"),
         pytest.param({"service_tier": "priority"}, "service_tier", id="priority-tier"),
         pytest.param({"reasoning_effort": "none"}, "reasoning_effort", id="no-effort"),
-        pytest.param({"reasoning_effort": "max"}, "reasoning_effort", id="unknown-effort"),
+        pytest.param({"reasoning_effort": "turbo"}, "reasoning_effort", id="unknown-effort"),
     ],
 )
 def test_values_anthropic_has_no_counterpart_for_are_refused(

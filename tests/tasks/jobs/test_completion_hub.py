@@ -39,7 +39,9 @@ def test_waiters_share_one_subscription(stack: Stack, client_a: httpx.Client) ->
         t.join()
     client.close()
     assert results == [200] * 10
-    assert during == before == 1  # the API process's single subscription
+    # Ten waiters add no subscription: the API process keeps its one (other API processes
+    # on this Redis, such as the storage tests', hold their own).
+    assert during == before >= 1
 
 
 def test_wait_survives_the_subscription_being_killed(stack: Stack, client_a: httpx.Client) -> None:
