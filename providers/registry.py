@@ -24,6 +24,7 @@ from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest
 from providers.parameters import check_parameters
 from providers.types import ChatRequest, DocumentPart
+from providers.vertex_claude import is_claude
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,14 @@ def build_provider(config: InstanceConfig, credentials: Credentials) -> Provider
     return provider
 
 
+def _parameter_column(provider_type: str, upstream_model: str) -> str:
+    """The parameter table's column for a model: its type's, except Claude on Vertex,
+    which speaks Anthropic's Messages API and honours what Anthropic does."""
+    if provider_type == "vertex" and is_claude(upstream_model):
+        return "anthropic"
+    return provider_type
+
+
 def check_request(config: InstanceConfig, request: ChatRequest) -> None:
     """Refuse, before anything is queued, what the instance cannot serve: a capability it
     lacks, or a request its wire format cannot carry."""
@@ -217,12 +226,14 @@ def check_request(config: InstanceConfig, request: ChatRequest) -> None:
             f"max_tokens {request.max_tokens} exceeds {where}'s limit of {caps.max_output_tokens}",
             param="max_tokens",
         )
-    check_parameters(config.type, where, request)
+    upstream = config.upstream_model(request.model)
+    column = _parameter_column(config.type, upstream)
+    named = where if column == config.type else f"{where[:-1]}, {upstream} as {column})"
+    check_parameters(column, named, request)
     kind = provider_kind(config.type)
     if kind.check:
         check = _load(kind.check)
         assert callable(check)
-        upstream = config.upstream_model(request.model)
         if upstream != request.model:
             request = dataclasses.replace(request, model=upstream)
         try:

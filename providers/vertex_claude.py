@@ -29,7 +29,6 @@ from providers.anthropic_format import (
 )
 from providers.anthropic_stream import EventReader
 from providers.output_tool import as_json_text, forces_output_tool
-from providers.parameters import check_parameters
 from providers.streaming import StreamEnd, StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import malformed_reply, stream_failed, upstream_message
@@ -96,14 +95,10 @@ class ClaudeEvents:
 
 
 def check_vertex_request(req: ChatRequest) -> None:
-    """Refuse what the model's API cannot carry (``req.model`` is the upstream name).
-
-    The parameter table has one column per provider type, and the ``vertex`` column is
-    Gemini's: a Claude model follows the ``anthropic`` column, so what Gemini takes and the
-    Messages API lacks (``seed``, penalties, sampling parameters) is refused here rather
-    than dropped."""
+    """Refuse what the model's API cannot carry (``req.model`` is the upstream name). The
+    parameters were judged by the table's column for the model (``anthropic`` for Claude:
+    ``providers.registry.check_request``); this is the wire mapping's own check."""
     if is_claude(req.model):
-        check_parameters("anthropic", "Claude on Vertex", req)
         check_anthropic_request(req)
     else:
         check_gemini_request(req)

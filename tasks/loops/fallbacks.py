@@ -12,6 +12,7 @@ and what this round has tried.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -137,7 +138,9 @@ class FallbackPlanner:
                 if isinstance(request, EmbeddingRequest):
                     check_embedding(inst, candidate.model, request)
                 else:
-                    check_request(inst, request)
+                    # Judged as the candidate would run it: its model (the request names
+                    # the current instance's upstream one), mapped by its own model_map.
+                    check_request(inst, dataclasses.replace(request, model=candidate.model))
             except GatewayError:
                 continue  # lacks a capability the request needs
             return candidate

@@ -20,8 +20,8 @@ from providers.config import InstanceConfig
 from providers.registry import check_request
 from providers.streaming import StreamEnd, TextDelta
 from providers.types import ChatRequest, Message, ResponseFormat, TextPart
-from providers.vertex_claude import check_vertex_request, claude_body
-from tests.support.vendors import VendorKit, vertex_claude
+from providers.vertex_claude import claude_body
+from tests.support.vendors import WEATHER, VendorKit, vertex_claude
 
 MODEL = "claude-sonnet-4-5@20250929"
 PREFIX = "/v1/projects/adapter-test-project/locations/us-central1/publishers"
@@ -167,11 +167,22 @@ def test_the_body_drops_model_and_adds_vertexs_version() -> None:
 def test_claude_refuses_what_gemini_takes_and_anthropic_lacks(
     fields: dict[str, Any], param: str
 ) -> None:
-    check_vertex_request(request(model="gemini-2.5-flash", **fields))  # Gemini takes it
+    check_request(INSTANCE, request(model="gemini-2.5-flash", **fields))  # Gemini takes it
     with pytest.raises(CapabilityMissing) as caught:
-        check_vertex_request(request(**fields))
+        check_request(INSTANCE, request(**fields))
     assert caught.value.param == param
-    assert f"Claude on Vertex cannot honour {param}" in caught.value.message
+    assert f"{MODEL} as anthropic) cannot honour {param}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"parallel_tool_calls": False, "tools": (WEATHER,)}, {"service_tier": "auto"}],
+    ids=["parallel_tool_calls", "service_tier"],
+)
+def test_claude_takes_what_anthropic_takes_and_gemini_lacks(fields: dict[str, Any]) -> None:
+    with pytest.raises(CapabilityMissing):
+        check_request(INSTANCE, request(model="gemini-2.5-flash", **fields))
+    check_request(INSTANCE, request(**fields))
 
 
 INSTANCE = InstanceConfig(
@@ -188,7 +199,9 @@ def test_the_instance_check_dispatches_on_the_upstream_model_name() -> None:
     # "house-model" maps to a Claude model: the anthropic column applies.
     with pytest.raises(CapabilityMissing) as caught:
         check_request(INSTANCE, request(model="house-model", seed=1))
-    assert caught.value.message.startswith("instance 'vertex-eu' (vertex): Claude on Vertex")
+    assert caught.value.message.startswith(
+        f"instance 'vertex-eu' (vertex, {MODEL} as anthropic) cannot honour seed"
+    )
     check_request(INSTANCE, request(model="gemini-2.5-flash", seed=1))
 
 

@@ -209,3 +209,45 @@ def test_an_embedding_falls_back_only_where_its_model_is_served_for_embeddings()
     state = RouteState.of(embedding)
     assert planner.next_untried(state, request) == Candidate("azure", "text-embedding-3-small")
     assert planner.next_untried(state.moved_to(Candidate("azure", "x")), request) is None
+
+
+def test_a_fallback_is_judged_by_the_model_it_would_run() -> None:
+    # Gemini first, then Claude on another Vertex instance: the request names Gemini (the
+    # primary's upstream model), but the fallback would run Claude, which takes no seed.
+    config = ProvidersConfig.model_validate(
+        {
+            "instances": {
+                "gemini": {
+                    "type": "vertex",
+                    "project": "p",
+                    "region": "us-central1",
+                    "models": ["gemini-2.5-flash"],
+                    "fallbacks": ["claude-sonnet-4-5"],
+                },
+                "claude-on-vertex": {
+                    "type": "vertex",
+                    "project": "p",
+                    "region": "us-central1",
+                    "model_map": {"claude-sonnet-4-5": "claude-sonnet-4-5@20250929"},
+                },
+            }
+        }
+    )
+    planner = FallbackPlanner(config)
+    primary = JobRecord(
+        id="job_y",
+        tenant="t",
+        type=JobType.COMPLETION,
+        status=JobStatus.RUNNING,
+        request={},
+        created_at=0.0,
+        model="gemini-2.5-flash",
+        provider="gemini",
+    )
+    seeded = ChatRequest(
+        model="gemini-2.5-flash", messages=(Message("user", (TextPart("hi"),)),), seed=7
+    )
+    state = RouteState.of(primary)
+    assert planner.next_untried(state, seeded) is None
+    plain = ChatRequest(model="gemini-2.5-flash", messages=(Message("user", (TextPart("hi"),)),))
+    assert planner.next_untried(state, plain) == Candidate("claude-on-vertex", "claude-sonnet-4-5")
