@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,3 +30,11 @@ async def offloaded_json(
     ``size`` (the request's body) says it is large: a job record repeats its request."""
     body = await offload.run(size, lambda: orjson.dumps(content()))
     return Response(body, status_code, headers, media_type=FastJSONResponse.media_type)
+
+
+def retry_after_header(seconds: object) -> dict[str, str]:
+    """``retry-after`` for a provider's last word on when to come back (a number of
+    seconds, rounded up: the header takes whole seconds); nothing for anything else."""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return {"retry-after": str(max(0, math.ceil(seconds)))}
+    return {}

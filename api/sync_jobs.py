@@ -5,10 +5,9 @@ hub, and answer with its outcome; or submit one whose stream the caller follows.
 from __future__ import annotations
 
 import asyncio
-import math
 
 from api.errors import error_response
-from api.responses import FastJSONResponse
+from api.responses import FastJSONResponse, retry_after_header
 from api.services import ApiServices
 from gateway.errors import JobTimeout, ServiceUnavailable, status_for_error_type
 from tasks.jobs.record import JobRecord, JobStatus, new_job_id
@@ -81,11 +80,12 @@ def job_error(job: JobRecord) -> FastJSONResponse:
     error = job.error or {"type": "internal_error", "message": "job failed"}
     error_type = str(error.get("type", "internal_error"))
     status = 409 if job.status is JobStatus.CANCELLED else status_for_error_type(error_type)
-    headers = {JOB_ID_HEADER: job.id, **NO_SDK_RETRY}
-    retry_after = error.get("retry_after")
-    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
-        # The provider's last word on when to come back, for a caller that schedules its own.
-        headers["retry-after"] = str(max(0, math.ceil(retry_after)))
+    # The provider's last word on when to come back, for a caller that schedules its own.
+    headers = {
+        JOB_ID_HEADER: job.id,
+        **NO_SDK_RETRY,
+        **retry_after_header(error.get("retry_after")),
+    }
     return error_response(
         status, error_type, str(error.get("message", "job failed")), error.get("param"), headers
     )

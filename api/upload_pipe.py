@@ -6,15 +6,18 @@ At most ``depth`` chunks wait in between, so an upload holds about one part (the
 a few chunks in memory however large the object is, and a slow store slows the client
 down (TCP backpressure) instead of filling the API's memory.
 
-If the body fails (over the size limit, the client went away), ``read`` raises
-:class:`BodyFailed` in the SDK's thread, so the SDK abandons the upload and nothing is
-created; the route then answers with ``error``."""
+If the body fails (over the size limit, the client went away, or no bytes came for
+``idle_seconds``), ``read`` raises :class:`BodyFailed` in the SDK's thread, so the SDK
+abandons the upload and nothing is created; the route then answers with ``error``."""
 
 from __future__ import annotations
 
 import asyncio
 import queue
+import time
 from collections.abc import AsyncIterator
+
+from gateway.errors import InvalidRequest
 
 _END = b""
 # How long a blocked ``read`` waits before looking whether the body failed meanwhile.
@@ -26,8 +29,11 @@ class BodyFailed(Exception):
 
 
 class UploadPipe:
-    def __init__(self, loop: asyncio.AbstractEventLoop, depth: int = 16) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, depth: int = 16, idle_seconds: float = 60.0
+    ) -> None:
         self._loop = loop
+        self._idle_seconds = idle_seconds
         self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=depth)
         self._space = asyncio.Event()
         self._buffer = memoryview(b"")
@@ -47,7 +53,8 @@ class UploadPipe:
                     await self._put(chunk)
             await self._put(_END)
         except BaseException as exc:
-            self.error = exc
+            if self.error is None:  # the first reason stands (the reader's idle timeout)
+                self.error = exc
             self.failed = True
             if not isinstance(exc, Exception):
                 raise
@@ -70,12 +77,22 @@ class UploadPipe:
             self._loop.call_soon_threadsafe(self._space.set)
 
     def _next_chunk(self) -> bytes:
+        # A client that stops sending would otherwise hold this thread for good: the
+        # server sets no deadline on reading a body.
+        deadline = time.monotonic() + self._idle_seconds
         while True:
             if self.failed:
                 raise BodyFailed("the request body failed")
             try:
                 chunk = self._chunks.get(timeout=_POLL_SECONDS)
             except queue.Empty:
+                if time.monotonic() >= deadline:
+                    self.error = InvalidRequest(
+                        f"no body bytes arrived for {self._idle_seconds:g} s; the upload "
+                        "was abandoned",
+                        param="body",
+                    )
+                    self.failed = True
                 continue
             self._took()
             return chunk

@@ -321,6 +321,12 @@ class Settings(BaseSettings):
         description="Threads for the object stores' blocking SDK calls: how many uploads, "
         "downloads and other storage calls run at once per API process.",
     )
+    storage_upload_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="An upload whose client sends no bytes for this long is abandoned "
+        "(400, nothing stored), so idle clients cannot hold the storage threads.",
+    )
     document_fetch_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Fetching a document given by URL (by the worker)."
     )

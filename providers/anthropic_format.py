@@ -146,6 +146,19 @@ def to_anthropic_count_request(req: ChatRequest) -> dict[str, Any]:
     return {key: body[key] for key in _COUNTED if key in body}
 
 
+# The Messages API requires max_tokens: sent when the request sets none (an instance's
+# ``options.default_max_tokens`` overrides it; the anthropic type and Claude on Vertex).
+DEFAULT_MAX_TOKENS = 4096
+
+
+def default_max_tokens(options: Mapping[str, str], instance: str) -> int:
+    """The instance's ``options.default_max_tokens`` (default 4096); ``ValueError``."""
+    raw = options.get("default_max_tokens", str(DEFAULT_MAX_TOKENS))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{instance}: options.default_max_tokens must be an integer > 0")
+    return int(raw)
+
+
 def check_anthropic_request(req: ChatRequest) -> None:
     """Refuse what the Messages API cannot carry (bad tool-call JSON, image URLs, ...):
     the mapping is pure, so running it is the check."""

@@ -13,6 +13,7 @@ import anthropic
 from gateway.credentials import Credentials
 from gateway.errors import CapabilityMissing, ProviderError
 from providers.anthropic_format import (
+    default_max_tokens,
     from_anthropic_message,
     to_anthropic_count_request,
     to_anthropic_request,
@@ -135,10 +136,7 @@ class AnthropicMessagesProvider:
     def __init__(self, config: InstanceConfig, credentials: Credentials) -> None:
         self.instance = config.name
         self._api_key = credentials.get("api_key") or PLACEHOLDER_API_KEY
-        raw = config.options.get("default_max_tokens", "4096")
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{config.name}: options.default_max_tokens must be an integer > 0")
-        self._default_max_tokens = int(raw)
+        self._default_max_tokens = default_max_tokens(config.options, config.name)
         self._client = anthropic.Anthropic(
             base_url=config.base_url,
             api_key=self._api_key,

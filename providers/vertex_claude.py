@@ -36,22 +36,11 @@ from providers.vertex_format import check_gemini_request
 
 CLAUDE_PREFIX = "claude-"
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
-# The Messages API requires max_tokens: sent when the request sets none (as the anthropic
-# type's ``default_max_tokens``).
-DEFAULT_MAX_TOKENS = 4096
 
 
 def is_claude(model: str) -> bool:
     """Whether the upstream ``model`` is one of Anthropic's on Vertex."""
     return model.startswith(CLAUDE_PREFIX)
-
-
-def default_max_tokens(options: Mapping[str, str], instance: str) -> int:
-    """The instance's ``options.default_max_tokens`` (default 4096); ``ValueError``."""
-    raw = options.get("default_max_tokens", str(DEFAULT_MAX_TOKENS))
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{instance}: options.default_max_tokens must be an integer > 0")
-    return int(raw)
 
 
 def claude_body(req: ChatRequest, max_tokens: int, *, stream: bool = False) -> dict[str, Any]:

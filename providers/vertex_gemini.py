@@ -39,6 +39,7 @@ from google.oauth2 import service_account
 
 from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from providers.anthropic_format import default_max_tokens
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse, embed_in_batches
 from providers.output_tool import forces_output_tool, stream_as_json_text
@@ -64,7 +65,6 @@ from providers.vertex_claude import (
     ClaudeEvents,
     claude_body,
     claude_response,
-    default_max_tokens,
     is_claude,
 )
 from providers.vertex_count import (

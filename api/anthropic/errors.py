@@ -9,11 +9,10 @@ its field gets it as a prefix.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from api.responses import FastJSONResponse
+from api.responses import FastJSONResponse, retry_after_header
 
 PATH = "/v1/messages"
 
@@ -79,7 +78,5 @@ def anthropic_error(
     """A gateway error (its status and type) answered in Anthropic's shape; a 429 carries
     ``retry-after`` when the provider said how long to wait."""
     status = anthropic_status(status, gateway_type)
-    out = dict(headers or {})
-    if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
-        out["retry-after"] = str(max(0, math.ceil(retry_after)))
+    out = {**(headers or {}), **retry_after_header(retry_after)}
     return FastJSONResponse(anthropic_body(status, message, param), status, out or None)

@@ -39,8 +39,9 @@ async def count_tokens(
     record = await services.offload.run(size, lambda: services.submitter.prepare(spec))
     instance = services.providers.instances[record.provider or ""]
     if not capabilities_of(instance).token_count:
-        chat = chat_request_from_openai(record.request)
-        tokens = await services.offload.run(size, lambda: estimated_input_tokens(chat))
+        tokens = await services.offload.run(
+            size, lambda: estimated_input_tokens(chat_request_from_openai(record.request))
+        )
         return FastJSONResponse({"input_tokens": tokens, "source": "estimate"})
     done = await submit_and_wait(services, spec, new_job_id(), size)
     if isinstance(done, FastJSONResponse):

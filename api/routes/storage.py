@@ -73,13 +73,18 @@ async def put_object(
     store = await _store(services, found)
     body = request.stream().__aiter__()
     first = b""
-    with contextlib.suppress(StopAsyncIteration):
-        while not first:
-            first = await body.__anext__()
+    try:
+        with contextlib.suppress(StopAsyncIteration):
+            while not first:
+                first = await body.__anext__()
+    except Exception as exc:  # the client left, or the size limit's 413
+        raise _body_error(exc) from exc
     if not first:
         raise InvalidRequest("the request body is empty: send the object's bytes", param="body")
     content_type = request.headers.get("content-type") or "application/octet-stream"
-    pipe = UploadPipe(asyncio.get_running_loop())
+    pipe = UploadPipe(
+        asyncio.get_running_loop(), idle_seconds=services.settings.storage_upload_idle_seconds
+    )
     feeder = asyncio.create_task(pipe.feed(first, body))
     try:
         stored = await _blocking(

@@ -192,7 +192,7 @@ class JobSubmitter:
         checked and routed as one (``tasks.kinds.token_count``)."""
         if spec.session_id is not None:
             raise InvalidRequest("session_id applies to completion jobs", param="session_id")
-        CompletionRequest.check(spec.request)
+        CompletionRequest.check(spec.request, pass_unknown=self._pass_unknown_parameters)
         self._request_limits.check_chat(spec.request)
         chat = chat_request_from_openai(spec.request)
         route = self._router.route(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from api.upload_pipe import BodyFailed, UploadPipe
-from gateway.errors import PayloadTooLarge
+from gateway.errors import InvalidRequest, PayloadTooLarge
 
 
 async def _chunks(*parts: bytes, fail: BaseException | None = None) -> AsyncIterator[bytes]:
@@ -98,3 +98,31 @@ def test_the_feeder_can_be_cancelled_while_the_queue_is_full(depth: int) -> None
         return pipe.failed
 
     assert asyncio.run(run())
+
+
+def test_a_client_that_stops_sending_is_abandoned_after_the_idle_time() -> None:
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"b"
+        await asyncio.sleep(3600)  # a client holding the connection, sending nothing
+        yield b"never"
+
+    async def run() -> tuple[UploadPipe, BaseException | None]:
+        pipe = UploadPipe(asyncio.get_running_loop(), depth=2, idle_seconds=0.6)
+        feeder = asyncio.create_task(pipe.feed(b"a", stalled()))
+
+        def reader() -> BaseException | None:
+            try:
+                while pipe.read(1):
+                    pass
+            except BodyFailed as exc:
+                return exc
+            return None
+
+        failure = await asyncio.to_thread(reader)
+        feeder.cancel()
+        return pipe, failure
+
+    pipe, failure = asyncio.run(run())
+    assert isinstance(failure, BodyFailed)
+    assert isinstance(pipe.error, InvalidRequest)
+    assert "no body bytes arrived for 0.6 s" in pipe.error.message
