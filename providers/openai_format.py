@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar, assert_never, get_args
+from typing import Any, Literal, assert_never, get_args
 
 from gateway.errors import InvalidRequest
 from providers.json_fields import (
@@ -21,6 +21,13 @@ from providers.json_fields import (
     optional_string,
     string,
 )
+from providers.openai_options import (
+    logprobs_from_openai,
+    optional_bool,
+    response_format_from_openai,
+    response_format_to_openai,
+    string_map,
+)
 from providers.types import (
     ChatRequest,
     ChatResponse,
@@ -29,7 +36,6 @@ from providers.types import (
     FinishReason,
     ImagePart,
     Message,
-    ResponseFormat,
     Role,
     TextPart,
     ToolCall,
@@ -47,7 +53,6 @@ _FINISH_REASONS: Mapping[str, FinishReason] = {
     **{r: r for r in get_args(FinishReason)},
 }
 _TOOL_CHOICES = ("auto", "none", "required")
-_T = TypeVar("_T")
 # Every chat-request field the gateway reads: the OpenAI ones a ``ChatRequest`` carries,
 # those only the transport or the gateway uses, and the gateway's own extensions. Any
 # other field is unknown (``ChatRequest.passthrough``).
@@ -99,62 +104,19 @@ def chat_request_from_openai(body: Mapping[str, Any]) -> ChatRequest:
         top_p=optional_number(body, "top_p"),
         stop=_stop_from_openai(body.get("stop")),
         user=optional_string(body, "user", ""),
-        response_format=_response_format_from_openai(body.get("response_format")),
+        response_format=response_format_from_openai(body.get("response_format")),
         seed=optional_int(body, "seed", minimum=-(2**63)),
         logprobs=body.get("logprobs") is True,
         top_logprobs=optional_int(body, "top_logprobs"),
         presence_penalty=optional_number(body, "presence_penalty", minimum=-2),
         frequency_penalty=optional_number(body, "frequency_penalty", minimum=-2),
-        logit_bias=_string_map(body.get("logit_bias"), "logit_bias", int),
-        parallel_tool_calls=_optional_bool(body, "parallel_tool_calls"),
+        logit_bias=string_map(body.get("logit_bias"), "logit_bias", int),
+        parallel_tool_calls=optional_bool(body, "parallel_tool_calls"),
         reasoning_effort=optional_string(body, "reasoning_effort", ""),
-        metadata=_string_map(body.get("metadata"), "metadata", str),
+        metadata=string_map(body.get("metadata"), "metadata", str),
         service_tier=optional_string(body, "service_tier", ""),
         passthrough={k: v for k, v in body.items() if k not in KNOWN_PARAMETERS},
     )
-
-
-def _response_format_from_openai(value: object) -> ResponseFormat | None:
-    """``response_format``; ``text`` (the default) is no format at all."""
-    if value is None:
-        return None
-    d = mapping(value, "response_format")
-    kind = d.get("type")
-    if kind == "text":
-        return None
-    if kind == "json_object":
-        return ResponseFormat("json_object")
-    if kind != "json_schema":
-        raise bad("response_format.type", "must be 'text', 'json_object' or 'json_schema'")
-    spec = mapping(d.get("json_schema"), "response_format.json_schema")
-    schema = spec.get("schema")
-    if schema is not None:
-        schema = mapping(schema, "response_format.json_schema.schema")
-    return ResponseFormat(
-        "json_schema",
-        name=string(spec, "name", "response_format.json_schema"),
-        schema=schema,
-        strict=spec.get("strict") is True,
-        description=optional_string(spec, "description", "response_format.json_schema") or "",
-    )
-
-
-def _optional_bool(body: Mapping[str, Any], key: str) -> bool | None:
-    value = body.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise bad(key, "must be a boolean")
-
-
-def _string_map(value: object, param: str, kind: type[_T]) -> Mapping[str, _T] | None:
-    """An object whose values are all ``kind`` (``logit_bias``, ``metadata``)."""
-    if value is None:
-        return None
-    d = mapping(value, param)
-    for k, v in d.items():
-        if not isinstance(v, kind) or isinstance(v, bool):
-            raise bad(f"{param}.{k}", f"must be {'an integer' if kind is int else 'a string'}")
-    return dict(d)
 
 
 def message_from_openai(value: object, param: str = "message") -> Message:
@@ -323,20 +285,6 @@ def chat_request_to_openai(
     return body
 
 
-def response_format_to_openai(fmt: ResponseFormat | None) -> dict[str, Any] | None:
-    """OpenAI's ``response_format`` object for ``fmt`` (``None``: none sent)."""
-    if fmt is None:
-        return None
-    if fmt.type == "json_object":
-        return {"type": "json_object"}
-    spec: dict[str, Any] = {"name": fmt.name, "strict": fmt.strict}
-    if fmt.schema is not None:
-        spec["schema"] = dict(fmt.schema)
-    if fmt.description:
-        spec["description"] = fmt.description
-    return {"type": "json_schema", "json_schema": spec}
-
-
 def message_to_openai(m: Message) -> dict[str, Any]:
     """One neutral message as an OpenAI message dict."""
     out: dict[str, Any] = {"role": m.role}
@@ -407,23 +355,6 @@ def chat_response_from_openai(body: Mapping[str, Any]) -> ChatResponse:
         provider_response_id=response_id if isinstance(response_id, str) else None,
         logprobs=logprobs_from_openai(choice.get("logprobs")),
     )
-
-
-def logprobs_from_openai(value: object) -> dict[str, Any] | None:
-    """A choice's ``logprobs`` object as it came, or None when it holds no token entries
-    (OpenAI sends ``null`` unless the request asked for them)."""
-    if not isinstance(value, Mapping):
-        return None
-    content = value.get("content")
-    if not isinstance(content, list) or not all(isinstance(e, Mapping) for e in content):
-        return None
-    return {"content": [dict(e) for e in content], "refusal": value.get("refusal")}
-
-
-def logprob_entries(value: object) -> tuple[Mapping[str, Any], ...]:
-    """The token entries of a (streamed) choice's ``logprobs``; none when it has none."""
-    parsed = logprobs_from_openai(value)
-    return tuple(parsed["content"]) if parsed else ()
 
 
 def finish_reason_from_openai(reason: object, has_tool_calls: bool) -> FinishReason:

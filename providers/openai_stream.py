@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from providers.openai_format import finish_reason_from_openai, logprob_entries
+from providers.openai_format import finish_reason_from_openai
+from providers.openai_options import logprob_entries
 from providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from providers.types import FinishReason, Usage
 from providers.upstream_errors import malformed_reply, stream_cut_short
