@@ -99,7 +99,7 @@ PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType(
             adapter="providers.vertex_gemini:VertexGeminiProvider",
             capabilities=Capabilities(tools=True, vision=True, documents=True, token_count=True),
             credential_fields=(frozenset({"service_account_json"}),),
-            ambient="providers.vertex_gemini:google_default_available",
+            ambient="providers.vertex_auth:google_default_available",
             # Gemini's generateContent, or the Messages API for Claude models.
             check="providers.vertex_claude:check_vertex_request",
             extra="vertex",

@@ -21,9 +21,7 @@ same token and errors: :mod:`providers.vertex_claude`.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import urllib.parse
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
@@ -34,8 +32,6 @@ import google.auth.exceptions
 import google.auth.transport.requests
 import httpx
 import orjson
-import requests
-from google.oauth2 import service_account
 
 from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderRejected, ProviderUnavailable
@@ -61,6 +57,7 @@ from providers.upstream_errors import (
     unreachable,
     upstream_message,
 )
+from providers.vertex_auth import AccessTokens, key_lines, loader
 from providers.vertex_claude import (
     ClaudeEvents,
     claude_body,
@@ -78,103 +75,9 @@ from providers.vertex_embeddings import predict_batch_size, predict_body, predic
 from providers.vertex_format import chat_response_from_gemini, gemini_request
 from providers.vertex_stream import ChunkReader
 
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # google.rpc.Code names of transient failures (Google may use them with other HTTP codes).
 _TRANSIENT = frozenset(("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED"))
 _SECONDS = re.compile(r"(\d+(?:\.\d+)?)s")
-
-GoogleCredentials = google.auth.credentials.Credentials
-
-
-def google_default_available(config: InstanceConfig) -> bool:
-    """Whether Google's application default credentials can be found here."""
-    try:
-        google.auth.default(scopes=SCOPES)
-    except google.auth.exceptions.DefaultCredentialsError:
-        return False
-    return True
-
-
-class _TimedRequest(google.auth.transport.requests.Request):
-    """google-auth's HTTP transport with our timeout: its default for the token
-    exchange is two minutes."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(requests.Session())
-        self._timeout = timeout
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        kwargs["timeout"] = self._timeout
-        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]
-
-    def close(self) -> None:
-        self.session.close()
-
-
-class _AccessTokens:
-    """The instance's access token, refreshed shortly before it expires. Workers call
-    from many threads: one lock, so one exchange refreshes it for all of them."""
-
-    def __init__(self, load: Callable[[], GoogleCredentials], timeout: float) -> None:
-        self._load = load
-        self._credentials: GoogleCredentials | None = None
-        self._lock = threading.Lock()
-        self._transport = _TimedRequest(timeout)
-
-    def headers(self) -> dict[str, str]:
-        """``Authorization`` (and the quota project, for user credentials)."""
-        with self._lock:
-            if self._credentials is None:
-                self._credentials = self._load()
-            credentials = self._credentials
-            if credentials.token_state != google.auth.credentials.TokenState.FRESH:
-                credentials.refresh(self._transport)  # type: ignore[no-untyped-call]
-            headers = {"Authorization": f"Bearer {credentials.token}"}
-            if credentials.quota_project_id:
-                headers["x-goog-user-project"] = credentials.quota_project_id
-            return headers
-
-    @property
-    def current(self) -> str | None:
-        """The token last issued, to scrub from error messages."""
-        token = self._credentials.token if self._credentials is not None else None
-        return token if isinstance(token, str) else None
-
-    def close(self) -> None:
-        self._transport.close()
-
-
-def _loader(config: InstanceConfig, credentials: Credentials) -> Callable[[], GoogleCredentials]:
-    key = credentials.get("service_account_json")
-    if key is None:
-        # The default chain (credentials.ambient) or nothing configured: resolved on first
-        # use, so a missing chain fails that call as an authentication error.
-        def default() -> GoogleCredentials:
-            found, _ = google.auth.default(scopes=SCOPES)
-            return found
-
-        return default
-    try:
-        account = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            json.loads(key), scopes=SCOPES
-        )
-    except (ValueError, TypeError, google.auth.exceptions.GoogleAuthError):
-        # The parser's message may quote the key: say only what is wrong.
-        raise ValueError(
-            f"{config.name}: service_account_json is not a Google service-account key file"
-        ) from None
-    return lambda: account
-
-
-def _key_lines(key: str | None) -> tuple[str, ...]:
-    """The private key's PEM lines: inside the key file's JSON they are one escaped line,
-    which ``Credentials.redact`` (line by line) would not catch."""
-    try:
-        pem = json.loads(key or "{}").get("private_key")
-    except (ValueError, AttributeError):
-        return ()
-    lines = pem.splitlines() if isinstance(pem, str) else []
-    return tuple(line for line in lines if len(line) >= 16)
 
 
 def _retry_delay(body: object) -> float | None:
@@ -270,8 +173,8 @@ class VertexGeminiProvider:
         self._models_url = f"{publishers}/google/models/"
         self._claude_url = f"{publishers}/anthropic/models/"
         self._max_tokens = default_max_tokens(config.options, config.name)
-        self._tokens = _AccessTokens(_loader(config, credentials), config.timeout_seconds)
-        self._key_lines = _key_lines(credentials.get("service_account_json"))
+        self._tokens = AccessTokens(loader(config, credentials), config.timeout_seconds)
+        self._key_lines = key_lines(credentials.get("service_account_json"))
         self._client = httpx.Client(timeout=config.timeout_seconds)
 
     def complete(self, request: ChatRequest) -> ChatResponse:

@@ -25,7 +25,8 @@ from providers.registry import build_provider, resolve_credentials
 from providers.streaming import TextDelta
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, ToolDefinition
 from providers.upstream_errors import AUTH_FAILED
-from providers.vertex_gemini import VertexGeminiProvider, google_default_available
+from providers.vertex_auth import google_default_available
+from providers.vertex_gemini import VertexGeminiProvider
 from tests.support.vendors import generate_private_key
 
 MODEL = "gemini-2.5-flash"
