@@ -16,14 +16,18 @@ chat-completions row is the reference measured in the same minutes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
 import typer
 from report import save, table
-from stack import StackOptions, Target, interruptible, running_target
+from stack import (
+    Target,
+    nearest_rank,
+    open_stack,
+    stack_callback,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -33,27 +37,7 @@ MODEL = "claude-sonnet-4-5"
 DIRECT_HEADERS = {"x-api-key": "bench", "anthropic-version": "2023-06-01"}
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextmanager
-def open_stack(ctx: typer.Context) -> Iterator[Target]:
-    with interruptible(), running_target(ctx.obj) as target:
-        yield target
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    api_url: Annotated[str | None, typer.Option(help="use this running API")] = None,
-    emulator_url: Annotated[str | None, typer.Option(help="and its emulator")] = None,
-    api_key: Annotated[str, typer.Option(help="API key for --api-url")] = "dev-key",
-    worker_concurrency: Annotated[int, typer.Option(help="worker threads per queue")] = 128,
-) -> None:
-    """Starts a private stack per run unless --api-url/--emulator-url point at one."""
-    ctx.obj = StackOptions(api_url, emulator_url, api_key, worker_concurrency, False, 1)
+app.callback()(stack_callback)
 
 
 def _message(i: int) -> dict[str, Any]:
@@ -118,7 +102,7 @@ def run_latency(target: Target, requests: int) -> dict[str, Any]:
                     if i >= WARMUP:
                         times[name].append(elapsed)
             stats = {
-                name: {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99)}
+                name: {"p50": nearest_rank(values, 0.5), "p99": nearest_rank(values, 0.99)}
                 for name, values in times.items()
             }
             added = {q: stats["gateway"][q] - stats["direct"][q] for q in ("p50", "p99")}

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Annotated
 
 import httpx
 import typer
@@ -343,3 +343,29 @@ def _role(argv: list[str]) -> str:
             return role
     # redis-server rewrites its command line to "/usr/bin/redis-server 127.0.0.1:PORT".
     return Path(argv[0].split(" ")[0]).name or "?"
+
+
+def nearest_rank(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0-1) of ``values``; NaN for none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextmanager
+def open_stack(ctx: typer.Context) -> Iterator[Target]:
+    """The target of a bench command: the callback's stack, started for this run."""
+    with interruptible(), running_target(ctx.obj) as target:
+        yield target
+
+
+def stack_callback(
+    ctx: typer.Context,
+    api_url: Annotated[str | None, typer.Option(help="use this running API")] = None,
+    emulator_url: Annotated[str | None, typer.Option(help="and its emulator")] = None,
+    api_key: Annotated[str, typer.Option(help="API key for --api-url")] = "dev-key",
+    worker_concurrency: Annotated[int, typer.Option(help="worker threads per queue")] = 128,
+) -> None:
+    """Starts a private stack per run unless --api-url/--emulator-url point at one."""
+    ctx.obj = StackOptions(api_url, emulator_url, api_key, worker_concurrency, False, 1)

@@ -17,8 +17,6 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +25,14 @@ from typing import Annotated, Any
 import httpx
 import typer
 from report import save, table, verdict
-from stack import StackOptions, Target, _descendants, _role, interruptible, running_target
+from stack import (
+    Target,
+    _descendants,
+    _role,
+    nearest_rank,
+    open_stack,
+    stack_callback,
+)
 
 from emulator.client import EmulatorControl
 
@@ -97,29 +102,7 @@ async def _stream(
     return result
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextmanager
-def open_stack(ctx: typer.Context) -> Iterator[Target]:
-    with interruptible(), running_target(ctx.obj) as target:
-        yield target
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    api_url: Annotated[str | None, typer.Option(help="use this running API")] = None,
-    emulator_url: Annotated[str | None, typer.Option(help="and its emulator")] = None,
-    api_key: Annotated[str, typer.Option(help="API key for --api-url")] = "dev-key",
-    worker_concurrency: Annotated[int, typer.Option(help="worker threads per queue")] = 128,
-) -> None:
-    """Starts a private stack per run unless --api-url/--emulator-url point at one."""
-    ctx.obj = StackOptions(api_url, emulator_url, api_key, worker_concurrency, False, 1)
+app.callback()(stack_callback)
 
 
 def _body(prefix: str, tokens: int, latency_ms: int, interval_ms: int) -> dict[str, Any]:
@@ -167,10 +150,10 @@ def run_ttft(
         ttft = [r.ttft_ms for r in ok]
         gaps = [g for r in ok for g in r.gaps_ms]
         summary[name] = {
-            "ttft_p50_ms": _pct(ttft, 0.5),
-            "ttft_p99_ms": _pct(ttft, 0.99),
+            "ttft_p50_ms": nearest_rank(ttft, 0.5),
+            "ttft_p99_ms": nearest_rank(ttft, 0.99),
             "chunks_mean": statistics.mean(r.chunks for r in ok) if ok else 0,
-            "gap_p50_ms": _pct(gaps, 0.5),
+            "gap_p50_ms": nearest_rank(gaps, 0.5),
             "errors": len(runs) - len(ok),
         }
         s = summary[name]
@@ -260,7 +243,7 @@ def _stages(target: Target, runs: list[StreamResult]) -> dict[str, dict[str, flo
                 samples[name].append((marks[end] - marks[start]) * 1000)
     rows, out = [], {}
     for name, values in samples.items():
-        out[name] = {"p50": _pct(values, 0.5), "p99": _pct(values, 0.99)}
+        out[name] = {"p50": nearest_rank(values, 0.5), "p99": nearest_rank(values, 0.99)}
         rows.append([name, f"{out[name]['p50']:.1f}", f"{out[name]['p99']:.1f}"])
     table("Where the gateway's time to first token goes", ["stage", "p50 ms", "p99 ms"], rows)
     return out
@@ -353,8 +336,8 @@ def run_concurrent(
         str(complete),
         str(wrong),
         str(errors),
-        f"{_pct(ttft, 0.5):.0f}",
-        f"{_pct(ttft, 0.99):.0f}",
+        f"{nearest_rank(ttft, 0.5):.0f}",
+        f"{nearest_rank(ttft, 0.99):.0f}",
         f"{rss_before / 1024:.0f}",
         f"{peak[0] / 1024:.0f}",
         f"{rss_after / 1024:.0f}",
@@ -388,8 +371,8 @@ def run_concurrent(
         "complete": complete,
         "wrong": wrong,
         "errors": errors,
-        "ttft_p50_ms": _pct(ttft, 0.5),
-        "ttft_p99_ms": _pct(ttft, 0.99),
+        "ttft_p50_ms": nearest_rank(ttft, 0.5),
+        "ttft_p99_ms": nearest_rank(ttft, 0.99),
         "api_rss_mb": {
             "before": rss_before / 1024,
             "peak": peak[0] / 1024,
