@@ -5,7 +5,8 @@
 - that the only 422 is the gateway's error shape (FastAPI adds its ``HTTPValidationError``
   to every route with parameters that does not document a 422 of its own);
 - that errors are JSON even where the success is a stream;
-- bounds that are settings, known once the app has started (``wait``'s ``timeout``).
+- bounds that are settings, known once the app has started (``wait``'s ``timeout``);
+- the ``document`` content part of chat messages, which FastAPI sees as free-form JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.schemas.documents import DocumentContentPart
 from gateway.settings import Settings
 
 _FASTAPI_422 = "#/components/schemas/HTTPValidationError"
@@ -51,10 +53,28 @@ def finish(document: dict[str, Any], settings: Settings | None) -> dict[str, Any
                 operation["security"] = [{name: []} for name in _SECURITY_SCHEMES]
             if settings is not None and path == "/v1/jobs/{job_id}/wait":
                 _bound(operation, "timeout", settings.wait_max_seconds)
-    schemas = components.get("schemas", {})
+    schemas = components.setdefault("schemas", {})
+    _document_part(schemas)
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     return document
+
+
+def _document_part(schemas: dict[str, Any]) -> None:
+    """The chat request's ``document`` content part: messages are free-form JSON to
+    FastAPI (one parser judges them), so the part's schema is added, and pointed to from
+    the chat request's ``messages``."""
+    ref = "#/components/schemas/{model}"
+    schema = DocumentContentPart.model_json_schema(ref_template=ref)
+    schemas.update(schema.pop("$defs", {}))
+    schemas["DocumentContentPart"] = schema
+    for name in ("ChatCompletionRequest", "CompletionRequest"):
+        messages = schemas.get(name, {}).get("properties", {}).get("messages")
+        if messages is not None:
+            messages["description"] = (
+                "OpenAI's chat messages; a user message's content may also hold "
+                "`document` parts (#/components/schemas/DocumentContentPart)"
+            )
 
 
 def _drop_fastapi_422(responses: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from api.documents import check_documents
 from api.errors import error_response
 from api.responses import FastJSONResponse, retry_after_header
 from api.services import ApiServices
@@ -30,6 +31,7 @@ async def submit_and_wait(
         return record, record.to_redis()
 
     record, fields = await services.offload.run(body_size, prepared)
+    await check_documents(services, record)
     await require_worker(services, record)
     timeout = services.settings.sync_timeout_seconds
     # Watch before submitting: the completion cannot be announced before we listen.
@@ -56,6 +58,7 @@ async def submit_streaming(services: ApiServices, spec: JobSpec, body_size: int)
         return record, record.to_redis()
 
     record, fields = await services.offload.run(body_size, prepared)
+    await check_documents(services, record)
     await require_worker(services, record)
     await services.submitter.submit(record, fields)
     services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()

@@ -61,6 +61,11 @@ def tenant_jobs(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:jobs"
 
 
+def document_cache(tenant: str, digest: str) -> str:
+    """String: a document read for a model request (``tasks.documents.cache``)."""
+    return f"{PREFIX}:doc:{tenant}:{digest}"
+
+
 def idempotency(tenant: str, key: str) -> str:
     """String: the job id first submitted with this idempotency key."""
     return f"{PREFIX}:idem:{tenant}:{key}"

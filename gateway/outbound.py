@@ -15,9 +15,9 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypeVar
 
@@ -166,6 +166,14 @@ def _target(url: str, *, param: str | None) -> tuple[str, int]:
     return parsed.raw_host.decode("ascii"), port
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _attempt(check: Callable[[], T]) -> T | UrlNotAllowed:
     try:
         return check()
@@ -181,6 +189,15 @@ class OutboundPolicy:
     host_suffixes: tuple[str, ...] = ()  # ".example.com" from "*.example.com"
     networks: tuple[IPNetwork, ...] = ()
     resolve: Resolver = system_resolver
+    # Exact (host, port) pairs reached whatever their address: the gateway's own storage
+    # endpoints, whose presigned URLs documents may name (``allowing_endpoints``).
+    endpoints: frozenset[tuple[str, int]] = frozenset()
+
+    def allowing_endpoints(self, urls: Iterable[str]) -> OutboundPolicy:
+        """This policy, plus exactly the host and port of each of ``urls`` (a store the
+        operator configured, e.g. a local S3): nothing else on those hosts."""
+        pairs = {_target(url, param=None) for url in urls}
+        return replace(self, endpoints=self.endpoints | frozenset(pairs))
 
     @classmethod
     def from_allowlist(cls, text: str, resolve: Resolver | None = None) -> OutboundPolicy:
@@ -232,6 +249,8 @@ class OutboundPolicy:
 
     def check_host(self, host: str, port: int, *, param: str | None = None) -> list[str]:
         """Resolve ``host`` (unless it is an IP) and return its addresses if all may be reached."""
+        if (host.lower().rstrip("."), port) in self.endpoints:
+            return [host] if _is_ip(host) else self._resolve(host, port, param=param)
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:

@@ -330,6 +330,23 @@ class Settings(BaseSettings):
     document_fetch_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Fetching a document given by URL (by the worker)."
     )
+    document_types: str = Field(
+        default="application/pdf,text/plain,text/markdown,text/html",
+        description="Media types a `document` part of a model request may have (comma "
+        "separated); the worker extracts text from each (docs/storage.md).",
+    )
+    document_cache_ttl_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How long a document read for a model request stays in the tenant's "
+        "Redis cache (0: no cache).",
+    )
+    document_cache_max_entry_bytes: int = Field(
+        default=4 * 1_048_576,
+        ge=1024,
+        description="Largest cache entry (a document's bytes and text); larger documents "
+        "are read again each time (4 MiB).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8080",
         description="The gateway's address as clients reach it: absolute results links in "

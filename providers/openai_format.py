@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, assert_never, get_args
 
 from gateway.errors import InvalidRequest
+from providers.document_parts import document_from_seed, document_to_seed
 from providers.json_fields import (
     array,
     bad,
@@ -171,6 +172,10 @@ def _part_from_openai(value: object, role: Role, param: str) -> ContentPart:
             return _document_from_openai(part, param)
         case "file":
             raise bad(f"{param}.type", f"files are only allowed in user messages, not {role}")
+        case "document" if role == "user":
+            return document_from_seed(part, param)
+        case "document":
+            raise bad(f"{param}.type", f"documents are only allowed in user messages, not {role}")
         case _:
             raise bad(f"{param}.type", f"unsupported content part type {kind!r}")
 
@@ -314,6 +319,8 @@ def _part_to_openai(part: ContentPart) -> dict[str, Any]:
         case ImagePart(url=url, detail=detail):
             image = {"url": url} if detail is None else {"url": url, "detail": detail}
             return {"type": "image_url", "image_url": image}
+        case DocumentPart(by_gateway=True):
+            return document_to_seed(part)
         case DocumentPart(filename=filename):
             file = {"file_data": part.data_url}
             if filename is not None:

@@ -204,7 +204,9 @@ def _parameter_column(provider_type: str, upstream_model: str) -> str:
 
 def check_request(config: InstanceConfig, request: ChatRequest) -> None:
     """Refuse, before anything is queued, what the instance cannot serve: a capability it
-    lacks, or a request its wire format cannot carry."""
+    lacks, or a request its wire format cannot carry. Documents the gateway reads itself
+    are judged as text: any instance takes them (inlined where it takes no documents)."""
+    request = request.gateway_documents_as_text()
     caps = capabilities_of(config)
     where = f"instance {config.name!r} ({config.type})"
     if request.tools and not caps.tools:

@@ -8,7 +8,7 @@ finish reason and token usage. Frozen dataclasses: built once at the edge, never
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -29,15 +29,32 @@ class ImagePart:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageRef:
+    """An object in one of the gateway's storage routes, as the tenant names it (the key
+    without the tenant's prefix; ``storage.access`` adds it)."""
+
+    route: str
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentPart:
     """A document (a PDF, plain text...) for the model to read: ``data`` is its base64
     content, or ``url`` where the vendor fetches it (exactly one is set); ``filename`` is
-    the name or title it goes by. Only user messages carry documents."""
+    the name or title it goes by. Only user messages carry documents.
+
+    ``by_gateway``: the seed's ``document`` part, which the worker reads itself (``url``
+    through the SSRF guard, ``storage`` with the gateway's credentials) before the provider
+    call and replaces with a native document or its text (``tasks.documents``); adapters
+    never see one."""
 
     media_type: str
     data: str | None = None
     url: str | None = None
     filename: str | None = None
+    storage: StorageRef | None = None
+    by_gateway: bool = False
 
     @property
     def data_url(self) -> str:
@@ -140,7 +157,32 @@ class ChatRequest:
 
     @property
     def needs_documents(self) -> bool:
-        return any(isinstance(p, DocumentPart) for m in self.messages for p in m.content)
+        """Documents the provider itself must take; those the gateway reads first do not
+        count (it inlines their text where the provider takes no documents)."""
+        return any(
+            isinstance(p, DocumentPart) and not p.by_gateway
+            for m in self.messages
+            for p in m.content
+        )
+
+    def gateway_documents_as_text(self) -> ChatRequest:
+        """This request with every document the gateway reads first as an empty text part:
+        what any provider can carry, so submission checks judge the rest of it."""
+        if not any(
+            isinstance(p, DocumentPart) and p.by_gateway for m in self.messages for p in m.content
+        ):
+            return self
+        messages = tuple(
+            replace(
+                m,
+                content=tuple(
+                    TextPart("") if isinstance(p, DocumentPart) and p.by_gateway else p
+                    for p in m.content
+                ),
+            )
+            for m in self.messages
+        )
+        return replace(self, messages=messages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,10 @@ from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
 from providers.instance_monitor import served_queues, unserved_instances
 from providers.registry import SdkMissing, build_provider, resolve_credentials
+from storage.config import load_storage
+from storage.routes import StorageRoutes
+from tasks.documents.cache import DocumentCache
+from tasks.documents.resolver import DocumentLimits, DocumentResolver
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
 from tasks.jobs.sync_store import SyncJobStore
@@ -108,9 +112,13 @@ class WorkerRuntime:
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
         )
         self.outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
-        # Documents given by URL, and webhooks: only where the outbound policy allows.
+        self.storage = StorageRoutes.from_config(load_storage(settings.storage_file), threads=1)
+        # Documents given by URL, and webhooks: only where the outbound policy allows; a
+        # document may also be a presigned URL of a configured store (exactly its endpoint).
+        endpoints = [r.config.endpoint_url for r in self.storage.routes.values()]
         self.documents_http = guarded_client(
-            self.outbound, timeout=settings.document_fetch_timeout_seconds
+            self.outbound.allowing_endpoints(e for e in endpoints if e),
+            timeout=settings.document_fetch_timeout_seconds,
         )
         self.webhooks = WebhookDeliverer(
             redis=self.redis,
@@ -138,6 +146,18 @@ class WorkerRuntime:
                 loop_defaults=LoopLimits.defaults(settings),
                 max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
                 session_max_messages=settings.session_max_messages,
+                documents=DocumentResolver(
+                    http=self.documents_http,
+                    storage=self.storage,
+                    cache=DocumentCache(
+                        self.redis,
+                        ttl_seconds=settings.document_cache_ttl_seconds,
+                        max_entry_bytes=settings.document_cache_max_entry_bytes,
+                    ),
+                    limits=DocumentLimits.parse(
+                        settings.document_max_bytes, settings.document_types
+                    ),
+                ),
             ),
             ToolKind(executor=self.tools.executor, calls=calls),
             EnhancementRunner(parts=parts, prompts=PromptTemplates(), fetch=self.fetch_document),
@@ -284,5 +304,6 @@ class WorkerRuntime:
             client.close()
         self.tools.close()
         self.documents_http.close()
+        self.storage.close()
         self.webhooks.http.close()
         self.redis.close()

@@ -4,7 +4,8 @@ is then checked, routed and run like any ``/v1/chat/completions`` body.
 Where the formats differ: the system prompt is a top-level field (here: a first system
 message); tool results are ``tool_result`` blocks of a user turn (here: ``tool`` messages,
 before the rest of that turn); tool arguments are an object (here: its JSON text); a
-document is OpenAI's ``file`` part with a ``data:`` URL. A ``tool_result`` with
+document is OpenAI's ``file`` part with a ``data:`` URL (one by URL or in a storage route,
+the gateway's ``document`` part, which the worker reads). A ``tool_result`` with
 ``is_error`` reaches the model as its text prefixed ``Error: `` (OpenAI's tool messages
 have no error flag). ``cache_control`` is dropped: it changes the price, not the answer.
 ``output_config`` and ``service_tier`` become ``response_format``, ``reasoning_effort``
@@ -26,6 +27,7 @@ from api.schemas.messages import (
     MessageCreate,
     MessageTokensCount,
     PlainTextSource,
+    StorageSource,
     TextBlock,
     Tool,
     ToolChoiceAny,
@@ -143,11 +145,25 @@ def _part(block: TextBlock | ImageBlock | DocumentBlock) -> dict[str, Any]:
             return {"type": "text", "text": text}
         case ImageBlock(source=source):
             return {"type": "image_url", "image_url": {"url": _url(source)}}
-        case DocumentBlock(source=source, title=title):
+        case DocumentBlock(source=UrlSource(url=url), title=title):
+            return _seed_document({"type": "url", "url": url}, title)
+        case DocumentBlock(source=StorageSource(route=route, bucket=bucket, key=key), title=title):
+            storage = {"type": "storage", "route": route, "bucket": bucket, "key": key}
+            return _seed_document(storage, title)
+        case DocumentBlock(source=Base64PdfSource() | PlainTextSource() as source, title=title):
             file: dict[str, Any] = {"file_data": _url(source)}
             if title is not None:
                 file["filename"] = title
             return {"type": "file", "file": file}
+    raise AssertionError(f"unhandled content block {type(block).__name__}")
+
+
+def _seed_document(source: dict[str, Any], title: str | None) -> dict[str, Any]:
+    """The gateway's ``document`` part: read by the worker, not the vendor."""
+    part: dict[str, Any] = {"type": "document", "source": source}
+    if title is not None:
+        part["title"] = title
+    return part
 
 
 def _url(source: Base64ImageSource | Base64PdfSource | PlainTextSource | UrlSource) -> str:

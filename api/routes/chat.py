@@ -37,7 +37,8 @@ router = APIRouter(prefix="/v1", tags=["chat"], route_class=BodyRoute)
             "description": "The completion; with ``stream`` as OpenAI's stream chunks.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **error_responses(*SYNC_JOB),
+        # 403: a document part's bucket or key the storage access rules refuse.
+        **error_responses(*SYNC_JOB, 403),
     },
 )
 async def chat_completions(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
+from api.documents import check_documents
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
 from api.schemas.errors import AUTHENTICATED, WITH_BODY
@@ -33,7 +34,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=BodyRoute)
     response_model=Job,
     responses={
         200: {"model": Job, "description": "The job an earlier submission with this key made."},
-        **error_responses(*WITH_BODY, 404, 409),
+        # 403: a document part's bucket or key the storage access rules refuse.
+        **error_responses(*WITH_BODY, 403, 404, 409),
     },
 )
 async def submit_job(
@@ -51,6 +53,7 @@ async def submit_job(
         request_id=request_id,
     )
     record, fields = await services.offload.run(size, lambda: _prepared(services, spec))
+    await check_documents(services, record)
     record, created = await services.submitter.submit(record, fields)
     if created:
         services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()

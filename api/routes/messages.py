@@ -38,7 +38,8 @@ router = APIRouter(prefix="/v1", tags=["messages"], route_class=BodyRoute)
 _MEANING = {
     400: "Invalid request (Anthropic's ``invalid_request_error``), naming the field.",
     401: "Missing or invalid API key (``x-api-key`` or ``Authorization: Bearer``).",
-    404: "Unknown model.",
+    403: "A document names a bucket or key under a denied prefix (storage access rules).",
+    404: "Unknown model, or a document's storage route or object.",
     409: "The job was cancelled while the caller waited.",
     413: "Request body too large.",
     429: "The provider rate-limited the request (after the gateway's retries).",
@@ -61,7 +62,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
             "description": "The message; with ``stream`` as Anthropic's stream events.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **_errors(400, 401, 404, 409, 413, 429, 500, 502, 503, 504),
+        **_errors(400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504),
     },
 )
 async def create_message(

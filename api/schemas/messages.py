@@ -63,9 +63,25 @@ class PlainTextSource(RequestModel):
     data: str
 
 
+class StorageSource(RequestModel):
+    """The gateway's extension: an object in one of its storage routes (``/-s3/``), read
+    by the worker for the caller's tenant (docs/storage.md)."""
+
+    type: Literal["storage"]
+    route: str = Field(min_length=1, max_length=64)
+    bucket: str = Field(min_length=1, max_length=255)
+    key: str = Field(min_length=1, max_length=1024)
+
+
 class DocumentBlock(RequestModel):
+    """A document; one by ``url`` or ``storage`` is read by the gateway before the call
+    (through its SSRF guard, cached), then given to the model natively or as text."""
+
     type: Literal["document"]
-    source: Annotated[Base64PdfSource | PlainTextSource | UrlSource, Field(discriminator="type")]
+    source: Annotated[
+        Base64PdfSource | PlainTextSource | UrlSource | StorageSource,
+        Field(discriminator="type"),
+    ]
     title: str | None = Field(default=None, max_length=500)
     cache_control: CacheControl = None
 

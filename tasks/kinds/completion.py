@@ -15,7 +15,9 @@ import structlog
 from gateway.errors import GatewayError, InvalidRequest, SessionNotFound
 from providers.config import ModelPrice
 from providers.openai_format import chat_request_from_openai, message_to_openai
+from providers.registry import capabilities_of
 from providers.types import ChatResponse
+from tasks.documents.resolver import DocumentResolver, has_documents
 from tasks.jobs.record import JobRecord, JobType
 from tasks.jobs.sync_store import SessionAppend
 from tasks.kinds.base import JobOutcome, ModelParts, record_success
@@ -49,8 +51,11 @@ class CompletionKind:
         loop_defaults: LoopLimits,
         max_iterations_ceiling: int,
         session_max_messages: int = 1000,
+        documents: DocumentResolver | None = None,
     ) -> None:
         self.parts = parts
+        # Reads the prompt's ``document`` parts before the first turn (tasks.documents).
+        self.documents = documents
         self.sessions = sessions
         self.loop_defaults = loop_defaults
         self.max_iterations_ceiling = max_iterations_ceiling
@@ -91,7 +96,13 @@ class CompletionKind:
             prompt = state.prompt
         else:
             prompt = self._prompt(job)
-            if job.session_id:
+            if self.documents is not None and has_documents(prompt):
+                # Once per job: the read prompt is checkpointed with the loop, so later
+                # turns and a re-delivered job reuse it.
+                native = capabilities_of(instance).documents
+                prompt = self.documents.resolve(job.tenant, prompt, native=native)
+                state.prompt = prompt
+            elif job.session_id:
                 state.prompt = prompt
         parsed = with_gateway_definitions(chat_request_from_openai(job.request), parts.tools)
         limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)

@@ -151,6 +151,14 @@ def _part_strings(part: dict[str, Any]) -> Iterator[str]:
     data = file.get("file_data") if isinstance(file, dict) else None
     if isinstance(data, str):
         yield data
+    # A document part's inline data or URL: its size is not the document's (which the
+    # worker bounds by DOCUMENT_MAX_BYTES when it reads it), but it is in the body.
+    source = part.get("source") if part.get("type") == "document" else None
+    if isinstance(source, dict):
+        for key in ("data", "url"):
+            value = source.get(key)
+            if isinstance(value, str):
+                yield value
 
 
 # Every byte but brackets and quotes deleted; then each bracket as ``{`` or ``}``.

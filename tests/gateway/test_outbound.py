@@ -12,6 +12,7 @@ import ipaddress
 import re
 import socket
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -288,3 +289,17 @@ def test_async_checks_resolve_off_the_event_loop_thread() -> None:
     assert asyncio.run(check()) == ([PUBLIC], {"d[0].url": [PUBLIC]})
     assert len(threads) == 2
     assert threading.get_ident() not in threads
+
+
+def test_a_storage_endpoint_is_reached_exactly_by_host_and_port() -> None:
+    # The gateway's own local S3: its presigned URLs work, nothing else on that host does.
+    allowed = policy().allowing_endpoints(["http://127.0.0.1:5000", "http://minio.local:9000"])
+    assert allowed.check_url("http://127.0.0.1:5000/rag-docs/a.pdf?X-Amz-Signature=x", param="u")
+    table = {"minio.local": ["10.1.2.3"]}
+    named = replace(allowed, resolve=answers(table))
+    assert named.check_url("http://minio.local:9000/b/k", param="u") == ["10.1.2.3"]
+    for url in ("http://127.0.0.1:5001/", "http://127.0.0.1/", "http://localhost:5000/"):
+        with pytest.raises(UrlNotAllowed):
+            allowed.check_url(url, param="u")
+    with pytest.raises(UrlNotAllowed):
+        named.check_url("http://minio.local:80/b/k", param="u")

@@ -15,7 +15,7 @@ from api.anthropic.request import chat_request
 from api.schemas.messages import MessageCreate, MessageTokensCount
 from gateway.errors import InvalidRequest
 from providers.openai_format import chat_request_from_openai
-from providers.types import DocumentPart, ImagePart
+from providers.types import DocumentPart, ImagePart, StorageRef
 from tasks.kinds.completion_request import CompletionRequest
 
 
@@ -86,6 +86,7 @@ def test_documents_become_file_parts_and_document_parts() -> None:
     pdf = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}
     text = {"type": "text", "media_type": "text/plain", "data": "plain words"}
     url = {"type": "url", "url": "https://example.com/a.pdf"}
+    stored = {"type": "storage", "route": "local", "bucket": "rag-docs", "key": "a/b.pdf"}
     request = translated(
         messages=[
             user(
@@ -93,6 +94,7 @@ def test_documents_become_file_parts_and_document_parts() -> None:
                     {"type": "document", "source": pdf, "title": "a.pdf"},
                     {"type": "document", "source": text},
                     {"type": "document", "source": url},
+                    {"type": "document", "source": stored, "title": "b"},
                 ]
             )
         ]
@@ -104,10 +106,18 @@ def test_documents_become_file_parts_and_document_parts() -> None:
     }
     encoded = base64.b64encode(b"plain words").decode()
     assert parts[1]["file"]["file_data"] == f"data:text/plain;base64,{encoded}"
+    # By URL or in a storage route: the gateway's document part, which the worker reads.
+    assert parts[2:] == [
+        {"type": "document", "source": url},
+        {"type": "document", "source": stored, "title": "b"},
+    ]
     assert chat_request_from_openai(request).messages[0].content == (
         DocumentPart("application/pdf", data="JVBERi0=", filename="a.pdf"),
         DocumentPart("text/plain", data=encoded),
-        DocumentPart("application/pdf", url="https://example.com/a.pdf"),
+        DocumentPart("", url="https://example.com/a.pdf", by_gateway=True),
+        DocumentPart(
+            "", storage=StorageRef("local", "rag-docs", "a/b.pdf"), filename="b", by_gateway=True
+        ),
     )
 
 
