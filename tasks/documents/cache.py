@@ -29,7 +29,8 @@ class ReadDocument:
     """A document as read and extracted: what the provider call is built from."""
 
     media_type: str
-    text: str
+    # None until needed: a PDF given to the provider natively is never extracted.
+    text: str | None
     body: bytes | None = None  # kept only where it may go to the provider natively
 
 

@@ -26,7 +26,7 @@ from providers.document_parts import document_from_seed
 from providers.types import DocumentPart
 from storage.routes import StorageRoutes
 from tasks.documents.cache import DocumentCache, ReadDocument, storage_material, url_material
-from tasks.documents.extract import PDF, extract_text
+from tasks.documents.extract import PDF, check_pdf, extract_text
 from tasks.documents.fetch import Fetched, fetch_url, head_object, read_object
 
 # The media types a provider that takes documents gets natively; the rest go as text.
@@ -102,7 +102,7 @@ class DocumentResolver:
         part = document_from_seed(raw, where)
         read = self.read(tenant, part, native=native)
         name = part.filename or _name_of(part) or f"document {index}"
-        if native and read.body is not None:
+        if native and read.media_type in NATIVE_TYPES and read.body is not None:
             data = base64.b64encode(read.body).decode()
             file = {"file_data": f"data:{read.media_type};base64,{data}", "filename": name}
             return {"type": "file", "file": file}
@@ -110,42 +110,50 @@ class DocumentResolver:
         return {"type": "text", "text": f"<document {attrs}>\n{read.text}\n</document>"}
 
     def read(self, tenant: str, part: DocumentPart, *, native: bool) -> ReadDocument:
-        """The document ``part`` names, from the cache or its source."""
+        """The document ``part`` names, from the cache or its source; its text extracted
+        unless it goes to the provider natively (``native``: the instance takes PDFs)."""
+        material: str | None = None
+        fresh = True
         if part.data is not None:
-            try:
-                body = base64.b64decode(part.data, validate=True)
-            except (binascii.Error, ValueError):
-                raise DocumentUnavailable("the document is not valid base64") from None
-            if len(body) > self.limits.max_bytes:
-                raise DocumentUnavailable(
-                    f"the document is larger than {self.limits.max_bytes} bytes"
-                )
-            return self._extracted(Fetched(body, part.media_type.lower()), native)
-        if part.storage is not None:
+            document = self._prepared(Fetched(self._decoded(part.data), part.media_type.lower()))
+        elif part.storage is not None:
             ref = part.storage
             route = self.storage.route(ref.route)
             info = head_object(route, tenant, ref.bucket, ref.key)
             material = storage_material(ref.route, ref.bucket, ref.key, info.etag)
             cached = self.cache.get(tenant, material)
-            if cached is None:
-                fetched = read_object(
-                    route, tenant, ref.bucket, ref.key, max_bytes=self.limits.max_bytes
-                )
-                cached = self._extracted(fetched, True)
-                self.cache.put(tenant, material, cached)
+            fresh = cached is None
+            document = cached or self._prepared(
+                read_object(route, tenant, ref.bucket, ref.key, max_bytes=self.limits.max_bytes)
+            )
         else:
             url = part.url or ""
             material = url_material(url)
             cached = self.cache.get(tenant, material)
-            if cached is None:
-                cached = self._extracted(
-                    fetch_url(self.http, url, max_bytes=self.limits.max_bytes), True
-                )
-                self.cache.put(tenant, material, cached)
-        # Cached with its bytes for any later instance; this one may not take them.
-        return cached if native else ReadDocument(cached.media_type, cached.text)
+            fresh = cached is None
+            document = cached or self._prepared(
+                fetch_url(self.http, url, max_bytes=self.limits.max_bytes)
+            )
+        if document.text is None and not (native and document.media_type in NATIVE_TYPES):
+            text = extract_text(document.media_type, document.body or b"")
+            document = ReadDocument(document.media_type, text, document.body)
+            fresh = True  # the entry gains its text
+        if material is not None and fresh:
+            self.cache.put(tenant, material, document)
+        return document
 
-    def _extracted(self, fetched: Fetched, native: bool) -> ReadDocument:
+    def _decoded(self, data: str) -> bytes:
+        try:
+            body = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise DocumentUnavailable("the document is not valid base64") from None
+        if len(body) > self.limits.max_bytes:
+            raise DocumentUnavailable(f"the document is larger than {self.limits.max_bytes} bytes")
+        return body
+
+    def _prepared(self, fetched: Fetched) -> ReadDocument:
+        """A document just read: its type checked; a PDF checked to open (its text is
+        extracted only if a provider needs it), any other type's text extracted now."""
         media_type = fetched.media_type
         if media_type not in self.limits.allowed_types:
             allowed = ", ".join(sorted(self.limits.allowed_types))
@@ -153,9 +161,10 @@ class DocumentResolver:
                 f"documents of type {media_type or '(unknown)'} are not accepted; "
                 f"allowed: {allowed}"
             )
-        text = extract_text(media_type, fetched.body)
-        body = fetched.body if native and media_type in NATIVE_TYPES else None
-        return ReadDocument(media_type, text, body)
+        if media_type in NATIVE_TYPES:
+            check_pdf(fetched.body)
+            return ReadDocument(media_type, None, fetched.body)
+        return ReadDocument(media_type, extract_text(media_type, fetched.body))
 
 
 def _name_of(part: DocumentPart) -> str:

@@ -154,6 +154,21 @@ def test_a_repeated_document_is_read_from_the_cache_not_fetched_again(
     assert rag.docs.hits["/cached/guide.html"] == 1
 
 
+def test_a_pdf_cached_for_a_native_model_is_extracted_for_a_text_model_without_a_fetch(
+    rag: RagStack, rag_emulator: EmulatorControl
+) -> None:
+    rag.docs.documents["/cached/report.pdf"] = (
+        "application/pdf",
+        pdf_with_text("Cached PDF words"),
+    )
+    part = _url_part(rag.docs.url("/cached/report.pdf"))
+    with rag.client() as client:
+        _answer(_chat(client, NATIVE_MODEL, part))
+        assert "Cached PDF words" in _answer(_chat(client, TEXT_MODEL, part))
+        assert "Cached PDF words" in _answer(_chat(client, TEXT_MODEL, part))
+    assert rag.docs.hits["/cached/report.pdf"] == 1
+
+
 def test_the_cache_is_per_tenant(rag: RagStack, rag_emulator: EmulatorControl) -> None:
     rag.docs.documents["/tenants/shared.txt"] = ("text/plain", b"shared words")
     url = rag.docs.url("/tenants/shared.txt")

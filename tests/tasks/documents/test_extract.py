@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import DocumentUnavailable
-from tasks.documents.extract import extract_text
+from tasks.documents.extract import check_pdf, extract_text
 from tests.support.pdfs import BROKEN_PDF, pdf_with_text
 
 
@@ -26,6 +26,13 @@ def test_a_pdf_that_cannot_be_parsed_is_unavailable() -> None:
 def test_bytes_that_are_no_pdf_at_all_are_unavailable() -> None:
     with pytest.raises(DocumentUnavailable, match="the PDF cannot be parsed"):
         extract_text("application/pdf", b"hello, I am plain text")
+
+
+def test_a_pdf_for_a_provider_is_checked_to_open_without_extracting_it() -> None:
+    check_pdf(pdf_with_text("fine"))
+    for broken in (BROKEN_PDF, b"hello, I am plain text"):
+        with pytest.raises(DocumentUnavailable, match="the PDF cannot be parsed"):
+            check_pdf(broken)
 
 
 def test_html_loses_its_markup_scripts_and_styles() -> None:
