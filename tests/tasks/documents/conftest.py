@@ -73,6 +73,22 @@ def _handler(server: DocumentServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def start_document_server() -> tuple[DocumentServer, ThreadingHTTPServer]:
+    """A ``DocumentServer`` serving on a free loopback port (``shutdown()`` the server)."""
+    docs = DocumentServer(0)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(docs))
+    docs.port = http.server_address[1]
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    return docs, http
+
+
+@pytest.fixture
+def document_server() -> Iterator[DocumentServer]:
+    docs, http = start_document_server()
+    yield docs
+    http.shutdown()
+
+
 @dataclass
 class RagStack:
     stack: Stack
@@ -105,10 +121,7 @@ def rag(session_tmp: Path, moto_s3: StoreServer, azurite: StoreServer) -> Iterat
     tmp = session_tmp / "documents"
     tmp.mkdir(exist_ok=True)
     redis = RedisServer(free_port(), tmp / "redis", tmp / "redis.log").start()
-    docs = DocumentServer(0)
-    http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(docs))
-    docs.port = http.server_address[1]
-    threading.Thread(target=http.serve_forever, daemon=True).start()
+    docs, http = start_document_server()
     env = {
         **os.environ,
         **emulator_env("http://127.0.0.1:9", tmp / "credentials"),

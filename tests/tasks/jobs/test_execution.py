@@ -16,6 +16,7 @@ from limits.capacity import ProviderCapacity
 from providers.base import Capabilities
 from providers.config import ProvidersConfig
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
+from tasks.documents.resolver import DocumentResolver
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
@@ -76,6 +77,7 @@ def make_runner(
     tools: ToolRegistry | None = None,
     max_iterations: int = 8,
     provider_for: Callable[[str], ScriptedProvider] | None = None,
+    documents: DocumentResolver | None = None,
 ) -> JobRunner:
     config = ProvidersConfig.model_validate(
         {
@@ -113,6 +115,7 @@ def make_runner(
         sessions=SyncSessionStore(client),
         loop_defaults=LoopLimits(max_iterations=max_iterations),
         max_iterations_ceiling=50,
+        documents=documents,
     )
     kinds = kinds_table(completion, ToolKind(executor=executor, calls=calls))
     return JobRunner(calls=calls, kinds=kinds)
