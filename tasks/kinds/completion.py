@@ -99,7 +99,7 @@ class CompletionKind:
             if self.documents is not None and has_documents(prompt):
                 # Once per job: the read prompt is checkpointed with the loop, so later
                 # turns and a re-delivered job reuse it.
-                native = capabilities_of(instance).documents
+                native = self._documents_everywhere(job, route)
                 prompt = self.documents.resolve(job.tenant, prompt, native=native)
                 state.prompt = prompt
             elif job.session_id:
@@ -133,6 +133,23 @@ class CompletionKind:
         finally:
             # After the reply is recorded: a paid-for answer is kept even if this fails.
             parts.calls.settle(turn)
+
+    def _documents_everywhere(self, job: JobRecord, route: RouteState) -> bool:
+        """Whether every instance the job may run on (its fallbacks included) takes
+        documents: the prompt is read once, so a native document must not reach a
+        fallback that refuses it; otherwise every document goes as its text."""
+        calls = self.parts.calls
+        hint = job.request.get("provider")
+        try:
+            candidates = calls.planner.candidates(
+                route.current, hint if isinstance(hint, str) else None
+            )
+        except GatewayError:
+            return False
+        return all(
+            c.instance in calls.instances and capabilities_of(calls.instances[c.instance]).documents
+            for c in candidates
+        )
 
     def _finish(
         self, job: JobRecord, token: str, state: LoopState, turn: Turn, looped: bool

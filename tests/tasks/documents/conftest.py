@@ -34,6 +34,8 @@ from tests.support.stores import (
 
 NATIVE_MODEL = "native-doc-model"  # an OpenAI-type instance: PDFs go as file parts
 TEXT_MODEL = "text-doc-model"  # documents: false, so every document is inlined as text
+# Served by an instance that takes documents, whose fallback does not: documents go as text.
+FALLBACK_MODEL = "fallback-doc-model"
 # Small, so a "too large" document is quick to make.
 DOCUMENT_MAX_BYTES = 64 * 1024
 
@@ -107,6 +109,11 @@ def _providers(path: Path) -> Path:
     config: dict[str, Any] = yaml.safe_load((ROOT / "config" / "providers.yaml").read_text())
     base = {"type": "openai", "base_url": "${OPENAI_BASE_URL}", "api_key_env": "OPENAI_API_KEY"}
     config["instances"]["docs-native"] = {**base, "models": [NATIVE_MODEL]}
+    config["instances"]["docs-primary"] = {
+        **base,
+        "models": [FALLBACK_MODEL],
+        "fallbacks": ["docs-text"],
+    }
     config["instances"]["docs-text"] = {
         **base,
         "models": [TEXT_MODEL],
@@ -148,7 +155,9 @@ def rag(session_tmp: Path, moto_s3: StoreServer, azurite: StoreServer) -> Iterat
     try:
         stack.start_emulator()
         stack.start_api()
-        stack.start_worker("docs", "llm.docs-native,llm.docs-text,llm.anthropic", concurrency=4)
+        stack.start_worker(
+            "docs", "llm.docs-native,llm.docs-primary,llm.docs-text,llm.anthropic", concurrency=4
+        )
         yield RagStack(stack, docs)
     finally:
         stack.stop()

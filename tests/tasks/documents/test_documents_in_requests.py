@@ -19,6 +19,7 @@ from tests.support.pdfs import BROKEN_PDF, pdf_with_text
 from tests.support.stores import BUCKET, NOT_ALLOWED_BUCKET, STORAGE_KEY_B
 from tests.tasks.documents.conftest import (
     DOCUMENT_MAX_BYTES,
+    FALLBACK_MODEL,
     NATIVE_MODEL,
     TEXT_MODEL,
     RagStack,
@@ -124,6 +125,18 @@ def test_a_pdf_for_a_text_only_model_goes_as_its_extracted_text(
         answer = _answer(_chat(client, TEXT_MODEL, _stored("reports/q4.pdf")))
     assert "Q4 margin was 17 percent" in answer
     assert "file_data" not in str(rag_emulator.requests()[0]["body"])
+
+
+def test_a_pdf_goes_as_text_when_a_fallback_of_the_instance_takes_no_documents(
+    rag: RagStack, rag_emulator: EmulatorControl
+) -> None:
+    # The prompt is read once per job: a native PDF must not reach a fallback refusing it.
+    with rag.client() as client:
+        _upload(client, "reports/fb.pdf", pdf_with_text("Fallback-safe words"), "application/pdf")
+        answer = _answer(_chat(client, FALLBACK_MODEL, _stored("reports/fb.pdf")))
+    assert "Fallback-safe words" in answer
+    [record] = rag_emulator.requests()
+    assert "file_data" not in str(record["body"])
 
 
 def test_two_documents_in_one_request_are_both_read_in_order(
