@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo_rag import LABEL as RAG_LABEL
+from cli.demo_rag import PROVIDER as RAG_PROVIDER
+from cli.demo_rag import RagStepFailed, prepare_rag_job
 from cli.origins import Origin
 from emulator.directives import directive
 from gateway.queues import TOOLS_QUEUE
@@ -97,10 +101,12 @@ def run_demo(
     origins: Mapping[str, Origin],
     console: Console,
     on_wait: Callable[[], None] = lambda: None,
+    rag: bool = False,
 ) -> int:
     """Run every demo job through the API at ``base_url``, print the table; 1 if any failed.
 
-    ``on_wait`` is called between short waits (``up`` restarts dead children there)."""
+    ``on_wait`` is called between short waits (``up`` restarts dead children there).
+    ``rag`` adds the storage row: upload, presign, ask about the document."""
     jobs = demo_jobs(providers)
     headers = {"Authorization": f"Bearer {api_key}"}
     table = Table(title="demo jobs through the stack")
@@ -109,10 +115,17 @@ def run_demo(
     failures = 0
     with httpx.Client(base_url=base_url, headers=headers) as client:
         _wait_for_consumers(client, _queues(jobs, providers), console, on_wait)
-        for label, body in jobs:
+        # (label, the instance it is pinned to, how to run it)
+        runs: list[tuple[str, str | None, Callable[[], dict[str, Any]]]] = [
+            (label, body["request"].get("provider"), partial(_run_job, client, body, on_wait))
+            for label, body in jobs
+        ]
+        if rag:
+            runs.append((RAG_LABEL, RAG_PROVIDER, partial(_run_rag, client, on_wait)))
+        for label, pinned, run in runs:
             started = time.perf_counter()
-            done = _run_job(client, body, on_wait)
-            instance = done.get("provider") or body["request"].get("provider")
+            done = run()
+            instance = done.get("provider") or pinned
             failures += done["status"] != "succeeded"
             table.add_row(
                 label,
@@ -175,6 +188,17 @@ def _run_job(
     except (httpx.HTTPError, ValueError) as exc:
         return {"status": "error", "error": {"message": f"{type(exc).__name__}: {exc}"}}
     return job
+
+
+def _run_rag(client: httpx.Client, on_wait: Callable[[], None]) -> dict[str, Any]:
+    """The RAG row: a failed upload or presign is a failed row, like a failed job."""
+    try:
+        body = prepare_rag_job(client, SUBMIT_TIMEOUT_SECONDS)
+    except RagStepFailed as exc:
+        return {"status": "failed", "error": {"message": str(exc)}}
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"status": "error", "error": {"message": f"{type(exc).__name__}: {exc}"}}
+    return _run_job(client, body, on_wait)
 
 
 def _terminal(job: dict[str, Any]) -> bool:

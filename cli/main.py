@@ -40,6 +40,9 @@ def up(
     downstream_port: Annotated[
         int, typer.Option(help="port of the semantic-search / ai-agents stand-in")
     ] = 8091,
+    storage_port: Annotated[
+        int, typer.Option(help="port of the local S3 store (moto) behind the route 'local'")
+    ] = 8092,
     emulator_latency_ms: Annotated[int, typer.Option(help="emulated provider latency")] = 200,
     demo: Annotated[
         bool,
@@ -64,9 +67,11 @@ def up(
     """Run the whole local stack, then a demo job per provider.
 
     Starts Redis (if none answers), the provider emulator (it stands in for every provider
-    whose credentials are not set), the tools' stand-in, the API, one worker per queue and
-    Flower; prints which provider instances are real and which emulated; then runs a job
-    through each provider instance, a tool loop, a tool job and an enhancement job.
+    whose credentials are not set), the tools' stand-in, a local S3 store (moto, bucket
+    rag-docs on the storage route 'local', unless LLM_GATEWAY_LOCAL_S3_URL points at
+    yours), the API, one worker per queue and Flower; prints which provider instances are
+    real and which emulated; then runs a job through each provider instance, a tool loop, a
+    tool job, an enhancement job and the storage flow (upload, presign, ask).
 
     A process that exits is restarted with a backoff while the rest keeps serving, and none
     outlives ``up`` (even a SIGKILLed one). Ctrl-C or SIGTERM stops everything."""
@@ -74,7 +79,11 @@ def up(
 
     stack = LocalStack(
         StackPorts(
-            api=port, emulator=emulator_port, flower=flower_port, downstream=downstream_port
+            api=port,
+            emulator=emulator_port,
+            flower=flower_port,
+            downstream=downstream_port,
+            storage=storage_port,
         ),
         emulator_latency_ms=emulator_latency_ms,
         state_dir=state_dir,

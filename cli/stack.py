@@ -18,6 +18,7 @@ from rich.console import Console
 
 from cli.demo import run_demo
 from cli.flower_login import flower_login
+from cli.local_store import URL_VARIABLE, ensure_bucket, local_store_env, moto_server
 from cli.origins import describe_origins, instance_origins
 from cli.supervisor import StackError, Supervisor
 from emulator.local_env import emulator_env_by_provider
@@ -34,6 +35,8 @@ class StackPorts:
     emulator: int
     flower: int
     downstream: int
+    # moto's S3 server behind the storage route ``local`` (cli/local_store.py).
+    storage: int = 8092
 
 
 class LocalStack:
@@ -57,7 +60,10 @@ class LocalStack:
         self.state_dir = Path(state_dir).resolve()
         self.console = Console(stderr=True)
         self.supervisor = Supervisor(self.console)
+        # The local store starts unless the user points the route at one of their own.
+        self.storage_command = None if os.environ.get(URL_VARIABLE) else moto_server()
         self.env = self._child_env()
+        self.bucket_missing = False
         self.emulator_url = f"http://127.0.0.1:{self.ports.emulator}"
         configured = Settings().flower_basic_auth
         self.flower_login = (
@@ -88,6 +94,8 @@ class LocalStack:
         if not env.get("LLM_GATEWAY_WEBHOOK_SECRETS"):
             env.setdefault("LLM_GATEWAY_WEBHOOK_SIGNING_KEY", self._local_signing_key())
         env.setdefault("LLM_GATEWAY_OUTBOUND_ALLOWLIST", "localhost,127.0.0.1")
+        if self.storage_command:
+            env.update(local_store_env(self.ports.storage))
         return env
 
     def _local_signing_key(self) -> str:
@@ -113,7 +121,7 @@ class LocalStack:
                 return code
             self.console.print("[bold green]stack running[/] — Ctrl-C to stop")
             while True:
-                self.supervisor.tick()
+                self.tick()
                 time.sleep(0.5)
         except KeyboardInterrupt:
             return 0
@@ -147,6 +155,7 @@ class LocalStack:
         self._wait_http("emulator", f"http://127.0.0.1:{self.ports.emulator}/_emulator/health")
         self._spawn("downstream", [*exe, "downstream", "--port", str(self.ports.downstream)])
         self._wait_http("downstream", f"http://127.0.0.1:{self.ports.downstream}/health")
+        self.start_storage()
         self._spawn("api", [*exe, "api", "--port", str(self.ports.api)])
         self._wait_http("api", f"http://127.0.0.1:{self.ports.api}/health")
         providers = load_providers(settings.providers_file, self.env)
@@ -170,11 +179,43 @@ class LocalStack:
             )
             + f"Emulator http://127.0.0.1:{self.ports.emulator}\n"
             + f"Tools    http://127.0.0.1:{self.ports.downstream}  (semantic-search and "
-            "ai-agents stand-in)"
+            "ai-agents stand-in)\n"
+            + f"Storage  {self.env.get(URL_VARIABLE, 'not configured')}  (route 'local', "
+            + ("moto's S3 server, bucket 'rag-docs')" if self.storage_command else "your own)")
         )
         # A key left in the shell keeps its provider real: say so, before any demo job.
         origins = instance_origins(providers, self.emulator_url)
         self.console.print(describe_origins(providers, origins), highlight=False)
+
+    def start_storage(self) -> None:
+        """moto's S3 server and its ``rag-docs`` bucket, when ``up`` runs the store."""
+        if self.storage_command is None:
+            if not os.environ.get(URL_VARIABLE):
+                self.console.print(
+                    "[yellow]storage: moto_server is not installed; the route 'local' has "
+                    f"no store (set {URL_VARIABLE} or install the dev dependencies)[/]"
+                )
+            return
+        argv = [self.storage_command, "-H", "127.0.0.1", "-p", str(self.ports.storage)]
+        self._spawn("storage", argv)
+        self._wait_http("storage", self.env[URL_VARIABLE])
+        try:
+            ensure_bucket(self.env)
+        except RuntimeError as exc:
+            raise StackError(str(exc)) from exc
+
+    def tick(self) -> None:
+        """Supervise; a restarted store comes back empty, so its bucket is made again as
+        soon as it answers."""
+        restarted = self.supervisor.tick()
+        self.bucket_missing |= "storage" in restarted
+        if self.bucket_missing:
+            try:
+                ensure_bucket(self.env)
+                self.bucket_missing = False
+                self.console.print("storage: bucket 'rag-docs' made again after the restart")
+            except RuntimeError:
+                pass  # not listening yet: the next tick tries again
 
     def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
         node = f"{name}-{index}@%h" if index else f"{name}@%h"
@@ -267,7 +308,8 @@ class LocalStack:
             providers,
             instance_origins(providers, self.emulator_url),
             self.console,
-            on_wait=self.supervisor.tick,
+            on_wait=self.tick,
+            rag=bool(self.env.get(URL_VARIABLE)),
         )
 
 

@@ -77,9 +77,11 @@ class Supervisor:
             if child.proc.poll() is not None:
                 raise StackError(f"{child.name} {describe_exit(child.proc.returncode)}")
 
-    def tick(self) -> None:
-        """Notice exited children and restart the ones whose backoff has passed."""
+    def tick(self) -> set[str]:
+        """Notice exited children and restart the ones whose backoff has passed; returns
+        the names of those restarted now."""
         now = time.monotonic()
+        restarted: set[str] = set()
         for child in self.children:
             code = child.proc.poll()
             if code is None:
@@ -98,7 +100,9 @@ class Supervisor:
                 child.proc = _popen(child.argv, child.env)
                 child.started, child.restart_at = now, None
                 child.restarts += 1
+                restarted.add(child.name)
                 self.console.print(f"[green]{child.name}[/] restarted (pid {child.proc.pid})")
+        return restarted
 
     def stop(self, first: Collection[str], last: Collection[str]) -> None:
         """Stop the children named in ``first``, then all others together, then those in

@@ -37,7 +37,7 @@ def running_up(tmp_path: Path) -> Iterator[RunningUp]:
         proc = subprocess.Popen(
             up_argv("--no-demo", "--no-flower", "--port", str(api_port),
                     "--emulator-port", str(free_port()), "--downstream-port", str(free_port()),
-                    "--state-dir", str(tmp_path)),
+                    "--storage-port", str(free_port()), "--state-dir", str(tmp_path)),
             cwd=ROOT, env=up_env(free_port(), worker_concurrency=2), stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

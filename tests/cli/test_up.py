@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.demo_rag import LABEL as RAG_LABEL
 from cli.flower_login import flower_login
 from cli.stack import LocalStack, StackPorts
 from tests.support.local_stack import PROVIDER_VARIABLES, up_argv, up_env
@@ -48,6 +49,7 @@ def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path
             "--emulator-port", str(free_port()),
             "--flower-port", str(free_port()),
             "--downstream-port", str(free_port()),
+            "--storage-port", str(free_port()),
             "--emulator-latency-ms", "10",
             "--state-dir", str(tmp_path),
         ),
@@ -58,9 +60,9 @@ def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path
     assert result.returncode == 1, output[-3000:]
     assert f"real     anthropic ({real_anthropic})" in output, output[-3000:]
     rows = _table_rows(output)
-    # Both providers, a tool loop, a tool job, an enhancement and one completion pinned to
-    # each other instance (every adapter against its emulated protocol).
-    assert len(rows) == 12, output[-3000:]
+    # Both providers, a tool loop, a tool job, an enhancement, one completion pinned to
+    # each other instance (every adapter against its emulated protocol) and the RAG row.
+    assert len(rows) == 13, output[-3000:]
     instance, origin, status = rows.pop("claude-sonnet-4-5")[:3]
     assert (instance, origin) == ("anthropic", "real") and status != "succeeded"
     for label, (instance, origin, status, *_) in rows.items():
@@ -70,6 +72,9 @@ def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path
     for instance in ("bedrock-us", "bedrock-eu", "azure", "vertex", "ollama", "watsonx", "oci"):
         assert any(label.startswith(f"{instance}:") for label in rows), instance
     assert "gpt-4o-mini + search_corpus" in rows and "tool get_chunk" in rows
+    # The storage seed's three steps on the local store moto stands in for: the model's
+    # answer comes from the uploaded document, which only the worker's fetch can have read.
+    assert "BLUE-HERON" in rows[RAG_LABEL][3], output[-3000:]
     # Flower's generated login: in a 0600 file of the state dir, and the output (a pipe
     # here, as a log file would be) names the file, never the password.
     login_file = tmp_path / "flower-login"

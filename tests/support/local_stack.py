@@ -34,6 +34,7 @@ def up_env(redis_port: int, worker_concurrency: int) -> dict[str, str]:
         "LLM_GATEWAY_API_KEYS",
         "LLM_GATEWAY_SEMANTIC_SEARCH_URL",
         "LLM_GATEWAY_AI_AGENTS_URL",
+        "LLM_GATEWAY_LOCAL_S3_URL",
         *PROVIDER_VARIABLES,
     ):
         env.pop(name, None)
