@@ -69,6 +69,18 @@ class StorageRoute:
                 self._store = self._build()
             return self._store
 
+    def close(self) -> None:
+        """Close the store's connections if it was built; a close that fails is logged, so
+        one route cannot keep the others' from closing."""
+        with self._lock:
+            store, self._store = self._store, None
+        if store is None:
+            return
+        try:
+            store.close()
+        except Exception as exc:
+            log.warning("storage_close_failed", route=self.name, error=type(exc).__name__)
+
     def _build(self) -> ObjectStore:
         config = self.config
         try:
@@ -122,4 +134,7 @@ class StorageRoutes:
         return found
 
     def close(self) -> None:
+        """At shutdown: queued SDK calls are cancelled, then every built store closed."""
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for route in self.routes.values():
+            route.close()

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from api.deps import Services, Tenant
+from api.responses import ClosingStreamingResponse
 from api.schemas.errors import AUTHENTICATED, error_responses
 from api.schemas.storage import (
     DeletedObject,
@@ -132,14 +133,14 @@ async def get_object(
     info = download.info
 
     async def chunks() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                chunk = await _blocking(services, next, download.chunks, None)
-                if chunk is None:
-                    return
-                yield chunk
-        finally:
-            await _blocking(services, download.close)
+        while True:
+            chunk = await _blocking(services, next, download.chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    async def close() -> None:
+        await _blocking(services, download.close)
 
     headers = {
         # Set as stored: Starlette's media_type would append a charset to text types.
@@ -147,7 +148,7 @@ async def get_object(
         "content-length": str(info.size),
         "etag": f'"{info.etag}"',
     }
-    return StreamingResponse(chunks(), headers=headers)
+    return ClosingStreamingResponse(chunks(), headers, on_close=close)
 
 
 @router.get("/{route}/list/{bucket}", response_model=ObjectList, responses=_ERRORS)

@@ -165,6 +165,9 @@ class AzureBlobStore:
         blob = self.service.get_blob_client(container=bucket, blob=key)
         self._call("delete", blob.delete_blob)
 
+    def close(self) -> None:
+        self.service.close()
+
     def presign(self, bucket: str, key: str, operation: Operation, ttl: int) -> str:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 

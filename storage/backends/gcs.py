@@ -152,6 +152,9 @@ class GcsStore:
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete", self.client.bucket(bucket).delete_blob, key, timeout=self.timeout)
 
+    def close(self) -> None:
+        self.client.close()
+
     def presign(self, bucket: str, key: str, operation: Operation, ttl: int) -> str:
         import google.auth.credentials
         import google.auth.transport.requests

@@ -225,6 +225,9 @@ class S3Store:
         self.head(bucket, key)
         self._call("delete", self.client.delete_object, Bucket=bucket, Key=key)
 
+    def close(self) -> None:
+        self.client.close()
+
     def presign(self, bucket: str, key: str, operation: Operation, ttl: int) -> str:
         method = "get_object" if operation is Operation.GET else "put_object"
         url: str = self._call(
