@@ -14,7 +14,7 @@ from rich.table import Table
 
 from cli.demo_rag import LABEL as RAG_LABEL
 from cli.demo_rag import PROVIDER as RAG_PROVIDER
-from cli.demo_rag import RagStepFailed, prepare_rag_job
+from cli.demo_rag import RagStepFailed, judged, prepare_rag_job
 from cli.origins import Origin
 from emulator.directives import directive
 from gateway.queues import TOOLS_QUEUE
@@ -198,7 +198,7 @@ def _run_rag(client: httpx.Client, on_wait: Callable[[], None]) -> dict[str, Any
         return {"status": "failed", "error": {"message": str(exc)}}
     except (httpx.HTTPError, ValueError) as exc:
         return {"status": "error", "error": {"message": f"{type(exc).__name__}: {exc}"}}
-    return _run_job(client, body, on_wait)
+    return judged(_run_job(client, body, on_wait))
 
 
 def _terminal(job: dict[str, Any]) -> bool:
@@ -208,7 +208,8 @@ def _terminal(job: dict[str, Any]) -> bool:
 def _reply(done: dict[str, Any]) -> str:
     result = done.get("result") or {}
     return str(
-        (result.get("message") or {}).get("content")
+        done.get("display")
+        or (result.get("message") or {}).get("content")
         or result.get("output")
         or _enhancement_summary(result)
         or (done.get("error") or {}).get("message", "")

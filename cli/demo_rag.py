@@ -11,10 +11,11 @@ import httpx
 ROUTE = "local"
 BUCKET = "rag-docs"
 KEY = "demo/retry-guide.md"
+CODE_WORD = "BLUE-HERON"
 DOCUMENT = (
     "# Retry guide\n\n"
     "A provider's 429 is retried after its retry-after header, with jittered backoff.\n"
-    "The code word of this guide is BLUE-HERON.\n"
+    f"The code word of this guide is {CODE_WORD}.\n"
 )
 QUESTION = "What is the code word of the guide?"
 LABEL = "rag: upload → presign → ask"
@@ -57,3 +58,15 @@ def _message(response: httpx.Response) -> str:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return response.text[:200]
+
+
+def judged(done: dict[str, Any]) -> dict[str, Any]:
+    """The job as the demo's row shows it: an answer without the code word did not read
+    the document (a real model answers with it; the emulator echoes the prompt, which
+    holds the document only if the worker fetched it), so the row fails."""
+    if done.get("status") != "succeeded":
+        return done
+    content = str(((done.get("result") or {}).get("message") or {}).get("content") or "")
+    if CODE_WORD not in content:
+        return {**done, "status": "failed", "error": {"message": "the answer lacks the document"}}
+    return {**done, "display": f"answer names {CODE_WORD} (read from the document)"}

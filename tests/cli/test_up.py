@@ -74,6 +74,7 @@ def test_up_runs_a_demo_job_per_instance_and_reports_a_failing_real_one(tmp_path
     assert "gpt-4o-mini + search_corpus" in rows and "tool get_chunk" in rows
     # The storage seed's three steps on the local store moto stands in for: the model's
     # answer comes from the uploaded document, which only the worker's fetch can have read.
+    assert rows[RAG_LABEL][2] == "succeeded", output[-3000:]
     assert "BLUE-HERON" in rows[RAG_LABEL][3], output[-3000:]
     # Flower's generated login: in a 0600 file of the state dir, and the output (a pipe
     # here, as a log file would be) names the file, never the password.
