@@ -1,9 +1,16 @@
-"""Prometheus metrics for the API process, on a registry of its own (no global default)."""
+"""Prometheus metrics for the API process, on a registry of its own (no global default).
+
+Two kinds on one ``/metrics``: this process's HTTP layer (counters and histograms kept in
+memory, so per process: with several uvicorn workers a scrape sees the one that answered;
+docs/observability.md), and the cluster-wide gauges (``api.cluster_metrics``), read from
+Redis at scrape time, so every process reports the same ones."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from api.cluster_metrics import ClusterMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 
@@ -11,8 +18,11 @@ __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 class ApiMetrics:
     """Request and job counters; labels are bounded (route templates, not raw paths)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cluster: ClusterMetrics | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.cluster = cluster
+        if cluster is not None:
+            self.registry.register(cluster)
         self.requests = Counter(
             "llm_gateway_http_requests_total",
             "HTTP requests by route template and status",
@@ -40,5 +50,10 @@ class ApiMetrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
-    def render(self) -> bytes:
+    async def render(self) -> bytes:
+        """The exposition, with the cluster figures read just now."""
+        if self.cluster is not None:
+            await self.cluster.refresh()
+        # No await between the read and the rendering: a concurrent scrape cannot swap the
+        # snapshot in between.
         return generate_latest(self.registry)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from api.cluster_metrics import ClusterMetrics
 from api.metrics import ApiMetrics
 from gateway.offload import Offload
 from gateway.outbound import OutboundPolicy
@@ -113,7 +114,9 @@ class ApiServices:
         batch_submitter = BatchSubmitter(
             submitter, batches, outbound, secrets, settings.batch_max_documents
         )
-        metrics = ApiMetrics()
+        metrics = ApiMetrics(
+            ClusterMetrics(redis, providers.instances.values(), settings.worker_heartbeat_seconds)
+        )
         metrics.waiters.set_function(lambda: hub.waiter_count)
         return cls(
             settings,

@@ -153,9 +153,13 @@ class LocalStack:
         queues = {inst.name: inst.queue for inst in providers.instances.values()}
         queues["tools"] = TOOLS_QUEUE
         queues["webhooks"] = WEBHOOKS_QUEUE
+        # With LLM_GATEWAY_WORKER_METRICS_PORT set, each worker gets a port of its own: that
+        # port, then +1, +2, ... in the order started (docs/observability.md).
+        slot = 0
         for name, queue in queues.items():
             for index in range(self.worker_processes):
-                self._spawn_worker(name, queue, index, settings)
+                self._spawn_worker(name, queue, index, settings, slot)
+                slot += 1
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
         if self.flower_login:  # after the workers, so its first inspection finds them
             self._spawn_flower(self.flower_login.login)
@@ -176,13 +180,18 @@ class LocalStack:
         origins = instance_origins(providers, self.emulator_url)
         self.console.print(describe_origins(providers, origins), highlight=False)
 
-    def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
+    def _spawn_worker(
+        self, name: str, queue: str, index: int, settings: Settings, slot: int
+    ) -> None:
         node = f"{name}-{index}@%h" if index else f"{name}@%h"
         concurrency = self.worker_concurrency or settings.worker_concurrency
+        port = settings.worker_metrics_port
+        metrics = {"LLM_GATEWAY_WORKER_METRICS_PORT": str(port + slot)} if port else {}
         self._spawn(
             f"worker {queue} #{index}",
             [sys.executable, "-m", "cli", "worker", "--queues", queue, "--name", node,
              "--concurrency", str(concurrency)],
+            metrics,
         )  # fmt: skip
 
     def _spawn_flower(self, login: str) -> None:
