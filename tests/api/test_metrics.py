@@ -170,3 +170,33 @@ def test_a_worker_serves_provider_call_metrics_on_its_port(
     assert samples[("llm_gateway_limiter_wait_seconds_count", "instance=standby")] >= 1
     # The job id never becomes a label.
     assert job_id not in httpx.get(f"{metered_worker}/metrics").text
+
+
+def test_a_worker_counts_provider_errors_retries_and_time_to_first_token(
+    metered_worker: str, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    emulator.script({"status": 500})  # the first call fails; the retry succeeds
+    assert wait_done(client_a, submit(client_a, "standby-model"))["status"] == "succeeded"
+    request = {
+        "model": "standby-model",
+        "messages": [{"role": "user", "content": "stream it"}],
+        "stream": True,
+    }
+    response = client_a.post("/v1/jobs", json={"type": "completion", "request": request})
+    assert response.status_code == 202, response.text
+    assert wait_done(client_a, str(response.json()["id"]))["status"] == "succeeded"
+
+    samples = scrape(metered_worker)
+    errors = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "llm_gateway_provider_errors_total" and "instance=standby" in labels
+    }
+    assert sum(errors.values()) == 1, errors
+    assert samples[("llm_gateway_provider_retries_total", "instance=standby")] == 1
+    failed = "instance=standby,model=standby-model,outcome=error"
+    assert samples[("llm_gateway_provider_call_seconds_count", failed)] == 1
+    ok = "instance=standby,model=standby-model,outcome=ok"
+    assert samples[("llm_gateway_provider_call_seconds_count", ok)] == 2
+    ttft = ("llm_gateway_time_to_first_token_seconds_count", "instance=standby,model=standby-model")
+    assert samples[ttft] == 1
