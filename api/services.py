@@ -115,9 +115,9 @@ class ApiServices:
             submitter, batches, outbound, secrets, settings.batch_max_documents
         )
         metrics = ApiMetrics(
-            ClusterMetrics(redis, providers.instances.values(), settings.worker_heartbeat_seconds)
+            ClusterMetrics(redis, providers.instances.values(), settings.worker_heartbeat_seconds),
+            waiter_count=lambda: hub.waiter_count,
         )
-        metrics.waiters.set_function(lambda: hub.waiter_count)
         return cls(
             settings,
             redis,
@@ -148,3 +148,4 @@ class ApiServices:
         await self.redis.aclose()
         self.offload.close()
         self.storage.close()
+        self.metrics.close()

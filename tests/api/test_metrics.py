@@ -4,6 +4,7 @@ letters), the token that can protect it, and a worker's own metrics port."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -200,3 +201,33 @@ def test_a_worker_counts_provider_errors_retries_and_time_to_first_token(
     assert samples[("llm_gateway_provider_call_seconds_count", ok)] == 2
     ttft = ("llm_gateway_time_to_first_token_seconds_count", "instance=standby,model=standby-model")
     assert samples[ttft] == 1
+
+
+@pytest.fixture(scope="module")
+def two_process_api(stack: Stack) -> Iterator[str]:
+    """``llm-gateway api --workers 2``: two uvicorn processes behind one port."""
+    port = free_port()
+    name = "api-two-processes"
+    stack.spawn(name, [sys.executable, "-m", "cli", "api", "--port", str(port), "--workers", "2"])
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{url}/health"), 60, name)
+    yield url
+    stack.stop_process(name)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_several_api_processes_report_their_requests_together(two_process_api: str) -> None:
+    health = ("llm_gateway_http_requests_total", "method=GET,route=/health,status=200")
+    before = scrape(two_process_api).get(health, 0)
+    for _ in range(40):  # a connection each: the kernel spreads them over both processes
+        assert httpx.get(f"{two_process_api}/health").status_code == 200
+    # Whichever process answers a scrape, it counts every process's requests.
+    counts = [scrape(two_process_api).get(health, 0) for _ in range(8)]
+    assert all(count >= before + 40 for count in counts), (before, counts)
+    assert ("llm_gateway_backlog", "instance=openai") in scrape(two_process_api)
