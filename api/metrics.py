@@ -1,18 +1,49 @@
-"""Prometheus metrics for the API process, on a registry of its own (no global default)."""
+"""Prometheus metrics for the API process, on a registry of its own (no global default).
+
+Two kinds on one ``/metrics``: this process's HTTP layer, and the cluster-wide gauges
+(``api.cluster_metrics``), read from Redis at scrape time, so every process reports the
+same ones.
+
+Several API processes behind one port (``llm-gateway api --workers N``) share their HTTP
+metrics through prometheus-client's multiprocess mode: the command points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory, each process keeps its values in files
+there, and a scrape of any one of them sums every process's (docs/observability.md)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-__all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
+from api.cluster_metrics import ClusterMetrics
+
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_DIR_VARIABLE", "ApiMetrics"]
+
+# prometheus-client's switch into multiprocess mode (read when it is imported).
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class ApiMetrics:
     """Request and job counters; labels are bounded (route templates, not raw paths)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, cluster: ClusterMetrics | None = None, waiter_count: Callable[[], int] = lambda: 0
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.cluster = cluster
+        self._waiter_count = waiter_count
+        multiproc_dir = os.environ.get(MULTIPROC_DIR_VARIABLE)
+        # What a scrape renders: this registry, or, with several processes, every process's
+        # values from their files plus the cluster gauges.
+        self._exposed = self.registry
+        if multiproc_dir:
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=multiproc_dir)  # type: ignore[no-untyped-call]
+        if cluster is not None:
+            self._exposed.register(cluster)
         self.requests = Counter(
             "llm_gateway_http_requests_total",
             "HTTP requests by route template and status",
@@ -33,12 +64,33 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.waiters = Gauge(
-            "llm_gateway_waiters", "Clients currently waiting on a job", registry=self.registry
+            "llm_gateway_waiters",
+            "Clients currently waiting on a job",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
+        self._multiprocess = bool(multiproc_dir)
+        if not self._multiprocess:
+            self.waiters.set_function(waiter_count)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+        if self._multiprocess:
+            # A callback cannot be read from another process's files: the value is written
+            # as each request ends (a waiter's own request ends right after it stops waiting).
+            self.waiters.set(self._waiter_count())
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def close(self) -> None:
+        """At this process's exit: with several processes, its live gauge (waiters) leaves
+        the sum."""
+        if self._multiprocess:
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+    async def render(self) -> bytes:
+        """The exposition, with the cluster figures read just now."""
+        if self.cluster is not None:
+            await self.cluster.refresh()
+        # No await between the read and the rendering: a concurrent scrape cannot swap the
+        # snapshot in between.
+        return generate_latest(self._exposed)

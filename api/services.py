@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from api.cluster_metrics import ClusterMetrics
 from api.metrics import ApiMetrics
 from gateway.offload import Offload
 from gateway.outbound import OutboundPolicy
@@ -113,8 +114,10 @@ class ApiServices:
         batch_submitter = BatchSubmitter(
             submitter, batches, outbound, secrets, settings.batch_max_documents
         )
-        metrics = ApiMetrics()
-        metrics.waiters.set_function(lambda: hub.waiter_count)
+        metrics = ApiMetrics(
+            ClusterMetrics(redis, providers.instances.values(), settings.worker_heartbeat_seconds),
+            waiter_count=lambda: hub.waiter_count,
+        )
         return cls(
             settings,
             redis,
@@ -145,3 +148,4 @@ class ApiServices:
         await self.redis.aclose()
         self.offload.close()
         self.storage.close()
+        self.metrics.close()

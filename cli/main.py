@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
 import typer
@@ -112,15 +115,34 @@ def api(
     _checked(settings.check_auth_configured)
     _checked(lambda: load_providers(settings.providers_file))
     _checked(lambda: load_storage(settings.storage_file))
-    uvicorn.run(
-        "api.main:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
+    with _shared_metrics(workers):
+        uvicorn.run(
+            "api.main:app",
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several API processes, a fresh directory for their shared metrics (so a scrape
+    of any one sums them all, ``api.metrics``), removed when they stop. A directory given
+    in ``PROMETHEUS_MULTIPROC_DIR`` is used as is: its owner cleans it."""
+    from api.metrics import MULTIPROC_DIR_VARIABLE
+
+    if workers <= 1 or os.environ.get(MULTIPROC_DIR_VARIABLE):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="llm-gateway-metrics-") as directory:
+        os.environ[MULTIPROC_DIR_VARIABLE] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_DIR_VARIABLE]
 
 
 @_command

@@ -162,9 +162,13 @@ class LocalStack:
         queues = {inst.name: inst.queue for inst in providers.instances.values()}
         queues["tools"] = TOOLS_QUEUE
         queues["webhooks"] = WEBHOOKS_QUEUE
+        # With LLM_GATEWAY_WORKER_METRICS_PORT set, each worker gets a port of its own: that
+        # port, then +1, +2, ... in the order started (docs/observability.md).
+        slot = 0
         for name, queue in queues.items():
             for index in range(self.worker_processes):
-                self._spawn_worker(name, queue, index, settings)
+                self._spawn_worker(name, queue, index, settings, slot)
+                slot += 1
         self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
         if self.flower_login:  # after the workers, so its first inspection finds them
             self._spawn_flower(self.flower_login.login)
@@ -217,13 +221,18 @@ class LocalStack:
             except RuntimeError:
                 pass  # not listening yet: the next tick tries again
 
-    def _spawn_worker(self, name: str, queue: str, index: int, settings: Settings) -> None:
+    def _spawn_worker(
+        self, name: str, queue: str, index: int, settings: Settings, slot: int
+    ) -> None:
         node = f"{name}-{index}@%h" if index else f"{name}@%h"
         concurrency = self.worker_concurrency or settings.worker_concurrency
+        port = settings.worker_metrics_port
+        metrics = {"LLM_GATEWAY_WORKER_METRICS_PORT": str(port + slot)} if port else {}
         self._spawn(
             f"worker {queue} #{index}",
             [sys.executable, "-m", "cli", "worker", "--queues", queue, "--name", node,
              "--concurrency", str(concurrency)],
+            metrics,
         )  # fmt: skip
 
     def _spawn_flower(self, login: str) -> None:

@@ -47,7 +47,10 @@ class Settings(BaseSettings):
         default="local", description="The tenant of every request while auth is disabled."
     )
 
-    host: str = Field(default="127.0.0.1", description="The API's bind address.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="The API's bind address, and that of a worker's metrics port.",
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="The API's port.")
     max_body_bytes: int = Field(
         default=1_048_576,
@@ -154,6 +157,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Worker presence heartbeat; `/health/ready` counts workers seen in the "
         "last three periods.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, the API's `/metrics` answers only requests bearing "
+        "`Authorization: Bearer <token>` (401 otherwise); unset, it is open "
+        "(docs/observability.md).",
+    )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Each worker process serves its own Prometheus metrics (provider call "
+        "latency, retries, limiter waits) on this port; 0 = off. Several workers on one host "
+        "need a port each (`llm-gateway up` gives its workers this port, +1, +2, ...).",
     )
     instance_state_refresh_seconds: float = Field(
         default=1.0,

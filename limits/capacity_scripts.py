@@ -13,6 +13,11 @@ Keys of one instance (``keys.limit(instance, part)``), in the order every script
 8. ``waiting:n`` hash: job id → tokens it will ask for.
 9. ``cooldown``  string with a TTL, set on a provider 429.
 10. circuit hash (``keys.circuit``): state, failures, until (ms).
+
+Beside them, ``deferred`` (zset: job id → when due, ms) indexes the instance's jobs in the
+shared deferred set, so a metrics scrape counts its backlog with one ``ZCARD``
+(``api.cluster_metrics``). ``requeue.lua`` adds to it, ``pump.lua`` and ``release.lua``
+remove from it as they take jobs out of the deferred set.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from wsgiref.simple_server import WSGIServer
 
 import structlog
+from prometheus_client import start_http_server
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -40,6 +42,7 @@ from tasks.kinds.embedding import EmbeddingKind
 from tasks.kinds.enhancement.pipeline import EnhancementRunner
 from tasks.kinds.token_count import TokenCountKind
 from tasks.kinds.tool import ToolKind
+from tasks.loops.call_metrics import CallMetrics
 from tasks.loops.fallbacks import FallbackPlanner
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
 from tasks.loops.runner import LoopRunner
@@ -88,6 +91,9 @@ class WorkerRuntime:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.in_flight = InFlight()
+        # Served on ``worker_metrics_port`` from ``start`` (none if 0).
+        self.metrics = CallMetrics()
+        self._metrics_server: WSGIServer | None = None
         self.store = SyncJobStore(
             self.redis, settings.job_lease_seconds, settings.stream_max_events
         )
@@ -110,6 +116,7 @@ class WorkerRuntime:
             planner=FallbackPlanner(self.providers, lambda: self.unavailable),
             in_flight=self.in_flight,
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
+            metrics=self.metrics,
         )
         self.outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
         self.storage = StorageRoutes.from_config(load_storage(settings.storage_file), threads=1)
@@ -211,7 +218,22 @@ class WorkerRuntime:
         member = keys.worker_member(hostname, served)
         self._spawn("worker-heartbeat", lambda: self._heartbeat(member))
         self._spawn("worker-upkeep", self._upkeep)
+        self._serve_metrics()
         return disabled
+
+    def _serve_metrics(self) -> None:
+        """This process's metrics on ``worker_metrics_port``. A port already taken (two
+        workers on one host given the same one) is logged, not fatal: jobs matter more."""
+        port = self.settings.worker_metrics_port
+        if not port:
+            return
+        try:
+            server, _ = start_http_server(port, self.settings.host, self.metrics.registry)
+        except OSError as exc:
+            log.error("worker_metrics_port_unavailable", port=port, error=str(exc))
+            return
+        self._metrics_server = server
+        log.info("worker_metrics_serving", port=port)
 
     def _enable_instances(self, queues: list[str]) -> list[str]:
         """Build the provider clients this worker will use now, not on its first job (the
@@ -298,6 +320,9 @@ class WorkerRuntime:
 
     def close(self) -> None:
         self._stop.set()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         for thread in self._threads:
             thread.join(timeout=2)
         for client in self._clients.values():

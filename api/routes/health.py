@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 
 from api.deps import Services
@@ -12,6 +13,7 @@ from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import FastJSONResponse
 from api.schemas import Health, Readiness, RedisDown
 from gateway import keys
+from gateway.errors import AuthenticationFailed
 from gateway.queues import TOOLS_QUEUE, WEBHOOKS_QUEUE
 
 router = APIRouter(tags=["health"])
@@ -24,9 +26,21 @@ async def health() -> Health:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(services: Services) -> Response:
-    """Prometheus exposition for this API process."""
-    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(services: Services, request: Request) -> Response:
+    """Prometheus exposition: this API process's HTTP metrics and the cluster-wide gauges
+    (docs/observability.md). Behind a bearer token when ``LLM_GATEWAY_METRICS_TOKEN`` is set."""
+    token = services.settings.metrics_token
+    # An empty token is no token: it must not let an empty bearer through.
+    if token is not None and token.get_secret_value():
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected
+        ):
+            raise AuthenticationFailed(
+                "/metrics needs the metrics token: send Authorization: Bearer <token>"
+            )
+    return Response(await services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(

@@ -55,7 +55,9 @@ if freed and conc > 0 and state == 'closed' and redis.call('PTTL', KEYS[9]) <= 0
     if #ids == 0 then break end
     start = start + #ids
     for _, id in ipairs(ids) do
-      local m = redis.call('HMGET', job_key(id), 'status', 'message', 'message_key')
+      local m = redis.call('HMGET', job_key(id), 'status', 'message', 'message_key', 'provider')
+      -- Leaving the deferred set means leaving its instance's index of it (requeue.lua).
+      if m[4] then redis.call('ZREM', limit_key(m[4], 'deferred'), id) end
       if m[1] ~= 'queued' and m[1] ~= 'running' then
         redis.call('ZREM', KEYS[6], id)
         redis.call('ZREM', KEYS[7], id)

@@ -36,7 +36,8 @@ from tasks.jobs.in_flight import InFlight
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus
 from tasks.jobs.sync_store import SyncJobStore
-from tasks.loops.fallbacks import FallbackPlanner, RouteState
+from tasks.loops.call_metrics import CallMetrics
+from tasks.loops.fallbacks import Candidate, FallbackPlanner, RouteState
 from tasks.loops.streamed_calls import LeaseLost, StreamedCall
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,8 @@ class ModelCalls:
     # How long a job may sleep in its worker slot for capacity before handing it back.
     wait_in_slot_seconds: float = 0.5
     messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
+    # This process's call metrics (served on the worker's metrics port, if any).
+    metrics: CallMetrics = field(default_factory=CallMetrics)
 
     def call(
         self,
@@ -112,11 +115,13 @@ class ModelCalls:
         admission = self._admit(job, token, instance, request, route, spent, tokens)
         if admission is None:
             return None
-        started = time.perf_counter()
+        started = calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
+                model = route.current.model
+                calling = time.perf_counter()
                 if stream:
                     response = StreamedCall(self.store).run(
                         job.id,
@@ -126,9 +131,11 @@ class ModelCalls:
                         attempt=job.attempts + 1,
                         turn=turn,
                         instance=instance.name,
+                        first_event=lambda s: self.metrics.first_token(instance, model, s),
                     )
                 else:
                     response = provider.complete(request)
+                self.metrics.call(instance, model, "ok", time.perf_counter() - calling)
                 self._paid(job, route, instance, response)
             except LeaseLost:
                 # Cancelled or taken over mid-stream: what was used is unknown, so the
@@ -137,6 +144,7 @@ class ModelCalls:
                 log.info("stream_stopped", reason="the job is no longer this worker's")
                 return None
             except ProviderError as exc:
+                self._observe_failure(instance, route, exc, calling)
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, request, exc, spent)
                 return None
@@ -162,14 +170,19 @@ class ModelCalls:
         admission = self._admit(job, token, instance, request, route, None, tokens)
         if admission is None:
             return None
-        started = time.perf_counter()
+        started = calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
+                calling = time.perf_counter()
                 response = provider.embed(request)
+                self.metrics.call(
+                    instance, route.current.model, "ok", time.perf_counter() - calling
+                )
                 self._paid(job, route, instance, response)
             except ProviderError as exc:
+                self._observe_failure(instance, route, exc, calling)
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, request, exc, None)
                 return None
@@ -193,12 +206,18 @@ class ModelCalls:
         admission = self._admit(job, token, instance, request, route, None, 1)
         if admission is None:
             return None
+        calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
+                calling = time.perf_counter()
                 counted = counter.count_tokens(request)
+                self.metrics.call(
+                    instance, route.current.model, "ok", time.perf_counter() - calling
+                )
             except ProviderError as exc:
+                self._observe_failure(instance, route, exc, calling)
                 self._release_failed(instance, admission, exc)
                 self._provider_failed(job, token, route, request, exc, None)
                 return None
@@ -254,23 +273,27 @@ class ModelCalls:
         """Capacity for one call (``tokens`` reserved), or None once the job has been
         handed back."""
         order = wait_order(job.priority, job.created_at)
-        deadline = time.monotonic() + self.wait_in_slot_seconds
+        entered = time.monotonic()
+        deadline = entered + self.wait_in_slot_seconds
         while True:
             try:
                 verdict = self.capacity.acquire(instance, job.id, order, tokens)
             except RequestTooLarge as exc:
+                self.metrics.limiter_rejections.labels(instance.name, "too_large").inc()
                 # This instance can never take it; another candidate may.
                 fallback = self.planner.next_untried(route, request)
                 if fallback is None:
                     raise InvalidRequest(str(exc)) from None
-                self.move(job, token, route.moved_to(fallback), delay=0, failures=0)
+                self._fall_back(job, token, route, fallback, failures=0)
                 return None
             if isinstance(verdict, Admission):
+                self.metrics.limiter_wait.labels(instance.name).observe(time.monotonic() - entered)
                 return verdict
+            self.metrics.limiter_rejections.labels(instance.name, verdict.reason).inc()
             if verdict.reason in ("cooldown", "circuit_open", "circuit_probing"):
                 fallback = self.planner.next_untried(route, request)
                 if fallback is not None:
-                    self.move(job, token, route.moved_to(fallback), delay=0, failures=0)
+                    self._fall_back(job, token, route, fallback, failures=0)
                     log.info("fallback_used", reason=verdict.reason, to=fallback.instance)
                     return None
             if verdict.reason == "circuit_open":
@@ -285,6 +308,8 @@ class ModelCalls:
                 time.sleep(verdict.seconds)
                 continue
             self.store.requeue(job.id, token, delay_seconds=verdict.seconds)
+            waited = time.monotonic() - entered
+            self.metrics.limiter_wait.labels(instance.name).observe(waited + verdict.seconds)
             log.info("capacity_wait", reason=verdict.reason, wait=round(verdict.seconds, 3))
             return None
 
@@ -315,7 +340,7 @@ class ModelCalls:
             return
         fallback = self.planner.next_untried(route, request)
         if fallback is not None:
-            self.move(job, token, route.moved_to(fallback), delay=0, failures=1)
+            self._fall_back(job, token, route, fallback, failures=1)
             log.warning("fallback_used", error=exc.error_type, to=fallback.instance)
             return
         self._retry_or_fail(job, token, route, exc, exc.retry_after, spent)
@@ -339,10 +364,25 @@ class ModelCalls:
             self.fail(job, token, error, failures=1, fields=spent)
             return
         delay = self.retry.delay(attempt, wait)
+        self.metrics.retries.labels(route.current.instance).inc()
         log.warning(
             "provider_retry", error=exc.error_type, attempt=attempt, retry_in=round(delay, 3)
         )
         self.move(job, token, self.planner.restarted(route), delay=delay, failures=1)
+
+    def _observe_failure(
+        self, instance: InstanceConfig, route: RouteState, exc: ProviderError, started: float
+    ) -> None:
+        outcome = "rate_limited" if isinstance(exc, ProviderRateLimited) else "error"
+        self.metrics.call(instance, route.current.model, outcome, time.perf_counter() - started)
+        self.metrics.errors.labels(instance.name, exc.error_type).inc()
+
+    def _fall_back(
+        self, job: JobRecord, token: str, route: RouteState, to: Candidate, *, failures: int
+    ) -> None:
+        """Move the job to fallback ``to`` now."""
+        self.metrics.fallbacks.labels(route.current.instance, to.instance).inc()
+        self.move(job, token, route.moved_to(to), delay=0, failures=failures)
 
     def move(
         self, job: JobRecord, token: str, route: RouteState, *, delay: float, failures: int

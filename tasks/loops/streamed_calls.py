@@ -12,6 +12,8 @@ which also closes the provider's stream so the provider stops generating.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.errors import ProviderError, ProviderUnavailable, StreamInterrupted
@@ -42,18 +44,23 @@ class StreamedCall:
         attempt: int,
         turn: int,
         instance: str,
+        first_event: Callable[[float], None] | None = None,
     ) -> ChatResponse:
         """The assembled reply. Raises the provider's ``ProviderError`` when it fails before
         any output was streamed (retried or moved as usual), ``StreamInterrupted`` when it
-        fails after, and ``LeaseLost`` when the job stopped being ours."""
+        fails after, and ``LeaseLost`` when the job stopped being ours. ``first_event`` is
+        told the seconds from the call to the provider's first event (time to first token)."""
         assembler = StreamAssembler(model=request.model)
         # The attempt marker goes out with the first event: a call that fails before
         # producing anything leaves no trace in the stream.
         pending = [stream.encode(stream.attempt_event(attempt, turn, instance))]
         delivered = 0
+        started = time.perf_counter()
         events = provider.stream(request)
         try:
             for event in events:
+                if first_event is not None and delivered == 0 and len(pending) == 1:
+                    first_event(time.perf_counter() - started)
                 assembler.add(event)
                 pending.append(stream.encode(stream.provider_event(event)))
                 if not self.store.append_stream(job_id, token, pending):

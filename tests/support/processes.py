@@ -201,7 +201,13 @@ class Stack:
         if process is not None:
             process.stop()
 
-    def start_worker(self, name: str, queues: str, concurrency: int = 16) -> Process:
+    def start_worker(
+        self,
+        name: str,
+        queues: str,
+        concurrency: int = 16,
+        extra_env: dict[str, str] | None = None,
+    ) -> Process:
         process = self.spawn(
             name,
             [
@@ -216,6 +222,7 @@ class Stack:
                 "--concurrency",
                 str(concurrency),
             ],
+            extra_env,
         )
         client = redis.Redis.from_url(self.redis.url)
         wait_until(

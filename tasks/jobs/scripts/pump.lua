@@ -9,6 +9,7 @@ for i = #due, 1, -1 do
   local id = due[i]
   redis.call('ZREM', KEYS[1], id)
   local m = redis.call('HMGET', job_key(id), 'status', 'message', 'message_key', 'provider')
+  if m[4] then redis.call('ZREM', limit_key(m[4], 'deferred'), id) end
   if m[1] == 'queued' and m[2] and m[3] then
     redis.call('RPUSH', m[3], m[2])
   elseif m[4] then
