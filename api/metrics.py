@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from api.usage_metrics import UsageCollector
+
 __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 
 
@@ -32,6 +34,9 @@ class ApiMetrics:
             ["type", "provider"],
             registry=self.registry,
         )
+        # Cluster-wide usage counters from Redis (``refresh`` before ``render``).
+        self.usage = UsageCollector()
+        self.registry.register(self.usage)
         self.waiters = Gauge(
             "llm_gateway_waiters", "Clients currently waiting on a job", registry=self.registry
         )

@@ -85,7 +85,10 @@ class WorkerRuntime:
         self._threads: list[threading.Thread] = []
         self.in_flight = InFlight()
         self.store = SyncJobStore(
-            self.redis, settings.job_lease_seconds, settings.stream_max_events
+            self.redis,
+            settings.job_lease_seconds,
+            settings.stream_max_events,
+            usage_retention_seconds=settings.usage_retention_days * 86400,
         )
         self.capacity = ProviderCapacity(
             self.redis,

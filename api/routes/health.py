@@ -25,7 +25,8 @@ async def health() -> Health:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(services: Services) -> Response:
-    """Prometheus exposition for this API process."""
+    """Prometheus exposition for this API process, with the cluster-wide usage counters."""
+    await services.metrics.usage.refresh(services.redis)
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

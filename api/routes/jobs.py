@@ -12,7 +12,7 @@ from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
-from api.schemas.errors import AUTHENTICATED, WITH_BODY
+from api.schemas.errors import ADMISSION, AUTHENTICATED, WITH_BODY
 from api.services import ApiServices
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=BodyRoute)
     response_model=Job,
     responses={
         200: {"model": Job, "description": "The job an earlier submission with this key made."},
-        **error_responses(*WITH_BODY, 404, 409),
+        **error_responses(*WITH_BODY, *ADMISSION, 404, 409),
     },
 )
 async def submit_job(
