@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import structlog
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from tasks.usage.counters import UsageCounters, read_counters
+
+log = structlog.get_logger(__name__)
 
 
 class UsageCollector(Collector):
@@ -23,7 +27,12 @@ class UsageCollector(Collector):
         self._counters = UsageCounters()
 
     async def refresh(self, redis: Redis) -> None:
-        self._counters = await read_counters(redis)
+        """Read the counters; with Redis unreachable keep the last ones read, so the
+        process's own metrics are still served (a scrape must not fail with Redis)."""
+        try:
+            self._counters = await read_counters(redis)
+        except RedisError as exc:
+            log.warning("usage_counters_unavailable", error=type(exc).__name__)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         counters = self._counters
