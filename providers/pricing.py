@@ -95,6 +95,12 @@ def catalogue_price(kind: ProviderType, upstream: str, model: str) -> CatalogueP
     return None
 
 
+def load_catalogue() -> None:
+    """Read the catalogue now (a few hundred ms, once per process), so the first paid
+    reply a worker prices does not."""
+    data_snapshot.get_snapshot()
+
+
 def _find(snapshot: Any, name: str, provider_id: str | None) -> CataloguePrice | None:
     try:
         provider, found = snapshot.find_provider_model(name, None, provider_id, None)

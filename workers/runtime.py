@@ -26,6 +26,7 @@ from limits.capacity import ProviderCapacity
 from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
 from providers.instance_monitor import served_queues, unserved_instances
+from providers.pricing import load_catalogue
 from providers.registry import SdkMissing, build_provider, resolve_credentials
 from tasks.jobs.execution import JobRunner
 from tasks.jobs.in_flight import InFlight
@@ -188,6 +189,7 @@ class WorkerRuntime:
         and upkeep threads (they run until ``close``). Returns the queues of instances
         disabled for missing credentials or SDKs: the caller stops consuming them."""
         disabled = self._enable_instances(queues)
+        load_catalogue()
         self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
         self._served = frozenset(served)

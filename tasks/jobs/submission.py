@@ -140,8 +140,9 @@ class JobSubmitter:
                 accepts=lambda inst: check_request(inst, chat),
             )
             limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
-            has_price = price_for(route.instance, chat.model) is not None
-            limits.priced(has_price, route.instance.name, chat.model)
+            if limits.max_cost_usd is not None:
+                has_price = price_for(route.instance, chat.model) is not None
+                limits.priced(has_price, route.instance.name, chat.model)
             model, provider, queue = chat.model, route.instance.name, route.queue
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")
