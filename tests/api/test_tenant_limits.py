@@ -129,6 +129,22 @@ def test_rpm_is_exact_across_processes_and_answers_429_with_retry_after(
     assert (limits["rpm"], limits["tpm"], limits["daily_budget"]) == (3, 100_000, None)
 
 
+def test_a_batch_takes_one_request_a_document(
+    limited_apis: list[str], emulator: EmulatorControl
+) -> None:
+    """rpm 3, one request made: a batch of 4 documents does not fit in the 2 left (a
+    batch bigger than a minute's worth waits for a full bucket) and is refused whole."""
+    documents = [{"text": f"# Doc {i}\n\nbody\n"} for i in range(4)]
+    job = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "first"}]}
+    with _client(limited_apis[1], KEY_B) as client:
+        response = client.post("/v1/jobs", json={"type": "completion", "request": job})
+        assert response.status_code == 202
+        response = client.post("/v1/batches", json={"model": "gpt-4o-mini", "documents": documents})
+        assert response.status_code == 429, response.text
+        assert response.json()["error"]["param"] == "rpm"
+        assert client.get("/v1/batches").json()["data"] == []
+
+
 def test_a_tenant_without_limits_is_not_limited(limited_apis: list[str], stack: Stack) -> None:
     """tenant_a's budget does not apply on the session's API, which has no limits set."""
     with _client(stack.api_url, KEY_A) as client:
