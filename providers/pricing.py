@@ -4,9 +4,10 @@ package: nothing is fetched at run time), else no price (``cost_usd: null``).
 
 A catalogue price is found once per (instance type, model) and then priced per call, so
 tiered prices (Gemini and Claude above 200k input tokens) come out right. Ollama runs
-models locally: its calls cost nothing. Types the catalogue has no provider for (watsonx,
-OCI) are looked up by the model's name alone, without its ``vendor/`` or ``vendor.``
-prefix; what is still not found needs a ``prices`` entry (docs/usage-and-budgets.md).
+models locally: its calls cost nothing. A model not found on the type's provider is looked
+up on the vendor its prefix names (``cohere.command-r-plus-v1:0``), then by its bare name
+anywhere (watsonx and OCI have no provider in the catalogue); what is still not found
+needs a ``prices`` entry (docs/usage-and-budgets.md).
 """
 
 from __future__ import annotations
