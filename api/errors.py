@@ -59,10 +59,11 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
 
 async def _gateway_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, GatewayError)
+    headers = exc.headers() or None
     if is_messages_path(request.url.path):
-        return anthropic_error(exc.status_code, exc.error_type, exc.message, exc.param)
+        return anthropic_error(exc.status_code, exc.error_type, exc.message, exc.param, headers)
     body = exc.to_dict()
-    return FastJSONResponse({"error": body}, status_code=exc.status_code)
+    return FastJSONResponse({"error": body}, status_code=exc.status_code, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> FastJSONResponse:

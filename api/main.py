@@ -27,6 +27,7 @@ from api.routes import (
     sessions,
     storage,
     tools,
+    usage,
     webhooks,
 )
 from api.services import ApiServices
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
     routers = (health, jobs, job_streams, batches, chat, messages, embeddings, models, providers)
-    for module in (*routers, sessions, tools, webhooks, storage):
+    for module in (*routers, sessions, tools, webhooks, storage, usage):
         app.include_router(module.router)
     return app
 

@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from api.cluster_metrics import ClusterMetrics
+from api.usage_metrics import UsageCollector
 
 __all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_DIR_VARIABLE", "ApiMetrics"]
 
@@ -44,6 +45,10 @@ class ApiMetrics:
             MultiProcessCollector(self._exposed, path=multiproc_dir)  # type: ignore[no-untyped-call]
         if cluster is not None:
             self._exposed.register(cluster)
+        # Cluster-wide usage counters from Redis (``refresh`` before ``render``): on the
+        # exposed registry, so several processes do not each add them to a sum.
+        self.usage = UsageCollector()
+        self._exposed.register(self.usage)
         self.requests = Counter(
             "llm_gateway_http_requests_total",
             "HTTP requests by route template and status",

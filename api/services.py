@@ -27,6 +27,7 @@ from tasks.kinds.request_limits import RequestLimits
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
+from tasks.usage.admission import TenantAdmission
 from tasks.webhooks.secrets import WebhookSecrets
 from tools.circuit_scripts import CircuitScripts
 from tools.registry import ToolRegistry
@@ -109,6 +110,7 @@ class ApiServices:
             request_limits=request_limits,
             embedding_max_inputs=settings.embedding_max_inputs,
             pass_unknown_parameters=settings.pass_unknown_parameters,
+            admission=TenantAdmission(redis, settings.tenant_limits),
         )
         batches = BatchStore(redis, settings.job_ttl_seconds)
         batch_submitter = BatchSubmitter(

@@ -17,6 +17,8 @@
     │   └── ObjectNotFound (404 object_not_found)   also another tenant's object (never said)
     ├── Conflict (409 conflict)
     ├── PayloadTooLarge (413 payload_too_large)
+    ├── BudgetExceeded (402 budget_exceeded)        a tenant's daily/monthly USD budget is spent
+    ├── TenantRateLimited (429 rate_limit_exceeded) a tenant's rpm/tpm; carries retry_after
     ├── ServiceUnavailable (503 service_unavailable)
     │   └── StorageUnavailable (503 storage_unavailable)   a store unreachable or failing
     ├── JobTimeout (504 timeout)
@@ -37,6 +39,7 @@ Messages are public: they must never contain credentials or stack traces.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -55,6 +58,10 @@ class GatewayError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """The public error body: ``{"type", "message", "param"}``."""
         return {"type": self.error_type, "message": self.message, "param": self.param}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers the error calls for (``retry-after``); none by default."""
+        return {}
 
 
 class InvalidRequest(GatewayError):
@@ -159,6 +166,32 @@ class PayloadTooLarge(GatewayError):
     status_code = 413
     error_type = "payload_too_large"
     default_message = "request body too large"
+
+
+class BudgetExceeded(GatewayError):
+    """A tenant's budget is spent; ``param`` names it (``daily_budget_usd``, ...)."""
+
+    status_code = 402
+    error_type = "budget_exceeded"
+    default_message = "the tenant's budget is spent"
+
+
+class TenantRateLimited(GatewayError):
+    """A tenant's ``rpm`` or ``tpm`` (``param``); ``retry_after``: seconds until admitted."""
+
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    default_message = "the tenant's rate limit is reached"
+
+    def __init__(self, message: str, *, param: str, retry_after: float) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
 
 
 class ServiceUnavailable(GatewayError):
@@ -333,6 +366,8 @@ ERROR_TYPES: dict[str, type[GatewayError]] = {
         SessionNotFound,
         Conflict,
         PayloadTooLarge,
+        BudgetExceeded,
+        TenantRateLimited,
         ServiceUnavailable,
         JobTimeout,
         ProviderError,

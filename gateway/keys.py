@@ -126,6 +126,34 @@ WEBHOOKS_DUE = f"{PREFIX}:webhooks:due"
 WEBHOOKS_DEAD = f"{PREFIX}:webhooks:dead"
 
 
+# Hash of all-time usage counters, one field per label set (a JSON array: ``["tokens",
+# tenant, instance, model, direction]``, ``["cost", tenant, instance, model]`` in nano-USD,
+# ``["jobs", tenant, instance, model, kind, outcome]``): what ``/metrics`` exports, read in
+# one HGETALL whatever the number of days kept (``tasks.usage``).
+USAGE_COUNTERS = f"{PREFIX}:usage:counters"
+
+
+def usage_day(tenant: str, day: str) -> str:
+    """Hash of a tenant's usage on one UTC day (``YYYY-MM-DD``): totals and per model and
+    per provider instance (``tasks/usage/scripts/count_usage.lua``); expires."""
+    return f"{PREFIX}:usage:{tenant}:day:{day}"
+
+
+def usage_month(tenant: str, month: str) -> str:
+    """Hash of a tenant's usage totals in one UTC month (``YYYY-MM``): the monthly budget's."""
+    return f"{PREFIX}:usage:{tenant}:month:{month}"
+
+
+def tenant_rate(tenant: str) -> str:
+    """Hash of a tenant's rpm and tpm token buckets (``tasks/usage/scripts/bucket.lua``)."""
+    return f"{PREFIX}:tenant:{tenant}:rate"
+
+
 # The prefixes of keys a Lua script can only name as it runs, from data it reads (see
 # ``gateway/scripts/keys.lua``); ``gateway.lua`` fills them in as ``${NAME}``.
-LUA_KEY_PREFIXES = {"JOB": job(""), "BATCH": batch(""), "LIMIT": LIMIT_PREFIX}
+LUA_KEY_PREFIXES = {
+    "JOB": job(""),
+    "BATCH": batch(""),
+    "LIMIT": LIMIT_PREFIX,
+    "USAGE_COUNTERS": USAGE_COUNTERS,
+}

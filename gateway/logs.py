@@ -6,6 +6,7 @@ provider key passed to a log call by mistake is never written out.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import sys
@@ -14,7 +15,47 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEY = re.compile(r"(authorization|api[_-]?key|secret|token|password|credential)", re.I)
+# A key is split into words (``_``, ``-``, ``.``, spaces, camelCase) and judged by them, so
+# ``access_token``, ``x-api-key`` and ``clientSecret`` are masked while ``prompt_tokens``,
+# ``max_tokens`` and ``token_count`` (counts, not credentials) stay readable.
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# Words that make any key a secret's wherever they stand.
+_SECRET_WORDS = frozenset(
+    {
+        "authorization",
+        "apikey",
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "secrets",
+        "credential",
+        "credentials",
+        "signature",
+        "cookie",
+        "jwt",
+    }
+)
+# ``<x> key`` is a secret for these ``x`` (``api_key``, ``aws_secret_access_key``).
+_KEY_QUALIFIERS = frozenset({"api", "access", "private", "secret", "signing", "encryption"})
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key names a credential (its value is then masked)."""
+    words = [w.lower() for w in _WORD.findall(key)]
+    if not words:
+        return False
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    # ``token`` as the last word: ``token``, ``access_token``, ``x-session-token``.
+    if words[-1] == "token":
+        return True
+    return any(
+        word == "key" and prev in _KEY_QUALIFIERS for prev, word in itertools.pairwise(words)
+    )
+
+
 # Bearer tokens and common provider key shapes, in case one is interpolated into a message.
 _SECRET_VALUE = re.compile(r"(Bearer\s+\S+|sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,})")
 REDACTED = "[redacted]"
@@ -27,7 +68,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _redact(v, depth + 1)
+            k: REDACTED if isinstance(k, str) and is_secret_key(k) else _redact(v, depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
@@ -41,7 +82,7 @@ def redact_secrets(
     """structlog processor: mask credential-looking keys and values, nested ones and
     formatted exceptions included."""
     for key, value in list(event_dict.items()):
-        if key != "event" and _SECRET_KEY.search(key):
+        if key != "event" and is_secret_key(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _redact(value)

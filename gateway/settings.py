@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.tenant_limits import TenantLimits
+
 DEFAULT_PROVIDERS_FILE = Path(__file__).resolve().parent.parent / "config" / "providers.yaml"
 DEFAULT_TOOLS_FILE = Path(__file__).resolve().parent.parent / "config" / "tools.yaml"
 DEFAULT_STORAGE_FILE = Path(__file__).resolve().parent.parent / "config" / "storage.yaml"
@@ -282,6 +284,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Default cost budget of a tool loop, applied only where the model has a "
         "price; unset: none.",
+    )
+    tenant_limits: dict[str, TenantLimits] = Field(
+        default_factory=dict,
+        description="Per-tenant `rpm`, `tpm`, `daily_budget_usd`, `monthly_budget_usd` (each "
+        'optional), as JSON: `{"acme": {"rpm": 60, "daily_budget_usd": 5}}`; enforced across '
+        "every API process at submission (usage-and-budgets.md).",
+    )
+    usage_retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="How long a tenant's daily and monthly usage is kept in Redis.",
+    )
+    usage_max_range_days: int = Field(
+        default=366, ge=1, description="The longest `start`..`end` range `GET /v1/usage` answers."
     )
     tool_result_max_chars: int = Field(
         default=32_000,

@@ -7,5 +7,7 @@
 - ``loops/``: model turns under capacity, fallbacks, and tool loops shared by the kinds.
 - ``sessions/``, ``batches/``, ``webhooks/``: conversations, batches of enhancement jobs,
   and signed webhook deliveries.
+- ``usage/``: tenant usage and cost aggregates, the usage report and counters, and the
+  tenant rate limits and budgets checked at submission.
 - ``prompts/``: versioned prompt templates (YAML) and their loader.
 """

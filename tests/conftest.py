@@ -221,6 +221,7 @@ def _clean_job_state(request: pytest.FixtureRequest) -> Iterator[None]:
         "llmgw:session:*",
         "llmgw:batch:*",
         "llmgw:webhooks:*",
+        "llmgw:usage:*",
         "llmgw:running",
         "llmgw:deferred",
     ):

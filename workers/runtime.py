@@ -28,6 +28,7 @@ from limits.capacity import ProviderCapacity
 from providers.base import Provider
 from providers.config import ProvidersConfig, load_providers
 from providers.instance_monitor import served_queues, unserved_instances
+from providers.pricing import load_catalogue
 from providers.registry import SdkMissing, build_provider, resolve_credentials
 from storage.config import load_storage
 from storage.routes import StorageRoutes
@@ -95,7 +96,10 @@ class WorkerRuntime:
         self.metrics = CallMetrics()
         self._metrics_server: WSGIServer | None = None
         self.store = SyncJobStore(
-            self.redis, settings.job_lease_seconds, settings.stream_max_events
+            self.redis,
+            settings.job_lease_seconds,
+            settings.stream_max_events,
+            usage_retention_seconds=settings.usage_retention_days * 86400,
         )
         self.capacity = ProviderCapacity(
             self.redis,
@@ -212,6 +216,7 @@ class WorkerRuntime:
         and upkeep threads (they run until ``close``). Returns the queues of instances
         disabled for missing credentials or SDKs: the caller stops consuming them."""
         disabled = self._enable_instances(queues)
+        load_catalogue()
         self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
         self._served = frozenset(served)

@@ -19,6 +19,7 @@ PATH = "/v1/messages"
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",

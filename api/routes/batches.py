@@ -12,7 +12,7 @@ from api.body_route import BodyRoute
 from api.deps import RequestId, Services, Tenant
 from api.responses import FastJSONResponse
 from api.schemas import Batch, BatchCreate, BatchList, BatchResultLine, error_responses
-from api.schemas.errors import AUTHENTICATED, WITH_BODY
+from api.schemas.errors import ADMISSION, AUTHENTICATED, WITH_BODY
 from tasks.batches.submission import BatchSpec
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], route_class=BodyRoute)
@@ -36,7 +36,7 @@ class JsonLinesResponse(StreamingResponse):
     response_model=Batch,
     responses={
         200: {"model": Batch, "description": "The batch an earlier submission with this key made."},
-        **error_responses(*WITH_BODY, 409),
+        **error_responses(*WITH_BODY, *ADMISSION, 409),
     },
 )
 async def submit_batch(

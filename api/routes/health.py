@@ -27,8 +27,9 @@ async def health() -> Health:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(services: Services, request: Request) -> Response:
-    """Prometheus exposition: this API process's HTTP metrics and the cluster-wide gauges
-    (docs/observability.md). Behind a bearer token when ``LLM_GATEWAY_METRICS_TOKEN`` is set."""
+    """Prometheus exposition: this API process's HTTP metrics, the cluster-wide gauges and
+    usage counters (docs/observability.md). Behind a bearer token when
+    ``LLM_GATEWAY_METRICS_TOKEN`` is set."""
     token = services.settings.metrics_token
     # An empty token is no token: it must not let an empty bearer through.
     if token is not None and token.get_secret_value():
@@ -40,6 +41,7 @@ async def metrics(services: Services, request: Request) -> Response:
             raise AuthenticationFailed(
                 "/metrics needs the metrics token: send Authorization: Bearer <token>"
             )
+    await services.metrics.usage.refresh(services.redis)
     return Response(await services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

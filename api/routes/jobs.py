@@ -13,7 +13,7 @@ from api.deps import BodySize, RequestId, Services, Tenant
 from api.documents import check_documents
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
-from api.schemas.errors import AUTHENTICATED, WITH_BODY
+from api.schemas.errors import ADMISSION, AUTHENTICATED, WITH_BODY
 from api.services import ApiServices
 from gateway.errors import InvalidRequest
 from tasks.jobs.record import JobRecord, JobStatus, JobType
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=BodyRoute)
     responses={
         200: {"model": Job, "description": "The job an earlier submission with this key made."},
         # 403: a document part's bucket or key the storage access rules refuse.
-        **error_responses(*WITH_BODY, 403, 404, 409),
+        **error_responses(*WITH_BODY, *ADMISSION, 403, 404, 409),
     },
 )
 async def submit_job(

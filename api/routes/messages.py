@@ -38,11 +38,13 @@ router = APIRouter(prefix="/v1", tags=["messages"], route_class=BodyRoute)
 _MEANING = {
     400: "Invalid request (Anthropic's ``invalid_request_error``), naming the field.",
     401: "Missing or invalid API key (``x-api-key`` or ``Authorization: Bearer``).",
+    402: "A tenant budget is spent (``billing_error``; the message names it).",
     403: "A document names a bucket or key under a denied prefix (storage access rules).",
     404: "Unknown model, or a document's storage route or object.",
     409: "The job was cancelled while the caller waited.",
     413: "Request body too large.",
-    429: "The provider rate-limited the request (after the gateway's retries).",
+    429: "Rate-limited: the tenant's rpm/tpm (with ``retry-after``), or the provider's "
+    "(after the gateway's retries).",
     500: "The job failed with an internal error.",
     502: "The provider failed (after the gateway's retries).",
     503: "No worker serves the routed instance, or the job store is unavailable.",
@@ -62,7 +64,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
             "description": "The message; with ``stream`` as Anthropic's stream events.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **_errors(400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504),
+        **_errors(400, 401, 402, 403, 404, 409, 413, 429, 500, 502, 503, 504),
     },
 )
 async def create_message(
@@ -94,7 +96,7 @@ async def _stream(spec: JobSpec, services: Services, size: int) -> Response:
 @router.post(
     "/messages/count_tokens",
     response_model=MessageTokens,
-    responses=_errors(400, 401, 404, 413, 429, 500, 502, 503, 504),
+    responses=_errors(400, 401, 402, 404, 413, 429, 500, 502, 503, 504),
 )
 async def count_message_tokens(
     body: MessageTokensCount,

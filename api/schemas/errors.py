@@ -32,12 +32,14 @@ class ErrorResponse(ResponseModel):
 _MEANING = {
     400: "Invalid request: malformed JSON, unknown model, a URL that is not allowed...",
     401: "Missing or invalid API key.",
+    402: "A tenant budget is spent (type ``budget_exceeded``; ``param`` names it).",
     403: "Access denied: a storage bucket or key prefix the route does not allow.",
     404: "Not found (or another tenant's).",
     409: "Conflict: already ended, cancelled, or an idempotency key reused for another body.",
     413: "Request body too large.",
     422: "The request does not validate; ``param`` names the first offending field.",
-    429: "The provider rate-limited the request (after the gateway's retries).",
+    429: "Rate-limited: the tenant's rpm/tpm (type ``rate_limit_exceeded``, with "
+    "``retry-after``), or the provider's (after the gateway's retries).",
     500: "The job failed with an internal error.",
     502: "The provider or the tool failed (after the gateway's retries).",
     503: "The job store, a provider or a tool's service is unavailable; try again.",
@@ -49,8 +51,10 @@ _MEANING = {
 AUTHENTICATED = (401, 503)
 # ... and every route with a JSON body these: not JSON, over the size limit, not valid.
 WITH_BODY = (*AUTHENTICATED, 400, 413, 422)
+# Every route that submits work can meet the tenant's limits (``tasks.usage.admission``).
+ADMISSION = (402, 429)
 # The synchronous routes replay their job's failure with the status its error maps to.
-SYNC_JOB = (*WITH_BODY, 404, 409, 429, 500, 502, 504)
+SYNC_JOB = (*WITH_BODY, *ADMISSION, 404, 409, 500, 502, 504)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -6,3 +6,5 @@ local function job_key(id) return '${JOB}' .. id end
 local function job_stream_key(id) return '${JOB}' .. id .. ':stream' end
 local function batch_key(id) return '${BATCH}' .. id end
 local function limit_key(instance, part) return '${LIMIT}' .. instance .. ':' .. part end
+-- One fixed key, named here because every script that ends a job counts it (on_terminal).
+local function usage_counters_key() return '${USAGE_COUNTERS}' end

@@ -105,6 +105,9 @@ class BatchSubmitter:
             fingerprint=fingerprint,
         )
         try:
+            # Budgets and rpm, one request a document; each job's tokens count in tpm as
+            # its replies are paid (no estimate is lent for them).
+            await self._jobs.admit(spec.tenant, 0, requests=len(jobs))
             return await self._store.create(batch, jobs)
         except RedisError as exc:
             log.error("batch_submit_failed", batch_id=batch_id, error=type(exc).__name__)

@@ -33,7 +33,9 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
@@ -43,6 +45,23 @@ from gateway import keys
 from gateway.lua import register
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import JobStatus, encode_field
+from tasks.usage.counters import nano_usd
+
+
+@dataclass(frozen=True, slots=True)
+class PaidReply:
+    """One provider reply that was paid for: what it used and cost, and where."""
+
+    job_id: str
+    tenant: str
+    instance: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    reply_id: str
+    # When it landed (epoch seconds): the UTC day and month it is counted in.
+    at: float = field(default_factory=time.time)
 
 
 def _pairs(fields: Mapping[str, Any] | None) -> list[str]:
@@ -210,14 +229,31 @@ class JobScripts:
         {0, current status}."""
         return self._start_attempt(keys=[keys.job(job_id)], args=[token, attempt_id])
 
-    def paid_reply(
-        self, job_id: str, *, prompt_tokens: int, completion_tokens: int, cost_usd: float | None
-    ) -> Any:
-        """Add a reply's usage to what the job paid for, whatever its lease: 1, or 0 when
-        the record is gone."""
-        cost = "" if cost_usd is None else repr(cost_usd)
+    def paid_reply(self, reply: PaidReply, *, retention_seconds: int) -> Any:
+        """Add a reply's usage to what the job paid for, whoever holds it, and to its
+        tenant's usage (``tasks/usage``), once per ``reply.reply_id``: 1, or 0 when the
+        record is gone (the usage is counted all the same)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(reply.at))
+        cost = "" if reply.cost_usd is None else repr(reply.cost_usd)
         return self._paid_reply(
-            keys=[keys.job(job_id)], args=[prompt_tokens, completion_tokens, cost]
+            keys=[
+                keys.job(reply.job_id),
+                keys.usage_day(reply.tenant, day),
+                keys.usage_month(reply.tenant, day[:7]),
+                keys.USAGE_COUNTERS,
+                keys.tenant_rate(reply.tenant),
+            ],
+            args=[
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                cost,
+                reply.reply_id,
+                reply.tenant,
+                reply.instance,
+                reply.model,
+                nano_usd(reply.cost_usd),
+                retention_seconds,
+            ],
         )
 
     def stream_append(self, job_id: str, token: str, events: list[bytes], *, max_len: int) -> Any:

@@ -62,6 +62,7 @@ JOB_FIELDS = HashFields(
             "wh_attempt_count",
             "paid_prompt_tokens",
             "paid_completion_tokens",
+            "tpm_reserved",
         }
     ),
 )
@@ -113,6 +114,11 @@ class JobRecord:
     paid_prompt_tokens: int = 0
     paid_completion_tokens: int = 0
     paid_cost_usd: float | None = None
+    # Tokens the tenant's tpm bucket lent this job at submission (an estimate), traded for
+    # the real count by its first paid reply (``tasks/jobs/scripts/paid_reply.lua``).
+    tpm_reserved: int | None = None
+    # The id of the last paid reply counted: a re-sent script counts it once.
+    paid_reply_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     webhook: dict[str, Any] | None = None

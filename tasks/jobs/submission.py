@@ -16,6 +16,7 @@ from gateway.outbound import OutboundPolicy, canonical_url
 from gateway.queues import TOOLS_QUEUE
 from providers.openai_embeddings import embedding_call_from_openai
 from providers.openai_format import chat_request_from_openai
+from providers.pricing import price_for
 from providers.registry import check_embedding, check_request
 from providers.router import InstanceStates, ModelRouter
 from tasks.jobs.messages import TaskMessageBuilder
@@ -28,6 +29,7 @@ from tasks.kinds.request_limits import RequestLimits
 from tasks.loops.state import LoopLimits
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
+from tasks.usage.admission import TenantAdmission, estimate_tokens
 from tasks.webhooks.secrets import WebhookSecrets
 from tools.registry import ToolRegistry
 
@@ -89,8 +91,11 @@ class JobSubmitter:
         request_limits: RequestLimits,
         embedding_max_inputs: int = 2048,
         pass_unknown_parameters: bool = False,
+        admission: TenantAdmission | None = None,
     ) -> None:
         self._store = store
+        # Per-tenant rpm, tpm and budgets (``tasks.usage.admission``); none: no limits.
+        self._admission = admission
         self._messages = TaskMessageBuilder()
         self._router = router
         self._tools = tools
@@ -105,6 +110,12 @@ class JobSubmitter:
         self._request_limits = request_limits
         self._embedding_max_inputs = embedding_max_inputs
         self._pass_unknown_parameters = pass_unknown_parameters
+
+    async def admit(self, tenant: str, estimated_tokens: int, requests: int = 1) -> None:
+        """The tenant's rpm/tpm and budgets (``tasks.usage.admission``) for a submission
+        that does not go through ``submit`` (a batch: one request per document)."""
+        if self._admission is not None:
+            await self._admission.admit(tenant, estimated_tokens, requests=requests)
 
     def prepare(
         self, spec: JobSpec, job_id: str | None = None, *, param: str = "request"
@@ -129,7 +140,9 @@ class JobSubmitter:
                 accepts=lambda inst: check_request(inst, chat),
             )
             limits = LoopLimits.of(spec.request, self._loop_defaults, self._max_iterations_ceiling)
-            limits.priced(chat.model in route.instance.prices, route.instance.name, chat.model)
+            if limits.max_cost_usd is not None:
+                has_price = price_for(route.instance, chat.model) is not None
+                limits.priced(has_price, route.instance.name, chat.model)
             model, provider, queue = chat.model, route.instance.name, route.queue
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")
@@ -291,6 +304,15 @@ class JobSubmitter:
                 param="session_id",
             )
         try:
+            fields = fields if fields is not None else record.to_redis()
+            # Last, once the job is sure to be stored: a refused request costs no quota.
+            reserved = 0
+            if self._admission is not None:
+                estimate = estimate_tokens(len(fields.get("request", "")))
+                reserved = await self._admission.admit(record.tenant, estimate)
+            if reserved:
+                record.tpm_reserved = reserved
+                fields["tpm_reserved"] = str(reserved)
             return await self._store.create(record, message, fields)
         except RedisError as exc:
             log.error("submit_failed", job_id=record.id, error=type(exc).__name__)

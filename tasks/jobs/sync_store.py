@@ -15,8 +15,7 @@ from redis import Redis
 
 from gateway import keys
 from gateway.redis_replies import text
-from providers.types import Usage
-from tasks.jobs.job_scripts import JobScripts
+from tasks.jobs.job_scripts import JobScripts, PaidReply
 from tasks.jobs.record import JobRecord, JobStatus
 
 log = structlog.get_logger(__name__)
@@ -36,9 +35,14 @@ class SyncJobStore:
     """Load records, move them through the state machine, and keep their leases."""
 
     def __init__(
-        self, redis: Redis, lease_seconds: float = 30.0, stream_max_events: int = 10_000
+        self,
+        redis: Redis,
+        lease_seconds: float = 30.0,
+        stream_max_events: int = 10_000,
+        usage_retention_seconds: int = 400 * 86400,
     ) -> None:
         self._redis = redis
+        self.usage_retention_seconds = usage_retention_seconds
         self.lease_ms = int(lease_seconds * 1000)
         self.stream_max_events = stream_max_events
         self._scripts = JobScripts(redis)
@@ -102,14 +106,10 @@ class SyncJobStore:
         ok, _ = self._scripts.start_attempt(job_id, token, uuid.uuid4().hex)
         return int(ok) == 1
 
-    def paid_reply(self, job_id: str, usage: Usage, cost_usd: float | None) -> None:
-        """Record what a provider reply cost, whoever holds the job now."""
-        self._scripts.paid_reply(
-            job_id,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=cost_usd,
-        )
+    def paid_reply(self, reply: PaidReply) -> None:
+        """Record what a provider reply cost, whoever holds the job now, and count it in
+        the tenant's usage."""
+        self._scripts.paid_reply(reply, retention_seconds=self.usage_retention_seconds)
 
     def checkpoint(self, job_id: str, token: str, fields: dict[str, Any]) -> bool:
         """Save progress fields while ``token`` still holds the job; False otherwise."""

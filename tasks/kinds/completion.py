@@ -13,8 +13,8 @@ from typing import Any
 import structlog
 
 from gateway.errors import GatewayError, InvalidRequest, SessionNotFound
-from providers.config import ModelPrice
 from providers.openai_format import chat_request_from_openai, message_to_openai
+from providers.pricing import Price, price_for
 from providers.registry import capabilities_of
 from providers.types import ChatResponse
 from tasks.documents.resolver import DocumentResolver, has_documents
@@ -106,7 +106,7 @@ class CompletionKind:
                 state.prompt = prompt
         parsed = with_gateway_definitions(chat_request_from_openai(job.request), parts.tools)
         limits = LoopLimits.of(job.request, self.loop_defaults, self.max_iterations_ceiling)
-        price = instance.prices.get(route.current.model)
+        price = price_for(instance, route.current.model)
         limits = limits.priced(price is not None, instance.name, route.current.model)
         ours = gateway_tools(parsed, parts.tools)
         run = LoopRun(
@@ -174,7 +174,7 @@ class CompletionKind:
 
 
 def completion_outcome(
-    response: ChatResponse, requested_model: str, price: ModelPrice | None = None
+    response: ChatResponse, requested_model: str, price: Price | None = None
 ) -> JobOutcome:
     """The record fields for a finished completion, with its cost when the price is known."""
     usage = response.usage

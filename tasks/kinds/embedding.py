@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from gateway.errors import InvalidRequest
 from providers.base import Provider
-from providers.config import ModelPrice
 from providers.embeddings import EmbeddingResponse
 from providers.openai_embeddings import (
     EncodingFormat,
     embedding_call_from_openai,
     embedding_list,
 )
+from providers.pricing import Price, price_for
 from tasks.jobs.record import JobRecord, JobType
 from tasks.kinds.base import JobOutcome, record_success
 from tasks.loops.fallbacks import RouteState
@@ -53,7 +53,7 @@ class EmbeddingKind:
         if turn is None:
             return
         try:
-            price = instance.prices.get(route.current.model)
+            price = price_for(instance, route.current.model)
             outcome = embedding_outcome(turn.response, job.model or "", call.encoding_format, price)
             outcome.result["provider"] = instance.name
             record_success(calls.store, job, token, outcome, turn.seconds)
@@ -66,7 +66,7 @@ def embedding_outcome(
     response: EmbeddingResponse,
     requested_model: str,
     encoding: EncodingFormat,
-    price: ModelPrice | None = None,
+    price: Price | None = None,
 ) -> JobOutcome:
     """The record fields for finished embeddings, with their cost when the price is known."""
     tokens = response.usage.prompt_tokens

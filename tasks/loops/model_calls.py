@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,10 @@ from limits.capacity import (
 from providers.base import Provider, TokenCounter
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
+from providers.pricing import price_for
 from providers.types import ChatRequest, ChatResponse
 from tasks.jobs.in_flight import InFlight
+from tasks.jobs.job_scripts import PaidReply
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus
 from tasks.jobs.sync_store import SyncJobStore
@@ -249,9 +252,19 @@ class ModelCalls:
         """Record the reply's usage and cost on the job at once, whether or not the job is
         still ours: a reply that cannot be used is still paid for."""
         usage = response.usage
-        price = instance.prices.get(route.current.model)
+        price = price_for(instance, route.current.model)
         cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
-        self.store.paid_reply(job.id, usage, None if cost is None else round(cost, 8))
+        reply = PaidReply(
+            job_id=job.id,
+            tenant=job.tenant,
+            instance=instance.name,
+            model=route.current.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_usd=None if cost is None else round(cost, 8),
+            reply_id=uuid.uuid4().hex,
+        )
+        self.store.paid_reply(reply)
 
     def settle(self, turn: Turn | EmbeddingTurn) -> None:
         """Release the turn's capacity, settling its tokens to what the reply used. Called

@@ -17,8 +17,9 @@ import structlog
 
 from gateway.errors import BudgetExhausted, MaxIterationsReached, ToolLoopStopped
 from providers.base import Provider
-from providers.config import InstanceConfig, ModelPrice
+from providers.config import InstanceConfig
 from providers.openai_format import message_from_openai
+from providers.pricing import Price
 from providers.types import ChatRequest, ChatResponse
 from tasks.jobs import stream
 from tasks.jobs.record import JobRecord
@@ -50,7 +51,7 @@ class LoopRun:
     prompt: list[dict[str, Any]]
     request: ChatRequest
     limits: LoopLimits
-    price: ModelPrice | None
+    price: Price | None
     ours: frozenset[str]
     # Checkpoints the state; False once the job is no longer ours.
     save: Callable[[LoopState], bool]

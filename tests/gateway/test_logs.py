@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from gateway.logs import REDACTED, configure_logging, redact_secrets
+from gateway.logs import REDACTED, configure_logging, is_secret_key, redact_secrets
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,64 @@ def test_redact_secrets_masks_credentials(
     event: dict[str, object], expected: dict[str, object]
 ) -> None:
     assert dict(redact_secrets(None, "info", dict(event))) == expected
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "api_key",
+        "apiKey",
+        "x-api-key",
+        "Authorization",
+        "password",
+        "db_password",
+        "client_secret",
+        "webhook_secrets",
+        "token",
+        "access_token",
+        "refreshToken",
+        "x-session-token",
+        "aws_secret_access_key",
+        "private_key",
+        "signing_key",
+        "signature",
+        "credentials",
+        "Cookie",
+    ],
+)
+def test_secret_bearing_keys_are_masked(key: str) -> None:
+    assert is_secret_key(key)
+    assert redact_secrets(None, "info", {key: "s3cr3t"})[key] == REDACTED
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "max_tokens",
+        "maxTokens",
+        "input_tokens",
+        "tpm_reserved",
+        "token_count",
+        "usage",
+        "model",
+        "cache_key",
+        "idempotency_key",
+        "message_key",
+        "keys",
+    ],
+)
+def test_counts_and_other_keys_stay_visible(key: str) -> None:
+    assert not is_secret_key(key)
+    assert redact_secrets(None, "info", {key: 42})[key] == 42
+
+
+def test_usage_in_a_log_line_keeps_its_counts() -> None:
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    event = redact_secrets(None, "info", {"usage": usage, "api_key": "sk-live-abcdefghijkl"})
+    assert event == {"usage": usage, "api_key": REDACTED}
 
 
 def test_json_log_line_has_bound_context_and_no_secret(capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,3 +51,21 @@ def test_invalid_value_fails_at_start() -> None:
 def test_keys_are_not_in_repr() -> None:
     s = settings(api_keys=SecretStr("t:very-secret-key"))
     assert "very-secret-key" not in repr(s)
+
+
+def test_tenant_limits_are_read_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "LLM_GATEWAY_TENANT_LIMITS", '{"acme": {"rpm": 60, "daily_budget_usd": 0.01}}'
+    )
+    limits = Settings(_env_file=None).tenant_limits  # type: ignore[call-arg]
+    assert limits["acme"].rpm == 60 and limits["acme"].daily_budget_usd == 0.01
+    assert limits["acme"].tpm is None and limits["acme"].monthly_budget_usd is None
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"acme": {"rpm": 0}}', '{"acme": {"rps": 5}}', '{"acme": {"daily_budget_usd": -1}}']
+)
+def test_bad_tenant_limits_fail_at_start(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("LLM_GATEWAY_TENANT_LIMITS", raw)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from emulator import EmulatorControl, directive
 from tests.support.processes import RedisServer, Stack, free_port, wait_until
@@ -128,9 +129,26 @@ def wait_finished(
     return jobs
 
 
+def usage_totals(stack: Stack) -> tuple[float, float, float]:
+    """The cluster-wide counters ``/metrics`` serves for the tenant: (jobs ended, tokens,
+    cost in USD)."""
+    totals = {"llm_gateway_jobs_total": 0.0, "llm_gateway_tokens_total": 0.0}
+    totals["llm_gateway_cost_usd_total"] = 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{stack.api_url}/metrics").text):
+        for sample in family.samples:
+            if sample.labels.get("tenant") == "payer" and sample.name in totals:
+                totals[sample.name] += sample.value
+    return (
+        totals["llm_gateway_jobs_total"],
+        totals["llm_gateway_tokens_total"],
+        totals["llm_gateway_cost_usd_total"],
+    )
+
+
 def test_a_worker_killed_mid_call_leaves_records_that_count_every_call_made(
     fault_stack: Stack, provider: EmulatorControl, client: httpx.Client
 ) -> None:
+    before = usage_totals(fault_stack)
     ids = submit_slow(client, "killed", latency_ms=SLOW_MS)
     wait_until(lambda: provider.stats()["in_flight"] >= IN_FLIGHT, 60, "calls in flight")
     fault_stack.processes["payer"].kill()  # SIGKILL, mid-call
@@ -145,6 +163,21 @@ def test_a_worker_killed_mid_call_leaves_records_that_count_every_call_made(
         m: (j["attempts"], calls[m]) for m, j in jobs.items() if j["attempts"] != calls[m]
     }
     assert not miscounted, f"{len(miscounted)} records miscount their calls: {miscounted}"
+    # Usage counted each re-run job once, and exactly what the records say was paid (the
+    # killed calls' replies never reached a worker: nobody knows their usage).
+    after = usage_totals(fault_stack)
+    tokens = sum(
+        (j["usage"] or {}).get("total_tokens", 0)
+        + (j["orphaned_usage"] or {}).get("total_tokens", 0)
+        for j in jobs.values()
+    )
+    cost = sum(
+        (j["cost_usd"] or 0) + ((j["orphaned_usage"] or {}).get("cost_usd") or 0)
+        for j in jobs.values()
+    )
+    assert after[0] - before[0] == len(ids)
+    assert after[1] - before[1] == tokens > 0
+    assert abs(after[2] - before[2] - cost) < 1e-8
 
 
 def test_redis_dropped_for_less_than_a_lease_calls_no_provider_twice(

@@ -6,6 +6,8 @@
 -- - a job that asked for a webhook gets its delivery scheduled (tasks.webhooks);
 -- - a streaming job's stream gets its terminal event (tasks.jobs.stream), so a reader
 --   never has to poll the record to learn that the stream has ended;
+-- - the job is counted in the all-time usage counters (``["jobs", tenant, instance, model,
+--   kind, outcome]``, ``/metrics``' ``llm_gateway_jobs_total``), once per job;
 -- - a batch's job bumps the batch's counters, and the job that completes the count ends
 --   the batch: status ``completed`` (or ``cancelled`` if a cancel was asked for), its own
 --   webhook scheduled.
@@ -21,7 +23,10 @@ local function schedule_webhook(due_key, key, member, event)
 end
 
 local function on_terminal(due_key, record_key, job_id, status)
-  local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream')
+  local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream',
+    'tenant', 'provider', 'model', 'type')
+  local labels = {'jobs', f[5] or '', f[6] or '', f[7] or '', f[8] or '', status}
+  redis.call('HINCRBY', usage_counters_key(), cjson.encode(labels), 1)
   if f[1] then schedule_webhook(due_key, record_key, 'job:' .. job_id, 'job.' .. status) end
   if f[4] then
     local stream_key = job_stream_key(job_id)

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from gateway.errors import InvalidRequest
+from providers.pricing import price_for
 from tasks.jobs.record import JobRecord, JobStatus, JobType
 from tasks.kinds.base import ModelParts
 from tasks.kinds.enhancement.checks import (
@@ -140,7 +141,7 @@ class EnhancementRunner:
             prompt=state.messages,
             request=request,
             limits=LoopLimits(max_iterations=iterations),
-            price=instance.prices.get(route.current.model),
+            price=price_for(instance, route.current.model),
             ours=gateway_tools(request, self.parts.tools) if gathering else frozenset(),
             save=lambda _loop: self._save(job, token, state),
             spent=lambda _loop, _always: self._spent(state),

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from providers.types import Usage
-from tasks.jobs.job_scripts import JobScripts
+from tasks.jobs.job_scripts import JobScripts, PaidReply
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
 
@@ -464,8 +463,8 @@ def test_a_paid_reply_is_recorded_whoever_holds_the_job(
     job_id = put_job(sync_redis, queue_key)
     store.claim(job_id, "holder")
     store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
-    store.paid_reply(job_id, Usage(10, 4), 0.0000123)
-    store.paid_reply(job_id, Usage(1, 1), None)
+    store.paid_reply(_reply(job_id, 10, 4, 0.0000123))
+    store.paid_reply(_reply(job_id, 1, 1, None))
     record = store.load(job_id)
     assert record is not None
     assert (record.paid_prompt_tokens, record.paid_completion_tokens) == (11, 5)
@@ -475,5 +474,18 @@ def test_a_paid_reply_is_recorded_whoever_holds_the_job(
 def test_a_paid_reply_for_an_expired_record_does_not_recreate_it(
     sync_redis: redis.Redis, store: SyncJobStore
 ) -> None:
-    store.paid_reply("job_gone", Usage(10, 4), 0.5)
+    store.paid_reply(_reply("job_gone", 10, 4, 0.5))
     assert not sync_redis.exists("llmgw:job:job_gone")
+
+
+def _reply(job_id: str, prompt: int, completion: int, cost: float | None) -> PaidReply:
+    return PaidReply(
+        job_id=job_id,
+        tenant="t",
+        instance="i",
+        model="m",
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+        reply_id=uuid.uuid4().hex,
+    )
