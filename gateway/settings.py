@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         description="Worker presence heartbeat; `/health/ready` counts workers seen in the "
         "last three periods.",
     )
+    worker_heartbeat_file: Path | None = Field(
+        default=None,
+        description="A file each worker touches every heartbeat period (unset: none). Its "
+        "age is the Kubernetes liveness and readiness probe of a worker, so the probe need "
+        "not start `celery inspect ping` (a whole Celery client and a broker round trip).",
+    )
     instance_state_refresh_seconds: float = Field(
         default=1.0,
         gt=0,
