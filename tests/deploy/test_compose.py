@@ -185,9 +185,9 @@ def test_compose_runs_one_celery_worker_per_provider_queue_one_for_tools_one_for
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
         assert node in provider_instances or queue in SERVICE_QUEUES
-        assert f"{node}@$$HOSTNAME" in " ".join(
-            command_of({"command": services[name]["healthcheck"]["test"]})
-        )
+        probe = " ".join(command_of({"command": services[name]["healthcheck"]["test"]}))
+        beat_file = env_of(services[name])["LLM_GATEWAY_WORKER_HEARTBEAT_FILE"]
+        assert beat_file in probe and "celery" not in probe, f"{name}: {probe}"
 
 
 def test_workers_get_a_long_stop_grace_period_for_late_acked_calls(
