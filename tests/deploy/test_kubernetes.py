@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from tests.deploy.conftest import (
     load_tool_names,
     webhook_secrets_for,
 )
+from tests.deploy.rendering import kustomize
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_ROOT = REPO_ROOT / "deploy" / "kubernetes"
@@ -394,8 +394,11 @@ def test_one_worker_deployment_per_provider_queue_one_for_tools_one_for_webhooks
         if queue not in SERVICE_QUEUES:
             labels = deployment["metadata"]["labels"]
             assert labels["llm-gateway/provider-instance"] == node, queue
-        probe = " ".join(container["livenessProbe"]["exec"]["command"])
-        assert f'--destination "{node}@' in probe, f"worker for {queue} pings another node"
+        # The heartbeat file the worker touches (llm-gateway-env), not a Celery ping.
+        beat_file = base_env_literals()["LLM_GATEWAY_WORKER_HEARTBEAT_FILE"]
+        for kind in ("livenessProbe", "readinessProbe"):
+            probe = " ".join(container[kind]["exec"]["command"])
+            assert beat_file in probe and "celery" not in probe, f"{queue}: {kind} {probe}"
 
 
 def test_worker_deployments_select_only_their_own_pods() -> None:
@@ -645,7 +648,7 @@ def test_results_links_point_at_the_api_service_in_the_base() -> None:
 @pytest.mark.parametrize(
     "patch",
     [
-        K8S_ROOT / "overlays" / "dev" / "patch-replicas.yaml",
+        K8S_ROOT / "overlays" / "dev" / "patch-workers.yaml",
         K8S_ROOT / "overlays" / "prod" / "patch-workers.yaml",
     ],
     ids=lambda p: p.parent.name,
@@ -677,18 +680,7 @@ def test_no_credential_is_a_config_map_literal(
 
 
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed; cannot render the kustomizations")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return kustomize(directory)
 
 
 @pytest.mark.parametrize("directory", [BASE, *OVERLAYS], ids=lambda p: p.name)
