@@ -26,6 +26,7 @@ from gateway.outbound import CREDENTIALS_REFUSED, OutboundPolicy
 __all__ = [
     "FetchedDocument",
     "GuardedTransport",
+    "decoded_text",
     "fetch_document",
     "guarded_client",
     "overall_deadline",
@@ -261,7 +262,7 @@ def fetch_document(client: httpx.Client, url: str, *, max_bytes: int) -> Fetched
         raise _unavailable("the URL is invalid") from exc
     except httpx.TransportError as exc:  # connection refused or reset, bad HTTP, bad scheme
         raise _unavailable("connection failed") from exc
-    return FetchedDocument(_decoded(bytes(body)), content_type, len(body))
+    return FetchedDocument(decoded_text(bytes(body)), content_type, len(body))
 
 
 def _unavailable(reason: str) -> DocumentUnavailable:
@@ -290,7 +291,8 @@ def _checked_content_type(response: httpx.Response, max_bytes: int) -> str:
     return media_type
 
 
-def _decoded(body: bytes) -> str:
+def decoded_text(body: bytes) -> str:
+    """``body`` as UTF-8 text (a BOM stripped); ``DocumentUnavailable`` if it is not text."""
     try:
         text = body.decode("utf-8-sig")  # strips a BOM
     except UnicodeDecodeError:

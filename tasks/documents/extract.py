@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from gateway.errors import DocumentUnavailable
+from gateway.outbound_http import decoded_text
 
 PDF = "application/pdf"
 HTML = "text/html"
@@ -23,19 +24,9 @@ def extract_text(media_type: str, body: bytes) -> str:
     """The text of ``body`` read as ``media_type`` (one of the allowed document types)."""
     if media_type == PDF:
         return _pdf_text(body)
-    text = _utf8(body)
+    text = decoded_text(body)
     if media_type == HTML:
         return _html_text(text)
-    return text
-
-
-def _utf8(body: bytes) -> str:
-    try:
-        text = body.decode("utf-8-sig")  # strips a BOM
-    except UnicodeDecodeError:
-        raise DocumentUnavailable("the document is not valid UTF-8 text") from None
-    if "\x00" in text:
-        raise DocumentUnavailable("the document is not text (it contains NUL bytes)")
     return text
 
 
