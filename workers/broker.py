@@ -64,7 +64,10 @@ class SentinelChannel(kombu_redis.SentinelChannel):
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection.client is None and asynchronous in self._remembered:
+        detached = self.connection.client is None or isinstance(
+            self.connection.client, _DetachedClient
+        )
+        if detached and asynchronous in self._remembered:
             return dict(self._remembered[asynchronous])
         params: dict[str, Any] = super()._connparams(asynchronous)  # type: ignore[no-untyped-call]
         self._remembered[asynchronous] = dict(params)

@@ -92,6 +92,10 @@ def run_failover(tmp_path: Path, wait_replicas: int) -> FailoverRun:
     load: Load | None = None
     try:
         stack.start_emulator()
+        # Slow replies: jobs are running when the master dies, so the worker loses its
+        # broker connection with unacknowledged messages (the reconnect path that used to
+        # kill it: workers.broker).
+        httpx.post(f"{stack.emulator_url}/_emulator/config", json={"latency_ms": 300})
         stack.start_api()
         stack.start_worker("failover", "llm.openai", concurrency=8)
         load = Load(stack.api_url)
