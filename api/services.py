@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from api.cluster_metrics import ClusterMetrics
 from api.metrics import ApiMetrics
 from gateway.offload import Offload
 from gateway.outbound import OutboundPolicy
+from gateway.redis_connect import RedisEndpoint
+from gateway.replica_wait import ReplicaWait
 from gateway.settings import Settings
 from limits.capacity_scripts import CapacityScripts
 from providers.config import ProvidersConfig, load_providers
@@ -68,14 +70,16 @@ class ApiServices:
             load_storage(settings.storage_file), settings.storage_threads
         )
         # One pool for request handling; pub/sub takes its own dedicated connection.
-        # Blocking pool: a burst of waiters waking at once waits for a connection instead of
-        # failing with "too many connections".
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=512, timeout=10, health_check_interval=30
+        redis = RedisEndpoint.from_settings(settings).async_client(
+            max_connections=512, health_check_interval=30
         )
-        redis = Redis(connection_pool=pool)
         offload = Offload(settings.offload_body_bytes, settings.offload_threads)
-        store = JobStore(redis, settings.job_ttl_seconds, offload)
+        store = JobStore(
+            redis,
+            settings.job_ttl_seconds,
+            offload,
+            ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms),
+        )
 
         hub = CompletionHub(redis, store.are_terminal)
         await hub.start()

@@ -169,7 +169,7 @@ class LocalStack:
             for index in range(self.worker_processes):
                 self._spawn_worker(name, queue, index, settings, slot)
                 slot += 1
-        self._wait_http("workers", f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
+        self._wait_workers(f"http://127.0.0.1:{self.ports.api}/health/ready", 60)
         if self.flower_login:  # after the workers, so its first inspection finds them
             self._spawn_flower(self.flower_login.login)
         self.console.print(
@@ -295,6 +295,20 @@ class LocalStack:
     def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         child = self.supervisor.spawn(name, argv, {**self.env, **(extra_env or {})})
         self.console.print(f"started  {name} (pid {child.proc.pid})", highlight=False)
+
+    def _wait_workers(self, url: str, seconds: float) -> None:
+        """Until ``/health/ready`` counts a live worker (it is ready without one)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.supervisor.check_running()
+            try:
+                response = httpx.get(url, timeout=1)
+                if response.status_code == 200 and response.json()["workers"] > 0:
+                    return
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        raise StackError(f"no worker became ready (see {url})")
 
     def _wait_http(self, name: str, url: str, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds

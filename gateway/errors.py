@@ -200,6 +200,14 @@ class ServiceUnavailable(GatewayError):
     default_message = "service temporarily unavailable"
 
 
+class NotReplicated(ServiceUnavailable):
+    """A submit stored on the Redis master whose replicas did not confirm it in time
+    (``REDIS_WAIT_REPLICAS``): not durable across a failover, so not a 202. The job may
+    still run; a retry with the same ``Idempotency-Key`` returns it rather than a copy."""
+
+    default_message = "the job store has not replicated the job yet; retry"
+
+
 class StorageUnavailable(ServiceUnavailable):
     """A store could not be reached, timed out, or answered 5xx; retrying later may work."""
 

@@ -32,6 +32,38 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         description="Redis: the Celery broker and the store of jobs, sessions, batches, limits.",
     )
+    # High availability: with Sentinels set, every client (the API's, the workers', Celery's
+    # broker) asks them for the current master; ``redis_url`` then supplies only the
+    # database, username and password (docs/redis-failover.md).
+    redis_sentinels: str = Field(
+        default="",
+        description="Redis Sentinels, comma-separated `host:port`; set, every client connects "
+        "to the master they name (`REDIS_SENTINEL_MASTER`) and follows failovers, and only "
+        "the database, username and password of `REDIS_URL` are used. Empty: `REDIS_URL`.",
+    )
+    redis_sentinel_master: str = Field(
+        default="mymaster",
+        min_length=1,
+        description="The master's name the Sentinels monitor (`sentinel monitor <name> ...`).",
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the Sentinels themselves (their `requirepass`); unset: none. "
+        "The data nodes' password comes from `REDIS_URL`.",
+    )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="A job submit waits (`WAIT`) until this many replicas have it before the "
+        "202, so a failover cannot lose an accepted job; not acknowledged in "
+        "`REDIS_WAIT_TIMEOUT_MS`, the submit answers 503 (retry with the same "
+        "`Idempotency-Key`). 0: no wait.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        default=1000,
+        ge=1,
+        description="How long a submit waits for `REDIS_WAIT_REPLICAS` replicas.",
+    )
     providers_file: Path = Field(
         default=DEFAULT_PROVIDERS_FILE,
         description="The provider instances file (see providers.md).",
@@ -440,6 +472,17 @@ class Settings(BaseSettings):
         default=8090, description="Not read yet: `llm-gateway up --emulator-port` sets it."
     )
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_parse(cls, value: str) -> str:
+        parse_sentinels(value)
+        return value
+
+    @cached_property
+    def sentinels(self) -> tuple[tuple[str, int], ...]:
+        """``REDIS_SENTINELS`` as (host, port) pairs; empty: no Sentinel."""
+        return parse_sentinels(self.redis_sentinels)
+
     @field_validator("tools_file", "storage_file", mode="before")
     @classmethod
     def _no_tools_file(cls, value: object) -> object:
@@ -509,6 +552,22 @@ def parse_durations(text: str) -> tuple[float, ...]:
         if not 0 <= seconds < float("inf"):
             raise ValueError(f"not a duration: {raw.strip()!r}")
         out.append(seconds)
+    return tuple(out)
+
+
+def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:
+    """ "a:26379,b:26379" → (("a", 26379), ("b", 26379)); a missing port is 26379."""
+    out: list[tuple[str, int]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep:
+            host, port = item, "26379"
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"not a Sentinel address: {item!r} (use host:port)")
+        out.append((host.strip("[]"), int(port)))
     return tuple(out)
 
 

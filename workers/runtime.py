@@ -14,7 +14,6 @@ from wsgiref.simple_server import WSGIServer
 
 import structlog
 from prometheus_client import start_http_server
-from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -24,6 +23,7 @@ from gateway.errors import ProviderUnavailable
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import fetch_document, guarded_client
 from gateway.queues import WEBHOOKS_QUEUE
+from gateway.redis_connect import RedisEndpoint
 from gateway.settings import Settings
 from limits.capacity import ProviderCapacity
 from providers.base import Provider
@@ -75,8 +75,7 @@ class WorkerRuntime:
     def __init__(self, settings: Settings, providers: ProvidersConfig | None = None) -> None:
         self.settings = settings
         self.providers = providers or load_providers(settings.providers_file)
-        self.redis = Redis.from_url(
-            settings.redis_url,
+        self.redis = RedisEndpoint.from_settings(settings).sync_client(
             max_connections=settings.worker_concurrency + 8,
             retry=outage_retry(settings.job_lease_seconds),
         )

@@ -48,16 +48,12 @@ async def metrics(services: Services, request: Request) -> Response:
 @router.get(
     "/health/ready",
     response_model=Readiness,
-    responses={
-        503: {
-            "model": Readiness | RedisDown,
-            "description": "No worker has sent a heartbeat recently, or Redis is down.",
-        }
-    },
+    responses={503: {"model": RedisDown, "description": "Redis does not answer."}},
 )
-async def ready(services: Services, response: Response) -> Readiness | FastJSONResponse:
-    """Ready when Redis answers and at least one worker has sent a heartbeat recently.
-    Reports which provider queues have a live consumer."""
+async def ready(services: Services) -> Readiness | FastJSONResponse:
+    """Ready when Redis answers: with no worker alive the API still accepts jobs (they
+    wait in their queues) and serves their status, so taking it out of the Service would
+    only turn a worker outage into a total one. Live workers are counted per queue."""
     fresh_after = time.time() - 3 * services.settings.worker_heartbeat_seconds
     try:
         await services.redis.ping()
@@ -65,19 +61,19 @@ async def ready(services: Services, response: Response) -> Readiness | FastJSONR
     except (RedisError, OSError):
         down = RedisDown(status="unavailable", redis="down")
         return FastJSONResponse(down.model_dump(), status_code=503)
-    consumed: set[str] = set()
+    names = [inst.queue for inst in services.providers.instances.values()]
+    counts = dict.fromkeys([*names, TOOLS_QUEUE, WEBHOOKS_QUEUE], 0)
     for member in members:
-        consumed.update(keys.worker_queues(member))
-    queues = {inst.queue: inst.queue in consumed for inst in services.providers.instances.values()}
-    queues[TOOLS_QUEUE] = TOOLS_QUEUE in consumed
-    queues[WEBHOOKS_QUEUE] = WEBHOOKS_QUEUE in consumed
-    is_ready = bool(members)
-    response.status_code = 200 if is_ready else 503
+        for queue in keys.worker_queues(member):
+            if queue in counts:
+                counts[queue] += 1
     return Readiness(
-        status="ready" if is_ready else "no_workers",
+        status="ready",
         redis="ok",
         workers=len(members),
-        queues=queues,
+        queues={queue: count > 0 for queue, count in counts.items()},
+        queue_workers=counts,
+        missing_workers=sorted(queue for queue, count in counts.items() if not count),
         # Names only: the reasons (which sources were tried) are in /v1/providers, behind auth.
         disabled_instances=sorted(services.monitor.disabled),
     )

@@ -12,13 +12,17 @@ class Health(ResponseModel):
 
 
 class Readiness(ResponseModel):
-    """Ready when Redis answers and a worker sent a heartbeat recently; ``queues`` says
-    which queues have a live consumer. 503 with ``no_workers`` when none has."""
+    """Ready (200) whenever Redis answers: the API can take jobs and serve their status
+    with no worker alive, and its jobs wait in their queues. Missing workers show here,
+    not as NotReady: ``queue_workers`` counts the live workers of each queue, ``queues``
+    says whether it has one, ``missing_workers`` lists those without."""
 
-    status: Literal["ready", "no_workers"]
+    status: Literal["ready"]
     redis: Literal["ok"]
     workers: int
     queues: dict[str, bool]
+    queue_workers: dict[str, int]
+    missing_workers: list[str]
     disabled_instances: list[str]
 
 

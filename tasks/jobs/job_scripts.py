@@ -104,15 +104,18 @@ class JobScripts:
         fields: Mapping[str, str],
         ttl_seconds: int,
         expired_below: str,
+        client: Any = None,
     ) -> Any:
         """Store a new record and push its message: {1, id}, or {0, existing id} when the
         idempotency key names a live job. ``expired_below``: the tenant index's lex bound
-        below which entries expired."""
+        below which entries expired. ``client``: another connection to run it on (the one a
+        ``WAIT`` then follows)."""
         idem = keys.idempotency(tenant, idempotency_key) if idempotency_key else ""
         flat = [part for pair in fields.items() for part in pair]
         return self._submit(
             keys=[keys.job(job_id), keys.tenant_jobs(tenant), idem, message.key],
             args=[ttl_seconds, 0, job_id, expired_below, message.payload, *flat],
+            client=client,
         )
 
     def transition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from gateway import keys
 from gateway.errors import Conflict, NotFound
 from gateway.offload import Offload
 from gateway.redis_replies import text
+from gateway.replica_wait import ReplicaWait
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import TERMINAL, JobRecord, JobStatus, oldest_live_id_bound
@@ -32,12 +34,20 @@ class JobStore:
     """Create, read, list and cancel job records. Tenancy is enforced here: another
     tenant's job is indistinguishable from a missing one."""
 
-    def __init__(self, redis: Redis, ttl_seconds: int, offload: Offload | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_seconds: int,
+        offload: Offload | None = None,
+        replica_wait: ReplicaWait | None = None,
+    ) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._scripts = JobScripts(redis)
         # Decoding a large record (a 1 MiB request is ~10 ms of JSON) runs off the loop.
         self._offload = offload
+        # What a 202 promises across a failover: the job is on this many replicas too.
+        self._replica_wait = replica_wait or ReplicaWait()
 
     async def create(
         self, record: JobRecord, message: TaskMessage, fields: dict[str, str] | None = None
@@ -45,7 +55,8 @@ class JobStore:
         """Store a new record and push its task message, atomically; with an idempotency key
         already used by this tenant, return that job instead (``created`` is then False).
         ``fields``: ``record.to_redis()``, when the caller encoded it already."""
-        created, job_id = await self._scripts.submit(
+        submit = functools.partial(
+            self._scripts.submit,
             record.id,
             record.tenant,
             idempotency_key=record.idempotency_key,
@@ -54,6 +65,13 @@ class JobStore:
             ttl_seconds=self._ttl,
             expired_below=oldest_live_id_bound(self._ttl),
         )
+        if self._replica_wait.enabled:
+            # WAIT counts the writes of its own connection: the script and the WAIT share one.
+            async with self._redis.client() as connection:
+                created, job_id = await submit(client=connection)
+                await self._replica_wait.confirm(connection)
+        else:
+            created, job_id = await submit()
         if int(created):
             return record, True
         existing = await self.get(text(job_id), record.tenant)

@@ -90,6 +90,8 @@ class RedisServer:
     data_dir: Path
     log_path: Path
     process: Process | None = None
+    # More redis-server options, e.g. ``("--replicaof", "127.0.0.1", "6379")``.
+    extra_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -116,6 +118,7 @@ class RedisServer:
                 "always",
                 "--save",
                 "",
+                *self.extra_args,
             ],
             dict(os.environ),
             self.log_path,
