@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from cli.batches import batch_app
 from cli.jobs import jobs_app
+from cli.usage import usage
 
 cli = typer.Typer(
     name="llm-gateway",
@@ -23,6 +24,7 @@ cli = typer.Typer(
 )
 cli.add_typer(jobs_app, name="jobs")
 cli.add_typer(batch_app, name="batch")
+cli.command(name="usage")(usage)
 
 F = TypeVar("F", bound=Callable[..., None])
 

@@ -1,4 +1,5 @@
-"""A typed Python client for llm-gateway: jobs, chat completions, batches and webhooks."""
+"""A typed Python client for llm-gateway: jobs, chat completions, batches, webhooks and
+usage."""
 
 from client.errors import GatewayClientError, GatewayUnreachable
 from client.gateway_client import GatewayClient, parse_batch_result
@@ -19,6 +20,7 @@ from client.models import (
     Webhook,
     WebhookDelivery,
 )
+from client.usage import UsageReport
 
 __all__ = [
     "Batch",
@@ -35,6 +37,7 @@ __all__ = [
     "Pipeline",
     "RequestCounts",
     "Review",
+    "UsageReport",
     "Validation",
     "ValidationCheck",
     "Webhook",

@@ -1,4 +1,4 @@
-"""A small synchronous client for the gateway's jobs, chat and batch endpoints."""
+"""A small synchronous client for the gateway's jobs, chat, batch and usage endpoints."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from client.errors import GatewayClientError, error_from_response, error_from_transport
 from client.models import Batch, BatchResult, Document, Job, JobSummary
+from client.usage import GroupBy, UsageReport
 
 # The server blocks for up to this long per wait call; longer waits are several calls.
 WAIT_SLICE_SECONDS = 60.0
@@ -216,6 +217,16 @@ class GatewayClient:
         if not isinstance(secrets, list):
             raise _unexpected(200, "no list of secrets")
         return [str(secret) for secret in secrets]
+
+    # Usage
+
+    def usage(
+        self, start: str | None = None, end: str | None = None, group_by: GroupBy = "day"
+    ) -> UsageReport:
+        """``GET /v1/usage``: the caller's usage from ``start`` to ``end`` (UTC days,
+        YYYY-MM-DD, both included; the server's defaults when None), grouped."""
+        params = _without_none(start=start, end=end, group_by=group_by)
+        return _parsed(UsageReport, self._request("GET", "/v1/usage", params=params))
 
     # HTTP
 

@@ -24,6 +24,7 @@ from client.models import (
     Webhook,
     WebhookDelivery,
 )
+from client.usage import UsageBudget, UsageGroup, UsageLimits, UsageReport, UsageTotals
 
 # Client model → the component schema of the body (or part of one) it reads.
 COUNTERPARTS: dict[type[BaseModel], str] = {
@@ -36,6 +37,11 @@ COUNTERPARTS: dict[type[BaseModel], str] = {
     WebhookDelivery: "WebhookDelivery",
     DeliveryAttempt: "DeliveryAttempt",
     Pipeline: "PipelineProgress",
+    UsageReport: "UsageReport",
+    UsageTotals: "UsageTotals",
+    UsageGroup: "UsageGroup",
+    UsageBudget: "UsageBudget",
+    UsageLimits: "UsageLimits",
 }
 
 
