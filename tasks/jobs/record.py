@@ -194,6 +194,7 @@ class JobRecord:
             "batch_id": self.batch_id,
             "custom_id": self.custom_id,
             "webhook": webhook_public(self.webhook, self),
+            "cache": ({"hit": False, "ttl_seconds": self.cache_ttl} if self.cache_key else None),
         }
 
     def orphaned_usage(self) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from Redis without reaching the emulator, replayed as a stream, counted on /metr
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from emulator import EmulatorControl, directive
 from tests.conftest import KEY_A
-from tests.support.processes import Stack
+from tests.support.processes import Stack, free_port, wait_until
 
 USE = {"x-llm-gateway-cache": "use"}
 
@@ -246,3 +247,96 @@ def test_hits_and_misses_are_counted_on_metrics(
     after = _cache_counters(client_a)
     assert after["miss"] - before["miss"] == 1
     assert after["hit"] - before["hit"] == 2
+
+
+def test_a_cached_tool_call_replays_whole_in_a_stream(
+    sdk: openai.OpenAI, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # A tool the client runs (not the gateway's): the answer is the model's call, cacheable.
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    content = f"weather {uuid.uuid4().hex} {directive(tool_calls=[call])}"
+    body = _body(content, tools=[tool])
+    computed = client_a.post("/v1/chat/completions", json=body, headers=USE).json()
+    assert computed["choices"][0]["finish_reason"] == "tool_calls"
+    stream = sdk.chat.completions.create(
+        model=body["model"],
+        messages=body["messages"],
+        tools=[tool],  # type: ignore[list-item]
+        stream=True,
+        extra_headers=USE,
+    )
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in stream:
+        for delta in chunk.choices[0].delta.tool_calls or []:
+            entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] += delta.id or ""
+            if delta.function is not None:
+                entry["name"] += delta.function.name or ""
+                entry["arguments"] += delta.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls"
+    expected = computed["choices"][0]["message"]["tool_calls"][0]
+    assert calls[0]["id"] == expected["id"]
+    assert calls[0]["name"] == "get_weather"
+    assert json.loads(calls[0]["arguments"]) == call["arguments"]
+
+
+@pytest.fixture(scope="module")
+def tenant_default_api(stack: Stack) -> Iterator[str]:
+    limits = {"tenant_a": {"cache_ttl_seconds": 300}}
+    port = free_port()
+    name = "cache-default-api"
+    argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
+    stack.spawn(name, argv, {"LLM_GATEWAY_TENANT_LIMITS": json.dumps(limits)})
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 120, name)
+    yield url
+    stack.stop_process(name)
+
+
+def test_a_tenant_default_turns_the_cache_on_and_the_header_off_turns_it_off(
+    tenant_default_api: str, emulator: EmulatorControl
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY_A}"}
+    with httpx.Client(base_url=tenant_default_api, headers=auth, timeout=60) as client:
+        body = _body()
+        assert client.post("/v1/chat/completions", json=body).headers["x-llm-gateway-cache"] == (
+            "miss"
+        )
+        assert client.post("/v1/chat/completions", json=body).headers["x-llm-gateway-cache"] == (
+            "hit"
+        )
+        off = client.post("/v1/chat/completions", json=body, headers={"x-llm-gateway-cache": "off"})
+        assert off.status_code == 200 and "x-llm-gateway-cache" not in off.headers
+
+
+def _tenant_jobs_total(client: httpx.Client) -> float:
+    lines = client.get("/metrics").text.splitlines()
+    return sum(
+        float(line.split()[-1])
+        for line in lines
+        if line.startswith("llm_gateway_jobs_total{") and 'tenant="tenant_a"' in line
+    )
+
+
+def test_a_hit_is_no_job_and_costs_nothing(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    body = _body()
+    miss = client_a.post("/v1/chat/completions", json=body, headers=USE)
+    job = client_a.get(f"/v1/jobs/{miss.headers['x-llm-gateway-job-id']}").json()
+    assert job["status"] == "succeeded"
+    assert job["cache"] == {"hit": False, "ttl_seconds": 3600}
+    before = _tenant_jobs_total(client_a)
+    jobs_before = client_a.get("/v1/jobs").json()["data"]
+    for _ in range(3):
+        assert (
+            client_a.post("/v1/chat/completions", json=body, headers=USE).headers[
+                "x-llm-gateway-cache"
+            ]
+            == "hit"
+        )
+    assert _tenant_jobs_total(client_a) == before
+    assert client_a.get("/v1/jobs").json()["data"] == jobs_before
