@@ -63,63 +63,85 @@ def _hit(response: httpx.Response) -> None:
         raise RuntimeError(f"expected a cache hit, got {response.headers}")
 
 
-def run(target: Target, requests: int, full_requests: int) -> dict[str, Any]:
-    body = _body()
-    with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=30) as client:
-        primed = client.post("/v1/chat/completions", json=body, headers=USE)
-        primed.raise_for_status()
-        sync_redis = redis.Redis.from_url(target.redis_url)
-        entries = list(sync_redis.scan_iter("llmgw:cache:bench:*"))
-        if len(entries) != 1:
-            raise RuntimeError(f"expected one cache entry, found {len(entries)}")
-        key = entries[0]
+def _primed(client: httpx.Client, sync_redis: redis.Redis, body: dict[str, Any]) -> bytes:
+    """Cache ``body``'s answer; the key of its entry (the stack's only one)."""
+    client.post("/v1/chat/completions", json=body, headers=USE).raise_for_status()
+    entries = list(sync_redis.scan_iter("llmgw:cache:bench:*"))
+    if len(entries) != 1:
+        raise RuntimeError(f"expected one cache entry, found {len(entries)}")
+    return bytes(entries[0])
 
-        def hit() -> None:
-            _hit(client.post("/v1/chat/completions", json=body, headers=USE))
+
+def _one_at_a_time(
+    target: Target, body: dict[str, Any], requests: int, full_requests: int
+) -> tuple[bytes, dict[str, list[float]]]:
+    with (
+        httpx.Client(base_url=target.api_url, headers=target.auth, timeout=30) as client,
+        redis.Redis.from_url(target.redis_url) as sync_redis,
+    ):
+        key = _primed(client, sync_redis, body)
+        bad = {"x-llm-gateway-cache": "bogus"}
+
+        def refused() -> None:
+            # The same route, body and auth, refused at the cache header: what the route
+            # costs before the lookup.
+            if client.post("/v1/chat/completions", json=body, headers=bad).status_code != 400:
+                raise RuntimeError("expected a 400 for a bad cache header")
+
+        paths: dict[str, Callable[[], object]] = {
+            "GET /health c=1": lambda: client.get("/health").raise_for_status(),
+            "same route, 400 before lookup c=1": refused,
+            "hit c=1": lambda: _hit(client.post("/v1/chat/completions", json=body, headers=USE)),
+            "redis GET c=1": lambda: sync_redis.get(key),
+        }
+        for call in paths.values():  # warm-up: connections, the script's SHA
+            _sequential(call, 100)
+        # Interleaved, one of each in turn: on a shared machine the load changes by the
+        # second, and each path should see the same.
+        results: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(requests):
+            for name, call in paths.items():
+                results[name] += _sequential(call, 1)
 
         def full() -> None:
             client.post("/v1/chat/completions", json=_body()).raise_for_status()
 
-        _sequential(hit, 200)  # warm-up: connections, the script's SHA, the JIT-less paths
-        _sequential(lambda: sync_redis.get(key), 200)
+        results["uncached job c=1"] = _sequential(full, full_requests)
+    return key, results
 
-        def floor() -> None:
-            client.get("/health").raise_for_status()
 
-        results = {
-            "GET /health c=1": _sequential(floor, requests),
-            "hit c=1": _sequential(hit, requests),
-            "redis GET c=1": _sequential(lambda: sync_redis.get(key), requests),
-            "uncached job c=1": _sequential(full, full_requests),
-        }
-        sync_redis.close()
-
-    async def concurrent() -> dict[str, list[float]]:
-        limits = httpx.Limits(max_connections=10)
-        async with httpx.AsyncClient(
+async def _ten_at_a_time(
+    target: Target, body: dict[str, Any], key: bytes, requests: int
+) -> dict[str, list[float]]:
+    limits = httpx.Limits(max_connections=10)
+    async with (
+        httpx.AsyncClient(
             base_url=target.api_url, headers=target.auth, timeout=30, limits=limits
-        ) as aclient:
-            r = aioredis.Redis.from_url(target.redis_url)
+        ) as client,
+        aioredis.Redis.from_url(target.redis_url) as r,
+    ):
 
-            async def ahit() -> None:
-                _hit(await aclient.post("/v1/chat/completions", json=body, headers=USE))
+        async def hit() -> None:
+            _hit(await client.post("/v1/chat/completions", json=body, headers=USE))
 
-            async def aget() -> None:
-                await r.get(key)
+        async def floor() -> None:
+            (await client.get("/health")).raise_for_status()
 
-            async def afloor() -> None:
-                (await aclient.get("/health")).raise_for_status()
+        async def get() -> None:
+            await r.get(key)
 
-            await _concurrent(ahit, 200, 10)
-            out = {
-                "GET /health c=10": await _concurrent(afloor, requests, 10),
-                "hit c=10": await _concurrent(ahit, requests, 10),
-                "redis GET c=10": await _concurrent(aget, requests, 10),
-            }
-            await r.aclose()
-            return out
+        await _concurrent(hit, 200, 10)
+        return {
+            "GET /health c=10": await _concurrent(floor, requests, 10),
+            "hit c=10": await _concurrent(hit, requests, 10),
+            "redis GET c=10": await _concurrent(get, requests, 10),
+        }
 
-    results.update(asyncio.run(concurrent()))
+
+def run(target: Target, requests: int, full_requests: int) -> dict[str, Any]:
+    body = _body()
+    key, results = _one_at_a_time(target, body, requests, full_requests)
+    results.update(asyncio.run(_ten_at_a_time(target, body, key, requests)))
     return {name: summary_ms(s) | {"n": len(s)} for name, s in results.items()}
 
 
