@@ -21,6 +21,7 @@ from storage.config import load_storage
 from storage.routes import StorageRoutes
 from tasks.batches.store import BatchStore
 from tasks.batches.submission import BatchSubmitter
+from tasks.cache.store import ResponseCache
 from tasks.jobs.completion_hub import CompletionHub
 from tasks.jobs.store import JobStore
 from tasks.jobs.stream_hub import StreamHub
@@ -62,6 +63,8 @@ class ApiServices:
     request_limits: RequestLimits
     # The /-s3/ routes: storage instances, their access rules, the threads their SDKs use.
     storage: StorageRoutes
+    # Response-cache lookups at the sync chat endpoints (``api.response_cache``).
+    cache: ResponseCache
 
     @classmethod
     async def start(cls, settings: Settings) -> ApiServices:
@@ -145,6 +148,7 @@ class ApiServices:
             offload,
             request_limits,
             storage,
+            ResponseCache(redis),
         )
 
     async def close(self) -> None:

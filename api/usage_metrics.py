@@ -15,22 +15,26 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tasks.cache.store import CacheCounters, read_cache_counters
 from tasks.usage.counters import UsageCounters, read_counters
 
 log = structlog.get_logger(__name__)
 
 
 class UsageCollector(Collector):
-    """``llm_gateway_jobs_total``, ``llm_gateway_tokens_total``, ``llm_gateway_cost_usd_total``."""
+    """``llm_gateway_jobs_total``, ``llm_gateway_tokens_total``, ``llm_gateway_cost_usd_total``,
+    ``llm_gateway_cache_requests_total``."""
 
     def __init__(self) -> None:
         self._counters = UsageCounters()
+        self._cache = CacheCounters()
 
     async def refresh(self, redis: Redis) -> None:
         """Read the counters; with Redis unreachable keep the last ones read, so the
         process's own metrics are still served (a scrape must not fail with Redis)."""
         try:
             self._counters = await read_counters(redis)
+            self._cache = await read_cache_counters(redis)
         except RedisError as exc:
             log.warning("usage_counters_unavailable", error=type(exc).__name__)
 
@@ -57,6 +61,14 @@ class UsageCollector(Collector):
         )
         for labels, amount in sorted(counters.cost_usd.items()):
             cost.add_metric(list(labels), amount)
+        cache = CounterMetricFamily(
+            "llm_gateway_cache_requests",
+            "Response-cache lookups, by result (hit|miss) (cluster-wide)",
+            labels=["result"],
+        )
+        cache.add_metric(["hit"], self._cache.hit)
+        cache.add_metric(["miss"], self._cache.miss)
         yield jobs
         yield tokens
         yield cost
+        yield cache

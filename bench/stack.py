@@ -40,6 +40,8 @@ class Target:
     root_pid: int | None = None
     # The tools' stand-in (semantic-search, ai-agents), when the bench started the stack.
     downstream_url: str = ""
+    # The stack's Redis, when the bench started the stack (a bench that reads it directly).
+    redis_url: str = ""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -168,7 +170,8 @@ class BenchStack:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 120.0) -> Target:
-        api, emulator, redis, downstream = free_ports(4)
+        # Every port its own (storage too): another stack may run beside this one.
+        api, emulator, redis, downstream, storage = free_ports(5)
         target = Target(
             f"http://127.0.0.1:{api}",
             f"http://127.0.0.1:{emulator}",
@@ -183,6 +186,7 @@ class BenchStack:
             f"--port={api}",
             f"--emulator-port={emulator}",
             f"--downstream-port={downstream}",
+            f"--storage-port={storage}",
             "--emulator-latency-ms=0",
             f"--worker-concurrency={self.worker_concurrency}",
             f"--worker-processes={self.worker_processes}",
@@ -198,7 +202,7 @@ class BenchStack:
             start_new_session=True,
         )
         self._wait_ready(target, ready_timeout_s)
-        return replace(target, root_pid=self._proc.pid)
+        return replace(target, root_pid=self._proc.pid, redis_url=f"redis://127.0.0.1:{redis}/0")
 
     def _env(self, target: Target, redis_port: int) -> dict[str, str]:
         env = dict(os.environ)

@@ -133,6 +133,15 @@ WEBHOOKS_DEAD = f"{PREFIX}:webhooks:dead"
 USAGE_COUNTERS = f"{PREFIX}:usage:counters"
 
 
+def response_cache(tenant: str, digest: str) -> str:
+    """String: a cached completion (``tasks.cache``), keyed by its normalized request."""
+    return f"{PREFIX}:cache:{tenant}:{digest}"
+
+
+# Hash: the response cache's lookups, field ``hit`` / ``miss`` → count (cluster-wide).
+CACHE_COUNTERS = f"{PREFIX}:cache:counters"
+
+
 def usage_day(tenant: str, day: str) -> str:
     """Hash of a tenant's usage on one UTC day (``YYYY-MM-DD``): totals and per model and
     per provider instance (``tasks/usage/scripts/count_usage.lua``); expires."""

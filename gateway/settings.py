@@ -327,7 +327,25 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Per-tenant `rpm`, `tpm`, `daily_budget_usd`, `monthly_budget_usd` (each "
         'optional), as JSON: `{"acme": {"rpm": 60, "daily_budget_usd": 5}}`; enforced across '
-        "every API process at submission (usage-and-budgets.md).",
+        "every API process at submission (usage-and-budgets.md). `cache_ttl_seconds` turns "
+        "the response cache on for the tenant's requests by default (response-cache.md).",
+    )
+    cache_default_ttl_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a cached response lives unless the request's "
+        "`x-llm-gateway-cache-ttl` or the tenant's `cache_ttl_seconds` says otherwise "
+        "(response-cache.md).",
+    )
+    cache_max_ttl_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="The longest TTL a request's `x-llm-gateway-cache-ttl` may ask for.",
+    )
+    cache_max_entry_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        description="A response larger than this (its stored JSON) is not cached.",
     )
     usage_retention_days: int = Field(
         default=400,

@@ -1,5 +1,6 @@
 """A tenant's limits (``LLM_GATEWAY_TENANT_LIMITS``): requests and tokens per minute, and
-USD per UTC day and month. Enforced at submission by ``tasks.usage.admission``."""
+USD per UTC day and month. Enforced at submission by ``tasks.usage.admission``. Beside
+them, the tenant's response-cache default (``cache_ttl_seconds``, ``api.response_cache``)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,6 @@ class TenantLimits(BaseModel):
     tpm: int | None = Field(default=None, gt=0)
     daily_budget_usd: float | None = Field(default=None, ge=0)
     monthly_budget_usd: float | None = Field(default=None, ge=0)
+    # Set: the tenant's chat requests use the response cache unless their header says
+    # otherwise, with this TTL; unset: only requests that ask for it.
+    cache_ttl_seconds: int | None = Field(default=None, gt=0)

@@ -33,6 +33,7 @@ from providers.pricing import load_catalogue
 from providers.registry import SdkMissing, build_provider, resolve_credentials
 from storage.config import load_storage
 from storage.routes import StorageRoutes
+from tasks.cache.store import SyncResponseCache
 from tasks.documents.cache import DocumentCache
 from tasks.documents.resolver import DocumentLimits, DocumentResolver
 from tasks.jobs.execution import JobRunner
@@ -157,6 +158,7 @@ class WorkerRuntime:
                 loop_defaults=LoopLimits.defaults(settings),
                 max_iterations_ceiling=settings.tool_loop_max_iterations_limit,
                 session_max_messages=settings.session_max_messages,
+                cache=SyncResponseCache(self.redis, settings.cache_max_entry_bytes),
                 documents=DocumentResolver(
                     http=self.documents_http,
                     storage=self.storage,

@@ -15,10 +15,12 @@ from starlette.responses import Response
 
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
+from api.response_cache import CacheModeHeader, CacheTtlHeader, look_up
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
 from api.services import ApiServices
+from api.streaming.replay import chat_replay
 from api.streaming.responses import chat_stream
 from api.sync_jobs import JOB_ID_HEADER, job_error, submit_and_wait, submit_streaming
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
@@ -47,6 +49,8 @@ async def chat_completions(
     services: Services,
     request_id: RequestId,
     size: BodySize,
+    cache_mode: CacheModeHeader = None,
+    cache_ttl: CacheTtlHeader = None,
 ) -> Response:
     # A copy of the whole request: off the loop when it is large.
     request = await services.offload.run(size, body.job_request)
@@ -57,6 +61,21 @@ async def chat_completions(
         request_id=request_id,
         session_id=body.session_id,
     )
+    cache = await look_up(services, spec, cache_mode, cache_ttl)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if cache.hit is not None:
+        if body.stream:
+            return chat_replay(cache.hit, include_usage=include_usage, headers=cache.headers)
+        return FastJSONResponse(chat_completion(cache.hit), headers=cache.headers)
+    response = await _computed(body, cache.spec, services, size)
+    # What the cache did goes with every computed answer, an error or a stream too.
+    response.headers.update(cache.headers)
+    return response
+
+
+async def _computed(
+    body: ChatCompletionRequest, spec: JobSpec, services: ApiServices, size: int
+) -> Response:
     if body.stream:
         return await _stream(body, spec, services, size)
     done = await submit_and_wait(services, spec, new_job_id(), size)

@@ -21,6 +21,7 @@ from api.anthropic.stream import message_stream
 from api.anthropic.token_count import count_tokens
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
+from api.response_cache import CacheModeHeader, CacheTtlHeader, look_up
 from api.responses import FastJSONResponse
 from api.schemas.messages import (
     AnthropicError,
@@ -29,6 +30,7 @@ from api.schemas.messages import (
     MessageTokens,
     MessageTokensCount,
 )
+from api.streaming.replay import message_replay
 from api.sync_jobs import JOB_ID_HEADER, submit_and_wait, submit_streaming
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
@@ -73,10 +75,24 @@ async def create_message(
     services: Services,
     request_id: RequestId,
     size: BodySize,
+    cache_mode: CacheModeHeader = None,
+    cache_ttl: CacheTtlHeader = None,
 ) -> Response:
     request = await services.offload.run(size, lambda: chat_request(body))
     spec = JobSpec(type=JobType.COMPLETION, request=request, tenant=tenant, request_id=request_id)
-    if body.stream:
+    cache = await look_up(services, spec, cache_mode, cache_ttl)
+    if cache.hit is not None:
+        if body.stream:
+            return message_replay(cache.hit, headers=cache.headers)
+        return FastJSONResponse(anthropic_message(cache.hit), headers=cache.headers)
+    response = await _computed(body.stream, cache.spec, services, size)
+    # What the cache did goes with every computed answer, an error or a stream too.
+    response.headers.update(cache.headers)
+    return response
+
+
+async def _computed(stream: bool, spec: JobSpec, services: Services, size: int) -> Response:
+    if stream:
         return await _stream(spec, services, size)
     done = await submit_and_wait(services, spec, new_job_id(), size)
     if isinstance(done, FastJSONResponse):

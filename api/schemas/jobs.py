@@ -51,6 +51,14 @@ class PipelineProgress(ResponseModel):
     prompt: str | None
 
 
+class JobCache(ResponseModel):
+    """The job was a response-cache miss (docs/response-cache.md): its answer, if it
+    succeeds, is cached for ``ttl_seconds``. A hit makes no job."""
+
+    hit: Literal[False]
+    ttl_seconds: int
+
+
 class OrphanedUsage(ResponseModel):
     """Paid for and not in the result: replies that landed after the job was cancelled or
     had lost its worker's lease, turns re-run because their worker died before saving
@@ -96,6 +104,7 @@ class Job(JobFields):
     tool_loop: ToolLoopProgress | None
     pipeline: PipelineProgress | None
     webhook: WebhookStatus | None
+    cache: JobCache | None
 
 
 class JobSummary(JobFields):

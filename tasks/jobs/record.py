@@ -63,6 +63,7 @@ JOB_FIELDS = HashFields(
             "paid_prompt_tokens",
             "paid_completion_tokens",
             "tpm_reserved",
+            "cache_ttl",
         }
     ),
 )
@@ -140,6 +141,10 @@ class JobRecord:
     custom_id: str | None = None
     # "1" when the job's events go to its stream (``tasks.jobs.stream``) as they happen.
     stream: str | None = None
+    # The response-cache entry the worker writes a successful answer to, and its TTL
+    # (``tasks.cache``); unset: the answer is not cached.
+    cache_key: str | None = None
+    cache_ttl: int | None = None
     # "1" when an enhancement succeeded but its validation failed (batch counters).
     validation_failed: str | None = None
     # The webhook delivery of the job's terminal event (``tasks.webhooks.deliveries``).
@@ -189,6 +194,7 @@ class JobRecord:
             "batch_id": self.batch_id,
             "custom_id": self.custom_id,
             "webhook": webhook_public(self.webhook, self),
+            "cache": ({"hit": False, "ttl_seconds": self.cache_ttl} if self.cache_key else None),
         }
 
     def orphaned_usage(self) -> dict[str, Any] | None:

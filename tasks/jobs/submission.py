@@ -49,6 +49,9 @@ class JobSpec:
     webhook: dict[str, Any] | None = None
     session_id: str | None = None
     request_id: str | None = None
+    # Where the worker caches a successful answer, and for how long (``tasks.cache``).
+    cache_key: str | None = None
+    cache_ttl: int | None = None
 
 
 def _fingerprint(spec: JobSpec) -> str:
@@ -182,6 +185,8 @@ class JobSubmitter:
             session_id=spec.session_id,
             request_id=spec.request_id,
             stream="1" if streams else None,
+            cache_key=spec.cache_key,
+            cache_ttl=spec.cache_ttl,
         )
 
     def _prepare_embedding(self, spec: JobSpec) -> tuple[str, str, str]:

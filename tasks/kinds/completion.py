@@ -17,6 +17,7 @@ from providers.openai_format import chat_request_from_openai, message_to_openai
 from providers.pricing import Price, price_for
 from providers.registry import capabilities_of
 from providers.types import ChatResponse
+from tasks.cache.store import SyncResponseCache
 from tasks.documents.resolver import DocumentResolver, has_documents
 from tasks.jobs.record import JobRecord, JobType
 from tasks.jobs.sync_store import SessionAppend
@@ -52,8 +53,11 @@ class CompletionKind:
         max_iterations_ceiling: int,
         session_max_messages: int = 1000,
         documents: DocumentResolver | None = None,
+        cache: SyncResponseCache | None = None,
     ) -> None:
         self.parts = parts
+        # Where an answer whose job asked for it is cached (``tasks.cache``).
+        self.cache = cache
         # Reads the prompt's ``document`` parts before the first turn (tasks.documents).
         self.documents = documents
         self.sessions = sessions
@@ -161,6 +165,9 @@ class CompletionKind:
         if looped:
             result["tool_loop"] = state.summary()
         totals = JobOutcome(result=result, usage=state.usage_dict(), cost_usd=state.cost_usd)
+        if job.cache_key and job.cache_ttl and not looped and self.cache is not None:
+            # Before the job is marked done: a repeat sent once the answer is out finds it.
+            self.cache.store(job.cache_key, job.cache_ttl, result, totals.usage)
         session = None
         if job.session_id:
             produced = [*state.produced, result["message"]]

@@ -1,0 +1,1 @@
+"""The response cache: exact-match completions, keyed by tenant and normalized request."""
