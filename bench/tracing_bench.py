@@ -1,7 +1,7 @@
 """Tracing overhead on the sync path: ``POST /v1/chat/completions`` against the emulator at
 0 ms, at concurrency 1 and 10, with the gateway's observability off, with the worker's
-metrics port on, and with metrics plus OpenTelemetry tracing (every span exported, to a
-local OTLP/HTTP receiver that accepts and drops them). Prints a table and writes
+metrics port on, and with metrics plus OpenTelemetry tracing, every trace or one in twenty
+exported to a local OTLP/HTTP receiver that accepts and drops them. Prints a table and writes
 ``bench/results/tracing.json``.
 
     .venv/bin/python bench/tracing_bench.py [--duration 10] [--warmup 3] [--rounds 2]
@@ -31,7 +31,7 @@ from stack import BenchStack, free_ports, interruptible
 app = typer.Typer(add_completion=False, help=__doc__)
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}]}
-CONFIGS = ("off", "metrics", "metrics+tracing")
+CONFIGS = ("off", "metrics", "metrics+tracing", "metrics+tracing 5%")
 
 
 class _Sink:
@@ -68,6 +68,7 @@ def _environment(config: str, sink: _Sink) -> Iterator[None]:
         "LLM_GATEWAY_WORKER_METRICS_PORT",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
         "OTEL_TRACES_EXPORTER",
     )
     saved = {name: os.environ.pop(name, None) for name in names}
@@ -76,6 +77,11 @@ def _environment(config: str, sink: _Sink) -> Iterator[None]:
     if config == "metrics+tracing":
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
         os.environ["OTEL_TRACES_SAMPLER"] = "always_on"
+    if config == "metrics+tracing 5%":
+        # What production would run: one trace in twenty, decided once at the API.
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0.05"
     try:
         yield
     finally:
