@@ -190,3 +190,41 @@ def test_a_provider_failure_marks_the_call_span_with_the_error_type(
     span = failed_call()[0]
     assert span.error and span.attributes["error.type"], span.attributes
     assert "gen_ai.usage.input_tokens" not in span.attributes
+
+
+def test_a_streamed_chat_is_one_trace_with_a_streaming_call_span(
+    traced_stack: Stack, receiver: OtlpReceiver
+) -> None:
+    counted = directive(usage={"prompt_tokens": 11, "completion_tokens": 5})
+    with (
+        httpx.Client(
+            base_url=traced_stack.api_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        ) as client,
+        client.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": f"stream {counted}"}],
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
+        ) as response,
+    ):
+        body = response.read().decode()
+        job_id = response.headers["x-llm-gateway-job-id"]
+    assert response.status_code == 200 and "[DONE]" in body
+    trace: list[ReceivedSpan] = []
+
+    def arrived() -> bool:
+        trace[:] = _trace_of(receiver, job_id)
+        return bool(trace)
+
+    wait_until(arrived, 30, "the streamed job's trace")
+    server = _one(trace, "API server span", kind="server", service="llm-gateway-api")
+    task = _one(trace, "worker task span", kind="consumer", service="llm-gateway-worker")
+    call = _one(trace, "provider call span", name="chat gpt-4o-mini", kind="client")
+    assert server.parent_id == "" and task.service == "llm-gateway-worker"
+    assert call.attributes["llm_gateway.stream"] is True
+    assert call.attributes["gen_ai.usage.input_tokens"] == 11
+    assert call.attributes["gen_ai.usage.output_tokens"] == 5
