@@ -31,6 +31,7 @@ from api.routes import (
     webhooks,
 )
 from api.services import ApiServices
+from gateway import tracing
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 
@@ -66,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestContextMiddleware)
+    # Read from OTEL_* at import, like uvicorn's own start-up: the middleware must be in place
+    # before the app first serves (gateway.tracing; off unless configured).
+    if tracing.setup("llm-gateway-api"):
+        tracing.instrument_fastapi(app)
     routers = (health, jobs, job_streams, batches, chat, messages, embeddings, models, providers)
     for module in (*routers, sessions, tools, webhooks, storage, usage):
         app.include_router(module.router)

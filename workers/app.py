@@ -12,6 +12,7 @@ from celery import Celery, Task
 from celery.exceptions import CPendingDeprecationWarning, Reject
 from celery.signals import (
     celeryd_after_setup,
+    celeryd_init,
     setup_logging,
     worker_process_init,
     worker_shutdown,
@@ -19,6 +20,7 @@ from celery.signals import (
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
+from gateway import tracing
 from gateway.logs import configure_logging
 from gateway.queues import DELIVER_WEBHOOK_TASK, RUN_JOB_TASK
 from gateway.settings import Settings
@@ -139,6 +141,13 @@ def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
         instance.app.amqp.queues.deselect(disabled)
     served = [q for q in queues if q not in disabled]
     log.info("worker_started", hostname=sender, queues=served, disabled=disabled)
+
+
+@celeryd_init.connect  # type: ignore[untyped-decorator]
+def _start_tracing(**_: Any) -> None:
+    # First of the worker's signals: before the runtime builds its provider clients (the
+    # httpx instrumentation wraps clients made after it) and before the first task.
+    tracing.setup("llm-gateway-worker", celery=True)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from gateway import tracing
 from gateway.queues import (
     DELIVER_WEBHOOK_TASK,
     MAX_PRIORITY,
@@ -84,6 +85,9 @@ class TaskMessageBuilder:
         }
         if request_id:
             headers["request_id"] = request_id
+        # The trace this message belongs to (``traceparent``): Celery copies custom headers
+        # onto the task's request, where the worker's Celery instrumentation finds it.
+        tracing.inject(headers)
         message = {
             "body": base64.b64encode(body).decode(),
             "content-encoding": "utf-8",

@@ -11,9 +11,10 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from gateway import tracing
 from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
 from gateway.outbound import OutboundPolicy, canonical_url
-from gateway.queues import TOOLS_QUEUE
+from gateway.queues import RUN_JOB_TASK, TOOLS_QUEUE
 from providers.openai_embeddings import embedding_call_from_openai
 from providers.openai_format import chat_request_from_openai
 from providers.pricing import price_for
@@ -72,6 +73,20 @@ def _provider_hint(request: dict[str, Any]) -> str | None:
             param="provider",
         )
     return hint
+
+
+def _span_attributes(record: JobRecord) -> dict[str, str]:
+    """The enqueue span's attributes: which job, for whom, onto which queue."""
+    attributes = {
+        "messaging.system": "redis",
+        "messaging.destination.name": record.queue or "",
+        "llm_gateway.job_id": record.id,
+        "llm_gateway.job_type": record.type.value,
+        "llm_gateway.tenant": record.tenant,
+    }
+    if record.provider:
+        attributes["llm_gateway.instance"] = record.provider
+    return attributes
 
 
 class JobSubmitter:
@@ -297,9 +312,6 @@ class JobSubmitter:
         created); an idempotent repeat returns the first job and queues nothing.
         ``fields``: the record's hash fields, when they were encoded off the event loop."""
         assert record.queue is not None
-        message = self._messages.run_job(
-            record.id, record.queue, record.priority, record.request_id
-        )
         await self.check_outbound(record)
         if record.session_id is not None and not await self._sessions.exists(
             record.session_id, record.tenant
@@ -318,7 +330,13 @@ class JobSubmitter:
             if reserved:
                 record.tpm_reserved = reserved
                 fields["tpm_reserved"] = str(reserved)
-            return await self._store.create(record, message, fields)
+            # The message carries this span's context: the worker's task span is its child.
+            attributes = _span_attributes(record) if tracing.enabled() else None
+            with tracing.span(f"{RUN_JOB_TASK} send", "producer", attributes):
+                message = self._messages.run_job(
+                    record.id, record.queue, record.priority, record.request_id
+                )
+                return await self._store.create(record, message, fields)
         except RedisError as exc:
             log.error("submit_failed", job_id=record.id, error=type(exc).__name__)
             raise ServiceUnavailable("the job store is unavailable; try again") from exc

@@ -40,6 +40,7 @@ from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus
 from tasks.jobs.sync_store import SyncJobStore
 from tasks.loops.call_metrics import CallMetrics
+from tasks.loops.call_spans import provider_call
 from tasks.loops.fallbacks import Candidate, FallbackPlanner, RouteState
 from tasks.loops.streamed_calls import LeaseLost, StreamedCall
 
@@ -125,19 +126,21 @@ class ModelCalls:
                     return None
                 model = route.current.model
                 calling = time.perf_counter()
-                if stream:
-                    response = StreamedCall(self.store).run(
-                        job.id,
-                        token,
-                        provider,
-                        request,
-                        attempt=job.attempts + 1,
-                        turn=turn,
-                        instance=instance.name,
-                        first_event=lambda s: self.metrics.first_token(instance, model, s),
-                    )
-                else:
-                    response = provider.complete(request)
+                with provider_call(job, instance, route, request, stream=stream) as span:
+                    if stream:
+                        response = StreamedCall(self.store).run(
+                            job.id,
+                            token,
+                            provider,
+                            request,
+                            attempt=job.attempts + 1,
+                            turn=turn,
+                            instance=instance.name,
+                            first_event=lambda s: self.metrics.first_token(instance, model, s),
+                        )
+                    else:
+                        response = provider.complete(request)
+                    span.replied(response)
                 self.metrics.call(instance, model, "ok", time.perf_counter() - calling)
                 self._paid(job, route, instance, response)
             except LeaseLost:
@@ -179,7 +182,9 @@ class ModelCalls:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
                 calling = time.perf_counter()
-                response = provider.embed(request)
+                with provider_call(job, instance, route, request) as span:
+                    response = provider.embed(request)
+                    span.replied(response)
                 self.metrics.call(
                     instance, route.current.model, "ok", time.perf_counter() - calling
                 )
