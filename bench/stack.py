@@ -168,7 +168,9 @@ class BenchStack:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 120.0) -> Target:
-        api, emulator, redis, downstream = free_ports(4)
+        # Every port free, the local S3 store's too: a fixed one clashes with any other stack
+        # on the machine (a test run, another bench), and ``up`` then fails to start.
+        api, emulator, redis, downstream, storage = free_ports(5)
         target = Target(
             f"http://127.0.0.1:{api}",
             f"http://127.0.0.1:{emulator}",
@@ -183,6 +185,7 @@ class BenchStack:
             f"--port={api}",
             f"--emulator-port={emulator}",
             f"--downstream-port={downstream}",
+            f"--storage-port={storage}",
             "--emulator-latency-ms=0",
             f"--worker-concurrency={self.worker_concurrency}",
             f"--worker-processes={self.worker_processes}",
