@@ -127,7 +127,7 @@ def post_chat(client: openai.OpenAI, body: dict[str, Any]) -> Any:
     """``client.chat.completions.with_raw_response.create(**body)`` without its parameter
     transform: ``body`` is already the wire format (``chat_request_to_openai``), and the
     SDK's walk of it against the typed parameters (a copy, as the chat parameters have no
-    aliases) cost about 1 ms of the worker's CPU per call (docs/benchmarks.md). The same
+    aliases) cost 0.4-1 ms of the worker's CPU per call (docs/benchmarks.md). The same
     request (an Azure client still rewrites the path to the deployment), headers, errors
     and raw response."""
     return client.post(
