@@ -11,6 +11,7 @@ import httpx
 from measure import Call, LoadResult, Shape, closed_loop, paired_latency, summary_ms
 from report import console, cpu_table, cpu_usage, error_text, save, table, verdict
 from stack import Target, clear_emulator_records, cpu_seconds, emulator_latency
+from sync_stages import run_stages
 
 MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -66,7 +67,9 @@ def run_latency(target: Target, models: list[str], requests: int, warmup: int) -
         console.print(
             f"target {target_text}: {res['added_ms']['p50']:.2f} ms {verdict(res['met'])}"
         )
-    result = {"requests": requests, "warmup": warmup, "models": per_model}
+    # Then where the added time goes, stage by stage (its own sequential requests).
+    stages = run_stages(target, models[0], min(requests, 200))
+    result = {"requests": requests, "warmup": warmup, "models": per_model, "stages": stages}
     save("latency", result)
     return result
 

@@ -170,7 +170,8 @@ class BenchStack:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout_s: float = 120.0) -> Target:
-        # Every port its own (storage too): another stack may run beside this one.
+        # Every port free, the local S3 store's too: a fixed one clashes with any other stack
+        # on the machine (a test run, another bench), and ``up`` then fails to start.
         api, emulator, redis, downstream, storage = free_ports(5)
         target = Target(
             f"http://127.0.0.1:{api}",

@@ -23,7 +23,7 @@ from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
-from providers.openai_chat import map_openai_error, stream_openai
+from providers.openai_chat import map_openai_error, post_chat, stream_openai
 from providers.openai_embeddings import (
     embedding_request_to_openai,
     embedding_response_from_openai,
@@ -151,7 +151,7 @@ class AzureOpenAIProvider:
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
         try:
             # The raw response skips building the SDK's pydantic models only to dump them.
-            raw = self._create(**body)
+            raw = post_chat(self._client, body)
             payload = decode_reply(
                 raw.http_response.content,
                 raw.http_response.headers.get("content-type"),

@@ -1,0 +1,106 @@
+"""Where a synchronous request's time goes, stage by stage, from timestamps the stack already
+keeps: the client's send and receipt, the job record (created, claimed, finished) and the
+emulator's own record of the provider call (receipt and reply). Sequential requests, the
+emulator answering at once, so every stage is the gateway's own cost.
+
+The record's times have millisecond precision, so a single request's stage is ±1 ms; the
+medians over ~100 requests are what to read. All clocks are this machine's wall clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from report import table
+from stack import Target, emulator_latency, nearest_rank
+
+from emulator.client import EmulatorControl
+
+# (name, from mark, to mark): consecutive marks, so the stages add up to the whole request.
+STAGES = (
+    ("HTTP in, parse, route -> job stored", "sent", "created"),
+    ("submit script + broker + claim", "created", "started"),
+    ("admission, attempt, SDK request -> emulator", "started", "upstream"),
+    ("emulator answers", "upstream", "answered"),
+    ("SDK reply, paid, release, finish", "answered", "finished"),
+    ("notify, read record, respond -> client", "finished", "received"),
+)
+JOB_ID_HEADER = "x-llm-gateway-job-id"
+
+
+@dataclass(slots=True)
+class _Sample:
+    word: str
+    job_id: str
+    sent: float
+    received: float
+
+
+def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str, float]]:
+    """``requests`` sequential chat completions through the gateway, then the per-stage
+    p50/p99 in ms (also printed as a table)."""
+    emulator_latency(target, 0)
+    emulator = EmulatorControl(target.emulator_url)
+    emulator.clear_requests()
+    samples: list[_Sample] = []
+    with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=60) as api:
+        for i in range(requests + 10):  # 10 warm-up requests, dropped below
+            word = f"stage{i}w"
+            body = {"model": model, "messages": [{"role": "user", "content": word}]}
+            sent = time.time()
+            response = api.post("/v1/chat/completions", json=body)
+            received = time.time()
+            if response.status_code == 200 and i >= 10:
+                job_id = response.headers[JOB_ID_HEADER]
+                samples.append(_Sample(word, job_id, sent, received))
+        calls = _emulator_calls(emulator.requests())
+        durations: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+        for sample in samples:
+            call = calls.get(sample.word)
+            if call is None:
+                continue
+            job = api.get(f"/v1/jobs/{sample.job_id}").json()
+            marks = {
+                "sent": sample.sent,
+                "created": _epoch(job["created_at"]),
+                "started": _epoch(job["started_at"]),
+                "upstream": call[0],
+                "answered": call[1],
+                "finished": _epoch(job["finished_at"]),
+                "received": sample.received,
+            }
+            for name, start, end in STAGES:
+                durations[name].append((marks[end] - marks[start]) * 1000)
+    out: dict[str, dict[str, float]] = {}
+    rows = []
+    for name, values in durations.items():
+        out[name] = {"p50": nearest_rank(values, 0.5), "p99": nearest_rank(values, 0.99)}
+        rows.append([name, f"{out[name]['p50']:.1f}", f"{out[name]['p99']:.1f}"])
+    total = [s.received - s.sent for s in samples]
+    rows.append(["whole request", f"{nearest_rank(total, 0.5) * 1000:.1f}", ""])
+    title = f"where a sync request's time goes ({model}, {len(samples)} requests, ms)"
+    table(title, ["stage", "p50 ms", "p99 ms"], rows)
+    return out
+
+
+def _emulator_calls(records: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """The emulator's receipt and reply time of each call, by the request's word."""
+    calls: dict[str, tuple[float, float]] = {}
+    for record in records:
+        messages = (record.get("body") or {}).get("messages") or []
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, list):  # content parts
+                content = " ".join(str(p.get("text", "")) for p in content)
+            if isinstance(content, str) and content.startswith("stage"):
+                calls.setdefault(content, (record["t"], record.get("t_done") or record["t"]))
+    return calls
+
+
+def _epoch(value: object) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()
