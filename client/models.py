@@ -92,6 +92,9 @@ class Job(JobSummary):
     tool_loop: dict[str, Any] | None = None
     webhook: Webhook | None = None
     pipeline: Pipeline | None = None
+    # The response cache's part in the job: ``{"hit": false, "ttl_seconds": N}`` when the
+    # answer is stored for later hits (docs/response-cache.md).
+    cache: dict[str, Any] | None = None
 
 
 class RequestCounts(_Record):
