@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
+import httpx
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -73,7 +74,7 @@ def has_headroom(inst: InstanceConfig, usage: Usage) -> bool:
     )
 
 
-async def list_server_models(inst: InstanceConfig) -> list[str]:
+async def list_server_models(http: httpx.Client, inst: InstanceConfig) -> list[str]:
     """The models an instance's server reports (only Ollama has a listing to discover).
 
     Ollama lists tagged names; ``llama3.2:latest`` is also routable as ``llama3.2``, as
@@ -81,7 +82,7 @@ async def list_server_models(inst: InstanceConfig) -> list[str]:
     """
     if inst.type != "ollama" or not inst.base_url:
         return []
-    names = await asyncio.to_thread(list_ollama_models, inst.base_url, 5.0)
+    names = await asyncio.to_thread(list_ollama_models, http, inst.base_url, 5.0)
     bare = [n.removesuffix(":latest") for n in names if n.endswith(":latest")]
     return list(dict.fromkeys([*names, *bare]))
 
@@ -97,7 +98,7 @@ class InstanceMonitor:
         *,
         interval: float = 1.0,
         worker_fresh_seconds: float = 15.0,
-        list_models: ModelLister = list_server_models,
+        list_models: ModelLister | None = None,
     ) -> None:
         self._redis = redis
         self._capacity = CapacityScripts(redis)
@@ -106,7 +107,11 @@ class InstanceMonitor:
         self._interval = interval
         self._worker_fresh_seconds = worker_fresh_seconds
         self._discovery: asyncio.Task[None] | None = None
-        self._list_models = list_models
+        # One client for every discovery: a new one per call would build a TLS context
+        # each time, tens of milliseconds of C code that holds the GIL (the event loop
+        # stalls behind it). Made on first use: most deployments discover nothing.
+        self._http: httpx.Client | None = None
+        self._list_models = list_models or self._list_server_models
         self._next_discovery: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self.states: dict[str, InstanceState] = {}
@@ -126,6 +131,13 @@ class InstanceMonitor:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._http is not None:
+            self._http.close()
+
+    async def _list_server_models(self, inst: InstanceConfig) -> list[str]:
+        if self._http is None:
+            self._http = httpx.Client()
+        return await list_server_models(self._http, inst)
 
     async def _run(self) -> None:
         while True:

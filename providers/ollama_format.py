@@ -245,16 +245,17 @@ def call_from_ollama(raw: object, n: int, call_id: CallIdFactory) -> ToolCall:
     )
 
 
-def list_ollama_models(base_url: str, timeout: float) -> list[str]:
+def list_ollama_models(http: httpx.Client, base_url: str, timeout: float) -> list[str]:
     """The model names the Ollama server at ``base_url`` has pulled, as ``GET /api/tags``
-    lists them (tagged, e.g. ``llama3.2:latest``), in its order, without duplicates.
+    lists them (tagged, e.g. ``llama3.2:latest``), in its order, without duplicates;
+    asked with ``http``, a client the caller keeps.
 
     Raises ``OllamaDiscoveryFailed`` when the server cannot be reached or answers anything
     but a 200 with the documented ``{"models": [{"name", "model", ...}]}``.
     """
     url = f"{base_url.rstrip('/')}/api/tags"
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = http.get(url, timeout=timeout)
     except httpx.HTTPError as exc:
         raise OllamaDiscoveryFailed(f"cannot list Ollama models at {url}: {exc!r}") from None
     if response.status_code != 200:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from emulator import EmulatorControl, directive
@@ -184,34 +185,43 @@ def test_unknown_model_404_is_rejected_with_ollamas_message(ollama: OllamaChatPr
 # --- model discovery -------------------------------------------------------------------------
 
 
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client() as client:
+        yield client
+
+
 def test_discovery_lists_the_servers_models(
-    provider_emulator_url: str, emulator_control: EmulatorControl
+    http: httpx.Client, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
-    assert list_ollama_models(provider_emulator_url, timeout=5) == ["llama3.2"]
+    assert list_ollama_models(http, provider_emulator_url, timeout=5) == ["llama3.2"]
 
 
 def test_discovery_sees_a_newly_pulled_model_and_reset_restores_the_default(
-    provider_emulator_url: str, emulator_control: EmulatorControl
+    http: httpx.Client, provider_emulator_url: str, emulator_control: EmulatorControl
 ) -> None:
     emulator_control.set_ollama_models(["llama3.2:latest", "qwen2.5:7b", "qwen2.5:7b"])
     assert emulator_control.ollama_models() == ["llama3.2:latest", "qwen2.5:7b", "qwen2.5:7b"]
-    assert list_ollama_models(provider_emulator_url + "/", timeout=5) == [
+    assert list_ollama_models(http, provider_emulator_url + "/", timeout=5) == [
         "llama3.2:latest",
         "qwen2.5:7b",
     ]
     emulator_control.reset()
-    assert list_ollama_models(provider_emulator_url, timeout=5) == ["llama3.2"]
+    assert list_ollama_models(http, provider_emulator_url, timeout=5) == ["llama3.2"]
 
 
-def test_discovery_of_an_unreachable_server_fails_clearly(closed_port_url: str) -> None:
+def test_discovery_of_an_unreachable_server_fails_clearly(
+    http: httpx.Client, closed_port_url: str
+) -> None:
     with pytest.raises(
         OllamaDiscoveryFailed, match=f"cannot list Ollama models at {closed_port_url}"
     ):
-        list_ollama_models(closed_port_url, timeout=2)
+        list_ollama_models(http, closed_port_url, timeout=2)
 
 
 def test_discovery_of_something_that_is_not_ollama_fails_clearly(
+    http: httpx.Client,
     provider_emulator_url: str,
 ) -> None:
     with pytest.raises(OllamaDiscoveryFailed, match="HTTP 404"):
-        list_ollama_models(provider_emulator_url + "/v1", timeout=2)
+        list_ollama_models(http, provider_emulator_url + "/v1", timeout=2)
