@@ -6,6 +6,7 @@ provider key passed to a log call by mistake is never written out.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -41,6 +42,9 @@ _SECRET_WORDS = frozenset(
 _KEY_QUALIFIERS = frozenset({"api", "access", "private", "secret", "signing", "encryption"})
 
 
+# Log lines repeat the same few keys (``method``, ``status``, ``request_id``...): judging each
+# once saves a regex split per key per line on every request's path.
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a credential (its value is then masked)."""
     words = [w.lower() for w in _WORD.findall(key)]
