@@ -14,6 +14,7 @@ Everything else the SDK reads itself: ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATT
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import os
 import threading
@@ -154,3 +155,30 @@ def span(
     kinds = {"internal": Kind.INTERNAL, "client": Kind.CLIENT, "producer": Kind.PRODUCER}
     with _tracer.start_as_current_span(name, kind=kinds[kind], attributes=attributes) as current:
         yield current
+
+
+def start_span(
+    name: str, kind: SpanKind = "internal", attributes: Attributes | None = None
+) -> Span | None:
+    """A span started now, a child of the current one but itself current nowhere: for
+    work that runs on another thread (``context_of``). The caller ends it (``Span.end``).
+    None when tracing is off."""
+    if _tracer is None:
+        return None
+    from opentelemetry.trace import SpanKind as Kind
+
+    kinds = {"internal": Kind.INTERNAL, "client": Kind.CLIENT, "producer": Kind.PRODUCER}
+    return _tracer.start_span(name, kind=kinds[kind], attributes=attributes)
+
+
+def context_of(span: Span) -> contextvars.Context:
+    """A copy of this thread's context with ``span`` current: ``ctx.run(f)`` on a pool
+    thread makes what ``f`` traces (an HTTP tool's request) children of ``span``. A thread
+    pool does not carry the caller's context by itself."""
+    from opentelemetry import context, trace
+
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        return contextvars.copy_context()
+    finally:
+        context.detach(token)

@@ -24,6 +24,7 @@ import structlog
 
 from gateway.errors import GatewayError, ToolFailed, ToolTimeout, ToolUnavailable
 from tools.registry import Tool, ToolRegistry
+from tools.tool_spans import ToolSpan, tool_call
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,7 @@ class _Call:
 
     name: str
     timeout: float
+    span: ToolSpan
     submitted_at: float = field(default_factory=time.monotonic)
     started: threading.Event = field(default_factory=threading.Event)
     started_at: float = 0.0
@@ -85,13 +87,22 @@ class ToolExecutor:
         """Run one call."""
         return self.run_many([(name, arguments)])[0]
 
-    def run_many(self, calls: Sequence[tuple[str, object]]) -> list[ToolOutcome]:
-        """Run the calls concurrently; outcomes come back in the order given."""
-        pending = [self._submit(name, arguments) for name, arguments in calls]
+    def run_many(
+        self, calls: Sequence[tuple[str, object]], call_ids: Sequence[str] = ()
+    ) -> list[ToolOutcome]:
+        """Run the calls concurrently; outcomes come back in the order given. ``call_ids``:
+        the model's ids of the calls, in the same order, for their trace spans."""
+        ids = list(call_ids) or [""] * len(calls)
+        pending = [
+            self._submit(name, arguments, call_id)
+            for (name, arguments), call_id in zip(calls, ids, strict=True)
+        ]
         return [self._collect(call) for call in pending]
 
-    def _submit(self, name: str, arguments: object) -> _Call:
-        call = _Call(name=name, timeout=self.timeout_seconds)
+    def _submit(self, name: str, arguments: object, call_id: str) -> _Call:
+        known = self.registry.get(name) if name in self.registry else None
+        span = tool_call(name, call_id, known.description if known else None)
+        call = _Call(name=name, timeout=self.timeout_seconds, span=span)
         try:
             tool = self.registry.get(name)
             checked = self.registry.validate(name, arguments)
@@ -100,13 +111,26 @@ class ToolExecutor:
             return call
         if tool.timeout_seconds is not None:
             call.timeout = tool.timeout_seconds
+        context = span.context()
         try:
-            call.future = self._pool.submit(_invoke, tool, checked, call)
+            if context is None:
+                call.future = self._pool.submit(_invoke, tool, checked, call)
+            else:
+                call.future = self._pool.submit(context.run, _invoke, tool, checked, call)
         except RuntimeError:  # the pool was closed: the process is shutting down
             call.outcome = ToolOutcome.failed(name, ToolUnavailable("the worker is stopping"))
         return call
 
     def _collect(self, call: _Call) -> ToolOutcome:
+        try:
+            outcome = self._outcome(call)
+        except BaseException as exc:  # interrupted while waiting: the span still ends
+            call.span.ended(type(exc).__name__)
+            raise
+        call.span.ended(None if outcome.ok else str((outcome.error or {}).get("type")))
+        return outcome
+
+    def _outcome(self, call: _Call) -> ToolOutcome:
         if call.outcome is not None:
             return call.outcome
         assert call.future is not None

@@ -24,7 +24,9 @@ from tasks.loops.fallbacks import RouteState
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-Operation = Literal["chat", "embeddings"]
+# "count_tokens" is none of the conventions' well-known operations (chat, embeddings, ...):
+# a vendor's count of a prompt's input tokens, which generates nothing.
+Operation = Literal["chat", "embeddings", "count_tokens"]
 
 # The semantic conventions' well-known ``gen_ai.provider.name`` values for each type.
 PROVIDER_NAMES: dict[ProviderType, str] = {
@@ -56,6 +58,13 @@ class CallSpan:
             if response.provider_response_id:
                 self.span.set_attribute("gen_ai.response.id", response.provider_response_id)
 
+    def counted(self, input_tokens: int) -> None:
+        """A token count's answer. Not ``gen_ai.usage.input_tokens``: no tokens were used
+        (nothing is billed), and backends sum usage for cost; the prompt is counted again
+        when it is sent."""
+        if self.span is not None:
+            self.span.set_attribute("llm_gateway.counted_input_tokens", input_tokens)
+
 
 @contextmanager
 def provider_call(
@@ -65,13 +74,17 @@ def provider_call(
     request: ChatRequest | EmbeddingRequest,
     *,
     stream: bool = False,
+    count: bool = False,
 ) -> Iterator[CallSpan]:
-    """A client span around one provider call of ``job`` (attempt ``job.attempts + 1``). A
+    """A client span around one provider call of ``job`` (attempt ``job.attempts + 1``):
+    the request's chat or embeddings, or (``count``) a count of its input tokens. A
     provider failure escaping the block sets ``error.type`` to the gateway's error type."""
     if not tracing.enabled():
         yield CallSpan(None)
         return
-    operation: Operation = "chat" if isinstance(request, ChatRequest) else "embeddings"
+    operation: Operation = (
+        "count_tokens" if count else "chat" if isinstance(request, ChatRequest) else "embeddings"
+    )
     attributes = call_attributes(job, instance, route, request, operation)
     attributes["llm_gateway.stream"] = stream
     with tracing.span(f"{operation} {request.model}", "client", attributes) as span:
@@ -104,7 +117,8 @@ def call_attributes(
         "llm_gateway.attempt": job.attempts + 1,
         "llm_gateway.fallback": route.current.instance != route.primary.instance,
     }
-    if isinstance(request, ChatRequest):
+    # A count generates nothing: the chat request's sampling parameters do not describe it.
+    if isinstance(request, ChatRequest) and operation == "chat":
         if request.max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = request.max_tokens
         if request.temperature is not None:

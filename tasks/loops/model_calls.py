@@ -220,7 +220,9 @@ class ModelCalls:
                 if not self._attempt_starts(job, token, instance, admission):
                     return None
                 calling = time.perf_counter()
-                counted = counter.count_tokens(request)
+                with provider_call(job, instance, route, request, count=True) as span:
+                    counted = counter.count_tokens(request)
+                    span.counted(counted)
                 self.metrics.call(
                     instance, route.current.model, "ok", time.perf_counter() - calling
                 )

@@ -161,7 +161,9 @@ class LoopRunner:
         """Run the pending round's tools concurrently and checkpoint the results; False if
         the job is no longer ours."""
         pending = state.pending_calls()
-        outcomes = self.executor.run_many([(c.name, parse_arguments(c)) for c in pending])
+        outcomes = self.executor.run_many(
+            [(c.name, parse_arguments(c)) for c in pending], call_ids=[c.id for c in pending]
+        )
         state.add_results(pending, outcomes, self.result_max_chars)
         failed = [o.name for o in outcomes if not o.ok]
         log.info("tool_round", round=state.iterations, calls=len(pending), failed=failed)

@@ -1,6 +1,7 @@
 """``gateway.tracing`` in this process, spans caught by the SDK's in-memory exporter: when it
-is on, the task message carrying the trace context, and the provider call span's GenAI
-attributes. (The span tree across the real processes: ``test_tracing_end_to_end``.)"""
+is on, the task message carrying the trace context, the provider call span's GenAI
+attributes (chat, embeddings, token counts) and the tool execution spans. (The span tree
+across the real processes: ``test_tracing_end_to_end``.)"""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus, JobType
 from tasks.loops.call_spans import provider_call
 from tasks.loops.fallbacks import Candidate, RouteState
+from tests.tools import sample_tools
+from tools.executor import ToolExecutor
+from tools.registry import ToolRegistry, tool
+from tools.tool_spans import tool_call
 
 
 @pytest.fixture
@@ -202,6 +207,105 @@ def test_a_failed_call_span_is_an_error_with_the_gateway_error_type(
     assert attributes["error.type"] == ProviderRateLimited("x").error_type
     assert attributes["llm_gateway.stream"] is True
     assert "gen_ai.usage.input_tokens" not in attributes
+
+
+def test_a_token_count_span_carries_the_count_but_no_usage_or_sampling_parameters(
+    exporter: InMemorySpanExporter,
+) -> None:
+    route = RouteState(PRIMARY, PRIMARY, ())
+    instance = InstanceConfig(name="primary", type="anthropic")
+    with provider_call(_job(), instance, route, _chat(), count=True) as call:
+        call.counted(17)
+    span = _only(exporter)
+    assert span.name == "count_tokens gpt-4o-mini" and span.kind is SpanKind.CLIENT
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.operation.name"] == "count_tokens"
+    assert attributes["gen_ai.provider.name"] == "anthropic"
+    assert attributes["llm_gateway.counted_input_tokens"] == 17
+    # Nothing was used or generated: no usage, and the chat's max_tokens/temperature do
+    # not describe a count.
+    for absent in ("gen_ai.usage.input_tokens", "gen_ai.request.max_tokens"):
+        assert absent not in attributes
+
+
+def _traced(span_name: str) -> str:
+    """A Python tool that traces work of its own: its span must be the tool span's child."""
+    with tracing.span(span_name):
+        return "done"
+
+
+@pytest.fixture
+def executor() -> Iterator[ToolExecutor]:
+    registry = ToolRegistry()
+    anything = {"type": "object"}
+    registry.register(tool(_traced, parameters=anything, description="Trace, then answer."))
+    registry.register(tool(sample_tools.explode, parameters=anything))
+    running = ToolExecutor(registry, max_parallel=2, timeout_seconds=5)
+    yield running
+    running.close()
+
+
+def test_each_tool_call_is_an_execute_tool_span_under_the_caller_s_span(
+    exporter: InMemorySpanExporter, executor: ToolExecutor
+) -> None:
+    with tracing.span("run/llm.run_job") as task:
+        assert task is not None
+        outcomes = executor.run_many(
+            [("_traced", {"span_name": "inner"}), ("explode", {"secret": "hunter2"})],
+            call_ids=["call_1", "call_2"],
+        )
+    assert [o.ok for o in outcomes] == [True, False]
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {
+        "run/llm.run_job",
+        "execute_tool _traced",
+        "execute_tool explode",
+        "inner",
+    }
+    ok, failed, inner = spans["execute_tool _traced"], spans["execute_tool explode"], spans["inner"]
+    task_id = task.get_span_context().span_id
+    for span in (ok, failed):
+        assert span.kind is SpanKind.INTERNAL
+        assert span.parent is not None and span.parent.span_id == task_id
+    # The tool ran on a pool thread, yet what it traced is the tool span's child.
+    assert inner.parent is not None and inner.parent.span_id == ok.context.span_id
+    assert dict(ok.attributes or {}) == {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "_traced",
+        "gen_ai.tool.call.id": "call_1",
+        "gen_ai.tool.type": "extension",
+        "gen_ai.tool.description": "Trace, then answer.",
+    }
+    assert ok.status.status_code is not StatusCode.ERROR
+    attributes = dict(failed.attributes or {})
+    assert failed.status.status_code is StatusCode.ERROR
+    assert attributes["gen_ai.tool.call.id"] == "call_2"
+    assert attributes["error.type"] == outcomes[1].error["type"]  # type: ignore[index]
+    # Neither the arguments nor what the tool said.
+    assert all("hunter2" not in str(v) for v in attributes.values())
+
+
+def test_a_call_of_an_unknown_tool_or_with_bad_arguments_is_a_failed_span_too(
+    exporter: InMemorySpanExporter, executor: ToolExecutor
+) -> None:
+    outcomes = executor.run_many([("no_such_tool", {}), ("_traced", "not an object")])
+    assert not any(o.ok for o in outcomes)
+    spans = sorted(exporter.get_finished_spans(), key=lambda s: s.name)
+    assert [s.name for s in spans] == ["execute_tool _traced", "execute_tool no_such_tool"]
+    for span, outcome in zip(spans, reversed(outcomes), strict=True):
+        attributes = dict(span.attributes or {})
+        assert span.status.status_code is StatusCode.ERROR
+        assert attributes["error.type"] == (outcome.error or {})["type"]
+        # A tool job's call (or any without a model's id) has no call id.
+        assert "gen_ai.tool.call.id" not in attributes
+
+
+def test_no_tool_span_and_no_context_copy_when_tracing_is_off(executor: ToolExecutor) -> None:
+    assert not tracing.enabled()
+    off = tool_call("_traced", "call_1")
+    assert off.span is None and off.context() is None
+    off.ended("tool_error")  # nothing to end: no error either
+    assert executor.run("_traced", {"span_name": "inner"}).output == "done"
 
 
 def test_no_span_and_no_work_when_tracing_is_off() -> None:

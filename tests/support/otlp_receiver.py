@@ -30,6 +30,9 @@ class ReceivedSpan:
     kind: str
     attributes: dict[str, Any]
     error: bool
+    # Nanoseconds since the epoch, by the exporting process's clock.
+    start_ns: int = 0
+    end_ns: int = 0
 
 
 def _value(value: AnyValue) -> Any:
@@ -57,6 +60,8 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                         kind=KINDS.get(span.kind, "unspecified"),
                         attributes={a.key: _value(a.value) for a in span.attributes},
                         error=span.status.code == 2,
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
                     )
                 )
     return spans
