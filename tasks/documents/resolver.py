@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,12 @@ def has_documents(messages: Iterable[Mapping[str, Any]]) -> bool:
         if isinstance(m.get("content"), list)
         for part in m["content"]
     )
+
+
+# A document's own ``</document>`` would end its delimited block early, and whatever
+# followed would read as the caller's words, outside the document: it is written
+# ``<\/document>`` instead (any case), which no reader takes for the closing line.
+_CLOSING_TAG = re.compile(r"</(document)", re.IGNORECASE)
 
 
 class DocumentResolver:
@@ -107,7 +114,8 @@ class DocumentResolver:
             file = {"file_data": f"data:{read.media_type};base64,{data}", "filename": name}
             return {"type": "file", "file": file}
         attrs = f'index="{index}" name="{html.escape(name, quote=True)}"'
-        return {"type": "text", "text": f"<document {attrs}>\n{read.text}\n</document>"}
+        body = _CLOSING_TAG.sub(r"<\\/\1", read.text)
+        return {"type": "text", "text": f"<document {attrs}>\n{body}\n</document>"}
 
     def read(self, tenant: str, part: DocumentPart, *, native: bool) -> ReadDocument:
         """The document ``part`` names, from the cache or its source; its text extracted
