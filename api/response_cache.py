@@ -50,6 +50,20 @@ CacheTtlHeader = Annotated[
     ),
 ]
 
+# The answer's headers, as the OpenAPI document declares them on the routes that take the
+# cache headers.
+CACHE_RESPONSE_HEADERS: dict[str, dict[str, object]] = {
+    CACHE_HEADER: {
+        "description": "what the response cache did: hit, miss, stored (refresh) or skip "
+        "(the request cannot use it); absent when the cache was off",
+        "schema": {"type": "string", "enum": ["hit", "miss", "stored", "skip"]},
+    },
+    CACHE_AGE_HEADER: {
+        "description": "on a hit: the cached answer's age in seconds",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+
 
 @dataclass(frozen=True, slots=True)
 class CacheLookup:

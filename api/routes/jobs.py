@@ -11,7 +11,12 @@ from fastapi import APIRouter, Query, Response
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
 from api.documents import check_documents
-from api.response_cache import CacheModeHeader, CacheTtlHeader, look_up_job
+from api.response_cache import (
+    CACHE_RESPONSE_HEADERS,
+    CacheModeHeader,
+    CacheTtlHeader,
+    look_up_job,
+)
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
 from api.schemas.errors import ADMISSION, AUTHENTICATED, WITH_BODY
@@ -34,6 +39,11 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=BodyRoute)
     status_code=202,
     response_model=Job,
     responses={
+        202: {
+            "description": "The job, queued; or a completion answered from the response "
+            "cache (``x-llm-gateway-cache: hit``), already succeeded.",
+            "headers": CACHE_RESPONSE_HEADERS,
+        },
         200: {"model": Job, "description": "The job an earlier submission with this key made."},
         # 403: a document part's bucket or key the storage access rules refuse.
         **error_responses(*WITH_BODY, *ADMISSION, 403, 404, 409),
