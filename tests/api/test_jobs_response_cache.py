@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from emulator import EmulatorControl
-from tests.conftest import KEY_A, WEBHOOK_SECRET_A
+from tests.conftest import KEY_A, KEY_B, WEBHOOK_SECRET_A
 from tests.support.processes import Stack, free_port, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -308,7 +308,10 @@ def test_an_invalid_request_is_refused_as_without_the_cache(client_a: httpx.Clie
 
 @pytest.fixture(scope="module")
 def tenant_default_api(stack: Stack) -> Iterator[str]:
-    limits = {"tenant_a": {"cache_ttl_seconds": 300}}
+    limits = {
+        "tenant_a": {"cache_ttl_seconds": 300},
+        "tenant_b": {"rpm": 2, "cache_ttl_seconds": 300},
+    }
     port = free_port()
     name = "jobs-cache-default-api"
     argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
@@ -334,3 +337,25 @@ def test_a_tenant_default_turns_the_cache_on_for_jobs_and_off_turns_it_off(
         off = client.post("/v1/jobs", json=body, headers={"x-llm-gateway-cache": "off"})
         assert off.status_code == 202 and "x-llm-gateway-cache" not in off.headers
         assert _finished(client, off.json()["id"])["cache"] is None
+
+
+def test_hits_are_not_held_to_the_tenants_rpm(
+    tenant_default_api: str, emulator: EmulatorControl
+) -> None:
+    """rpm 2: the miss takes one request, three hits none, so one more job fits and the
+    next is refused."""
+    with httpx.Client(
+        base_url=tenant_default_api, headers={"X-API-Key": KEY_B}, timeout=60
+    ) as client:
+        body = _job(_request())
+        miss = client.post("/v1/jobs", json=body)
+        assert miss.status_code == 202 and miss.headers["x-llm-gateway-cache"] == "miss"
+        _finished(client, miss.json()["id"])
+        for _ in range(3):
+            hit = client.post("/v1/jobs", json=body)
+            assert hit.status_code == 202, hit.text
+            assert hit.headers["x-llm-gateway-cache"] == "hit"
+        assert client.post("/v1/jobs", json=_job(_request())).status_code == 202
+        refused = client.post("/v1/jobs", json=_job(_request()))
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["param"] == "rpm"
