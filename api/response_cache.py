@@ -170,11 +170,10 @@ def hit_record(spec: JobSpec, cached: CachedResponse, age: int) -> JobRecord:
 
 
 def answered_job(spec: JobSpec, cached: CachedResponse, age: int) -> JobRecord:
-    """A hit at ``POST /v1/jobs``: ``hit_record`` with what a stored job has besides (the
-    submission's fingerprint for its idempotency key, its webhook, metadata, priority) and
-    the entry's age, which marks it a hit (``cache.hit`` in the record)."""
+    """A hit at ``POST /v1/jobs``: ``hit_record`` with what a stored job has besides (its
+    webhook, metadata, priority, idempotency key; the fingerprint comes with
+    ``stored_fields``) and the entry's age, which marks it a hit (``cache.hit``)."""
     record = hit_record(spec, cached, age)
-    record.fingerprint = fingerprint(spec)
     record.priority = spec.priority
     record.metadata = spec.metadata
     record.idempotency_key = spec.idempotency_key
@@ -182,3 +181,11 @@ def answered_job(spec: JobSpec, cached: CachedResponse, age: int) -> JobRecord:
     record.request_id = spec.request_id
     record.cache_age = age
     return record
+
+
+def stored_fields(record: JobRecord, spec: JobSpec) -> dict[str, str]:
+    """A job's hit as its hash stores it, with the submission's fingerprint (what tells an
+    idempotent repeat from a conflict): the CPU storing a hit costs, in one piece that can
+    run off the event loop."""
+    record.fingerprint = fingerprint(spec)
+    return record.to_redis()

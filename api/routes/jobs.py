@@ -16,6 +16,7 @@ from api.response_cache import (
     CacheModeHeader,
     CacheTtlHeader,
     look_up_job,
+    stored_fields,
 )
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
@@ -74,9 +75,8 @@ async def submit_job(
     cache = await look_up_job(services, spec, cache_mode, cache_ttl, size)
     if cache.hit is not None:
         hit = cache.hit
-        record, created = await services.submitter.submit_answered(
-            hit, await services.offload.run(size, hit.to_redis)
-        )
+        fields = await services.offload.run(size, lambda: stored_fields(hit, spec))
+        record, created = await services.submitter.submit_answered(hit, fields)
     else:
         record, created = await _submitted(services, cache.spec, size)
     # A repeat of an idempotency key answers with the earlier job, whose ``cache`` field
