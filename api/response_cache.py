@@ -1,18 +1,21 @@
 """The response cache at the synchronous chat endpoints (``/v1/chat/completions``,
-``/v1/messages``): decide from the headers and the tenant's default whether a request
-uses the cache, look it up, and answer a hit without a job, a queue or a provider.
+``/v1/messages``) and for completion jobs (``POST /v1/jobs``): decide from the headers and
+the tenant's default whether a request uses the cache, look it up, and answer a hit
+without a queue or a provider.
 
-A hit is rendered from a job record made for it (succeeded, cost 0, never stored), so
-it takes exactly the shape a computed answer takes, streamed or not; a miss carries the
-entry's key on its job, and the worker caches the answer (``tasks.cache.store``).
+At a chat endpoint a hit is rendered from a job record made for it (succeeded, cost 0,
+never stored), so it takes exactly the shape a computed answer takes, streamed or not; a
+job's hit is that record stored, already succeeded. A miss carries the entry's key on its
+job, and the worker caches the answer (``tasks.cache.store``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header
 
@@ -26,8 +29,8 @@ from tasks.cache.policy import (
     uncacheable,
 )
 from tasks.cache.store import CachedResponse
-from tasks.jobs.record import JobRecord, JobStatus, new_job_id
-from tasks.jobs.submission import JobSpec
+from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
+from tasks.jobs.submission import JobSpec, canonical_webhook, fingerprint
 
 CACHE_HEADER = "x-llm-gateway-cache"
 CACHE_AGE_HEADER = "x-llm-gateway-cache-age"
@@ -47,6 +50,20 @@ CacheTtlHeader = Annotated[
     ),
 ]
 
+# The answer's headers, as the OpenAPI document declares them on the routes that take the
+# cache headers.
+CACHE_RESPONSE_HEADERS: dict[str, dict[str, object]] = {
+    CACHE_HEADER: {
+        "description": "what the response cache did: hit, miss, stored (refresh) or skip "
+        "(the request cannot use it); absent when the cache was off",
+        "schema": {"type": "string", "enum": ["hit", "miss", "stored", "skip"]},
+    },
+    CACHE_AGE_HEADER: {
+        "description": "on a hit: the cached answer's age in seconds",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+
 
 @dataclass(frozen=True, slots=True)
 class CacheLookup:
@@ -64,29 +81,75 @@ async def look_up(
     mode_header: str | None,
     ttl_header: str | None,
 ) -> CacheLookup:
+    """A sync chat request: keyed on the request the endpoint validated and stores."""
+    requested = _requested(services, spec, mode_header, ttl_header)
+    if requested is None:
+        return CacheLookup(spec, None, {})
+    if uncacheable(spec.request, spec.session_id, services.tools) is not None:
+        return CacheLookup(spec, None, {CACHE_HEADER: "skip"})
+    return await _use(services, spec, spec.request, requested, hit_record)
+
+
+async def look_up_job(
+    services: ApiServices,
+    spec: JobSpec,
+    mode_header: str | None,
+    ttl_header: str | None,
+    size: int,
+) -> CacheLookup:
+    """``POST /v1/jobs``: a completion job uses the cache as a chat request does, keyed on
+    its request checked and in the form the chat endpoint stores (so the two share
+    entries); a hit is a job record already succeeded, never queued (``answered_job``).
+    Other kinds of job are not cached (``skip`` when asked)."""
+    requested = _requested(services, spec, mode_header, ttl_header)
+    if requested is None:
+        return CacheLookup(spec, None, {})
+    if (
+        spec.type is not JobType.COMPLETION
+        or uncacheable(spec.request, spec.session_id, services.tools) is not None
+    ):
+        return CacheLookup(spec, None, {CACHE_HEADER: "skip"})
+    submitter = services.submitter
+    # The same 4xx as the submission would get; large requests are checked off the loop.
+    request = await services.offload.run(size, lambda: submitter.completion_for_cache(spec.request))
+    return await _use(services, spec, request, requested, answered_job)
+
+
+def _requested(
+    services: ApiServices, spec: JobSpec, mode_header: str | None, ttl_header: str | None
+) -> tuple[CacheMode, int] | None:
+    """The mode and TTL the headers (else the tenant's default) ask for; None: off."""
     settings = services.settings
     limits = settings.tenant_limits.get(spec.tenant)
     tenant_ttl = limits.cache_ttl_seconds if limits is not None else None
     mode = requested_mode(mode_header, tenant_ttl)
     if mode is CacheMode.OFF:
-        return CacheLookup(spec, None, {})
+        return None
     bounds = CacheSettings(settings.cache_default_ttl_seconds, settings.cache_max_ttl_seconds)
-    ttl = ttl_seconds(ttl_header, tenant_ttl, bounds)
-    if uncacheable(spec.request, spec.session_id, services.tools) is not None:
-        return CacheLookup(spec, None, {CACHE_HEADER: "skip"})
-    key = cache_key(spec.tenant, spec.request)
+    return mode, ttl_seconds(ttl_header, tenant_ttl, bounds)
+
+
+async def _use(
+    services: ApiServices,
+    spec: JobSpec,
+    key_request: Mapping[str, Any],
+    requested: tuple[CacheMode, int],
+    record_of: Callable[[JobSpec, CachedResponse, int], JobRecord],
+) -> CacheLookup:
+    mode, ttl = requested
+    key = cache_key(spec.tenant, key_request)
     planned = dataclasses.replace(spec, cache_key=key, cache_ttl=ttl)
     if mode is CacheMode.REFRESH:
         return CacheLookup(planned, None, {CACHE_HEADER: "stored"})
     cached = await services.cache.lookup(key)
     if cached is None:
         return CacheLookup(planned, None, {CACHE_HEADER: "miss"})
-    age = cached.age_seconds()
-    headers = {CACHE_HEADER: "hit", CACHE_AGE_HEADER: str(int(age))}
-    return CacheLookup(spec, hit_record(spec, cached), headers)
+    age = int(cached.age_seconds())
+    headers = {CACHE_HEADER: "hit", CACHE_AGE_HEADER: str(age)}
+    return CacheLookup(spec, record_of(spec, cached, age), headers)
 
 
-def hit_record(spec: JobSpec, cached: CachedResponse) -> JobRecord:
+def hit_record(spec: JobSpec, cached: CachedResponse, age: int) -> JobRecord:
     """The answer of a hit as a succeeded job would hold it: no provider was called, so
     it costs nothing; ``usage`` is the cached answer's, for the caller's information."""
     now = time.time()
@@ -104,3 +167,25 @@ def hit_record(spec: JobSpec, cached: CachedResponse) -> JobRecord:
         usage=cached.usage,
         cost_usd=0.0,
     )
+
+
+def answered_job(spec: JobSpec, cached: CachedResponse, age: int) -> JobRecord:
+    """A hit at ``POST /v1/jobs``: ``hit_record`` with what a stored job has besides (its
+    webhook, metadata, priority, idempotency key; the fingerprint comes with
+    ``stored_fields``) and the entry's age, which marks it a hit (``cache.hit``)."""
+    record = hit_record(spec, cached, age)
+    record.priority = spec.priority
+    record.metadata = spec.metadata
+    record.idempotency_key = spec.idempotency_key
+    record.webhook = canonical_webhook(spec)
+    record.request_id = spec.request_id
+    record.cache_age = age
+    return record
+
+
+def stored_fields(record: JobRecord, spec: JobSpec) -> dict[str, str]:
+    """A job's hit as its hash stores it, with the submission's fingerprint (what tells an
+    idempotent repeat from a conflict): the CPU storing a hit costs, in one piece that can
+    run off the event loop."""
+    record.fingerprint = fingerprint(spec)
+    return record.to_redis()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from itertools import islice
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -154,6 +154,15 @@ def job_summary(job: Job) -> list[tuple[str, str]]:
         rows.append(("step", shown(job.pipeline.step)))
     if job.batch_id is not None:
         rows.append(("batch", f"{job.batch_id} ({shown(job.custom_id)})"))
+    if job.cache is not None:
+        rows.append(("cache", _cache_line(job.cache)))
     if error:
         rows.append(("error", f"{error.get('type')}: {error.get('message')}"))
     return rows
+
+
+def _cache_line(cache: dict[str, Any]) -> str:
+    """The response cache's part: answered from it, or the answer stored for later hits."""
+    if cache.get("hit"):
+        return f"hit (cached {shown(cache.get('age_seconds'))} s ago, never queued)"
+    return f"miss (answer cached for {shown(cache.get('ttl_seconds'))} s)"

@@ -69,8 +69,18 @@ class GatewayClient:
         priority: int | None = None,
         idempotency_key: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        cache: str | None = None,
+        cache_ttl: int | None = None,
     ) -> Job:
-        """Submit a job (``POST /v1/jobs``); a repeated idempotency key returns the first."""
+        """Submit a job (``POST /v1/jobs``); a repeated idempotency key returns the first.
+        ``cache``: the response cache's mode for a completion (``"use"``, ``"refresh"``,
+        ``"off"``; None: the tenant's default), ``cache_ttl`` the seconds a stored answer
+        lives. A hit comes back already succeeded, ``job.cache["hit"]`` true."""
+        headers: dict[str, str] = {}
+        if cache is not None:
+            headers["x-llm-gateway-cache"] = cache
+        if cache_ttl is not None:
+            headers["x-llm-gateway-cache-ttl"] = str(cache_ttl)
         body = _without_none(
             type=type,
             request=dict(request),
@@ -80,7 +90,7 @@ class GatewayClient:
             idempotency_key=idempotency_key,
             metadata=dict(metadata) if metadata is not None else None,
         )
-        return _parsed(Job, self._request("POST", "/v1/jobs", json=body))
+        return _parsed(Job, self._request("POST", "/v1/jobs", json=body, headers=headers))
 
     def get(self, job_id: str) -> Job:
         return _parsed(Job, self._request("GET", f"/v1/jobs/{job_id}"))

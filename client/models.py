@@ -92,8 +92,9 @@ class Job(JobSummary):
     tool_loop: dict[str, Any] | None = None
     webhook: Webhook | None = None
     pipeline: Pipeline | None = None
-    # The response cache's part in the job: ``{"hit": false, "ttl_seconds": N}`` when the
-    # answer is stored for later hits (docs/response-cache.md).
+    # The response cache's part in the job (docs/response-cache.md): ``{"hit": true,
+    # "age_seconds": N, ...}`` when it was answered from the cache (never queued, cost 0),
+    # ``{"hit": false, "ttl_seconds": N, ...}`` when its answer is stored for later hits.
     cache: dict[str, Any] | None = None
 
 

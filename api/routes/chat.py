@@ -15,7 +15,12 @@ from starlette.responses import Response
 
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
-from api.response_cache import CacheModeHeader, CacheTtlHeader, look_up
+from api.response_cache import (
+    CACHE_RESPONSE_HEADERS,
+    CacheModeHeader,
+    CacheTtlHeader,
+    look_up,
+)
 from api.responses import FastJSONResponse
 from api.schemas import ChatCompletion, ChatCompletionRequest, error_responses
 from api.schemas.errors import SYNC_JOB
@@ -38,6 +43,7 @@ router = APIRouter(prefix="/v1", tags=["chat"], route_class=BodyRoute)
         200: {
             "description": "The completion; with ``stream`` as OpenAI's stream chunks.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "headers": CACHE_RESPONSE_HEADERS,
         },
         # 403: a document part's bucket or key the storage access rules refuse.
         **error_responses(*SYNC_JOB, 403),

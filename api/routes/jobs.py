@@ -11,6 +11,13 @@ from fastapi import APIRouter, Query, Response
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
 from api.documents import check_documents
+from api.response_cache import (
+    CACHE_RESPONSE_HEADERS,
+    CacheModeHeader,
+    CacheTtlHeader,
+    look_up_job,
+    stored_fields,
+)
 from api.responses import FastJSONResponse, offloaded_json
 from api.schemas import Job, JobCreate, JobList, error_responses
 from api.schemas.errors import ADMISSION, AUTHENTICATED, WITH_BODY
@@ -33,14 +40,27 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=BodyRoute)
     status_code=202,
     response_model=Job,
     responses={
+        202: {
+            "description": "The job, queued; or a completion answered from the response "
+            "cache (``x-llm-gateway-cache: hit``), already succeeded.",
+            "headers": CACHE_RESPONSE_HEADERS,
+        },
         200: {"model": Job, "description": "The job an earlier submission with this key made."},
         # 403: a document part's bucket or key the storage access rules refuse.
         **error_responses(*WITH_BODY, *ADMISSION, 403, 404, 409),
     },
 )
 async def submit_job(
-    body: JobCreate, tenant: Tenant, services: Services, request_id: RequestId, size: BodySize
+    body: JobCreate,
+    tenant: Tenant,
+    services: Services,
+    request_id: RequestId,
+    size: BodySize,
+    cache_mode: CacheModeHeader = None,
+    cache_ttl: CacheTtlHeader = None,
 ) -> Response:
+    """Queue a job; a completion answered from the response cache (``x-llm-gateway-cache:
+    hit``) is stored already succeeded instead, never queued, costing nothing."""
     spec = JobSpec(
         type=JobType(body.type),
         request=body.request,
@@ -52,18 +72,28 @@ async def submit_job(
         session_id=body.session_id,
         request_id=request_id,
     )
+    cache = await look_up_job(services, spec, cache_mode, cache_ttl, size)
+    if cache.hit is not None:
+        hit = cache.hit
+        fields = await services.offload.run(size, lambda: stored_fields(hit, spec))
+        record, created = await services.submitter.submit_answered(hit, fields)
+    else:
+        record, created = await _submitted(services, cache.spec, size)
+    # A repeat of an idempotency key answers with the earlier job, whose ``cache`` field
+    # says what the cache did for it: this lookup's headers would describe another job.
+    headers = {"Location": f"/v1/jobs/{record.id}", **(cache.headers if created else {})}
+    return await offloaded_json(
+        services.offload, size, record.public, status_code=202 if created else 200, headers=headers
+    )
+
+
+async def _submitted(services: ApiServices, spec: JobSpec, size: int) -> tuple[JobRecord, bool]:
     record, fields = await services.offload.run(size, lambda: _prepared(services, spec))
     await check_documents(services, record)
     record, created = await services.submitter.submit(record, fields)
     if created:
         services.metrics.jobs_submitted.labels(record.type.value, record.provider or "").inc()
-    return await offloaded_json(
-        services.offload,
-        size,
-        record.public,
-        status_code=202 if created else 200,
-        headers={"Location": f"/v1/jobs/{record.id}"},
-    )
+    return record, created
 
 
 def _prepared(services: ApiServices, spec: JobSpec) -> tuple[JobRecord, dict[str, str]]:

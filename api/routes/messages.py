@@ -21,7 +21,12 @@ from api.anthropic.stream import message_stream
 from api.anthropic.token_count import count_tokens
 from api.body_route import BodyRoute
 from api.deps import BodySize, RequestId, Services, Tenant
-from api.response_cache import CacheModeHeader, CacheTtlHeader, look_up
+from api.response_cache import (
+    CACHE_RESPONSE_HEADERS,
+    CacheModeHeader,
+    CacheTtlHeader,
+    look_up,
+)
 from api.responses import FastJSONResponse
 from api.schemas.messages import (
     AnthropicError,
@@ -65,6 +70,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
         200: {
             "description": "The message; with ``stream`` as Anthropic's stream events.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "headers": CACHE_RESPONSE_HEADERS,
         },
         **_errors(400, 401, 402, 403, 404, 409, 413, 429, 500, 502, 503, 504),
     },

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from api.schemas.common import ResponseModel
-from tasks.kinds.completion_request import CompletionRequest
+from tasks.kinds.completion_request import TRANSPORT_OPTIONS, CompletionRequest
 
 
 class ChatCompletionRequest(CompletionRequest):
@@ -25,9 +25,9 @@ class ChatCompletionRequest(CompletionRequest):
     )
 
     def job_request(self) -> dict[str, Any]:
-        """The request stored on the job: everything except transport options."""
+        """The request stored on the job: ``canonical``, without the endpoint's options."""
         return self.model_dump(
-            exclude={"stream", "stream_options", "n", "session_id", "cancel_on_disconnect"},
+            exclude={*TRANSPORT_OPTIONS, "session_id", "cancel_on_disconnect"},
             exclude_none=True,
         )
 

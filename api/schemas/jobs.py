@@ -52,11 +52,14 @@ class PipelineProgress(ResponseModel):
 
 
 class JobCache(ResponseModel):
-    """The job was a response-cache miss (docs/response-cache.md): its answer, if it
-    succeeds, is cached for ``ttl_seconds``. A hit makes no job."""
+    """The response cache's part in the job (docs/response-cache.md). ``hit`` true: a
+    ``POST /v1/jobs`` answered from the cache, never queued, no provider called, cost 0;
+    ``age_seconds`` is the entry's age when it answered. ``hit`` false: the job ran on a
+    miss (or a refresh) and its answer, if it succeeds, is cached for ``ttl_seconds``."""
 
-    hit: Literal[False]
-    ttl_seconds: int
+    hit: bool
+    ttl_seconds: int | None = Field(description="the stored answer's TTL; null on a hit")
+    age_seconds: int | None = Field(description="the entry's age on a hit; null otherwise")
 
 
 class OrphanedUsage(ResponseModel):

@@ -81,6 +81,7 @@ class JobScripts:
             return register(redis, f"tasks/jobs/scripts/{name}.lua")
 
         self._submit = script("submit")
+        self._submit_finished = script("submit_finished")
         self._transition = script("transition")
         self._claim = script("claim")
         self._finish = script("finish")
@@ -115,6 +116,29 @@ class JobScripts:
         return self._submit(
             keys=[keys.job(job_id), keys.tenant_jobs(tenant), idem, message.key],
             args=[ttl_seconds, 0, job_id, expired_below, message.payload, *flat],
+            client=client,
+        )
+
+    def submit_finished(
+        self,
+        job_id: str,
+        tenant: str,
+        *,
+        idempotency_key: str | None,
+        status: JobStatus,
+        fields: Mapping[str, str],
+        ttl_seconds: int,
+        expired_below: str,
+        client: Any = None,
+    ) -> Any:
+        """Store a record that is already ``status`` (terminal) and queue nothing: a
+        response-cache hit. Replies as ``submit``; the job's webhook is scheduled as any
+        finished job's is, and it is not counted in the usage counters."""
+        idem = keys.idempotency(tenant, idempotency_key) if idempotency_key else ""
+        flat = [part for pair in fields.items() for part in pair]
+        return self._submit_finished(
+            keys=[keys.job(job_id), keys.tenant_jobs(tenant), idem, keys.WEBHOOKS_DUE],
+            args=[ttl_seconds, job_id, expired_below, status.value, *flat],
             client=client,
         )
 

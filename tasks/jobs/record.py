@@ -64,6 +64,7 @@ JOB_FIELDS = HashFields(
             "paid_completion_tokens",
             "tpm_reserved",
             "cache_ttl",
+            "cache_age",
         }
     ),
 )
@@ -145,6 +146,9 @@ class JobRecord:
     # (``tasks.cache``); unset: the answer is not cached.
     cache_key: str | None = None
     cache_ttl: int | None = None
+    # A completion answered from the response cache (never queued, no provider called):
+    # the age in whole seconds of the entry it was answered from.
+    cache_age: int | None = None
     # "1" when an enhancement succeeded but its validation failed (batch counters).
     validation_failed: str | None = None
     # The webhook delivery of the job's terminal event (``tasks.webhooks.deliveries``).
@@ -194,7 +198,7 @@ class JobRecord:
             "batch_id": self.batch_id,
             "custom_id": self.custom_id,
             "webhook": webhook_public(self.webhook, self),
-            "cache": ({"hit": False, "ttl_seconds": self.cache_ttl} if self.cache_key else None),
+            "cache": _cache_public(self),
         }
 
     def orphaned_usage(self) -> dict[str, Any] | None:
@@ -245,6 +249,16 @@ def webhook_public(webhook: dict[str, Any] | None, record: DeliveryFields) -> di
             "delivered_at": iso(record.wh_delivered_at),
         }
     return {"url": webhook.get("url"), "delivery": delivery}
+
+
+def _cache_public(record: JobRecord) -> dict[str, Any] | None:
+    """The response cache's part in the job: answered from it (a hit), or run with its
+    successful answer stored for ``ttl_seconds`` (a miss, or a refresh); None: no part."""
+    if record.cache_age is not None:
+        return {"hit": True, "ttl_seconds": None, "age_seconds": record.cache_age}
+    if record.cache_key:
+        return {"hit": False, "ttl_seconds": record.cache_ttl, "age_seconds": None}
+    return None
 
 
 def _pipeline_progress(pipeline: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -65,6 +66,32 @@ class JobStore:
             ttl_seconds=self._ttl,
             expired_below=oldest_live_id_bound(self._ttl),
         )
+        return await self._created(record, submit)
+
+    async def create_finished(
+        self, record: JobRecord, fields: dict[str, str] | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Store a record that is already terminal (a response-cache hit) and queue nothing;
+        its webhook is scheduled as any finished job's. An idempotency key already used
+        returns that job, as ``create`` does."""
+        submit = functools.partial(
+            self._scripts.submit_finished,
+            record.id,
+            record.tenant,
+            idempotency_key=record.idempotency_key,
+            status=record.status,
+            fields=fields if fields is not None else record.to_redis(),
+            ttl_seconds=self._ttl,
+            expired_below=oldest_live_id_bound(self._ttl),
+        )
+        return await self._created(record, submit)
+
+    async def _created(
+        self, record: JobRecord, submit: Callable[..., Awaitable[Any]]
+    ) -> tuple[JobRecord, bool]:
+        """Run a creating script (replicated before a 202 when configured): (record, True),
+        or the job its idempotency key named, (existing, False), unless that was made for a
+        different request (409)."""
         if self._replica_wait.enabled:
             # WAIT counts the writes of its own connection: the script and the WAIT share one.
             async with self._redis.client() as connection:

@@ -55,11 +55,18 @@ class JobSpec:
     cache_ttl: int | None = None
 
 
-def _fingerprint(spec: JobSpec) -> str:
+def fingerprint(spec: JobSpec) -> str:
     """sha256 of the canonical type + request: tells an idempotent repeat from a conflict."""
     digest = hashlib.sha256(storable_json([spec.type.value, spec.request], "request")).hexdigest()
     storable_json(spec.metadata, "metadata")
     return digest
+
+
+def canonical_webhook(spec: JobSpec) -> dict[str, Any] | None:
+    """The spec's webhook with its URL in the one spelling it is checked and called as."""
+    if not spec.webhook:
+        return None
+    return {**spec.webhook, "url": canonical_url(spec.webhook["url"], param="webhook.url")}
 
 
 def _provider_hint(request: dict[str, Any]) -> str | None:
@@ -140,7 +147,7 @@ class JobSubmitter:
     ) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored.
         ``param``: where the request sits in the caller's body (for error messages)."""
-        fingerprint = _fingerprint(spec)
+        digest = fingerprint(spec)
         model: str | None = None
         provider: str | None = None
         request: dict[str, Any] = spec.request
@@ -179,12 +186,9 @@ class JobSubmitter:
         # Only a completion produces output as it runs; other kinds' streams would only ever
         # carry their terminal event.
         streams = spec.type is JobType.COMPLETION and request.get("stream") is True
-        webhook = spec.webhook
-        if webhook:
-            webhook = {**webhook, "url": canonical_url(webhook["url"], param="webhook.url")}
         return JobRecord(
             id=job_id or new_job_id(),
-            fingerprint=fingerprint,
+            fingerprint=digest,
             tenant=spec.tenant,
             type=spec.type,
             status=JobStatus.QUEUED,
@@ -196,13 +200,22 @@ class JobSubmitter:
             priority=spec.priority,
             metadata=spec.metadata,
             idempotency_key=spec.idempotency_key,
-            webhook=webhook,
+            webhook=canonical_webhook(spec),
             session_id=spec.session_id,
             request_id=spec.request_id,
             stream="1" if streams else None,
             cache_key=spec.cache_key,
             cache_ttl=spec.cache_ttl,
         )
+
+    def completion_for_cache(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A completion job's request as the response cache keys it: checked as
+        ``prepare`` checks it (the same 4xx), in the canonical form the chat endpoint
+        stores, so a job and a chat request that validate to the same request share an
+        entry."""
+        parsed = CompletionRequest.check(request, pass_unknown=self._pass_unknown_parameters)
+        self._request_limits.check_chat(request)
+        return parsed.canonical()
 
     def _prepare_embedding(self, spec: JobSpec) -> tuple[str, str, str]:
         """(model, instance, queue) of an embedding job: routed among the instances that
@@ -304,6 +317,20 @@ class JobSubmitter:
             url = record.request["document"].get("url")
             if url:
                 await self._outbound.check_url_async(url, param="request.document.url")
+
+    async def submit_answered(
+        self, record: JobRecord, fields: dict[str, str] | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Store a record that is already terminal, a completion answered from the response
+        cache: (record, created) as ``submit`` returns. Nothing is queued, and the tenant's
+        rpm/tpm and budgets are not consulted: nothing is spent (as with a hit at the chat
+        endpoints). Its webhook is checked and scheduled as any finished job's."""
+        await self.check_outbound(record)
+        try:
+            return await self._store.create_finished(record, fields)
+        except RedisError as exc:
+            log.error("submit_failed", job_id=record.id, error=type(exc).__name__)
+            raise ServiceUnavailable("the job store is unavailable; try again") from exc
 
     async def submit(
         self, record: JobRecord, fields: dict[str, str] | None = None

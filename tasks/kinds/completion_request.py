@@ -25,6 +25,11 @@ from pydantic_core import PydanticCustomError
 
 from gateway.errors import InvalidRequest, RequestValidationFailed, field_path
 
+# How the answer is delivered, not what it is: left out of the request a chat endpoint
+# stores on its job and of the response cache's key, so a streamed and a plain request,
+# a job and a chat request, share an entry.
+TRANSPORT_OPTIONS = frozenset({"stream", "stream_options", "n"})
+
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
@@ -109,7 +114,9 @@ class CompletionRequest(BaseModel):
         return value
 
     @classmethod
-    def check(cls, raw: dict[str, Any], param: str = "", *, pass_unknown: bool = False) -> None:
+    def check(
+        cls, raw: dict[str, Any], param: str = "", *, pass_unknown: bool = False
+    ) -> CompletionRequest:
         """Validate ``raw``; the first problem is a 422 naming its field, under ``param``
         when given. Without one, a job's request is named as the chat endpoint names the
         same field (``temperature``, ``messages[2].content``).
@@ -135,3 +142,10 @@ class CompletionRequest(BaseModel):
                 "unknown ones through to OpenAI-type providers)",
                 param=where,
             )
+        return parsed
+
+    def canonical(self) -> dict[str, Any]:
+        """The request as validated, without its transport options, unset fields left out:
+        what ``POST /v1/chat/completions`` stores on its job, and what the response cache's
+        key is made from for a completion job, so the two share entries."""
+        return self.model_dump(exclude=set(TRANSPORT_OPTIONS), exclude_none=True)

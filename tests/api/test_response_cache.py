@@ -328,7 +328,7 @@ def test_a_hit_is_no_job_and_costs_nothing(
     miss = client_a.post("/v1/chat/completions", json=body, headers=USE)
     job = client_a.get(f"/v1/jobs/{miss.headers['x-llm-gateway-job-id']}").json()
     assert job["status"] == "succeeded"
-    assert job["cache"] == {"hit": False, "ttl_seconds": 3600}
+    assert job["cache"] == {"hit": False, "ttl_seconds": 3600, "age_seconds": None}
     before = _tenant_jobs_total(client_a)
     jobs_before = client_a.get("/v1/jobs").json()["data"]
     for _ in range(3):

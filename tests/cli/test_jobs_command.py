@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +60,15 @@ def test_get_as_table_prints_a_summary(gateway: GatewayClient, run: Any) -> None
     assert result.exit_code == 0, result.output
     assert job.id in result.stdout and "succeeded" in result.stdout
     assert done.usage is not None and str(done.usage["total_tokens"]) in result.stdout
+
+
+def test_get_as_table_says_what_the_response_cache_did(gateway: GatewayClient, run: Any) -> None:
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": uuid.uuid4().hex}]}
+    miss = gateway.wait(gateway.submit("completion", request, cache="use", cache_ttl=90).id, 20)
+    hit = gateway.submit("completion", request, cache="use")
+    shown = {job.id: run("jobs", "get", job.id, "--output", "table").stdout for job in (miss, hit)}
+    assert "miss (answer cached for 90 s)" in shown[miss.id]
+    assert "hit (cached " in shown[hit.id] and "never queued" in shown[hit.id]
 
 
 def test_wait_exits_0_when_the_job_succeeds(gateway: GatewayClient, run: Any) -> None:

@@ -47,6 +47,19 @@ def test_submit_then_wait_returns_the_succeeded_job(gateway: GatewayClient) -> N
     assert done.usage is not None and done.usage["total_tokens"] > 0
 
 
+def test_submit_with_the_cache_gets_a_hit_already_succeeded(gateway: GatewayClient) -> None:
+    body = request(f"cached {time.time_ns()}")
+    computed = gateway.wait(gateway.submit("completion", body, cache="use", cache_ttl=60).id, 20)
+    assert computed.cache == {"hit": False, "ttl_seconds": 60, "age_seconds": None}
+    hit = gateway.submit("completion", body, cache="use")
+    assert hit.status == "succeeded" and hit.terminal
+    assert hit.cache is not None and hit.cache["hit"] is True
+    assert hit.cost_usd == 0 and hit.result == computed.result
+    with pytest.raises(GatewayClientError) as refused:
+        gateway.submit("completion", body, cache="sometimes")
+    assert refused.value.status_code == 400 and refused.value.param == "x-llm-gateway-cache"
+
+
 def test_get_reads_the_same_record(gateway: GatewayClient) -> None:
     job = gateway.submit("completion", request())
     gateway.wait(job.id, timeout=20)

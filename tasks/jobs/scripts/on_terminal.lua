@@ -12,8 +12,10 @@
 --   the batch: status ``completed`` (or ``cancelled`` if a cancel was asked for), its own
 --   webhook scheduled.
 --
--- ``on_terminal(due_key, record_key, job_id, status)``: call once, when the job has just
--- become terminal; ``due_key`` is the webhook due set (keys.WEBHOOKS_DUE, from KEYS).
+-- ``on_terminal(due_key, record_key, job_id, status, counted)``: call once, when the job has
+-- just become terminal; ``due_key`` is the webhook due set (keys.WEBHOOKS_DUE, from KEYS).
+-- ``counted`` false (a response-cache hit, ``submit_finished.lua``) leaves the usage counters
+-- alone: no provider ran, and the hit is counted as one by the cache's own counters.
 --!include gateway/scripts/due_set.lua
 --!include gateway/scripts/keys.lua
 local function schedule_webhook(due_key, key, member, event)
@@ -22,11 +24,13 @@ local function schedule_webhook(due_key, key, member, event)
   schedule_at(due_key, member, now)
 end
 
-local function on_terminal(due_key, record_key, job_id, status)
+local function on_terminal(due_key, record_key, job_id, status, counted)
   local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream',
     'tenant', 'provider', 'model', 'type')
-  local labels = {'jobs', f[5] or '', f[6] or '', f[7] or '', f[8] or '', status}
-  redis.call('HINCRBY', usage_counters_key(), cjson.encode(labels), 1)
+  if counted ~= false then
+    local labels = {'jobs', f[5] or '', f[6] or '', f[7] or '', f[8] or '', status}
+    redis.call('HINCRBY', usage_counters_key(), cjson.encode(labels), 1)
+  end
   if f[1] then schedule_webhook(due_key, record_key, 'job:' .. job_id, 'job.' .. status) end
   if f[4] then
     local stream_key = job_stream_key(job_id)
