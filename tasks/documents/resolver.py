@@ -114,7 +114,7 @@ class DocumentResolver:
             file = {"file_data": f"data:{read.media_type};base64,{data}", "filename": name}
             return {"type": "file", "file": file}
         attrs = f'index="{index}" name="{html.escape(name, quote=True)}"'
-        body = _CLOSING_TAG.sub(r"<\\/\1", read.text)
+        body = _CLOSING_TAG.sub(r"<\\/\1", read.text or "")
         return {"type": "text", "text": f"<document {attrs}>\n{body}\n</document>"}
 
     def read(self, tenant: str, part: DocumentPart, *, native: bool) -> ReadDocument:
