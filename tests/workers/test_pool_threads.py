@@ -22,7 +22,8 @@ from emulator import EmulatorControl, directive
 from tests.conftest import KEY_A
 from tests.support.processes import Stack
 
-# More threads than the setting's pool (1 + 8 connections) could serve at once.
+# Far more threads than a pool sized from the settings (1 + 1 tool thread + 4
+# connections) could serve at once.
 THREADS = 32
 WORDS = 12
 
@@ -34,7 +35,7 @@ def crowded_worker(stack: Stack) -> Iterator[None]:
         "crowded",
         "llm.standby",
         concurrency=THREADS,
-        extra_env={"LLM_GATEWAY_WORKER_CONCURRENCY": "1"},
+        extra_env={"LLM_GATEWAY_WORKER_CONCURRENCY": "1", "LLM_GATEWAY_TOOL_MAX_PARALLEL": "1"},
     )
     try:
         yield
