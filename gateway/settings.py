@@ -179,7 +179,11 @@ class Settings(BaseSettings):
     )
 
     worker_concurrency: int = Field(
-        default=64, ge=1, description="Threads per worker process (calls in flight)."
+        default=64,
+        ge=1,
+        description="Threads per worker process (calls in flight), unless the worker is "
+        "started with `--concurrency`; the worker's Redis connections are sized for the "
+        "threads it runs.",
     )
     # Crash recovery does not wait for this (job leases do); it only bounds how long a lost
     # message can stay invisible.

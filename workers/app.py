@@ -42,6 +42,8 @@ class GatewayCelery(Celery):  # type: ignore[misc]
     The runtime is built on first use, after start-up, never at import."""
 
     gateway_settings: Settings
+    # The pool's thread count as the worker was started (``--concurrency``), once known.
+    pool_threads: int | None = None
     _runtime: WorkerRuntime | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -53,7 +55,7 @@ class GatewayCelery(Celery):  # type: ignore[misc]
         if self._runtime is None:
             with self._runtime_lock:
                 if self._runtime is None:
-                    self._runtime = WorkerRuntime(self.gateway_settings)
+                    self._runtime = WorkerRuntime(self.gateway_settings, threads=self.pool_threads)
         return self._runtime
 
     def reset_runtime(self) -> None:
@@ -133,6 +135,10 @@ def _configure_logging(**_: Any) -> None:
 @celeryd_after_setup.connect  # type: ignore[untyped-decorator]
 def _start_heartbeat(sender: str, instance: Any, **_: Any) -> None:
     owner = _app_of(instance)
+    # Before the runtime is built: it sizes its Redis pool for the threads the pool runs,
+    # which ``--concurrency`` sets whatever ``LLM_GATEWAY_WORKER_CONCURRENCY`` says.
+    if isinstance(instance.concurrency, int):
+        owner.pool_threads = instance.concurrency
     queues = sorted(instance.app.amqp.queues.consume_from or [])
     disabled = owner.runtime.start(sender, list(queues))
     if disabled:

@@ -73,11 +73,25 @@ def outage_retry(seconds: float) -> Retry:
 class WorkerRuntime:
     """Owns a worker process's connections; provider clients are built on first use."""
 
-    def __init__(self, settings: Settings, providers: ProvidersConfig | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        providers: ProvidersConfig | None = None,
+        *,
+        threads: int | None = None,
+    ) -> None:
         self.settings = settings
         self.providers = providers or load_providers(settings.providers_file)
+        # One Redis connection per thread that may use one at once: each pool thread the
+        # worker really runs (``--concurrency`` may say more than the setting), each tool
+        # thread (a tool call checks its service's circuit), and the upkeep and heartbeat
+        # threads with a margin. Fewer, and a job's thread fails mid-run with "Too many
+        # connections" (a full pool is not retried): its run is given up with the lease
+        # still set, and the job is run, and its provider paid, a second time once the
+        # lease lapses (docs/benchmarks.md, "Streaming").
+        self.threads = threads or settings.worker_concurrency
         self.redis = RedisEndpoint.from_settings(settings).sync_client(
-            max_connections=settings.worker_concurrency + 8,
+            max_connections=self.threads + settings.tool_max_parallel + 4,
             retry=outage_retry(settings.job_lease_seconds),
         )
         self._clients: dict[str, Provider] = {}
