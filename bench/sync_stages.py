@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from report import table
-from stack import Target, emulator_latency, nearest_rank
+from report import cpu_table, cpu_usage, table
+from stack import Target, cpu_seconds, emulator_latency, nearest_rank
 
 from emulator.client import EmulatorControl
 
@@ -46,8 +46,11 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     emulator = EmulatorControl(target.emulator_url)
     emulator.clear_requests()
     samples: list[_Sample] = []
+    cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
     with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=60) as api:
         for i in range(requests + 10):  # 10 warm-up requests, dropped below
+            if i == 10:  # CPU per job: the timed requests only
+                cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
             word = f"stage{i}w"
             body = {"model": model, "messages": [{"role": "user", "content": word}]}
             sent = time.time()
@@ -56,6 +59,8 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
             if response.status_code == 200 and i >= 10:
                 job_id = response.headers[JOB_ID_HEADER]
                 samples.append(_Sample(word, job_id, sent, received))
+        wall = time.perf_counter() - timed_from
+        cpu = cpu_usage(cpu_before, cpu_seconds(target), wall, max(requests, 1))
         calls = _emulator_calls(emulator.requests())
         durations: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
         for sample in samples:
@@ -83,6 +88,9 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     rows.append(["whole request", f"{nearest_rank(total, 0.5) * 1000:.1f}", ""])
     title = f"where a sync request's time goes ({model}, {len(samples)} requests, ms)"
     table(title, ["stage", "p50 ms", "p99 ms"], rows)
+    if len(cpu) > 1:  # a stack the bench started: its processes' CPU per sequential job
+        cpu_table(f"{len(samples)} sequential requests", cpu)
+        out["cpu ms per request"] = {role: u["ms_per_request"] for role, u in cpu.items()}
     return out
 
 
