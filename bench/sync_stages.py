@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import redis
 from report import cpu_table, cpu_usage, table
 from stack import Target, cpu_seconds, emulator_latency, nearest_rank
 
@@ -47,10 +48,12 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     emulator.clear_requests()
     samples: list[_Sample] = []
     cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
+    calls_before: dict[str, int] = {}
     with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=60) as api:
         for i in range(requests + 10):  # 10 warm-up requests, dropped below
             if i == 10:  # CPU per job: the timed requests only
                 cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
+                calls_before = _redis_calls(target)
             word = f"stage{i}w"
             body = {"model": model, "messages": [{"role": "user", "content": word}]}
             sent = time.time()
@@ -61,6 +64,7 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
                 samples.append(_Sample(word, job_id, sent, received))
         wall = time.perf_counter() - timed_from
         cpu = cpu_usage(cpu_before, cpu_seconds(target), wall, max(requests, 1))
+        calls_after = _redis_calls(target)
         calls = _emulator_calls(emulator.requests())
         durations: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
         for sample in samples:
@@ -91,7 +95,31 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     if len(cpu) > 1:  # a stack the bench started: its processes' CPU per sequential job
         cpu_table(f"{len(samples)} sequential requests", cpu)
         out["cpu ms per request"] = {role: u["ms_per_request"] for role, u in cpu.items()}
+    if calls_after:
+        per_job = {
+            name: (calls_after[name] - calls_before.get(name, 0)) / max(requests, 1)
+            for name in calls_after
+        }
+        busiest = sorted(per_job.items(), key=lambda item: -item[1])[:6]
+        rows = [[name, f"{n:.2f}"] for name, n in busiest if n >= 0.05]
+        rows.append(["all commands", f"{sum(per_job.values()):.2f}"])
+        table("Redis commands per request (background loops included)", ["command", "n"], rows)
+        out["redis commands per request"] = per_job
     return out
+
+
+def _redis_calls(target: Target) -> dict[str, int]:
+    """Commands the stack's Redis has run so far, by name (``INFO commandstats``); a
+    script counts once (``evalsha``) whatever it does inside. Empty for a stack the bench
+    did not start."""
+    if not target.redis_url:
+        return {}
+    client = redis.Redis.from_url(target.redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
 def _emulator_calls(records: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
