@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from report import table
-from stack import Target, emulator_latency, nearest_rank
+import redis
+from report import cpu_table, cpu_usage, table
+from stack import Target, cpu_seconds, emulator_latency, nearest_rank
 
 from emulator.client import EmulatorControl
 
@@ -29,6 +30,8 @@ STAGES = (
     ("notify, read record, respond -> client", "finished", "received"),
 )
 JOB_ID_HEADER = "x-llm-gateway-job-id"
+# How long the background's own Redis rate is measured, before the timed requests.
+IDLE_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -46,8 +49,14 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     emulator = EmulatorControl(target.emulator_url)
     emulator.clear_requests()
     samples: list[_Sample] = []
+    cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
+    calls_before: dict[str, int] = {}
     with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=60) as api:
         for i in range(requests + 10):  # 10 warm-up requests, dropped below
+            if i == 10:  # CPU per job: the timed requests only
+                idle = _idle_calls(target, IDLE_SECONDS)
+                cpu_before, timed_from = cpu_seconds(target), time.perf_counter()
+                calls_before = _redis_calls(target)
             word = f"stage{i}w"
             body = {"model": model, "messages": [{"role": "user", "content": word}]}
             sent = time.time()
@@ -56,6 +65,9 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
             if response.status_code == 200 and i >= 10:
                 job_id = response.headers[JOB_ID_HEADER]
                 samples.append(_Sample(word, job_id, sent, received))
+        wall = time.perf_counter() - timed_from
+        cpu = cpu_usage(cpu_before, cpu_seconds(target), wall, max(requests, 1))
+        calls_after = _redis_calls(target)
         calls = _emulator_calls(emulator.requests())
         durations: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
         for sample in samples:
@@ -83,7 +95,51 @@ def run_stages(target: Target, model: str, requests: int) -> dict[str, dict[str,
     rows.append(["whole request", f"{nearest_rank(total, 0.5) * 1000:.1f}", ""])
     title = f"where a sync request's time goes ({model}, {len(samples)} requests, ms)"
     table(title, ["stage", "p50 ms", "p99 ms"], rows)
+    if len(cpu) > 1:  # a stack the bench started: its processes' CPU per sequential job
+        cpu_table(f"{len(samples)} sequential requests", cpu)
+        out["cpu ms per request"] = {role: u["ms_per_request"] for role, u in cpu.items()}
+    if calls_after:
+        # The workers' and API's background loops (pump, reap, renew, heartbeats) run
+        # meanwhile: their rate while idle, over the timed run's wall time, is taken off.
+        per_job = {
+            name: (n - calls_before.get(name, 0) - idle.get(name, 0.0) * wall) / max(requests, 1)
+            for name, n in calls_after.items()
+        }
+        busiest = sorted(per_job.items(), key=lambda item: -item[1])[:6]
+        # Scripts are the round trips a job makes (``evalsha``): always shown.
+        shown = (
+            busiest
+            if "evalsha" in dict(busiest)
+            else [*busiest, ("evalsha", per_job.get("evalsha", 0.0))]
+        )
+        rows = [[name, f"{n:.2f}"] for name, n in shown if n >= 0.05]
+        rows.append(["all commands", f"{sum(per_job.values()):.2f}"])
+        title = "Redis commands per request (idle background rate taken off)"
+        table(title, ["command", "n"], rows)
+        out["redis commands per request"] = per_job
     return out
+
+
+def _idle_calls(target: Target, seconds: float) -> dict[str, float]:
+    """Commands per second the stack's Redis runs with no request in flight."""
+    before = _redis_calls(target)
+    time.sleep(seconds)
+    after = _redis_calls(target)
+    return {name: (n - before.get(name, 0)) / seconds for name, n in after.items()}
+
+
+def _redis_calls(target: Target) -> dict[str, int]:
+    """Commands the stack's Redis has run so far, by name (``INFO commandstats``); a
+    script counts once (``evalsha``) whatever it does inside. Empty for a stack the bench
+    did not start."""
+    if not target.redis_url:
+        return {}
+    client = redis.Redis.from_url(target.redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
 
 def _emulator_calls(records: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:

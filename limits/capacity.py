@@ -4,8 +4,10 @@ breaker — shared by every worker process on every host through Redis.
 
 A call is bracketed by two scripts (``limits/scripts``): ``acquire`` before it and
 ``release`` after it, so limits, in-flight leases and the circuit cost two Redis round
-trips per call. Windows are sliding logs on Redis's clock, so no window ever holds more
-than the limit, whatever the number of workers or their clocks.
+trips per call. A job's provider call uses ``acquire_attempt``, which also checks the
+job's lease and counts the call as the job's attempt in the same step. Windows are
+sliding logs on Redis's clock, so no window ever holds more than the limit, whatever the
+number of workers or their clocks.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class Wait:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class NotHeld:
+    """The job's lease no longer holds it (cancelled, finished, taken over): nothing was
+    taken, and the call must not be made. ``status``: the job's status now."""
+
+    status: str
+
+
 class RequestTooLarge(Exception):
     """The request's token estimate exceeds the instance's whole ``tpm``: it never fits."""
 
@@ -114,28 +124,56 @@ class ProviderCapacity:
         self, instance: InstanceConfig, job_id: str, order: int, tokens: int
     ) -> Admission | Wait:
         """Admit one call for ``job_id`` now, or say how long to wait."""
-        limits = instance.limits
         token = uuid.uuid4().hex
-        admitted, wait_ms, reason = self._scripts.acquire(
+        reply = self._scripts.acquire(
+            instance.name, job_id, order=order, tokens=tokens, token=token, **self._args(instance)
+        )
+        return self._verdict(instance, tokens, token, reply)
+
+    def acquire_attempt(
+        self, instance: InstanceConfig, job_id: str, order: int, tokens: int, *, lease: str
+    ) -> Admission | Wait | NotHeld:
+        """``acquire``, for a job's provider call while ``lease`` holds the job: when
+        admitted, the call is counted as the job's attempt in the same step."""
+        token = uuid.uuid4().hex
+        reply = self._scripts.acquire_attempt(
             instance.name,
             job_id,
+            lease=lease,
+            attempt_id=uuid.uuid4().hex,
             order=order,
             tokens=tokens,
-            rpm=limits.rpm or 0,
-            tpm=limits.tpm or 0,
-            max_concurrency=limits.max_concurrency or 0,
-            lease_ms=self._lease_ms,
             token=token,
-            waiter_grace_ms=self._grace_ms,
-            window_ms=WINDOW_MS,
-            poll_ms=self._poll_ms,
-            probe_ms=int(instance.timeout_seconds * 1000) + 5000,
+            **self._args(instance),
         )
+        if int(reply[0]) == -2:
+            return NotHeld(text(reply[2]))
+        return self._verdict(instance, tokens, token, reply)
+
+    def _args(self, instance: InstanceConfig) -> dict[str, int]:
+        """The admission's limits and timings, as ``CapacityScripts.acquire*`` take them."""
+        limits = instance.limits
+        return {
+            "rpm": limits.rpm or 0,
+            "tpm": limits.tpm or 0,
+            "max_concurrency": limits.max_concurrency or 0,
+            "lease_ms": self._lease_ms,
+            "waiter_grace_ms": self._grace_ms,
+            "window_ms": WINDOW_MS,
+            "poll_ms": self._poll_ms,
+            "probe_ms": int(instance.timeout_seconds * 1000) + 5000,
+        }
+
+    @staticmethod
+    def _verdict(
+        instance: InstanceConfig, tokens: int, token: str, reply: list[Any]
+    ) -> Admission | Wait:
+        admitted, wait_ms, reason = reply
         why = text(reason)
         if int(admitted) == 1:
             return Admission(instance.name, token, tokens, probe=why == "probe")
         if int(admitted) == -1:
-            raise RequestTooLarge(tokens, limits.tpm or 0)
+            raise RequestTooLarge(tokens, instance.limits.tpm or 0)
         return Wait(int(wait_ms) / 1000, why)
 
     def release(

@@ -55,6 +55,7 @@ class CapacityScripts:
 
     def __init__(self, redis: Redis | AsyncRedis) -> None:
         self._acquire = register(redis, "limits/scripts/acquire.lua")
+        self._acquire_attempt = register(redis, "limits/scripts/acquire_attempt.lua")
         self._release = register(redis, "limits/scripts/release.lua")
         self._usage = register(redis, "limits/scripts/usage.lua")
         self._renew = register(redis, "limits/scripts/renew.lua")
@@ -93,6 +94,48 @@ class CapacityScripts:
                 window_ms,
                 poll_ms,
                 probe_ms,
+            ],
+        )
+
+    def acquire_attempt(
+        self,
+        instance: str,
+        job_id: str,
+        *,
+        lease: str,
+        attempt_id: str,
+        order: int,
+        tokens: int,
+        rpm: int,
+        tpm: int,
+        max_concurrency: int,
+        lease_ms: int,
+        token: str,
+        waiter_grace_ms: int,
+        window_ms: int,
+        poll_ms: int,
+        probe_ms: int,
+    ) -> Any:
+        """``acquire``, and when admitted the call counted as the job's attempt in the
+        same step, while ``lease`` holds the job; {-2, 0, status} when it does not
+        (``acquire_attempt.lua``: nothing taken)."""
+        return self._acquire_attempt(
+            keys=[*limit_keys(instance), keys.job(job_id)],
+            args=[
+                job_id,
+                order,
+                tokens,
+                rpm,
+                tpm,
+                max_concurrency,
+                lease_ms,
+                token,
+                waiter_grace_ms,
+                window_ms,
+                poll_ms,
+                probe_ms,
+                lease,
+                attempt_id,
             ],
         )
 

@@ -21,8 +21,11 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
   (reaped while stalled) cannot overwrite what the new holder does.
 - **Attempts** are counted as they start (**start attempt**, lease holder only): a call a
   killed worker had in flight stays counted, and a job cancelled or taken over is not
-  called. **Paid reply**: every reply's usage and cost is added to the record, whoever
-  holds the job, so a reply that lands after its lease was lost is not dropped.
+  called (a provider call's attempt is counted by its admission,
+  ``limits/scripts/acquire_attempt.lua``). **Paid reply**: every reply's usage and cost
+  is added to the record, whoever holds the job, so a reply that lands after its lease
+  was lost is not dropped; **finish paid** does that and **finish** in one step, for a
+  final answer.
 - **Defer**: a job that must wait (provider limits, backoff after an error) is put in
   ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
   worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
@@ -72,6 +75,34 @@ def _pairs(fields: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
+def _paid_keys(reply: PaidReply) -> list[str]:
+    """``record_paid.lua``'s keys: the job, the tenant's day and month, the all-time
+    counters, the tenant's rate buckets."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(reply.at))
+    return [
+        keys.job(reply.job_id),
+        keys.usage_day(reply.tenant, day),
+        keys.usage_month(reply.tenant, day[:7]),
+        keys.USAGE_COUNTERS,
+        keys.tenant_rate(reply.tenant),
+    ]
+
+
+def _paid_args(reply: PaidReply, retention_seconds: int) -> list[str | int]:
+    """``record_paid.lua``'s nine ARGV of one reply."""
+    return [
+        reply.prompt_tokens,
+        reply.completion_tokens,
+        "" if reply.cost_usd is None else repr(reply.cost_usd),
+        reply.reply_id,
+        reply.tenant,
+        reply.instance,
+        reply.model,
+        nano_usd(reply.cost_usd),
+        retention_seconds,
+    ]
+
+
 class JobScripts:
     """The job scripts, registered once on one client. Each method returns the script's
     reply (an awaitable of it on an asyncio client)."""
@@ -85,6 +116,7 @@ class JobScripts:
         self._transition = script("transition")
         self._claim = script("claim")
         self._finish = script("finish")
+        self._finish_paid = script("finish_paid")
         self._finish_in_session = script("finish_in_session")
         self._checkpoint = script("checkpoint")
         self._requeue = script("requeue")
@@ -194,6 +226,33 @@ class JobScripts:
             ],
         )
 
+    def finish_paid(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        failures_increment: int,
+        reply: PaidReply,
+        retention_seconds: int,
+        fields: Mapping[str, Any] | None,
+    ) -> Any:
+        """``paid_reply`` (whoever holds the job), then ``finish`` (if ``token`` holds it),
+        in one step: {1, status} or {0, current status}."""
+        paid = _paid_keys(reply)
+        return self._finish_paid(
+            keys=[paid[0], keys.RUNNING, keys.WEBHOOKS_DUE, *paid[1:]],
+            args=[
+                token,
+                status.value,
+                keys.JOB_DONE_CHANNEL,
+                job_id,
+                failures_increment,
+                *_paid_args(reply, retention_seconds),
+                *_pairs(fields),
+            ],
+        )
+
     def finish_in_session(
         self,
         job_id: str,
@@ -260,28 +319,7 @@ class JobScripts:
         """Add a reply's usage to what the job paid for, whoever holds it, and to its
         tenant's usage (``tasks/usage``), once per ``reply.reply_id``: 1, or 0 when the
         record is gone (the usage is counted all the same)."""
-        day = time.strftime("%Y-%m-%d", time.gmtime(reply.at))
-        cost = "" if reply.cost_usd is None else repr(reply.cost_usd)
-        return self._paid_reply(
-            keys=[
-                keys.job(reply.job_id),
-                keys.usage_day(reply.tenant, day),
-                keys.usage_month(reply.tenant, day[:7]),
-                keys.USAGE_COUNTERS,
-                keys.tenant_rate(reply.tenant),
-            ],
-            args=[
-                reply.prompt_tokens,
-                reply.completion_tokens,
-                cost,
-                reply.reply_id,
-                reply.tenant,
-                reply.instance,
-                reply.model,
-                nano_usd(reply.cost_usd),
-                retention_seconds,
-            ],
-        )
+        return self._paid_reply(keys=_paid_keys(reply), args=_paid_args(reply, retention_seconds))
 
     def stream_append(self, job_id: str, token: str, events: list[bytes], *, max_len: int) -> Any:
         """Append ``events`` (JSON) to the job's stream if ``token`` holds the job:

@@ -73,10 +73,26 @@ class SyncJobStore:
         failures_increment: int = 0,
         fields: dict[str, Any] | None = None,
         session: SessionAppend | None = None,
+        paid: PaidReply | None = None,
     ) -> tuple[bool, str]:
         """Record the terminal outcome if ``token`` still holds the job, appending to its
-        session in the same step when given; (moved, status)."""
+        session in the same step when given; (moved, status). ``paid``: the provider reply
+        the outcome came from, recorded as paid for (``paid_reply``) whoever holds the job,
+        in the same step when there is no session."""
         assert status.terminal
+        if paid is not None and session is None:
+            ok, current = self._scripts.finish_paid(
+                job_id,
+                token,
+                status,
+                failures_increment=failures_increment,
+                reply=paid,
+                retention_seconds=self.usage_retention_seconds,
+                fields=fields,
+            )
+            return int(ok) == 1, text(current)
+        if paid is not None:
+            self.paid_reply(paid)
         if session is None:
             ok, current = self._scripts.finish(
                 job_id, token, status, failures_increment=failures_increment, fields=fields

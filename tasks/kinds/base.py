@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import structlog
 
 from providers.base import Provider
+from tasks.jobs.job_scripts import PaidReply
 from tasks.jobs.record import JobRecord, JobStatus, JobType
 from tasks.jobs.sync_store import SessionAppend, SyncJobStore
 from tasks.loops.model_calls import ModelCalls
@@ -74,9 +75,12 @@ def record_success(
     outcome: JobOutcome,
     seconds: float,
     session: SessionAppend | None = None,
+    paid: PaidReply | None = None,
 ) -> None:
     """Record the job as succeeded (with ``session``'s new turns), if ``token`` still
-    holds it; a job cancelled meanwhile keeps its state and the result is dropped."""
+    holds it; a job cancelled meanwhile keeps its state and the result is dropped.
+    ``paid``: the answer's provider reply, recorded as paid for in the same step, whoever
+    holds the job."""
     moved, current = store.finish(
         job.id,
         token,
@@ -89,6 +93,7 @@ def record_success(
             "finished_at": time.time(),
         },
         session=session,
+        paid=paid,
     )
     if moved:
         log.info("job_succeeded", seconds=round(seconds, 4), usage=outcome.usage)

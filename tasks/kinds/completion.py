@@ -128,15 +128,23 @@ class CompletionKind:
             ours=ours,
             save=lambda s: parts.store.checkpoint(job.id, token, {"loop": s.to_record()}),
             stream=job.stream == "1",
+            # A plain completion's one reply is paid for in its finish's script: one round
+            # trip fewer. A session's finish appends to it in its own script instead.
+            pay_with_answer=not ours and job.stream != "1" and not job.session_id,
         )
         turn = parts.loops.run(run, state)
         if turn is None:
             return
+        paid = False
         try:
-            self._finish(job, token, state, turn, bool(ours))
+            paid = self._finish(job, token, state, turn, bool(ours))
         finally:
-            # After the reply is recorded: a paid-for answer is kept even if this fails.
-            parts.calls.settle(turn)
+            try:
+                if not paid:  # the finish never ran, or its reply was lost: pay on its own
+                    parts.calls.pay(turn)
+            finally:
+                # After the reply is recorded: a paid-for answer is kept even if this fails.
+                parts.calls.settle(turn)
 
     def _documents_everywhere(self, job: JobRecord, route: RouteState) -> bool:
         """Whether every instance the job may run on (its fallbacks included) takes
@@ -157,7 +165,8 @@ class CompletionKind:
 
     def _finish(
         self, job: JobRecord, token: str, state: LoopState, turn: Turn, looped: bool
-    ) -> None:
+    ) -> bool:
+        """Record the answer; True once its reply is recorded as paid for with it."""
         response = turn.response
         outcome = completion_outcome(response, job.model or "", None)
         result = outcome.result
@@ -177,7 +186,8 @@ class CompletionKind:
                 new_session_messages(list(job.request.get("messages", [])), produced),
                 self.session_max_messages,
             )
-        record_success(self.parts.store, job, token, totals, turn.seconds, session)
+        record_success(self.parts.store, job, token, totals, turn.seconds, session, turn.unpaid)
+        return True
 
 
 def completion_outcome(

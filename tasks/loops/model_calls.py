@@ -2,7 +2,8 @@
 capacity, call it, and turn a provider failure into the right next step — a fallback, a
 backoff, or a failed job.
 
-An *attempt* is a provider call, counted on the record before it is made, and every reply
+An *attempt* is a provider call, counted on the record before it is made (in the same
+script as its admission, ``limits/scripts/acquire_attempt.lua``), and every reply
 is recorded as paid for at once (``tasks.jobs.job_scripts``). Waiting for capacity is not
 an attempt. The retry budget counts *failures*: a 429, a 5xx or a timeout, and waiting
 out an open circuit (no call is made). Untried fallbacks are always used before giving
@@ -22,6 +23,7 @@ import structlog
 from gateway.errors import InvalidRequest, ProviderError, ProviderRateLimited, ProviderUnavailable
 from limits.capacity import (
     Admission,
+    NotHeld,
     Outcome,
     ProviderCapacity,
     RequestTooLarge,
@@ -69,6 +71,9 @@ class Turn:
     admission: Admission
     instance: InstanceConfig
     seconds: float
+    # The reply, not yet recorded as paid for (``ModelCalls.call``'s ``pay_later``): the
+    # caller records it with the job's finish, or ``ModelCalls.pay``s it.
+    unpaid: PaidReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +113,16 @@ class ModelCalls:
         *,
         stream: bool = False,
         turn: int = 0,
+        pay_later: bool = False,
     ) -> Turn | None:
         """One call of ``request`` (already naming the upstream model) on the route's
         instance; None once the job has been handed back, moved, or failed. ``spent``: record
         fields a failure keeps (what earlier turns of the job spent). ``stream``: the reply
         goes to the job's stream as it is produced (``tasks.loops.streamed_calls``), marked as
-        model turn ``turn`` of the job."""
+        model turn ``turn`` of the job. ``pay_later`` (not streamed): the reply is returned
+        as the turn's ``unpaid`` instead of being recorded as paid for at once, so that the
+        caller records it with the job's finish, in one round trip; the caller must then
+        record it, one way or the other, whatever happens (``pay``)."""
         instance = self.instances[route.current.instance]
         tokens = estimate_tokens(request, instance.limits.reply_tokens_estimate)
         admission = self._admit(job, token, instance, request, route, spent, tokens)
@@ -122,8 +131,6 @@ class ModelCalls:
         started = calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
-                if not self._attempt_starts(job, token, instance, admission):
-                    return None
                 model = route.current.model
                 calling = time.perf_counter()
                 with provider_call(job, instance, route, request, stream=stream) as span:
@@ -142,7 +149,10 @@ class ModelCalls:
                         response = provider.complete(request)
                     span.replied(response)
                 self.metrics.call(instance, model, "ok", time.perf_counter() - calling)
-                self._paid(job, route, instance, response)
+                bill = self._bill(job, route, instance, response)
+                unpaid = bill if pay_later and not stream else None
+                if unpaid is None:
+                    self.store.paid_reply(bill)
             except LeaseLost:
                 # Cancelled or taken over mid-stream: what was used is unknown, so the
                 # reservation stands; the record belongs to whoever holds the job now.
@@ -157,7 +167,7 @@ class ModelCalls:
             except BaseException:
                 self.capacity.release(instance, admission, Outcome.NEUTRAL)
                 raise
-        return Turn(response, admission, instance, time.perf_counter() - started)
+        return Turn(response, admission, instance, time.perf_counter() - started, unpaid)
 
     def embed(
         self,
@@ -179,8 +189,6 @@ class ModelCalls:
         started = calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
-                if not self._attempt_starts(job, token, instance, admission):
-                    return None
                 calling = time.perf_counter()
                 with provider_call(job, instance, route, request) as span:
                     response = provider.embed(request)
@@ -188,7 +196,7 @@ class ModelCalls:
                 self.metrics.call(
                     instance, route.current.model, "ok", time.perf_counter() - calling
                 )
-                self._paid(job, route, instance, response)
+                self.store.paid_reply(self._bill(job, route, instance, response))
             except ProviderError as exc:
                 self._observe_failure(instance, route, exc, calling)
                 self._release_failed(instance, admission, exc)
@@ -217,8 +225,6 @@ class ModelCalls:
         calling = time.perf_counter()
         with self.in_flight.call(admission):
             try:
-                if not self._attempt_starts(job, token, instance, admission):
-                    return None
                 calling = time.perf_counter()
                 with provider_call(job, instance, route, request, count=True) as span:
                     counted = counter.count_tokens(request)
@@ -237,27 +243,15 @@ class ModelCalls:
         self.capacity.release(instance, admission, Outcome.OK, tokens_used=0)
         return counted
 
-    def _attempt_starts(
-        self, job: JobRecord, token: str, instance: InstanceConfig, admission: Admission
-    ) -> bool:
-        """Count the call as an attempt before it is made (a worker killed mid-call leaves
-        it counted); False, and no call, if the job is no longer ours (cancelled, or taken
-        over after this worker lost its lease)."""
-        if self.store.start_attempt(job.id, token):
-            return True
-        self.capacity.release(instance, admission, Outcome.NEUTRAL)
-        log.info("call_skipped", reason="lease lost or job finished")
-        return False
-
-    def _paid(
+    def _bill(
         self,
         job: JobRecord,
         route: RouteState,
         instance: InstanceConfig,
         response: ChatResponse | EmbeddingResponse,
-    ) -> None:
-        """Record the reply's usage and cost on the job at once, whether or not the job is
-        still ours: a reply that cannot be used is still paid for."""
+    ) -> PaidReply:
+        """The reply's usage and cost, to record on the job whether or not the job is still
+        ours: a reply that cannot be used is still paid for."""
         usage = response.usage
         price = price_for(instance, route.current.model)
         cost = price.cost(usage.prompt_tokens, usage.completion_tokens) if price else None
@@ -271,7 +265,13 @@ class ModelCalls:
             cost_usd=None if cost is None else round(cost, 8),
             reply_id=uuid.uuid4().hex,
         )
-        self.store.paid_reply(reply)
+        return reply
+
+    def pay(self, turn: Turn) -> None:
+        """Record a ``pay_later`` turn's reply as paid for, if its finish did not (again is
+        harmless: a reply is counted once by its id)."""
+        if turn.unpaid is not None:
+            self.store.paid_reply(turn.unpaid)
 
     def settle(self, turn: Turn | EmbeddingTurn) -> None:
         """Release the turn's capacity, settling its tokens to what the reply used. Called
@@ -290,14 +290,18 @@ class ModelCalls:
         spent: dict[str, Any] | None,
         tokens: int,
     ) -> Admission | None:
-        """Capacity for one call (``tokens`` reserved), or None once the job has been
-        handed back."""
+        """Capacity for one call (``tokens`` reserved), counted as the job's attempt in the
+        same step (a worker killed mid-call leaves it counted); None once the job has been
+        handed back, or is no longer ours (cancelled, or taken over after this worker lost
+        its lease: then nothing was taken, and no call is made)."""
         order = wait_order(job.priority, job.created_at)
         entered = time.monotonic()
         deadline = entered + self.wait_in_slot_seconds
         while True:
             try:
-                verdict = self.capacity.acquire(instance, job.id, order, tokens)
+                verdict = self.capacity.acquire_attempt(
+                    instance, job.id, order, tokens, lease=token
+                )
             except RequestTooLarge as exc:
                 self.metrics.limiter_rejections.labels(instance.name, "too_large").inc()
                 # This instance can never take it; another candidate may.
@@ -305,6 +309,9 @@ class ModelCalls:
                 if fallback is None:
                     raise InvalidRequest(str(exc)) from None
                 self._fall_back(job, token, route, fallback, failures=0)
+                return None
+            if isinstance(verdict, NotHeld):
+                log.info("call_skipped", reason="lease lost or job finished", status=verdict.status)
                 return None
             if isinstance(verdict, Admission):
                 self.metrics.limiter_wait.labels(instance.name).observe(time.monotonic() - entered)

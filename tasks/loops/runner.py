@@ -63,6 +63,10 @@ class LoopRun:
     answer_at_limit: bool = False
     # Replies and tool rounds go to the job's stream as they happen (``tasks.jobs.stream``).
     stream: bool = False
+    # The answer's reply is recorded as paid for with the job's finish, by the caller
+    # (``ModelCalls.call``'s ``pay_later``); a reply that does not end the loop is paid
+    # for here. For a loop without gateway tools, whose first reply is its answer.
+    pay_with_answer: bool = False
 
 
 class _Step(Enum):
@@ -81,7 +85,8 @@ class LoopRunner:
 
     def run(self, run: LoopRun, state: LoopState) -> Turn | None:
         """The turn that ends the loop — an answer, or tool calls the gateway does not run
-        — with its capacity still held: the caller records it, then ``calls.settle``s it.
+        — with its capacity still held (and, with ``pay_with_answer``, its reply not yet
+        recorded as paid for): the caller records it, then ``calls.settle``s it.
         None once the job was handed back, moved, failed, or stopped at a limit."""
         model = run.instance.upstream_model(run.route.current.model)
         while True:
@@ -110,6 +115,7 @@ class LoopRunner:
                 run.spent(state, False),
                 stream=run.stream,
                 turn=state.iterations,
+                pay_later=run.pay_with_answer,
             )
             if turn is None:
                 return None  # handed back to wait, moved to a fallback, or failed
@@ -120,7 +126,10 @@ class LoopRunner:
                     return turn
             finally:
                 if step is not _Step.ANSWER:
-                    self.calls.settle(turn)
+                    try:
+                        self.calls.pay(turn)
+                    finally:
+                        self.calls.settle(turn)
             if step is _Step.ENDED:
                 return None
 

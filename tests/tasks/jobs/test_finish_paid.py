@@ -1,0 +1,139 @@
+"""A final answer's reply recorded as paid for in the same step as the job's finish
+(``SyncJobStore.finish(paid=...)``, ``finish_paid.lua``), against a real Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from gateway import keys
+from tasks.jobs.job_scripts import JobScripts, PaidReply
+from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
+from tasks.jobs.sync_store import SyncJobStore
+
+
+@pytest.fixture
+def store(isolated_redis: redis.Redis) -> SyncJobStore:
+    return SyncJobStore(isolated_redis)
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def events(isolated_redis: redis.Redis) -> Iterator[redis.client.PubSub]:
+    pubsub = isolated_redis.pubsub()
+    pubsub.subscribe(keys.JOB_DONE_CHANNEL)
+    pubsub.get_message(timeout=1)
+    yield pubsub
+    pubsub.close()
+
+
+def claimed_job(client: redis.Redis, store: SyncJobStore, tenant: str, token: str) -> str:
+    record = JobRecord(
+        id=new_job_id(),
+        tenant=tenant,
+        type=JobType.COMPLETION,
+        status=JobStatus.QUEUED,
+        request={"model": "m", "messages": []},
+        created_at=time.time(),
+    )
+    client.hset(keys.job(record.id), mapping=record.to_redis())  # type: ignore[arg-type]
+    client.hset(keys.job(record.id), mapping={"message": b"m", "message_key": "test:q"})
+    claimed, _ = store.claim(record.id, token)
+    assert claimed is not None
+    return record.id
+
+
+def reply(job_id: str, tenant: str, reply_id: str = "r1") -> PaidReply:
+    return PaidReply(
+        job_id=job_id,
+        tenant=tenant,
+        instance="inst",
+        model="m",
+        prompt_tokens=7,
+        completion_tokens=3,
+        cost_usd=0.000025,
+        reply_id=reply_id,
+    )
+
+
+def month_usage(client: redis.Redis, tenant: str) -> dict[bytes, bytes]:
+    return client.hgetall(keys.usage_month(tenant, time.strftime("%Y-%m", time.gmtime())))
+
+
+def finish(store: SyncJobStore, job_id: str, token: str, paid: PaidReply) -> tuple[bool, str]:
+    return store.finish(job_id, token, JobStatus.SUCCEEDED, fields={"result": {"ok": 1}}, paid=paid)
+
+
+def test_the_answer_is_paid_for_and_the_job_finished_in_one_step(
+    isolated_redis: redis.Redis,
+    store: SyncJobStore,
+    tenant: str,
+    events: redis.client.PubSub,
+) -> None:
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    assert finish(store, job_id, "tok", reply(job_id, tenant)) == (True, "succeeded")
+    record = store.load(job_id)
+    assert record is not None and record.status is JobStatus.SUCCEEDED
+    assert (record.paid_prompt_tokens, record.paid_completion_tokens) == (7, 3)
+    assert record.paid_cost_usd == pytest.approx(0.000025)
+    usage = month_usage(isolated_redis, tenant)
+    assert (int(usage[b"input_tokens"]), int(usage[b"output_tokens"])) == (7, 3)
+    assert int(usage[b"requests"]) == 1
+    assert isolated_redis.zscore(keys.RUNNING, job_id) is None
+    message = events.get_message(timeout=2)
+    assert message is not None and message["data"] == f"{job_id} succeeded".encode()
+
+
+def test_a_job_no_longer_held_keeps_its_state_but_its_reply_is_paid_for(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+    assert finish(store, job_id, "tok", reply(job_id, tenant)) == (False, "cancelled")
+    record = store.load(job_id)
+    assert record is not None and record.status is JobStatus.CANCELLED
+    assert record.result is None
+    assert (record.paid_prompt_tokens, record.paid_completion_tokens) == (7, 3)
+    assert int(month_usage(isolated_redis, tenant)[b"input_tokens"]) == 7
+
+
+def test_a_reply_paid_with_the_finish_and_again_on_its_own_is_counted_once(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    # The caller pays on its own when it cannot tell whether the finish ran (a lost reply).
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    paid = reply(job_id, tenant)
+    finish(store, job_id, "tok", paid)
+    store.paid_reply(paid)
+    record = store.load(job_id)
+    assert record is not None and record.paid_prompt_tokens == 7
+    assert int(month_usage(isolated_redis, tenant)[b"requests"]) == 1
+
+
+def test_finish_paid_re_sent_after_a_lost_reply_counts_the_reply_once(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    scripts = JobScripts(isolated_redis)
+    for _ in range(2):
+        scripts.finish_paid(
+            job_id,
+            "tok",
+            JobStatus.SUCCEEDED,
+            failures_increment=0,
+            reply=reply(job_id, tenant),
+            retention_seconds=3600,
+            fields=None,
+        )
+    record = store.load(job_id)
+    assert record is not None and record.status is JobStatus.SUCCEEDED
+    assert record.paid_completion_tokens == 3
+    assert int(month_usage(isolated_redis, tenant)[b"output_tokens"]) == 3
