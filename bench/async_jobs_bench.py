@@ -12,6 +12,8 @@ Bars: end-to-end jobs/s of the gateway ≥ 80 % of bare Celery's; Redis memory p
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,14 +75,17 @@ def started_stack(ctx: typer.Context) -> Iterator[tuple[BenchStack, Target]]:
 
 Jobs = Annotated[int, typer.Option(help="jobs (and bare Celery tasks) to run")]
 Clients = Annotated[int, typer.Option(help="concurrent submitting clients (threads for Celery)")]
+Rounds = Annotated[
+    int, typer.Option(min=1, help="gateway and Celery batches, alternating; median ratio")
+]
 MemoryJobs = Annotated[int, typer.Option(help="finished jobs to measure Redis memory over")]
 
 
 @app.command()
-def e2e(ctx: typer.Context, jobs: Jobs = 3000, clients: Clients = 50) -> None:
+def e2e(ctx: typer.Context, jobs: Jobs = 3000, clients: Clients = 50, rounds: Rounds = 1) -> None:
     """Gateway no-op jobs end to end, then bare Celery no-op tasks, on the same Redis."""
     with started_stack(ctx) as (stack, target):
-        save("async_jobs", {"e2e": run_e2e(stack, target, jobs, clients, ctx.obj)})
+        save("async_jobs", {"e2e": run_e2e(stack, target, jobs, clients, rounds, ctx.obj)})
 
 
 @app.command()
@@ -92,20 +97,66 @@ def memory(ctx: typer.Context, jobs: MemoryJobs = 1000, clients: Clients = 50) -
 
 @app.command(name="all")
 def run_all(
-    ctx: typer.Context, jobs: Jobs = 3000, clients: Clients = 50, memory_jobs: MemoryJobs = 1000
+    ctx: typer.Context,
+    jobs: Jobs = 3000,
+    clients: Clients = 50,
+    rounds: Rounds = 1,
+    memory_jobs: MemoryJobs = 1000,
 ) -> None:
     """e2e, then memory, on one stack."""
     with started_stack(ctx) as (stack, target):
-        result = run_e2e(stack, target, jobs, clients, ctx.obj)
+        result = run_e2e(stack, target, jobs, clients, rounds, ctx.obj)
         mem = measure_job_memory(target, memory_jobs, clients).as_dict()
     save("async_jobs", {"e2e": result, "memory": mem})
 
 
 def run_e2e(
-    stack: BenchStack, target: Target, jobs: int, clients: int, opts: Options
+    stack: BenchStack, target: Target, jobs: int, clients: int, rounds: int, opts: Options
 ) -> dict[str, Any]:
+    """``rounds`` of (gateway batch, bare Celery batch): alternating, so that the shared
+    machine's load swings fall on both; the bar is judged on the median ratio."""
+    broker = target.redis_url.rsplit("/", 1)[0] + "/1"  # its own database: nothing shared
     # Warm-up, as the Celery worker's readiness task is: connections, imports, first calls.
     run_batch(target, clients, clients)
+    with noop_worker(broker, opts.worker_concurrency, stack.state_dir / "celery.log") as pid:
+        results = [_round(target, broker, pid, jobs, clients, opts) for _ in range(rounds)]
+    ratio = statistics.median(r["ratio"] for r in results)
+    errors = sum(sum(r["gateway"]["errors"].values()) for r in results)
+    met = ratio >= RATIO_BAR and errors == 0
+    rows = [
+        (
+            f"round {i}",
+            f"{r['gateway']['jobs_per_s']:.0f} / {r['celery']['jobs_per_s']:.0f}",
+            f"{r['ratio']:.0%}",
+            f"{r['gateway']['server_ms_per_job']:.1f} / {r['celery']['server_ms_per_job']:.1f}",
+            f"{r['cpu_ratio']:.0%}",
+            "",
+        )
+        for i, r in enumerate(results, 1)
+    ]
+    cpu_ratio = statistics.median(r["cpu_ratio"] for r in results)
+    rows.append(("median", "", f"{ratio:.0%}", "", f"{cpu_ratio:.0%}", verdict(met)))
+    table(
+        f"async no-op jobs end to end, gateway / bare Celery (bar ≥ {RATIO_BAR:.0%})",
+        ("", "jobs/s gateway / Celery", "ratio", "server CPU ms/job", "per-CPU ratio", "status"),
+        rows,
+    )
+    return {
+        "jobs": jobs,
+        "clients": clients,
+        "worker_concurrency": opts.worker_concurrency,
+        "worker_processes": opts.worker_processes,
+        "rounds": results,
+        "ratio": ratio,
+        "cpu_ratio": cpu_ratio,
+        "gateway_errors": errors,
+        "met": met,
+    }
+
+
+def _round(
+    target: Target, broker: str, worker_pid: int, jobs: int, clients: int, opts: Options
+) -> dict[str, Any]:
     gateway_cpu_before, started = cpu_seconds(target), time.perf_counter()
     batch = run_batch(target, jobs, clients)
     gateway_cpu = _delta(gateway_cpu_before, cpu_seconds(target))
@@ -113,37 +164,22 @@ def run_e2e(
     gateway = _gateway_numbers(batch, jobs)
     print_gateway(batch, gateway, gateway_cpu, clients)
 
-    broker = target.redis_url.rsplit("/", 1)[0] + "/1"  # its own database: nothing shared
-    with noop_worker(broker, opts.worker_concurrency, stack.state_dir / "celery.log") as pid:
-        before = _celery_cpu(target, pid)
-        run = run_noops(broker, jobs, clients, pid)
-        celery_cpu = _delta(before, _celery_cpu(target, pid))
+    before = _celery_cpu(target, worker_pid)
+    run = run_noops(broker, jobs, clients, worker_pid)
+    celery_cpu = _delta(before, _celery_cpu(target, worker_pid))
     celery = _celery_numbers(run)
     print_celery(run, celery, celery_cpu, clients, opts.worker_concurrency)
-
-    ratio = gateway["jobs_per_s"] / celery["jobs_per_s"]
-    met = ratio >= RATIO_BAR and not batch.errors
-    table(
-        "async no-op jobs: gateway vs bare Celery",
-        ("check", "result", "bar", "status"),
-        [
-            (
-                "end-to-end jobs/s, gateway / Celery",
-                f"{gateway['jobs_per_s']:.0f} / {celery['jobs_per_s']:.0f} = {ratio:.0%}",
-                f"≥ {RATIO_BAR:.0%}",
-                verdict(met),
-            )
-        ],
-    )
+    gateway_ms = 1000 * _server_cpu(gateway_cpu) / max(len(batch.finished_at), 1)
+    celery_ms = 1000 * _server_cpu(celery_cpu) / run.tasks
     return {
-        "jobs": jobs,
-        "clients": clients,
-        "worker_concurrency": opts.worker_concurrency,
-        "worker_processes": opts.worker_processes,
-        "gateway": gateway | {"cpu_s": gateway_cpu, "wall_s": gateway_wall},
-        "celery": celery | {"cpu_s": celery_cpu},
-        "ratio": ratio,
-        "met": met,
+        "gateway": gateway
+        | {"cpu_s": gateway_cpu, "wall_s": gateway_wall, "server_ms_per_job": gateway_ms},
+        "celery": celery | {"cpu_s": celery_cpu, "server_ms_per_job": celery_ms},
+        "ratio": gateway["jobs_per_s"] / celery["jobs_per_s"],
+        # Jobs per server CPU second, gateway over Celery: what the ratio would be with the
+        # CPU the bottleneck and the machine to ourselves (load swings barely move it).
+        "cpu_ratio": celery_ms / gateway_ms,
+        "loadavg": os.getloadavg(),
     }
 
 
@@ -184,13 +220,18 @@ def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float
     return {role: after[role] - before.get(role, 0.0) for role in after}
 
 
+def _server_cpu(cpu: dict[str, float]) -> float:
+    """CPU seconds of the API, the workers (the idle queues' too) and Redis."""
+    return sum(s for role, s in cpu.items() if role.startswith((*SERVER_ROLES, "celery")))
+
+
 def _cpu_rows(cpu: dict[str, float], jobs: int) -> list[tuple[str, str, str]]:
     """Busiest first, CPU seconds and ms per job; then the server side's sum."""
     rows = [
         (role, f"{seconds:.2f}", f"{1000 * seconds / jobs:.3f}")
         for role, seconds in sorted(cpu.items(), key=lambda item: -item[1])
     ]
-    server = sum(s for role, s in cpu.items() if role.startswith((*SERVER_ROLES, "celery")))
+    server = _server_cpu(cpu)
     rows.append(
         ("server side (api, workers, redis)", f"{server:.2f}", f"{1000 * server / jobs:.3f}")
     )
