@@ -325,17 +325,22 @@ def cpu_seconds(target: Target) -> dict[str, float]:
     usage: dict[str, float] = {"bench client": time.process_time()}
     if target.root_pid is None:
         return usage
-    tick = os.sysconf("SC_CLK_TCK")
     for pid in _descendants(target.root_pid):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = process_cpu_seconds(pid)
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         role = _role([arg.decode(errors="replace") for arg in argv])
-        # Fields 14 and 15 (utime, stime) are at 11 and 12 after the ")".
-        usage[role] = usage.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        usage[role] = usage.get(role, 0.0) + cpu
     return usage
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) so far of one process, from /proc (Linux); OSError if gone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 (utime, stime) are at 11 and 12 after the ")".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _role(argv: list[str]) -> str:
