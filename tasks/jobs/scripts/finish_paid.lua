@@ -9,15 +9,7 @@
 -- pairs ("" deletes).
 -- Returns {1, status} or {0, current status}.
 --!include tasks/jobs/scripts/record_paid.lua
---!include tasks/jobs/scripts/set_fields.lua
---!include tasks/jobs/scripts/on_terminal.lua
+--!include tasks/jobs/scripts/end_held.lua
 record_paid(KEYS[1], KEYS[4], KEYS[5], KEYS[6], KEYS[7], 6)
 --!include tasks/jobs/scripts/holder.lua
-redis.call('HSET', KEYS[1], 'status', ARGV[2])
-redis.call('HDEL', KEYS[1], 'lease')
-redis.call('HINCRBY', KEYS[1], 'failures', tonumber(ARGV[5]))
-set_fields(15)
-on_terminal(KEYS[3], KEYS[1], ARGV[4], ARGV[2])
-redis.call('ZREM', KEYS[2], ARGV[4])
-redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2])
-return {1, ARGV[2]}
+return end_held(15)

@@ -5,21 +5,10 @@
 -- (the record keeps a copy, so a reaped or deferred job can be put back on its queue by a
 -- script), 6.. field/value pairs. Returns {1, id} when created, {0, existing id} when the
 -- idempotency key already names a live job.
---!include gateway/scripts/keys.lua
-if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing and redis.call('EXISTS', job_key(existing)) == 1 then
-    return {0, existing}
-  end
-end
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
+--!include tasks/jobs/scripts/store_new_job.lua
+local existing = live_job_for_key()
+if existing then return {0, existing} end
+store_new_job(ARGV[1], ARGV[2], ARGV[3], ARGV[4], 6)
 redis.call('HSET', KEYS[1], 'message', ARGV[5], 'message_key', KEYS[4])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[1]) end
 redis.call('LPUSH', KEYS[4], ARGV[5])
 return {1, ARGV[3]}

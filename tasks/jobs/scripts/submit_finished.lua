@@ -9,19 +9,9 @@
 -- {0, existing id} when the idempotency key already names a live job.
 --!include gateway/scripts/clock.lua
 --!include tasks/jobs/scripts/on_terminal.lua
-if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing and redis.call('EXISTS', job_key(existing)) == 1 then
-    return {0, existing}
-  end
-end
-local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[1]) end
+--!include tasks/jobs/scripts/store_new_job.lua
+local existing = live_job_for_key()
+if existing then return {0, existing} end
+store_new_job(ARGV[1], 0, ARGV[2], ARGV[3], 5)
 on_terminal(KEYS[4], KEYS[1], ARGV[2], ARGV[4], false)
 return {1, ARGV[2]}
