@@ -5,7 +5,6 @@ costing nothing; it is read, waited for and announced by webhook like any finish
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from emulator import EmulatorControl
 from tests.conftest import KEY_A, KEY_B, WEBHOOK_SECRET_A
-from tests.support.processes import Stack, free_port, wait_until
+from tests.support.processes import Stack, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
 USE = {"x-llm-gateway-cache": "use"}
@@ -312,14 +311,9 @@ def tenant_default_api(stack: Stack) -> Iterator[str]:
         "tenant_a": {"cache_ttl_seconds": 300},
         "tenant_b": {"rpm": 2, "cache_ttl_seconds": 300},
     }
-    port = free_port()
-    name = "jobs-cache-default-api"
-    argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
-    stack.spawn(name, argv, {"LLM_GATEWAY_TENANT_LIMITS": json.dumps(limits)})
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 120, name)
-    yield url
-    stack.stop_process(name)
+    env = {"LLM_GATEWAY_TENANT_LIMITS": json.dumps(limits)}
+    yield stack.start_extra_api("jobs-cache-default-api", env, ready_within=120)
+    stack.stop_process("jobs-cache-default-api")
 
 
 def test_a_tenant_default_turns_the_cache_on_for_jobs_and_off_turns_it_off(

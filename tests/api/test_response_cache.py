@@ -4,7 +4,6 @@ from Redis without reaching the emulator, replayed as a stream, counted on /metr
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ import pytest
 
 from emulator import EmulatorControl, directive
 from tests.conftest import KEY_A
-from tests.support.processes import Stack, free_port, wait_until
+from tests.support.openai_streams import streamed_tool_calls
+from tests.support.processes import Stack
 
 USE = {"x-llm-gateway-cache": "use"}
 
@@ -266,16 +266,7 @@ def test_a_cached_tool_call_replays_whole_in_a_stream(
         stream=True,
         extra_headers=USE,
     )
-    calls: dict[int, dict[str, str]] = {}
-    finish = None
-    for chunk in stream:
-        for delta in chunk.choices[0].delta.tool_calls or []:
-            entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] += delta.id or ""
-            if delta.function is not None:
-                entry["name"] += delta.function.name or ""
-                entry["arguments"] += delta.function.arguments or ""
-        finish = chunk.choices[0].finish_reason or finish
+    calls, finish = streamed_tool_calls(stream)
     assert finish == "tool_calls"
     expected = computed["choices"][0]["message"]["tool_calls"][0]
     assert calls[0]["id"] == expected["id"]
@@ -286,14 +277,9 @@ def test_a_cached_tool_call_replays_whole_in_a_stream(
 @pytest.fixture(scope="module")
 def tenant_default_api(stack: Stack) -> Iterator[str]:
     limits = {"tenant_a": {"cache_ttl_seconds": 300}}
-    port = free_port()
-    name = "cache-default-api"
-    argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
-    stack.spawn(name, argv, {"LLM_GATEWAY_TENANT_LIMITS": json.dumps(limits)})
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 120, name)
-    yield url
-    stack.stop_process(name)
+    env = {"LLM_GATEWAY_TENANT_LIMITS": json.dumps(limits)}
+    yield stack.start_extra_api("cache-default-api", env, ready_within=120)
+    stack.stop_process("cache-default-api")
 
 
 def test_a_tenant_default_turns_the_cache_on_and_the_header_off_turns_it_off(

@@ -18,6 +18,7 @@ from emulator import EmulatorControl
 from emulator.directives import directive
 from tests.conftest import KEY_A, LIMIT_QUEUES
 from tests.support.fleet import FLEET_VENDORS
+from tests.support.openai_streams import streamed_tool_calls
 from tests.support.processes import Stack, wait_until
 from tests.support.sse import Event, events
 
@@ -89,16 +90,7 @@ def test_sdk_stream_assembles_a_tool_call(sdk: openai.OpenAI, emulator: Emulator
         tools=[tool],  # type: ignore[list-item]
         stream=True,
     )
-    calls: dict[int, dict[str, str]] = {}
-    finish = None
-    for chunk in stream:
-        for delta in chunk.choices[0].delta.tool_calls or []:
-            entry = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] += delta.id or ""
-            if delta.function is not None:
-                entry["name"] += delta.function.name or ""
-                entry["arguments"] += delta.function.arguments or ""
-        finish = chunk.choices[0].finish_reason or finish
+    calls, finish = streamed_tool_calls(stream)
     assert finish == "tool_calls"
     assert [c["name"] for c in calls.values()] == ["get_weather"]
     assert calls[0]["id"]

@@ -190,13 +190,16 @@ class Stack:
     def start_api(self) -> None:
         self.api_url = self.start_extra_api("api")
 
-    def start_extra_api(self, name: str, extra_env: dict[str, str] | None = None) -> str:
+    def start_extra_api(
+        self, name: str, extra_env: dict[str, str] | None = None, ready_within: float = 30
+    ) -> str:
         """Another API process on the same Redis (and so the same workers), with settings
-        of its own; its URL. ``stop_process(name)`` ends it."""
+        of its own; its URL once it answers (within ``ready_within`` seconds).
+        ``stop_process(name)`` ends it."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         self.spawn(name, [sys.executable, "-m", "cli", "api", "--port", str(port)], extra_env)
-        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 30, name)
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, ready_within, name)
         return url
 
     def stop_process(self, name: str) -> None:
