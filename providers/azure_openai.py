@@ -142,7 +142,6 @@ class AzureOpenAIProvider:
                 timeout=timeout,
             )
         # Resolved once here: the SDK loads these resources lazily on first use.
-        self._create = self._client.chat.completions.with_raw_response.create
         self._embed = self._client.embeddings.with_raw_response.create
 
     def complete(self, request: ChatRequest) -> ChatResponse:
@@ -175,7 +174,7 @@ class AzureOpenAIProvider:
     def _stream(self, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
         try:
             yield from stream_openai(
-                self._create, body, provider=self.instance, secret=self._secret
+                self._client, body, provider=self.instance, secret=self._secret
             )
         except AzureError as exc:  # the identity chain, asked for a token per request
             raise map_azure_error(exc, provider=self.instance, secret=self._secret) from None

@@ -6,12 +6,12 @@ double-count against the instance's global rate limits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any, Literal
 
 import openai
 from openai._constants import RAW_RESPONSE_HEADER
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from gateway.credentials import Credentials
 from gateway.errors import ProviderError
@@ -68,14 +68,14 @@ def map_openai_stream_error(
 
 
 def stream_openai(
-    create: Callable[..., Any], body: dict[str, Any], *, provider: str, secret: str
+    client: openai.OpenAI, body: dict[str, Any], *, provider: str, secret: str
 ) -> Generator[StreamEvent, None, None]:
-    """Run ``create`` (an SDK's ``chat.completions.with_raw_response.create``) as a stream and
-    translate it; OpenAI's and Azure's adapters share it. Raw JSON chunks rather than the
-    SDK's models, as ``complete`` reads its reply: the SDK still decodes the SSE, raises the
-    provider's error chunk and wraps connection failures."""
+    """``body`` (the wire format) as a stream through ``client``, translated; OpenAI's and
+    Azure's adapters share it. Raw JSON chunks rather than the SDK's models, as ``complete``
+    reads its reply: the SDK still decodes the SSE, raises the provider's error chunk and
+    wraps connection failures."""
     try:
-        raw = create(**body, stream=True, stream_options=STREAM_OPTIONS)
+        raw = post_chat(client, {**body, "stream": True, "stream_options": STREAM_OPTIONS})
     except openai.OpenAIError as exc:
         # "from None": the SDK error holds the request, its credential header included.
         raise map_openai_error(exc, provider=provider, api_key=secret) from None
@@ -129,12 +129,16 @@ def post_chat(client: openai.OpenAI, body: dict[str, Any]) -> Any:
     SDK's walk of it against the typed parameters (a copy, as the chat parameters have no
     aliases) cost 0.4-1 ms of the worker's CPU per call (docs/benchmarks.md). The same
     request (an Azure client still rewrites the path to the deployment), headers, errors
-    and raw response."""
+    and raw response; with ``"stream": true`` in ``body``, a response to read as a stream
+    before the first chunk is read (as ``create(stream=True)`` returns it)."""
+    stream = body.get("stream") is True
     return client.post(
         "/chat/completions",
         body=body,
         options={"headers": {RAW_RESPONSE_HEADER: "true"}},
         cast_to=ChatCompletion,
+        stream=stream,
+        stream_cls=openai.Stream[ChatCompletionChunk] if stream else None,
     )
 
 
@@ -164,7 +168,6 @@ class OpenAIChatProvider:
         )
         # Resolved once here: the SDK loads these resources lazily, about 35 ms on first use,
         # which would otherwise land on the first call after admission.
-        self._create = self._client.chat.completions.with_raw_response.create
         self._embed = self._client.embeddings.with_raw_response.create
 
     def complete(self, request: ChatRequest) -> ChatResponse:
@@ -194,7 +197,7 @@ class OpenAIChatProvider:
         """The completion as SSE chunks (``stream_options.include_usage`` on); every failure
         is a ``ProviderError`` (see ``providers.base.Provider.stream``)."""
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
-        return stream_openai(self._create, body, provider=self.instance, secret=self._api_key)
+        return stream_openai(self._client, body, provider=self.instance, secret=self._api_key)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """One ``POST /embeddings`` with every text; every failure is a ``ProviderError``."""
