@@ -232,8 +232,16 @@ class Settings(BaseSettings):
     deferred_poll_seconds: float = Field(
         default=0.05,
         gt=0,
-        description="How often workers move due deferred jobs (retries, capacity waits) back "
-        "onto their queues.",
+        description="The shortest time between two passes of a worker's pump, which moves "
+        "due deferred jobs (retries, capacity waits) back onto their queues and hands out due "
+        "webhook deliveries. Between passes it sleeps until the next item is due.",
+    )
+    deferred_idle_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        description="The longest a worker's pump sleeps: an item another process schedules "
+        "sooner than what the pump last saw (a webhook of a job the API cancelled, a retry "
+        "another worker deferred) waits at most this long, less with more workers.",
     )
     capacity_wait_in_slot_seconds: float = Field(
         default=0.5,

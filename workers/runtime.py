@@ -19,6 +19,7 @@ from redis.retry import Retry
 
 from gateway import keys
 from gateway.credentials import CredentialsMissing
+from gateway.due_set import Pumped
 from gateway.errors import ProviderUnavailable
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import fetch_document, guarded_client
@@ -319,16 +320,21 @@ class WorkerRuntime:
             log.warning("worker_heartbeat_file_failed", path=str(path), error=str(exc))
 
     def _upkeep(self) -> None:
-        """Pump due deferred jobs often; renew this worker's leases and reap lapsed ones
-        every third of a lease."""
+        """Pump due deferred jobs and webhook deliveries when they fall due; renew this
+        worker's leases and reap lapsed ones every third of a lease.
+
+        Every worker pumps, so a dead one is never missed; between passes each sleeps until
+        the next item is due (at most ``deferred_idle_poll_seconds``), not a fixed 50 ms:
+        with a dozen idle workers polling every 50 ms the stack spent about a fifth of a
+        core on empty passes (docs/benchmarks.md)."""
         lease_every = self.settings.job_lease_seconds / 3
         next_lease = 0.0
         while not self._stop.is_set():
+            sleep = self.settings.deferred_idle_poll_seconds
             try:
-                while self.store.pump() >= 200:
-                    pass  # a backlog came due at once: drain it before sleeping
-                while self.delivers_webhooks and self.webhooks.pump() >= 200:
-                    pass
+                sleep = min(sleep, self._pump(self.store.pump))
+                if self.delivers_webhooks:
+                    sleep = min(sleep, self._pump(self.webhooks.pump))
                 if time.monotonic() >= next_lease:
                     jobs, calls = self.in_flight.snapshot()
                     self.store.renew(jobs)
@@ -340,7 +346,18 @@ class WorkerRuntime:
                         log.warning("lapsed_leases_reaped", requeued=requeued, failed=failed)
             except Exception as exc:  # Redis restarting: the next round catches up
                 log.warning("worker_upkeep_failed", error=str(exc))
-            self._stop.wait(self.settings.deferred_poll_seconds)
+                sleep = self.settings.deferred_poll_seconds
+            sleep = min(sleep, max(next_lease - time.monotonic(), 0.0))
+            self._stop.wait(max(sleep, self.settings.deferred_poll_seconds))
+
+    @staticmethod
+    def _pump(pump: Callable[[], Pumped]) -> float:
+        """Run ``pump`` until it is drained (a backlog can fall due at once); the seconds
+        until its next item is due (infinity: none)."""
+        pumped = pump()
+        while pumped.count >= 200:
+            pumped = pump()
+        return math.inf if pumped.next_due_seconds is None else pumped.next_due_seconds
 
     def _unavailable_instances(self) -> frozenset[str]:
         """Instances whose queue no live worker consumes (instances disabled everywhere

@@ -12,3 +12,11 @@ end
 local function due_members(set_key, limit)
   return redis.call('ZRANGEBYSCORE', set_key, '-inf', now, 'LIMIT', 0, limit)
 end
+
+-- Milliseconds until the set's next member is due (0 when one is due already), -1 when the
+-- set is empty: the pumps sleep until then rather than polling an idle set.
+local function next_due_in(set_key)
+  local first = redis.call('ZRANGE', set_key, 0, 0, 'WITHSCORES')
+  if #first == 0 then return -1 end
+  return math.max(tonumber(first[2]) - now, 0)
+end

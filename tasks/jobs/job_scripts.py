@@ -343,5 +343,6 @@ class JobScripts:
         )
 
     def pump(self, *, batch: int) -> Any:
-        """How many deferred jobs were due (pushed back onto their queues)."""
+        """{how many deferred jobs were due (pushed back onto their queues), ms until the
+        next is due (-1: none)}."""
         return self._pump(keys=[keys.DEFERRED], args=[batch])

@@ -14,6 +14,7 @@ import structlog
 from redis import Redis
 
 from gateway import keys
+from gateway.due_set import Pumped
 from gateway.redis_replies import text
 from tasks.jobs.job_scripts import JobScripts, PaidReply
 from tasks.jobs.record import JobRecord, JobStatus
@@ -173,9 +174,11 @@ class SyncJobStore:
         )
         return int(requeued), int(failed)
 
-    def pump(self, batch: int = 200) -> int:
-        """Push due deferred jobs back onto their queues; returns how many were due."""
-        return int(self._scripts.pump(batch=batch))
+    def pump(self, batch: int = 200) -> Pumped:
+        """Push due deferred jobs back onto their queues: how many were due, and when the
+        next one is."""
+        count, next_due_ms = self._scripts.pump(batch=batch)
+        return Pumped.from_reply(count, next_due_ms)
 
     def transition(
         self,

@@ -33,6 +33,7 @@ from redis import Redis
 from standardwebhooks.webhooks import Webhook
 
 from gateway import keys
+from gateway.due_set import Pumped
 from gateway.errors import UrlNotAllowed
 from gateway.outbound import OutboundPolicy
 from gateway.outbound_http import overall_deadline
@@ -78,17 +79,17 @@ class WebhookDeliverer:
     def __post_init__(self) -> None:
         self._scripts = DeliveryScripts(self.redis)
 
-    def pump(self, limit: int = 200) -> int:
-        """Queue a delivery message for each due delivery; returns how many."""
-        due = self._scripts.take_due(limit, int(self.lease_seconds * 1000))
-        if not due:
-            return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for member in due:
-            message = self.messages.deliver_webhook(text(member))
-            pipe.lpush(message.key, message.payload)
-        pipe.execute()
-        return len(due)
+    def pump(self, limit: int = 200) -> Pumped:
+        """Queue a delivery message for each due delivery: how many, and when the next
+        delivery is due."""
+        due, next_due_ms = self._scripts.take_due(limit, int(self.lease_seconds * 1000))
+        if due:
+            pipe = self.redis.pipeline(transaction=False)
+            for member in due:
+                message = self.messages.deliver_webhook(text(member))
+                pipe.lpush(message.key, message.payload)
+            pipe.execute()
+        return Pumped.from_reply(len(due), next_due_ms)
 
     def deliver(self, target: str) -> str:
         """One attempt at ``target`` ("job:<id>" / "batch:<id>"); returns the outcome."""

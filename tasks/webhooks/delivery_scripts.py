@@ -19,11 +19,11 @@ class DeliveryScripts:
         self._take_due = register(redis, "tasks/webhooks/scripts/take_due.lua")
         self._record = register(redis, "tasks/webhooks/scripts/record.lua")
 
-    def take_due(self, limit: int, lease_ms: int) -> list[Any]:
+    def take_due(self, limit: int, lease_ms: int) -> tuple[list[Any], int]:
         """Up to ``limit`` due members ("job:<id>" / "batch:<id>"), each re-scored
-        ``lease_ms`` ahead."""
-        due: list[Any] = self._take_due(keys=[keys.WEBHOOKS_DUE], args=[limit, lease_ms])
-        return due
+        ``lease_ms`` ahead, and the ms until the next member is due (-1: none)."""
+        due, next_due_ms = self._take_due(keys=[keys.WEBHOOKS_DUE], args=[limit, lease_ms])
+        return list(due), int(next_due_ms)
 
     def record(
         self,

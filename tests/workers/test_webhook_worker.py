@@ -89,8 +89,11 @@ def test_a_duplicate_delivery_message_records_one_attempt(
                 lease_seconds=5,
                 public_url="http://gateway.example",
             )
-            assert deliverer.pump() == 1
-            assert deliverer.pump() == 0  # handed out: not due again within its lease
+            assert deliverer.pump().count == 1
+            pumped = deliverer.pump()
+            assert pumped.count == 0  # handed out: not due again within its lease
+            # ... and due again when the lease ends, so the pump sleeps no longer than that.
+            assert pumped.next_due_seconds is not None and 0 < pumped.next_due_seconds <= 5
             assert deliverer.deliver("job:job_dup") == "delivered"
             assert deliverer.deliver("job:job_dup") == "delivered"  # the duplicate message
         assert len(receiver.deliveries) == 1

@@ -1,7 +1,8 @@
 -- Push due deferred jobs that are still queued to the front of their queues,
 -- earliest-due first. A job that is no longer queued (cancelled while it waited) also
 -- leaves its instance's waiting line, so it holds no place there.
--- KEYS[1] deferred set. ARGV[1] batch size. Returns the count.
+-- KEYS[1] deferred set. ARGV[1] batch size. Returns {the count, ms until the next job is
+-- due (-1: none deferred)}.
 --!include gateway/scripts/due_set.lua
 --!include gateway/scripts/keys.lua
 local due = due_members(KEYS[1], tonumber(ARGV[1]))
@@ -18,4 +19,4 @@ for i = #due, 1, -1 do
     redis.call('HDEL', limit_key(m[4], 'waiting:n'), id)
   end
 end
-return #due
+return {#due, next_due_in(KEYS[1])}

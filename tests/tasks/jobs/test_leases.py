@@ -366,12 +366,29 @@ def test_pump_pushes_only_due_queued_jobs_earliest_due_consumed_first(
         {earliest: now - 3_000, cancelled: now - 2_000, later: now - 1_000, future: now + 60_000},
     )
     sync_redis.lpush(queue_key, b"already-queued")
-    assert store.pump() == 3
+    assert store.pump().count == 3
     # kombu consumes with BRPOP: from the right end.
     consumed = [sync_redis.rpop(queue_key) for _ in range(sync_redis.llen(queue_key))]
     assert consumed == [b"earliest", b"later", b"already-queued"]
     assert sync_redis.zrange(DEFERRED, 0, -1) == [future.encode()]
-    assert store.pump() == 0
+    assert store.pump().count == 0
+
+
+def test_pump_says_when_the_next_deferred_job_is_due_so_the_worker_sleeps_until_then(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    assert store.pump().next_due_seconds is None  # nothing deferred: sleep as long as allowed
+    soon, later = put_job(sync_redis, queue_key), put_job(sync_redis, queue_key)
+    now = redis_now_ms(sync_redis)
+    sync_redis.zadd(DEFERRED, {soon: now + 20_000, later: now + 60_000})
+    pumped = store.pump()
+    assert pumped.count == 0
+    assert pumped.next_due_seconds is not None
+    assert 15 < pumped.next_due_seconds <= 20
+    sync_redis.zadd(DEFERRED, {soon: now - 1_000})
+    pumped = store.pump()
+    assert pumped.count == 1
+    assert pumped.next_due_seconds is not None and 55 < pumped.next_due_seconds <= 60
 
 
 def test_pump_drops_a_due_job_that_was_claimed_meanwhile(
@@ -380,7 +397,7 @@ def test_pump_drops_a_due_job_that_was_claimed_meanwhile(
     job_id = put_job(sync_redis, queue_key)
     store.claim(job_id, "holder")
     sync_redis.zadd(DEFERRED, {job_id: 1})  # a stale entry
-    assert store.pump() == 1
+    assert store.pump().count == 1
     assert sync_redis.llen(queue_key) == 0
     assert sync_redis.zscore(DEFERRED, job_id) is None
 
@@ -395,7 +412,7 @@ def test_pump_takes_a_cancelled_job_out_of_its_instance_waiting_line(
     sync_redis.zadd("llmgw:limit:inst:waiting:until", {job_id: 1e15})
     sync_redis.hset("llmgw:limit:inst:waiting:n", job_id, 10)
     sync_redis.zadd(DEFERRED, {job_id: 0})
-    assert store.pump() == 1
+    assert store.pump().count == 1
     assert sync_redis.zcard("llmgw:limit:inst:waiting") == 0
     assert sync_redis.zcard("llmgw:limit:inst:waiting:until") == 0
     assert sync_redis.hlen("llmgw:limit:inst:waiting:n") == 0
