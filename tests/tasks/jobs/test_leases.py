@@ -222,15 +222,18 @@ def _lose_its_worker_too_often(store: SyncJobStore, sync_redis: redis.Redis, job
 
 
 @pytest.mark.parametrize("end", [_finish, _cancel, _lose_its_worker_too_often])
-def test_a_job_that_ends_drops_its_copy_of_the_celery_message(
+def test_a_job_that_ends_drops_what_only_a_live_job_needs(
     sync_redis: redis.Redis, store: SyncJobStore, queue_key: str, end: Any
 ) -> None:
-    # The copy is only there to put the job back on its queue; a terminal job never is,
-    # and the copy was a third of a small finished job's bytes in Redis.
+    # The message copy and the queue are there to put the job back on its queue, and
+    # attempt_id to count a re-sent attempt once; a terminal job is never queued again and
+    # has no lease to attempt under. The copy was a third of a small finished job's bytes.
     job_id = put_job(sync_redis, queue_key)
+    sync_redis.hset(f"llmgw:job:{job_id}", mapping={"queue": "llm.openai", "attempt_id": "a1"})
     end(store, sync_redis, job_id)
     assert status_of(store, job_id).terminal
-    assert sync_redis.hmget(f"llmgw:job:{job_id}", ["message", "message_key"]) == [None, None]
+    live_only = ["message", "message_key", "queue", "attempt_id"]
+    assert sync_redis.hmget(f"llmgw:job:{job_id}", live_only) == [None] * len(live_only)
 
 
 def test_a_job_given_back_keeps_its_copy_of_the_celery_message(
