@@ -187,5 +187,7 @@ def stored_fields(record: JobRecord, spec: JobSpec) -> dict[str, str]:
     """A job's hit as its hash stores it, with the submission's fingerprint (what tells an
     idempotent repeat from a conflict): the CPU storing a hit costs, in one piece that can
     run off the event loop."""
-    record.fingerprint = fingerprint(spec)
+    digest = fingerprint(spec)  # also the check that the request can be stored
+    # Only an idempotent repeat is compared with it: no key, nothing to keep.
+    record.fingerprint = digest if spec.idempotency_key else None
     return record.to_redis()

@@ -89,10 +89,21 @@ def e2e(ctx: typer.Context, jobs: Jobs = 3000, clients: Clients = 50, rounds: Ro
 
 
 @app.command()
-def memory(ctx: typer.Context, jobs: MemoryJobs = 1000, clients: Clients = 50) -> None:
+def memory(
+    ctx: typer.Context,
+    jobs: MemoryJobs = 1000,
+    clients: Clients = 50,
+    hash_max_listpack_value: Annotated[
+        int | None,
+        typer.Option(
+            help="CONFIG SET hash-max-listpack-value first (bytes); default: Redis's own (64)"
+        ),
+    ] = None,
+) -> None:
     """Redis memory per finished small job, and where a job's bytes go."""
     with started_stack(ctx) as (_, target):
-        save("async_jobs", {"memory": measure_job_memory(target, jobs, clients).as_dict()})
+        mem = measure_job_memory(target, jobs, clients, hash_max_listpack_value)
+        save("async_jobs", {"memory": mem.as_dict()})
 
 
 @app.command(name="all")

@@ -17,8 +17,8 @@ from job_batches import Batch, run_batch
 from report import table, verdict
 from stack import Target
 
+from gateway.keys import LIMIT_PREFIX, tenant_jobs
 from gateway.keys import job as job_key
-from gateway.keys import tenant_jobs
 
 BOOKKEEPING_BAR = 2048
 # Before each reading: lets in-flight acks and the API's last replies leave Redis's buffers.
@@ -37,11 +37,15 @@ class JobMemory:
     payload_mean: float
     hash_bytes: int
     hash_encoding: str
+    listpack_value: int
     index_entry_bytes: float
     one_payload: int
     fields: dict[str, int]
     # Keys other than the job hashes whose MEMORY USAGE changed over the batch (top few).
     other_keys_grown: dict[str, int]
+    # What the limiter's sliding windows (``llmgw:limit:*``) grew by: they hold the last
+    # minute's calls, so they grow with the job *rate* and shrink as the window passes.
+    windows_delta: int
 
     @property
     def per_job(self) -> float:
@@ -56,6 +60,11 @@ class JobMemory:
         return self.dataset_delta / self.jobs
 
     @property
+    def stored_per_job(self) -> float:
+        """The dataset delta without the limiter's windows: what stays per stored job."""
+        return (self.dataset_delta - self.windows_delta) / self.jobs
+
+    @property
     def one_job_bookkeeping(self) -> float:
         return self.hash_bytes + self.index_entry_bytes - self.one_payload
 
@@ -65,6 +74,8 @@ class JobMemory:
             "used_memory_delta": self.used_delta,
             "used_memory_per_job": self.per_job,
             "used_memory_dataset_per_job": self.dataset_per_job,
+            "limiter_windows_delta": self.windows_delta,
+            "used_memory_dataset_per_job_without_windows": self.stored_per_job,
             "memory_usage_hash_mean": self.hashes_mean,
             "keys_per_job": self.keys_delta / self.jobs,
             "payload_mean_bytes": self.payload_mean,
@@ -72,6 +83,7 @@ class JobMemory:
             "one_job": {
                 "hash_bytes": self.hash_bytes,
                 "hash_encoding": self.hash_encoding,
+                "hash_max_listpack_value": self.listpack_value,
                 "index_entry_bytes": self.index_entry_bytes,
                 "payload_bytes": self.one_payload,
                 "minus_payload": self.one_job_bookkeeping,
@@ -79,15 +91,22 @@ class JobMemory:
             },
             "other_keys_grown": self.other_keys_grown,
             "bar_bytes": BOOKKEEPING_BAR,
-            # The dataset delta, not used_memory's: client and AOF buffers are not the jobs'.
-            "met": self.dataset_per_job - self.payload_mean <= BOOKKEEPING_BAR
+            # The dataset delta, not used_memory's: client and AOF buffers are not the jobs';
+            # nor are the limiter's windows, which follow the rate, not the jobs kept.
+            "met": self.stored_per_job - self.payload_mean <= BOOKKEEPING_BAR
             and self.one_job_bookkeeping <= BOOKKEEPING_BAR,
         }
 
 
-def measure_job_memory(target: Target, jobs: int, clients: int) -> JobMemory:
-    """Run ``jobs`` small jobs to the end and measure what they left in Redis."""
+def measure_job_memory(
+    target: Target, jobs: int, clients: int, listpack_value: int | None = None
+) -> JobMemory:
+    """Run ``jobs`` small jobs to the end and measure what they left in Redis.
+    ``listpack_value``: ``hash-max-listpack-value`` set (``CONFIG SET``) first, to see what
+    a Redis configured so would keep; None leaves Redis's default (64 bytes)."""
     store = redis.Redis.from_url(target.redis_url, decode_responses=True)
+    if listpack_value is not None:
+        store.config_set("hash-max-listpack-value", listpack_value)
     time.sleep(SETTLE_S)
     before, keys_before, others_before = _memory(store), int(store.dbsize()), _other_keys(store)
     batch = run_batch(target, jobs, clients)
@@ -116,10 +135,12 @@ def measure_job_memory(target: Target, jobs: int, clients: int) -> JobMemory:
         payload_mean=sum(payloads) / len(payloads),
         hash_bytes=int(store.memory_usage(key, samples=0) or 0),
         hash_encoding=str(store.object("encoding", key)),
+        listpack_value=int(store.config_get("hash-max-listpack-value")["hash-max-listpack-value"]),
         index_entry_bytes=index_bytes / max(int(store.zcard(index)), 1),
         one_payload=sum(fields.get(name, 0) for name in PAYLOAD_FIELDS),
         fields=fields,
         other_keys_grown=dict(sorted(grown.items(), key=lambda item: -item[1])[:OTHER_KEYS_SHOWN]),
+        windows_delta=_windows_delta(others_before, others_after),
     )
     store.close()
     print_job_memory(memory)
@@ -145,6 +166,12 @@ def _other_keys(store: redis.Redis) -> dict[str, int]:
     return {name: int(n or 0) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
+def _windows_delta(before: dict[str, int], after: dict[str, int]) -> int:
+    """How much the limiter's windows (``llmgw:limit:*``) grew, by ``MEMORY USAGE``."""
+    names = {name for name in before.keys() | after.keys() if name.startswith(LIMIT_PREFIX)}
+    return sum(after.get(name, 0) - before.get(name, 0) for name in names)
+
+
 def _hash_usages(store: redis.Redis, batch: Batch) -> list[int]:
     """``MEMORY USAGE`` of every job hash of the batch (all its fields, exactly)."""
     pipe = store.pipeline(transaction=False)
@@ -165,7 +192,8 @@ def _payload_sizes(store: redis.Redis, batch: Batch) -> list[int]:
 
 def print_job_memory(m: JobMemory) -> None:
     table(
-        f"Redis memory per stored job ({m.jobs} finished small jobs)",
+        f"Redis memory per stored job ({m.jobs} finished small jobs, "
+        f"hash-max-listpack-value {m.listpack_value})",
         ("measure", "bytes", "minus payload", f"bar ≤ {BOOKKEEPING_BAR} + payload"),
         [
             (
@@ -179,6 +207,12 @@ def print_job_memory(m: JobMemory) -> None:
                 f"{m.dataset_per_job:,.0f}",
                 f"{m.dataset_per_job - m.payload_mean:,.0f}",
                 verdict(m.dataset_per_job - m.payload_mean <= BOOKKEEPING_BAR),
+            ),
+            (
+                "  the same, limiter windows left out",
+                f"{m.stored_per_job:,.0f}",
+                f"{m.stored_per_job - m.payload_mean:,.0f}",
+                verdict(m.stored_per_job - m.payload_mean <= BOOKKEEPING_BAR),
             ),
             ("payload (request + result) mean", f"{m.payload_mean:,.0f}", "", ""),
             (

@@ -30,8 +30,8 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
   ``llmgw:deferred`` with the time it may run, and its message is acknowledged; the
   worker slot is free at once. **Pump**: workers push due jobs' messages back onto the
   front of their queues. The message to push is kept in the record (``message``,
-  ``message_key``), so nothing has to be rebuilt outside the script, and nothing is lost
-  if a worker dies between steps.
+  ``message_key``) until the job ends, so nothing has to be rebuilt outside the script,
+  and nothing is lost if a worker dies between steps.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -160,8 +160,15 @@ class JobRecord:
     wh_delivered_at: float | None = None
 
     def to_redis(self) -> dict[str, str]:
-        """Hash fields; ``None`` values are left out."""
-        return JOB_FIELDS.to_redis(self)
+        """Hash fields; ``None`` values, and counters and metadata at their defaults, are
+        left out: readers fill them in (``from_redis``, ``JobSummary.public``), ``HINCRBY``
+        creates a counter when it first moves, and a hashtable-encoded hash costs ~60 bytes
+        a field beside its value (``docs/benchmarks.md``, Redis bytes per job)."""
+        out = JOB_FIELDS.to_redis(self)
+        for name, default in _STORED_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del out[name]
+        return out
 
     @classmethod
     def from_redis(cls, raw: Mapping[Any, Any]) -> JobRecord:
@@ -223,6 +230,19 @@ class JobRecord:
 
 
 _JOB_SLOTS = frozenset(JobRecord.__slots__)
+
+
+def _stored_defaults() -> dict[str, Any]:
+    """The fields whose default is a value (0, {}), not None: not stored while at it."""
+    out: dict[str, Any] = {}
+    for f in fields(JobRecord):
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        if default is not None and default is not MISSING:
+            out[f.name] = default
+    return out
+
+
+_STORED_DEFAULTS = _stored_defaults()
 
 
 class DeliveryFields(Protocol):

@@ -147,6 +147,7 @@ class JobSubmitter:
     ) -> JobRecord:
         """Validate and route; raises a 4xx ``GatewayError`` before anything is stored.
         ``param``: where the request sits in the caller's body (for error messages)."""
+        # Also the check that the request and metadata can be stored (a 4xx if not).
         digest = fingerprint(spec)
         model: str | None = None
         provider: str | None = None
@@ -188,7 +189,8 @@ class JobSubmitter:
         streams = spec.type is JobType.COMPLETION and request.get("stream") is True
         return JobRecord(
             id=job_id or new_job_id(),
-            fingerprint=digest,
+            # Only an idempotent repeat is compared with it: no key, nothing to keep.
+            fingerprint=digest if spec.idempotency_key else None,
             tenant=spec.tenant,
             type=spec.type,
             status=JobStatus.QUEUED,

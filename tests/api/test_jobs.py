@@ -10,6 +10,7 @@ import httpx
 import redis
 
 from emulator import EmulatorControl
+from gateway import keys
 
 
 def completion(model: str = "gpt-4o-mini", text: str = "hello", **extra: Any) -> dict[str, Any]:
@@ -188,6 +189,17 @@ def test_reused_idempotency_key_with_other_request_is_409(client_a: httpx.Client
     assert other.status_code == 409
     error = other.json()["error"]
     assert error["param"] == "idempotency_key" and first.json()["id"] in error["message"]
+
+
+def test_the_request_fingerprint_is_kept_only_for_an_idempotency_key(
+    client_a: httpx.Client, redis_client: redis.Redis
+) -> None:
+    # It tells an idempotent repeat from a conflict (above); without a key nothing is
+    # ever compared with it, and a hash field costs ~130 bytes in Redis.
+    keyed = client_a.post("/v1/jobs", json=completion(idempotency_key="k-fp")).json()
+    plain = client_a.post("/v1/jobs", json=completion()).json()
+    assert redis_client.hstrlen(keys.job(keyed["id"]), "fingerprint") == 64
+    assert not redis_client.hexists(keys.job(plain["id"]), "fingerprint")
 
 
 def test_idempotency_key_is_scoped_to_tenant(

@@ -26,7 +26,9 @@ if redis.call('HGET', KEYS[3], 'tenant') == ARGV[6] then
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 redis.call('HDEL', KEYS[1], 'lease')
-redis.call('HINCRBY', KEYS[1], 'failures', tonumber(ARGV[5]))
+-- A zero increment would store a 'failures' field the record leaves out at 0.
+local failed = tonumber(ARGV[5])
+if failed ~= 0 then redis.call('HINCRBY', KEYS[1], 'failures', failed) end
 set_fields(9 + n)
 on_terminal(KEYS[6], KEYS[1], ARGV[4], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[4])

@@ -3,6 +3,13 @@
 -- ``on_terminal`` in the same step, so these follow exactly once per job, even across
 -- crashes and duplicate deliveries:
 --
+-- - the record drops what only a live job needs: its copy of the Celery message
+--   (``message``, ``message_key``: ~1 KB, a third of a small finished job's bytes), there
+--   so a script can put the job back on its queue (requeue, reap, pump, the limiter's
+--   release: each does so only for a queued or running job, and a terminal one is never
+--   queued again), ``queue`` (the Celery queue it is routed to: read when it is queued
+--   or moved, never shown) and ``attempt_id``, which makes a re-sent attempt count once
+--   (only for the lease holder of a running job: ``gateway/scripts/job_attempt.lua``);
 -- - a job that asked for a webhook gets its delivery scheduled (tasks.webhooks);
 -- - a streaming job's stream gets its terminal event (tasks.jobs.stream), so a reader
 --   never has to poll the record to learn that the stream has ended;
@@ -27,6 +34,7 @@ end
 local function on_terminal(due_key, record_key, job_id, status, counted)
   local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream',
     'tenant', 'provider', 'model', 'type')
+  redis.call('HDEL', record_key, 'message', 'message_key', 'queue', 'attempt_id')
   if counted ~= false then
     local labels = {'jobs', f[5] or '', f[6] or '', f[7] or '', f[8] or '', status}
     redis.call('HINCRBY', usage_counters_key(), cjson.encode(labels), 1)

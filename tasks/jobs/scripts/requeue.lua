@@ -8,7 +8,9 @@
 --!include gateway/scripts/keys.lua
 redis.call('HSET', KEYS[1], 'status', 'queued')
 redis.call('HDEL', KEYS[1], 'lease')
-redis.call('HINCRBY', KEYS[1], 'failures', tonumber(ARGV[4]))
+-- A zero increment would store a 'failures' field the record leaves out at 0.
+local failed = tonumber(ARGV[4])
+if failed ~= 0 then redis.call('HINCRBY', KEYS[1], 'failures', failed) end
 set_fields(5)
 redis.call('ZREM', KEYS[2], ARGV[2])
 local delay = tonumber(ARGV[3])

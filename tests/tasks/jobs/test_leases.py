@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -191,6 +192,57 @@ def test_finish_by_the_holder_records_publishes_and_leaves_the_running_set(
     assert published(events) == [f"{job_id} succeeded".encode()]
     # Finishing again (a duplicate) is refused: the job is no longer running.
     assert store.finish(job_id, "holder", JobStatus.FAILED) == (False, "succeeded")
+
+
+def test_a_job_that_ends_without_a_failure_stores_no_failures_count(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    # Left out at 0 (``JobRecord.to_redis``): a zero increment must not write it back.
+    job_id = put_job(sync_redis, queue_key)
+    store.claim(job_id, "holder")
+    assert store.finish(job_id, "holder", JobStatus.SUCCEEDED, failures_increment=0)[0]
+    assert not sync_redis.hexists(f"llmgw:job:{job_id}", "failures")
+    record = store.load(job_id)
+    assert record is not None and record.failures == 0
+
+
+def _finish(store: SyncJobStore, sync_redis: redis.Redis, job_id: str) -> None:
+    store.claim(job_id, "holder")
+    assert store.finish(job_id, "holder", JobStatus.SUCCEEDED, fields={"result": {}})[0]
+
+
+def _cancel(store: SyncJobStore, sync_redis: redis.Redis, job_id: str) -> None:
+    assert store.transition(job_id, {JobStatus.QUEUED}, JobStatus.CANCELLED)[0]
+
+
+def _lose_its_worker_too_often(store: SyncJobStore, sync_redis: redis.Redis, job_id: str) -> None:
+    store.claim(job_id, "worker")
+    lapse(sync_redis, job_id)
+    assert store.reap(recoveries_allowed=0) == (0, 1)
+
+
+@pytest.mark.parametrize("end", [_finish, _cancel, _lose_its_worker_too_often])
+def test_a_job_that_ends_drops_what_only_a_live_job_needs(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str, end: Any
+) -> None:
+    # The message copy and the queue are there to put the job back on its queue, and
+    # attempt_id to count a re-sent attempt once; a terminal job is never queued again and
+    # has no lease to attempt under. The copy was a third of a small finished job's bytes.
+    job_id = put_job(sync_redis, queue_key)
+    sync_redis.hset(f"llmgw:job:{job_id}", mapping={"queue": "llm.openai", "attempt_id": "a1"})
+    end(store, sync_redis, job_id)
+    assert status_of(store, job_id).terminal
+    live_only = ["message", "message_key", "queue", "attempt_id"]
+    assert sync_redis.hmget(f"llmgw:job:{job_id}", live_only) == [None] * len(live_only)
+
+
+def test_a_job_given_back_keeps_its_copy_of_the_celery_message(
+    sync_redis: redis.Redis, store: SyncJobStore, queue_key: str
+) -> None:
+    job_id = put_job(sync_redis, queue_key, message=b"kept")
+    store.claim(job_id, "holder")
+    assert store.requeue(job_id, "holder", delay_seconds=5)
+    assert sync_redis.hget(f"llmgw:job:{job_id}", "message") == b"kept"
 
 
 def test_requeue_by_a_non_holder_does_nothing(

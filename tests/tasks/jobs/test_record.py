@@ -1,4 +1,5 @@
-"""``JobRecord.orphaned_usage``: what a job paid for beyond the usage its result shows."""
+"""``JobRecord``: what a job paid for beyond the usage its result shows
+(``orphaned_usage``), and which fields its hash keeps (``to_redis``)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ def test_a_cancelled_job_without_usage_or_price_orphans_every_paid_token() -> No
         "total_tokens": 8,
         "cost_usd": None,
     }
+
+
+def test_counters_and_metadata_at_their_defaults_are_not_stored_and_read_back_as_defaults() -> None:
+    # Each field of a hashtable-encoded hash costs ~60 bytes beside its value.
+    fresh = record(JobStatus.QUEUED)
+    stored = fresh.to_redis()
+    counters = {"attempts", "failures", "priority", "recoveries"}
+    left_out = counters | {"paid_prompt_tokens", "paid_completion_tokens", "metadata"}
+    assert left_out.isdisjoint(stored)
+    assert JobRecord.from_redis(stored) == fresh
+
+
+def test_counters_and_metadata_away_from_their_defaults_are_stored() -> None:
+    moved = record(attempts=2, failures=1, priority=3, recoveries=1, metadata={"a": "b"})
+    stored = moved.to_redis()
+    assert (stored["attempts"], stored["failures"], stored["priority"]) == ("2", "1", "3")
+    assert stored["recoveries"] == "1" and stored["metadata"] == '{"a":"b"}'
+    assert JobRecord.from_redis(stored) == moved
