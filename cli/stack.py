@@ -280,6 +280,10 @@ class LocalStack:
                 str(data_dir),
                 "--save",
                 "",
+                # A finished small job's hash stays a listpack: ~830 bytes of bookkeeping a
+                # job instead of ~1,760 (docs/benchmarks.md, "Redis bytes per job").
+                "--hash-max-listpack-value",
+                "1024",
             ],
         )
         deadline = time.monotonic() + 10
