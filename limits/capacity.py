@@ -22,7 +22,7 @@ from redis import Redis
 
 from gateway import keys
 from gateway.redis_replies import text
-from limits.capacity_scripts import CapacityScripts
+from limits.capacity_scripts import CapacityScripts, ReleaseCall, release_call
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest
 from providers.types import ChatRequest
@@ -175,6 +175,23 @@ class ProviderCapacity:
         if int(admitted) == -1:
             raise RequestTooLarge(tokens, instance.limits.tpm or 0)
         return Wait(int(wait_ms) / 1000, why)
+
+    def settlement(
+        self, instance: InstanceConfig, admission: Admission, *, tokens_used: int | None
+    ) -> ReleaseCall:
+        """What ``release(instance, admission, Outcome.OK, tokens_used=...)`` runs, for a
+        script that releases the call along with its own work (a plain completion's finish:
+        ``tasks/jobs/scripts/finish_paid_release.lua``)."""
+        return release_call(
+            instance.name,
+            admission.token,
+            tokens_used=tokens_used,
+            outcome=Outcome.OK.value,
+            cooldown_ms=0,
+            failure_threshold=instance.circuit.failure_threshold,
+            reset_ms=int(instance.circuit.reset_seconds * 1000),
+            max_concurrency=instance.limits.max_concurrency or 0,
+        )
 
     def release(
         self,

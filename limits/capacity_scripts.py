@@ -22,6 +22,7 @@ remove from it as they take jobs out of the deferred set.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
@@ -46,6 +47,41 @@ LIMIT_PARTS = (
 def limit_keys(instance: str) -> list[str]:
     """The keys every capacity script takes, in order."""
     return [*(keys.limit(instance, part) for part in LIMIT_PARTS), keys.circuit(instance)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseCall:
+    """``release.lua``'s KEYS and ARGV for one call's end, for a script that includes it
+    (``tasks/jobs/scripts/finish_paid_release.lua``) to release in its own round trip."""
+
+    keys: list[str]
+    args: list[Any]
+
+
+def release_call(
+    instance: str,
+    token: str,
+    *,
+    tokens_used: int | None,
+    outcome: str,
+    cooldown_ms: int,
+    failure_threshold: int,
+    reset_ms: int,
+    max_concurrency: int,
+) -> ReleaseCall:
+    """What ``release.lua`` takes to end the call ``token`` on ``instance``."""
+    return ReleaseCall(
+        keys=[*limit_keys(instance), keys.DEFERRED],
+        args=[
+            token,
+            -1 if tokens_used is None else tokens_used,
+            outcome,
+            cooldown_ms,
+            failure_threshold,
+            reset_ms,
+            max_concurrency,
+        ],
+    )
 
 
 class CapacityScripts:
@@ -153,18 +189,17 @@ class CapacityScripts:
     ) -> Any:
         """The circuit state after the call (``release.lua``); ``tokens_used`` None keeps
         the reservation."""
-        return self._release(
-            keys=[*limit_keys(instance), keys.DEFERRED],
-            args=[
-                token,
-                -1 if tokens_used is None else tokens_used,
-                outcome,
-                cooldown_ms,
-                failure_threshold,
-                reset_ms,
-                max_concurrency,
-            ],
+        call = release_call(
+            instance,
+            token,
+            tokens_used=tokens_used,
+            outcome=outcome,
+            cooldown_ms=cooldown_ms,
+            failure_threshold=failure_threshold,
+            reset_ms=reset_ms,
+            max_concurrency=max_concurrency,
         )
+        return self._release(keys=call.keys, args=call.args)
 
     def usage(self, instance: str, window_ms: int, *, client: Any = None) -> Any:
         """A read-only snapshot (``usage.lua``; ``limits.capacity.Usage.from_reply``)."""

@@ -46,6 +46,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from gateway import keys
 from gateway.lua import register
+from limits.capacity_scripts import ReleaseCall
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import JobStatus, encode_field
 from tasks.usage.counters import nano_usd
@@ -117,6 +118,7 @@ class JobScripts:
         self._claim = script("claim")
         self._finish = script("finish")
         self._finish_paid = script("finish_paid")
+        self._finish_paid_release = script("finish_paid_release")
         self._finish_in_session = script("finish_in_session")
         self._checkpoint = script("checkpoint")
         self._requeue = script("requeue")
@@ -236,19 +238,24 @@ class JobScripts:
         reply: PaidReply,
         retention_seconds: int,
         fields: Mapping[str, Any] | None,
+        release: ReleaseCall | None = None,
     ) -> Any:
         """``paid_reply`` (whoever holds the job), then ``finish`` (if ``token`` holds it),
-        in one step: {1, status} or {0, current status}."""
+        in one step: {1, status} or {0, current status}. With ``release``, the provider
+        call's release (``release.lua``, whoever holds the job) in the same step."""
         paid = _paid_keys(reply)
-        return self._finish_paid(
-            keys=[paid[0], keys.RUNNING, keys.WEBHOOKS_DUE, *paid[1:]],
+        head = [token, status.value, keys.JOB_DONE_CHANNEL, job_id, failures_increment]
+        if release is None:
+            return self._finish_paid(
+                keys=[paid[0], keys.RUNNING, keys.WEBHOOKS_DUE, *paid[1:]],
+                args=[*head, *_paid_args(reply, retention_seconds), *_pairs(fields)],
+            )
+        return self._finish_paid_release(
+            keys=[paid[0], keys.RUNNING, keys.WEBHOOKS_DUE, *paid[1:], *release.keys],
             args=[
-                token,
-                status.value,
-                keys.JOB_DONE_CHANNEL,
-                job_id,
-                failures_increment,
+                *head,
                 *_paid_args(reply, retention_seconds),
+                *release.args,
                 *_pairs(fields),
             ],
         )

@@ -16,6 +16,7 @@ from redis import Redis
 from gateway import keys
 from gateway.due_set import Pumped
 from gateway.redis_replies import text
+from limits.capacity_scripts import ReleaseCall
 from tasks.jobs.job_scripts import JobScripts, PaidReply
 from tasks.jobs.record import JobRecord, JobStatus
 
@@ -75,12 +76,15 @@ class SyncJobStore:
         fields: dict[str, Any] | None = None,
         session: SessionAppend | None = None,
         paid: PaidReply | None = None,
+        release: ReleaseCall | None = None,
     ) -> tuple[bool, str]:
         """Record the terminal outcome if ``token`` still holds the job, appending to its
         session in the same step when given; (moved, status). ``paid``: the provider reply
         the outcome came from, recorded as paid for (``paid_reply``) whoever holds the job,
-        in the same step when there is no session."""
+        in the same step when there is no session; ``release``, with ``paid`` and no
+        session: that reply's provider call released in the same step too."""
         assert status.terminal
+        assert release is None or (paid is not None and session is None)
         if paid is not None and session is None:
             ok, current = self._scripts.finish_paid(
                 job_id,
@@ -90,6 +94,7 @@ class SyncJobStore:
                 reply=paid,
                 retention_seconds=self.usage_retention_seconds,
                 fields=fields,
+                release=release,
             )
             return int(ok) == 1, text(current)
         if paid is not None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from limits.capacity_scripts import ReleaseCall
 from providers.base import Provider
 from tasks.jobs.job_scripts import PaidReply
 from tasks.jobs.record import JobRecord, JobStatus, JobType
@@ -76,11 +77,12 @@ def record_success(
     seconds: float,
     session: SessionAppend | None = None,
     paid: PaidReply | None = None,
+    release: ReleaseCall | None = None,
 ) -> None:
     """Record the job as succeeded (with ``session``'s new turns), if ``token`` still
     holds it; a job cancelled meanwhile keeps its state and the result is dropped.
     ``paid``: the answer's provider reply, recorded as paid for in the same step, whoever
-    holds the job."""
+    holds the job; ``release`` (with ``paid``, no session): its call released too."""
     moved, current = store.finish(
         job.id,
         token,
@@ -94,6 +96,7 @@ def record_success(
         },
         session=session,
         paid=paid,
+        release=release,
     )
     if moved:
         log.info("job_succeeded", seconds=round(seconds, 4), usage=outcome.usage)

@@ -144,7 +144,9 @@ class CompletionKind:
                     parts.calls.pay(turn)
             finally:
                 # After the reply is recorded: a paid-for answer is kept even if this fails.
-                parts.calls.settle(turn)
+                # A finish that paid for the reply released its call in the same step.
+                if not paid or turn.unpaid is None:
+                    parts.calls.settle(turn)
 
     def _documents_everywhere(self, job: JobRecord, route: RouteState) -> bool:
         """Whether every instance the job may run on (its fallbacks included) takes
@@ -186,7 +188,15 @@ class CompletionKind:
                 new_session_messages(list(job.request.get("messages", [])), produced),
                 self.session_max_messages,
             )
-        record_success(self.parts.store, job, token, totals, turn.seconds, session, turn.unpaid)
+        # A plain answer's finish also releases its call: one round trip fewer.
+        release = (
+            self.parts.calls.settlement(turn)
+            if turn.unpaid is not None and session is None
+            else None
+        )
+        record_success(
+            self.parts.store, job, token, totals, turn.seconds, session, turn.unpaid, release
+        )
         return True
 
 

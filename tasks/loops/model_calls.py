@@ -31,6 +31,7 @@ from limits.capacity import (
     estimate_tokens,
     wait_order,
 )
+from limits.capacity_scripts import ReleaseCall
 from providers.base import Provider, TokenCounter
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
@@ -279,6 +280,13 @@ class ModelCalls:
         used = turn.response.usage.total_tokens
         # No usage reported: keep the reservation rather than pretend nothing was spent.
         self.capacity.release(turn.instance, turn.admission, Outcome.OK, tokens_used=used or None)
+
+    def settlement(self, turn: Turn | EmbeddingTurn) -> ReleaseCall:
+        """``settle``'s release, for a finish that runs it in its own round trip. Running
+        it twice (the finish's reply lost, then ``settle``) changes nothing: the slot is
+        freed once and the tokens are set, not added."""
+        used = turn.response.usage.total_tokens or None
+        return self.capacity.settlement(turn.instance, turn.admission, tokens_used=used)
 
     def _admit(
         self,

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from gateway import keys
+from limits.capacity_scripts import CapacityScripts, ReleaseCall, release_call
 from tasks.jobs.job_scripts import JobScripts, PaidReply
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
@@ -137,3 +138,95 @@ def test_finish_paid_re_sent_after_a_lost_reply_counts_the_reply_once(
     assert record is not None and record.status is JobStatus.SUCCEEDED
     assert record.paid_completion_tokens == 3
     assert int(month_usage(isolated_redis, tenant)[b"output_tokens"]) == 3
+
+
+# --- the call released in the same step (finish_paid_release.lua) ----------------------
+
+
+def admitted_call(client: redis.Redis, instance: str, call: str, reserved: int) -> None:
+    """What an admission leaves for one call: its slot and its reserved tokens."""
+    client.zadd(keys.limit(instance, "inflight"), {call: time.time() * 1000 + 60_000})
+    client.hset(keys.limit(instance, "tpm:n"), call, reserved)
+    client.incrby(keys.limit(instance, "tpm:sum"), reserved)
+
+
+def release_of(instance: str, call: str, used: int) -> ReleaseCall:
+    return release_call(
+        instance,
+        call,
+        tokens_used=used,
+        outcome="ok",
+        cooldown_ms=0,
+        failure_threshold=5,
+        reset_ms=30_000,
+        max_concurrency=4,
+    )
+
+
+def call_state(client: redis.Redis, instance: str, call: str) -> tuple[bool, int, int]:
+    """(slot still held, the call's tokens, the window's total)."""
+    held = client.zscore(keys.limit(instance, "inflight"), call) is not None
+    tokens = int(client.hget(keys.limit(instance, "tpm:n"), call) or -1)
+    return held, tokens, int(client.get(keys.limit(instance, "tpm:sum")) or 0)
+
+
+def test_a_plain_answer_finishes_and_releases_its_call_in_one_step(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    admitted_call(isolated_redis, "inst", "call-1", reserved=1000)
+    moved = store.finish(
+        job_id,
+        "tok",
+        JobStatus.SUCCEEDED,
+        fields={"result": {"ok": 1}},
+        paid=reply(job_id, tenant),
+        release=release_of("inst", "call-1", used=10),
+    )
+    assert moved == (True, "succeeded")
+    # The slot is free and the reservation settled to what the reply used.
+    assert call_state(isolated_redis, "inst", "call-1") == (False, 10, 10)
+    record = store.load(job_id)
+    assert record is not None and record.status is JobStatus.SUCCEEDED
+    assert record.paid_prompt_tokens == 7
+
+
+def test_a_call_is_released_with_the_finish_even_when_the_job_is_no_longer_held(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    # The provider call ended whoever holds the job now: its slot must not stay taken.
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    store.transition(job_id, {JobStatus.RUNNING}, JobStatus.CANCELLED)
+    admitted_call(isolated_redis, "inst", "call-2", reserved=500)
+    moved = store.finish(
+        job_id,
+        "tok",
+        JobStatus.SUCCEEDED,
+        paid=reply(job_id, tenant),
+        release=release_of("inst", "call-2", used=40),
+    )
+    assert moved == (False, "cancelled")
+    assert call_state(isolated_redis, "inst", "call-2") == (False, 40, 40)
+
+
+def test_releasing_again_after_the_finish_released_changes_nothing(
+    isolated_redis: redis.Redis, store: SyncJobStore, tenant: str
+) -> None:
+    # The worker releases on its own when it cannot tell whether the finish ran.
+    job_id = claimed_job(isolated_redis, store, tenant, "tok")
+    admitted_call(isolated_redis, "inst", "call-3", reserved=300)
+    admitted_call(isolated_redis, "inst", "other-call", reserved=200)
+    release = release_of("inst", "call-3", used=30)
+    store.finish(job_id, "tok", JobStatus.SUCCEEDED, paid=reply(job_id, tenant), release=release)
+    CapacityScripts(isolated_redis).release(
+        "inst",
+        "call-3",
+        tokens_used=30,
+        outcome="ok",
+        cooldown_ms=0,
+        failure_threshold=5,
+        reset_ms=30_000,
+        max_concurrency=4,
+    )
+    assert call_state(isolated_redis, "inst", "call-3") == (False, 30, 230)
+    assert isolated_redis.zscore(keys.limit("inst", "inflight"), "other-call") is not None
