@@ -20,6 +20,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -38,7 +39,20 @@ MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 60.0
 READY_WITHIN_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
+SIBLING_NICENESS = 10
 _SETTING_VARIABLE = "LLM_GATEWAY_HEAVY_LANE_BODY_BYTES"
+
+
+def _child_setup(parent: int) -> Callable[[], None]:
+    die_with_api = die_with_parent(parent)
+
+    def setup() -> None:  # in the child, between fork and exec
+        die_with_api()
+        # When the CPUs are busy, the kernel runs the API before its sibling: the lane is
+        # for work that may wait, ``/health`` and small requests are not.
+        os.setpriority(os.PRIO_PROCESS, 0, SIBLING_NICENESS)
+
+    return setup
 
 
 class LaneSibling:
@@ -112,7 +126,7 @@ class LaneSibling:
         # signal is tied to the forking thread. Its own session: a Ctrl-C meant for the
         # API reaches the API only, which then stops the sibling itself.
         process = await asyncio.create_subprocess_exec(
-            *argv, env=env, start_new_session=True, preexec_fn=die_with_parent(os.getpid())
+            *argv, env=env, start_new_session=True, preexec_fn=_child_setup(os.getpid())
         )
         self._process, self.pid = process, process.pid
         return process

@@ -109,7 +109,7 @@ def api(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     uds: Annotated[
         str | None,
-        typer.Option(hidden=True, help="serve on this Unix socket (the heavy lane's sibling)"),
+        typer.Option(help="serve on this Unix socket instead (the heavy lane's sibling)"),
     ] = None,
 ) -> None:
     """Serve the API (same as ``uvicorn api.main:app``)."""
