@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -127,6 +128,30 @@ def test_a_client_leaving_a_heavy_stream_cancels_its_job_through_the_sibling(
         f"{lane_api.url}/v1/jobs/{job_id}/wait", params={"timeout": 30}, headers=AUTH, timeout=60
     )
     assert final.json()["status"] == "cancelled"
+
+
+def test_a_client_leaving_mid_upload_is_neither_served_nor_an_error(
+    stack: Stack, lane_api: LaneApi
+) -> None:
+    outcomes = ("forwarded", "fallback", "failed")
+    before = {outcome: lane_count(lane_api.url, outcome) for outcome in outcomes}
+    log = stack.processes["api-lane"]
+    errors = log.output().count("Exception in ASGI application")
+    host, port = lane_api.url.removeprefix("http://").split(":")
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: lane-test\r\n"
+        f"authorization: Bearer {KEY_A}\r\ncontent-type: application/json\r\n"
+        "content-length: 100000\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head.encode() + b'{"model": "gpt-4o-mini", ' + b" " * 40_000)
+        time.sleep(0.5)  # whether forwarding started by then or not, the same must hold
+    # The API is fine, nothing was counted (not forwarded whole, not served here), and
+    # nothing failed.
+    assert httpx.get(f"{lane_api.url}/health", timeout=30).status_code == 200
+    time.sleep(0.5)
+    assert {outcome: lane_count(lane_api.url, outcome) for outcome in outcomes} == before
+    assert log.output().count("Exception in ASGI application") == errors
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
