@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from emulator import EmulatorControl
@@ -191,6 +192,27 @@ def test_an_over_limit_body_is_refused_here_without_the_sibling(lane_api: LaneAp
     )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "payload_too_large"
+    assert lane_count(lane_api.url, "forwarded") == forwarded
+
+
+def test_a_heavy_body_without_content_length_is_served_here(
+    lane_api: LaneApi, emulator: EmulatorControl
+) -> None:
+    forwarded = lane_count(lane_api.url, "forwarded")
+    body = orjson.dumps(heavy_chat(directive(reply="chunked")))
+
+    def chunks() -> Iterator[bytes]:  # sent chunked: the size is unknown until read
+        for start in range(0, len(body), 16_384):
+            yield body[start : start + 16_384]
+
+    response = httpx.post(
+        f"{lane_api.url}/v1/chat/completions",
+        content=chunks(),
+        headers={**AUTH, "content-type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == "chunked"
     assert lane_count(lane_api.url, "forwarded") == forwarded
 
 
