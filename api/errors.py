@@ -59,8 +59,13 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
 
 async def _gateway_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, GatewayError)
+    return gateway_error_response(request.url.path, exc)
+
+
+def gateway_error_response(path: str, exc: GatewayError) -> FastJSONResponse:
+    """The answer to ``exc`` on ``path``, for errors raised outside the app's handlers."""
     headers = exc.headers() or None
-    if is_messages_path(request.url.path):
+    if is_messages_path(path):
         return anthropic_error(exc.status_code, exc.error_type, exc.message, exc.param, headers)
     body = exc.to_dict()
     return FastJSONResponse({"error": body}, status_code=exc.status_code, headers=headers)

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.heavy_lane import HeavyLaneMiddleware
+from api.lane_sibling import LaneSibling
 from api.middleware import RequestContextMiddleware
 from api.openapi import install_openapi
 from api.responses import FastJSONResponse
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = resolved
         app.state.services = await ApiServices.start(resolved)
         app.state.metrics = app.state.services.metrics
+        # Large bodies go to a sibling process once it is up (``api.heavy_lane``).
+        app.state.heavy_lane = LaneSibling.start(resolved, app.state.metrics)
         _tune_gc()
         # Each time the loop waits on a socket it lets the GIL go, and getting it back from a
         # thread parsing a large body can take the whole switch interval (5 ms by default),
@@ -56,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if app.state.heavy_lane is not None:
+                await app.state.heavy_lane.close()
             await app.state.services.close()
 
     app = FastAPI(
@@ -71,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # before the app first serves (gateway.tracing; off unless configured).
     if tracing.setup("llm-gateway-api"):
         tracing.instrument_fastapi(app)
+    # Outermost: a request for the sibling is passed on before anything here reads it.
+    app.add_middleware(HeavyLaneMiddleware)
     # Hot routes first: matching walks the routes in order, and with FastAPI's included
     # routers each miss costs (moving chat ahead of the job routes cut a cache hit's API
     # CPU by ~20 %, bench/cache_bench.py).

@@ -68,6 +68,13 @@ class ApiMetrics:
             ["type", "provider"],
             registry=self.registry,
         )
+        self.heavy_lane = Counter(
+            "llm_gateway_heavy_lane_requests_total",
+            "Large requests handed to the sibling process (forwarded), handled here because "
+            "it was unreachable (fallback), or lost with it after it took them (failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.waiters = Gauge(
             "llm_gateway_waiters",
             "Clients currently waiting on a job",
@@ -91,6 +98,13 @@ class ApiMetrics:
         the sum."""
         if self._multiprocess:
             mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def process_gone(pid: int) -> None:
+        """Another process of this API (the heavy-lane sibling) died without ``close``: its
+        live gauge leaves the sum."""
+        if os.environ.get(MULTIPROC_DIR_VARIABLE):
+            mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
     async def render(self) -> bytes:
         """The exposition, with the cluster figures read just now."""

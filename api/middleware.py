@@ -44,7 +44,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         settings = scope["app"].state.settings
-        limit = _body_limit(settings, scope.get("method", ""), scope.get("path", ""))
+        limit = body_limit(settings, scope.get("method", ""), scope.get("path", ""))
 
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -93,7 +93,7 @@ class RequestContextMiddleware:
         )
 
 
-def _body_limit(settings: Settings, method: str, path: str) -> int:
+def body_limit(settings: Settings, method: str, path: str) -> int:
     # Batches carry whole documents, storage uploads whole objects (streamed to the store,
     # never held): those routes have their own, larger limits.
     if method == "POST" and path == "/v1/batches":

@@ -40,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_requests import SHAPES, Limits, body_for_client
 from measure import percentile
 from report import save, table, verdict
-from stack import PROJECT_ROOT, StackError, free_ports, interruptible
+from stack import (
+    PROJECT_ROOT,
+    StackError,
+    descendants,
+    free_ports,
+    interruptible,
+    process_cpu_seconds,
+)
 
 HEALTH_P99_TARGET_MS = 50.0
 API_KEY = "bench-key"
@@ -147,10 +154,14 @@ class Prober:
 
 
 def _api_cpu_s(pid: int | None) -> float | None:
+    """The API's CPU so far, its heavy-lane sibling's included (``api.heavy_lane``)."""
     if pid is None:
         return None
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in (pid, *descendants(pid)):
+        with suppress(OSError):
+            total += process_cpu_seconds(process)
+    return total
 
 
 def _client_loop(
@@ -249,6 +260,7 @@ def private_api(source: Path, extra_env: dict[str, str]) -> Iterator[Api]:
     url = f"http://127.0.0.1:{api_port}"
     try:
         _wait_healthy(url, processes[1], state / "stack.log")
+        _wait_for_lane(url, processes[1].pid)
         yield Api(url, API_KEY, processes[1].pid, env["LLM_GATEWAY_REDIS_URL"])
     finally:
         for process in reversed(processes):
@@ -260,6 +272,26 @@ def private_api(source: Path, extra_env: dict[str, str]) -> Iterator[Api]:
                 process.wait()
         log.close()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _wait_for_lane(url: str, pid: int) -> None:
+    """An API with a heavy lane sends large bodies to its sibling process once that is up
+    (``api.heavy_lane``): measure from then on. One that starts no child within 10 s has
+    none (``--source`` of a checkout before the lane, or the lane off)."""
+    started = time.monotonic()
+    headers = {"Authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+    bad_body = b"{" + b" " * 300_000  # over the lane's threshold, parsed to a 400
+    forwarded = 'llm_gateway_heavy_lane_requests_total{outcome="forwarded"}'
+    while time.monotonic() - started < 60:
+        if not descendants(pid):
+            if time.monotonic() - started > 10:
+                return
+        else:
+            httpx.post(f"{url}/v1/jobs", content=bad_body, headers=headers, timeout=30)
+            if forwarded in httpx.get(f"{url}/metrics", timeout=30).text:
+                return
+        time.sleep(0.2)
+    raise StackError("the API's heavy lane did not come up within 60 s")
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -270,7 +270,7 @@ class BenchStack:
             return
         # Collected before signalling: once ``up`` is gone its children are re-parented and
         # could no longer be told apart from anyone else's processes.
-        descendants = _descendants(proc.pid)
+        below = descendants(proc.pid)
         # Not SIGINT: a child started from a background job of a non-interactive shell
         # inherits SIGINT as ignored, while ``up`` always installs its SIGTERM handler.
         proc.send_signal(signal.SIGTERM)
@@ -280,7 +280,7 @@ class BenchStack:
         except subprocess.TimeoutExpired:
             pass
         print("stack did not stop in time; killing its processes", file=sys.stderr)
-        for pid in [*descendants, proc.pid]:
+        for pid in [*below, proc.pid]:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
@@ -295,7 +295,7 @@ def _gateway_command() -> str:
     return found
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     """Process ids below ``root``, from /proc (Linux). ``up`` starts each child in its own
     session, so a process-group kill of ``up`` alone would miss them."""
     children: dict[int, list[int]] = {}
@@ -325,7 +325,7 @@ def cpu_seconds(target: Target) -> dict[str, float]:
     usage: dict[str, float] = {"bench client": time.process_time()}
     if target.root_pid is None:
         return usage
-    for pid in _descendants(target.root_pid):
+    for pid in descendants(target.root_pid):
         try:
             cpu = process_cpu_seconds(pid)
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

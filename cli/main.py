@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated, TypeVar
 
 import typer
@@ -104,6 +107,10 @@ def api(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port (default LLM_GATEWAY_PORT)")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    uds: Annotated[
+        str | None,
+        typer.Option(help="serve on this Unix socket instead (the heavy lane's sibling)"),
+    ] = None,
 ) -> None:
     """Serve the API (same as ``uvicorn api.main:app``)."""
     import uvicorn
@@ -117,11 +124,16 @@ def api(
     _checked(settings.check_auth_configured)
     _checked(lambda: load_providers(settings.providers_file))
     _checked(lambda: load_storage(settings.storage_file))
-    with _shared_metrics(workers):
+    # The heavy lane's sibling (``api.lane_sibling``) is a second process with metrics.
+    with _shared_metrics(processes=workers + (settings.heavy_lane_body_bytes > 0)):
         uvicorn.run(
             "api.main:app",
             host=host or settings.host,
             port=port or settings.port,
+            uds=uds,
+            # Only the API that started the sibling can reach its socket (a 0700
+            # directory), and it sets the client's address in X-Forwarded-For.
+            forwarded_allow_ips="*" if uds else None,
             workers=workers,
             log_config=None,
             access_log=False,
@@ -129,22 +141,39 @@ def api(
         )
 
 
+# ``api.metrics.MULTIPROC_DIR_VARIABLE``, not imported from there (see ``_shared_metrics``).
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
 @contextmanager
-def _shared_metrics(workers: int) -> Iterator[None]:
+def _shared_metrics(processes: int) -> Iterator[None]:
     """With several API processes, a fresh directory for their shared metrics (so a scrape
     of any one sums them all, ``api.metrics``), removed when they stop. A directory given
-    in ``PROMETHEUS_MULTIPROC_DIR`` is used as is: its owner cleans it."""
-    from api.metrics import MULTIPROC_DIR_VARIABLE
+    in ``PROMETHEUS_MULTIPROC_DIR`` is used as is: its owner cleans it.
 
-    if workers <= 1 or os.environ.get(MULTIPROC_DIR_VARIABLE):
+    Set before anything imports prometheus-client (``api.metrics`` does), which reads the
+    variable once, at import: a process that imported it earlier keeps its values in memory
+    where a scrape, reading the directory, does not see them."""
+    if processes <= 1 or os.environ.get(MULTIPROC_DIR_VARIABLE):
         yield
         return
-    with tempfile.TemporaryDirectory(prefix="llm-gateway-metrics-") as directory:
-        os.environ[MULTIPROC_DIR_VARIABLE] = directory
-        try:
-            yield
-        finally:
-            del os.environ[MULTIPROC_DIR_VARIABLE]
+    directory = tempfile.mkdtemp(prefix="llm-gateway-metrics-")
+
+    def remove_then_die(signum: int, frame: FrameType | None) -> None:
+        # uvicorn stops gracefully on SIGTERM and then raises it again, to die of it: no
+        # ``finally`` runs after that, so the directory goes here.
+        shutil.rmtree(directory, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, remove_then_die)
+    os.environ[MULTIPROC_DIR_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR_VARIABLE]
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @_command

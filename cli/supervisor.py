@@ -3,7 +3,7 @@ behind when ``up`` itself dies.
 
 Each child runs in its own session (so a Ctrl-C in the terminal reaches ``up`` only, which
 then stops them in order) and asks the kernel for SIGKILL when its parent dies
-(``PR_SET_PDEATHSIG``): a SIGKILLed ``up`` cannot run any clean-up, so the kernel has to do
+(``gateway.parent_death``): a SIGKILLed ``up`` cannot run any clean-up, so the kernel has to do
 it. SIGKILL rather than SIGTERM because a child busy in a warm shutdown (a Celery worker
 finishing its jobs) would otherwise outlive ``up`` by minutes; nothing is lost that the
 gateway does not already recover (a killed worker's jobs come back through their leases,
@@ -19,15 +19,16 @@ started from the main thread only (``up`` has no other).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from rich.console import Console
+
+from gateway.parent_death import die_with_parent
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
@@ -35,11 +36,6 @@ MAX_BACKOFF_SECONDS = 30.0
 # again: it was a one-off, not a crash loop.
 STABLE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
-
-_PR_SET_PDEATHSIG = 1
-# Looked up before any fork, so the child only makes the call (no imports or allocation
-# between fork and exec). None off Linux: there, a killed ``up`` leaves its children.
-_prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
 
 
 class StackError(RuntimeError):
@@ -125,20 +121,8 @@ def describe_exit(code: int) -> str:
 
 def _popen(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        argv, env=env, start_new_session=True, preexec_fn=_die_with(os.getpid())
+        argv, env=env, start_new_session=True, preexec_fn=die_with_parent(os.getpid())
     )
-
-
-def _die_with(parent: int) -> Callable[[], None]:
-    def set_death_signal() -> None:  # runs in the child, between fork and exec
-        if _prctl is None:
-            return
-        if _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-        if os.getppid() != parent:  # the parent died before the call: nobody would tell
-            os._exit(1)
-
-    return set_death_signal
 
 
 def _stop_together(children: list[Child]) -> None:

@@ -133,6 +133,14 @@ class Settings(BaseSettings):
         "with the event loop, and one C call (parsing a 1 MiB body) holds it throughout: "
         "each more thread is one more such call the loop can wait behind.",
     )
+    heavy_lane_body_bytes: int = Field(
+        default=262_144,
+        ge=0,
+        description="POST bodies from this size on (by Content-Length, up to the body limit) "
+        "are handed to a sibling API process the API starts, so their parsing never holds "
+        "this process's GIL; until it is up, or if it is down, they are handled here. "
+        "0: no sibling.",
+    )
 
     job_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=60, description="Job records and their indexes expire (7 days)."

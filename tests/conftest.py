@@ -115,6 +115,9 @@ def stack(session_tmp: Path, redis_server: RedisServer) -> Iterator[Stack]:
         "LLM_GATEWAY_RETRY_BACKOFF_MAX_SECONDS": "0.2",
         "LLM_GATEWAY_WORKER_HEARTBEAT_SECONDS": "1",
         "LLM_GATEWAY_MAX_BODY_BYTES": "65536",
+        # No heavy-lane sibling per API (a second start-up for each): the lane's own tests
+        # and the flood test turn it on (tests/support/heavy_lane.py).
+        "LLM_GATEWAY_HEAVY_LANE_BODY_BYTES": "0",
         # Streams waiting for a worker say so every second, not every 15.
         "LLM_GATEWAY_STREAM_KEEPALIVE_SECONDS": "1",
         "LLM_GATEWAY_PROVIDERS_FILE": str(write_test_providers(session_tmp / "providers.yaml")),

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.settings import Settings
 from tests.conftest import KEY_A
+from tests.support.heavy_lane import lane_count, wait_for_lane
 from tests.support.processes import Stack
 
 CLIENTS = 8
@@ -29,9 +30,18 @@ PARKED_MODEL = "standby-model"
 
 @pytest.fixture(scope="module")
 def api_url(stack: Stack) -> Iterator[str]:
-    """An API process with the default limits (the shared one's body limit is 64 KiB)."""
-    default_body = str(Settings.model_fields["max_body_bytes"].default)
-    yield stack.start_extra_api("api-default-limits", {"LLM_GATEWAY_MAX_BODY_BYTES": default_body})
+    """An API process with the default limits (the shared one's body limit is 64 KiB) and
+    its heavy lane on (the test stack has it off), once the lane is up."""
+    fields = Settings.model_fields
+    env = {
+        "LLM_GATEWAY_MAX_BODY_BYTES": str(fields["max_body_bytes"].default),
+        "LLM_GATEWAY_HEAVY_LANE_BODY_BYTES": str(fields["heavy_lane_body_bytes"].default),
+    }
+    url = stack.start_extra_api("api-default-limits", env)
+    process = stack.processes["api-default-limits"].proc
+    assert process is not None
+    wait_for_lane(url, process.pid, KEY_A)
+    yield url
     stack.stop_process("api-default-limits")
 
 
@@ -89,6 +99,7 @@ def test_health_keeps_answering_while_clients_flood_the_heaviest_allowed_request
     # what this test is about.
     headers = {"Authorization": f"Bearer {KEY_A}"}
     assert httpx.post(f"{api_url}/v1/jobs", json={}, headers=headers).status_code == 422
+    forwarded = lane_count(api_url, "forwarded")
     prober = threading.Thread(target=probe)
     prober.start()
     senders = [threading.Thread(target=flood, args=(body,)) for body in bodies]
@@ -101,6 +112,8 @@ def test_health_keeps_answering_while_clients_flood_the_heaviest_allowed_request
 
     # Every heavy request was taken (the first of each key stored, the rest repeats of it).
     assert statuses == {202: CLIENTS, 200: CLIENTS * (REQUESTS_PER_CLIENT - 1)}
+    # Every one of them went through the sibling.
+    assert lane_count(api_url, "forwarded") == forwarded + CLIENTS * REQUESTS_PER_CLIENT
     assert set(probe_statuses) == {200}
     assert len(probes) >= 20, "the probe must have run throughout the flood"
     assert max(probes) < 1.0, f"/health took {max(probes):.2f} s under the flood"
