@@ -203,7 +203,9 @@ class BenchStack:
             start_new_session=True,
         )
         self._wait_ready(target, ready_timeout_s)
-        return replace(target, root_pid=self._proc.pid, redis_url=f"redis://127.0.0.1:{redis}/0")
+        started = replace(target, root_pid=self._proc.pid, redis_url=f"redis://127.0.0.1:{redis}/0")
+        _wait_settled(started)
+        return started
 
     def _env(self, target: Target, redis_port: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -316,6 +318,33 @@ def descendants(root: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+# A settled stack's processes together use less CPU than this (an idle default stack:
+# ~0.07 s a second); start-up work (the API's heavy-lane sibling importing the app, ~3 s of
+# CPU after /health answers) is well above it.
+_SETTLED_CPU_PER_SECOND = 0.3
+
+
+def _wait_settled(target: Target, timeout_s: float = 60.0) -> None:
+    """Wait until the started stack is done starting: ready is not idle (the API's
+    heavy-lane sibling starts after the API answers), and start-up CPU would otherwise land
+    in the first measurements and compete with them."""
+    deadline = time.monotonic() + timeout_s
+
+    def stack_cpu() -> float:
+        usage = cpu_seconds(target)
+        usage.pop("bench client", None)
+        return sum(usage.values())
+
+    before = stack_cpu()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = stack_cpu()
+        if now - before < _SETTLED_CPU_PER_SECOND:
+            return
+        before = now
+    print(f"stack still busy after {timeout_s:g}s; measuring anyway", file=sys.stderr)
 
 
 def cpu_seconds(target: Target) -> dict[str, float]:

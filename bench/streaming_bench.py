@@ -27,8 +27,8 @@ import typer
 from report import save, table, verdict
 from stack import (
     Target,
-    _descendants,
     _role,
+    descendants,
     nearest_rank,
     open_stack,
     stack_callback,
@@ -274,7 +274,7 @@ def _api_rss_kb(target: Target) -> int:
     if target.root_pid is None:
         return 0
     total = 0
-    for pid in _descendants(target.root_pid):
+    for pid in descendants(target.root_pid):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if _role([a.decode(errors="replace") for a in argv]) != "api":
