@@ -177,17 +177,22 @@ class ProviderCapacity:
         return Wait(int(wait_ms) / 1000, why)
 
     def settlement(
-        self, instance: InstanceConfig, admission: Admission, *, tokens_used: int | None
+        self,
+        instance: InstanceConfig,
+        admission: Admission,
+        outcome: Outcome = Outcome.OK,
+        *,
+        tokens_used: int | None,
+        cooldown_seconds: float = 0.0,
     ) -> ReleaseCall:
-        """What ``release(instance, admission, Outcome.OK, tokens_used=...)`` runs, for a
-        script that releases the call along with its own work (a plain completion's finish:
-        ``tasks/jobs/scripts/finish_paid_release.lua``)."""
+        """What ``release`` runs, for a script that releases the call along with its own
+        work too (a plain completion's finish: ``tasks/jobs/scripts/finish_paid_release.lua``)."""
         return release_call(
             instance.name,
             admission.token,
             tokens_used=tokens_used,
-            outcome=Outcome.OK.value,
-            cooldown_ms=0,
+            outcome=outcome.value,
+            cooldown_ms=int(cooldown_seconds * 1000),
             failure_threshold=instance.circuit.failure_threshold,
             reset_ms=int(instance.circuit.reset_seconds * 1000),
             max_concurrency=instance.limits.max_concurrency or 0,
@@ -204,17 +209,10 @@ class ProviderCapacity:
     ) -> str:
         """End a call: free its slot, settle its tokens, tell the circuit; returns the
         circuit state."""
-        state = self._scripts.release(
-            instance.name,
-            admission.token,
-            tokens_used=tokens_used,
-            outcome=outcome.value,
-            cooldown_ms=int(cooldown_seconds * 1000),
-            failure_threshold=instance.circuit.failure_threshold,
-            reset_ms=int(instance.circuit.reset_seconds * 1000),
-            max_concurrency=instance.limits.max_concurrency or 0,
+        call = self.settlement(
+            instance, admission, outcome, tokens_used=tokens_used, cooldown_seconds=cooldown_seconds
         )
-        return text(state)
+        return text(self._scripts.release(call))
 
     def forget(self, instance: str, job_id: str) -> None:
         """Take ``job_id`` out of ``instance``'s waiting line (it moved to a fallback)."""

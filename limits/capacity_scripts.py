@@ -175,30 +175,8 @@ class CapacityScripts:
             ],
         )
 
-    def release(
-        self,
-        instance: str,
-        token: str,
-        *,
-        tokens_used: int | None,
-        outcome: str,
-        cooldown_ms: int,
-        failure_threshold: int,
-        reset_ms: int,
-        max_concurrency: int,
-    ) -> Any:
-        """The circuit state after the call (``release.lua``); ``tokens_used`` None keeps
-        the reservation."""
-        call = release_call(
-            instance,
-            token,
-            tokens_used=tokens_used,
-            outcome=outcome,
-            cooldown_ms=cooldown_ms,
-            failure_threshold=failure_threshold,
-            reset_ms=reset_ms,
-            max_concurrency=max_concurrency,
-        )
+    def release(self, call: ReleaseCall) -> Any:
+        """The circuit state after the call (``release.lua``)."""
         return self._release(keys=call.keys, args=call.args)
 
     def usage(self, instance: str, window_ms: int, *, client: Any = None) -> Any:

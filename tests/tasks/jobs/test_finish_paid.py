@@ -218,15 +218,6 @@ def test_releasing_again_after_the_finish_released_changes_nothing(
     admitted_call(isolated_redis, "inst", "other-call", reserved=200)
     release = release_of("inst", "call-3", used=30)
     store.finish(job_id, "tok", JobStatus.SUCCEEDED, paid=reply(job_id, tenant), release=release)
-    CapacityScripts(isolated_redis).release(
-        "inst",
-        "call-3",
-        tokens_used=30,
-        outcome="ok",
-        cooldown_ms=0,
-        failure_threshold=5,
-        reset_ms=30_000,
-        max_concurrency=4,
-    )
+    CapacityScripts(isolated_redis).release(release)
     assert call_state(isolated_redis, "inst", "call-3") == (False, 30, 230)
     assert isolated_redis.zscore(keys.limit("inst", "inflight"), "other-call") is not None
