@@ -1,9 +1,9 @@
-"""The worker's CPU per OpenAI chat call: the adapter's ``complete`` (a raw post of the
-wire body it already built) against the SDK's ``chat.completions.with_raw_response.create``
-(what it called before, which first walks the body against the SDK's typed parameters).
-Both go through the same client to the same emulator, in alternating rounds; CPU is this
-process's own (``time.process_time``), so the emulator's work and the machine's other load
-count for neither. Prints a table.
+"""The worker's CPU per OpenAI chat call, by how the call is sent: the adapter's wire
+(urllib3, ``providers/openai_wire.py``) against the OpenAI SDK (its typed ``create``, and
+its raw ``post`` of the finished wire body, which the adapter used before) and a plain httpx
+post. Each path sends the same body to the same emulator and decodes the reply to a dict, in
+alternating rounds; CPU is this process's own (``time.process_time``), so the emulator's
+work and the machine's other load count for neither. Prints a table.
 
     python bench/provider_cpu.py --emulator-url http://127.0.0.1:8090   # a running emulator
 """
@@ -15,12 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import httpx
+import openai
+import orjson
 import typer
+from openai._constants import RAW_RESPONSE_HEADER
+from openai.types.chat import ChatCompletion
 from report import table
 
-from providers.config import InstanceConfig
-from providers.openai_chat import OpenAIChatProvider
-from providers.openai_format import chat_request_from_openai
+from providers.openai_format import chat_request_from_openai, chat_request_to_openai
+from providers.openai_wire import OpenAIWire
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -31,32 +35,50 @@ def main(
     calls: Annotated[int, typer.Option(help="calls per round")] = 100,
     rounds: Annotated[int, typer.Option(help="rounds per path")] = 10,
 ) -> None:
-    config = InstanceConfig(
-        name="bench", type="openai", base_url=f"{emulator_url}/v1", models=["gpt-4o-mini"]
-    )
-    provider = OpenAIChatProvider(config, {"api_key": "bench"})
+    base_url, key = f"{emulator_url}/v1", "bench"
     request = chat_request_from_openai(
         {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     )
-    raw_post = provider._post_chat
+    body = chat_request_to_openai(request, max_tokens_field="max_completion_tokens")
+    sdk = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30)
+    plain = httpx.Client(timeout=30)
+    wire = OpenAIWire(base_url, timeout=30, provider="bench", secret=key)
+    auth = {"Authorization": f"Bearer {key}"}
+    url = f"{base_url}/chat/completions"
 
-    def sdk_create(body: dict[str, Any]) -> Any:
-        return provider._create(**body)
+    def sdk_create() -> Any:
+        raw = sdk.chat.completions.with_raw_response.create(**body)
+        return orjson.loads(raw.http_response.content)
 
-    paths: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "SDK create (before)": sdk_create,
-        "raw post (now)": raw_post,
+    def sdk_post() -> Any:
+        raw = sdk.post(
+            "/chat/completions",
+            body=body,
+            options={"headers": {RAW_RESPONSE_HEADER: "true"}},
+            cast_to=ChatCompletion,
+        )
+        return orjson.loads(raw.http_response.content)
+
+    def httpx_post() -> Any:
+        headers = {**auth, "Content-Type": "application/json"}
+        return orjson.loads(plain.post(url, content=orjson.dumps(body), headers=headers).content)
+
+    paths: dict[str, Callable[[], Any]] = {
+        "SDK with_raw_response.create": sdk_create,
+        "SDK post of the wire body (before)": sdk_post,
+        "plain httpx post": httpx_post,
+        "urllib3 wire (now)": lambda: wire.post(url, body, auth),
     }
-    for _ in range(50):  # warm-up: connections, lazy imports
-        provider.complete(request)
+    for path in paths.values():  # warm-up: connections, lazy imports
+        for _ in range(50):
+            path()
     per_call: dict[str, list[float]] = {name: [] for name in paths}
     for round_ in range(rounds):
         order = list(paths) if round_ % 2 == 0 else list(reversed(paths))
         for name in order:
-            provider._post_chat = paths[name]  # type: ignore[method-assign]
             started = time.process_time()
             for _ in range(calls):
-                provider.complete(request)
+                paths[name]()
             per_call[name].append((time.process_time() - started) / calls * 1000)
     rows = [
         (name, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}")

@@ -53,7 +53,7 @@ def enabled() -> bool:
 
 def setup(service: str, *, celery: bool = False) -> bool:
     """Turn tracing on in this process if the environment asks for it (idempotent): the
-    tracer provider and exporter, and the redis, httpx and botocore instrumentations, plus
+    tracer provider and exporter, and the redis, httpx, urllib3 and botocore instrumentations, plus
     Celery's in a worker (``celery``). ``service``: the service name unless
     ``OTEL_SERVICE_NAME`` says otherwise. Returns whether tracing is on."""
     global _tracer
@@ -74,6 +74,7 @@ def _install(service: str, celery: bool) -> Tracer:
             HTTPXClientInstrumentor,
         )
         from opentelemetry.instrumentation.redis import RedisInstrumentor
+        from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import (
@@ -109,6 +110,8 @@ def _install(service: str, celery: bool) -> Tracer:
     # The OpenAI and Anthropic SDKs send through httpx2, httpx's successor (their dependency).
     if importlib.util.find_spec("httpx2") is not None:
         HTTPX2ClientInstrumentor().instrument(tracer_provider=provider)
+    # OpenAI's and Azure's chat calls (providers/openai_wire.py); botocore's requests too.
+    URLLib3Instrumentor().instrument(tracer_provider=provider)
     BotocoreInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     if celery:
         # A task's span, child of the context its message carries (``inject``).

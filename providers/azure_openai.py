@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator
-from typing import Any, Literal
+from typing import Literal
+from urllib.parse import quote
 
 import openai
 from azure.core.exceptions import AzureError, ClientAuthenticationError
@@ -23,12 +24,14 @@ from gateway.credentials import Credentials
 from gateway.errors import ProviderError, ProviderUnavailable
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
-from providers.openai_chat import map_openai_error, post_chat, stream_openai
+from providers.openai_chat import map_openai_error
 from providers.openai_embeddings import (
     embedding_request_to_openai,
     embedding_response_from_openai,
 )
 from providers.openai_format import chat_request_to_openai, chat_response_from_openai
+from providers.openai_stream import stream_events
+from providers.openai_wire import OpenAIWire
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
@@ -106,6 +109,8 @@ class AzureOpenAIProvider:
             raise ValueError(f"{config.name}: Azure OpenAI needs base_url and api_version")
         self._max_tokens_field = _max_tokens_field(config)
         self._credential: DefaultAzureCredential | None = None
+        self._tokens: Callable[[], str] | None = None
+        self._static_auth: dict[str, str] = {}
         # The one secret an upstream message could echo; scrubbed from public errors.
         self._secret = ""
         endpoint, version, timeout = config.base_url, config.api_version, config.timeout_seconds
@@ -116,6 +121,7 @@ class AzureOpenAIProvider:
             tokens: Callable[[], str] = get_bearer_token_provider(
                 self._credential, COGNITIVE_SERVICES_SCOPE
             )
+            self._tokens = tokens
             self._client = openai.AzureOpenAI(
                 azure_endpoint=endpoint,
                 api_version=version,
@@ -125,6 +131,7 @@ class AzureOpenAIProvider:
             )
         elif credentials.get("api_key") or not credentials.get("azure_ad_token"):
             self._secret = credentials.get("api_key") or PLACEHOLDER_API_KEY
+            self._static_auth = {"api-key": self._secret}
             self._client = openai.AzureOpenAI(
                 azure_endpoint=endpoint,
                 api_version=version,
@@ -134,6 +141,7 @@ class AzureOpenAIProvider:
             )
         else:
             self._secret = credentials.require("azure_ad_token")
+            self._static_auth = {"Authorization": f"Bearer {self._secret}"}
             self._client = openai.AzureOpenAI(
                 azure_endpoint=endpoint,
                 api_version=version,
@@ -143,23 +151,18 @@ class AzureOpenAIProvider:
             )
         # Resolved once here: the SDK loads these resources lazily on first use.
         self._embed = self._client.embeddings.with_raw_response.create
+        # Chat goes over the wire directly (providers/openai_wire.py), as the SDK sent it.
+        self._deployments = f"{endpoint.rstrip('/')}/openai/deployments"
+        self._api_version = quote(version, safe="")
+        self._wire = OpenAIWire(
+            endpoint, timeout=timeout, provider=self.instance, secret=self._secret
+        )
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One chat completion on the deployment ``request.model``; every failure is a
         ``ProviderError``."""
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
-        try:
-            # The raw response skips building the SDK's pydantic models only to dump them.
-            raw = post_chat(self._client, body)
-            payload = decode_reply(
-                raw.http_response.content,
-                raw.http_response.headers.get("content-type"),
-                provider=self.instance,
-            )
-        except (openai.OpenAIError, AzureError) as exc:
-            # "from None": the SDK error holds the request, api-key header included.
-            error = map_azure_error(exc, provider=self.instance, secret=self._secret)
-            raise error from None
+        payload = self._wire.post(self._chat_url(request.model), body, self._auth())
         try:
             return chat_response_from_openai(payload)
         except ProviderError as exc:
@@ -169,14 +172,21 @@ class AzureOpenAIProvider:
         """The completion as OpenAI's SSE chunks (Azure's first one holds only the prompt's
         filter results); every failure is a ``ProviderError``."""
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
-        return self._stream(body)
+        chunks = self._wire.stream(self._chat_url(request.model), body, self._auth())
+        return stream_events(chunks, self.instance)
 
-    def _stream(self, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
+    def _chat_url(self, deployment: str) -> str:
+        deployment = quote(deployment, safe="")
+        return f"{self._deployments}/{deployment}/chat/completions?api-version={self._api_version}"
+
+    def _auth(self) -> dict[str, str]:
+        """The credential's header: the key, the static token, or a token from the identity
+        chain (cached and refreshed by azure-identity, asked for per request)."""
+        if self._tokens is None:
+            return self._static_auth
         try:
-            yield from stream_openai(
-                self._client, body, provider=self.instance, secret=self._secret
-            )
-        except AzureError as exc:  # the identity chain, asked for a token per request
+            return {"Authorization": f"Bearer {self._tokens()}"}
+        except AzureError as exc:
             raise map_azure_error(exc, provider=self.instance, secret=self._secret) from None
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
@@ -198,7 +208,8 @@ class AzureOpenAIProvider:
             raise for_instance(exc, self.instance) from None
 
     def close(self) -> None:
-        """Close the SDK's connection pool and the identity chain's clients."""
+        """Close the connection pools and the identity chain's clients."""
         self._client.close()
+        self._wire.close()
         if self._credential is not None:
             self._credential.close()

@@ -19,14 +19,15 @@ stream without one was cut short.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 
+from gateway.errors import ProviderError
 from providers.openai_format import finish_reason_from_openai
 from providers.openai_options import logprob_entries
 from providers.streaming import StreamEnd, StreamEvent, TextDelta, ToolCallDelta
 from providers.types import FinishReason, Usage
-from providers.upstream_errors import malformed_reply, stream_cut_short
+from providers.upstream_errors import for_instance, malformed_reply, stream_cut_short
 
 FinishMapping = Callable[[object, bool], FinishReason]
 """A vendor's ``finish_reason`` and whether the answer holds tool calls → the neutral one."""
@@ -124,6 +125,23 @@ class ChunkReader:
             model=self._model,
             provider_response_id=self._id,
         )
+
+
+def stream_events(
+    chunks: Generator[object, None, None], provider: str
+) -> Generator[StreamEvent, None, None]:
+    """The neutral events of OpenAI's and Azure's decoded ``chunks``, ending in the stream's
+    end; every failure is a ``ProviderError`` naming ``provider``. Closing this closes
+    ``chunks`` (and so the connection under them)."""
+    reader = ChunkReader()
+    try:
+        for chunk in chunks:
+            yield from reader.feed(chunk)
+        yield reader.end()
+    except ProviderError as exc:
+        raise for_instance(exc, provider) from None
+    finally:
+        chunks.close()
 
 
 def _optional_text(value: object) -> str | None:
