@@ -20,6 +20,7 @@ from redis.asyncio import sentinel as async_sentinel
 from redis.asyncio.connection import parse_url
 from redis.retry import Retry
 
+from gateway.redis_packing import hiredis_packing
 from gateway.settings import Settings
 
 # A Sentinel that does not answer within this is skipped for the next one: a dead
@@ -104,6 +105,8 @@ class RedisEndpoint:
                 timeout=10,
                 health_check_interval=health_check_interval,
             )
+            # Connections are made on demand, each of the class the URL chose, packed fast.
+            pool.connection_class = hiredis_packing(pool.connection_class)
             return AsyncRedis(connection_pool=pool)
         manager = async_sentinel.Sentinel(
             list(self.sentinels), sentinel_kwargs=self.sentinel_kwargs()
@@ -111,7 +114,7 @@ class RedisEndpoint:
         client: AsyncRedis = manager.master_for(
             self.master,
             redis_class=AsyncRedis,
-            connection_class=_AsyncSentinelConnection,
+            connection_class=hiredis_packing(_AsyncSentinelConnection),
             max_connections=max_connections,
             health_check_interval=health_check_interval,
             socket_connect_timeout=MASTER_CONNECT_SECONDS,
@@ -122,17 +125,20 @@ class RedisEndpoint:
     def sync_client(self, *, max_connections: int, retry: Retry) -> Redis:
         """A worker's client; ``retry`` rides out an outage, a failover included."""
         if not self.uses_sentinel:
-            return Redis.from_url(self.url, max_connections=max_connections, retry=retry)
+            client = Redis.from_url(self.url, max_connections=max_connections, retry=retry)
+            pool = client.connection_pool
+            pool.connection_class = hiredis_packing(pool.connection_class)
+            return client
         manager = sync_sentinel.Sentinel(
             list(self.sentinels), sentinel_kwargs=self.sentinel_kwargs()
         )
-        client: Redis = manager.master_for(
+        sentinel_client: Redis = manager.master_for(
             self.master,
             redis_class=Redis,
-            connection_class=_SentinelConnection,
+            connection_class=hiredis_packing(_SentinelConnection),
             max_connections=max_connections,
             retry=retry,
             socket_connect_timeout=MASTER_CONNECT_SECONDS,
             **self.data_node_kwargs(),
         )
-        return client
+        return sentinel_client
