@@ -1,14 +1,16 @@
-"""The Anthropic Messages API adapter, on the official SDK: one message (``complete``) or
-its event stream (``stream``), and the SDK's errors. The wire format is
-:mod:`providers.anthropic_format`; the stream's events, :mod:`providers.anthropic_stream`.
+"""The Anthropic Messages API adapter: one message (``complete``) or its event stream
+(``stream``) over :class:`providers.json_wire.JsonWire`, token counts through the official
+SDK. The wire format is :mod:`providers.anthropic_format`; the stream's events,
+:mod:`providers.anthropic_stream`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any
+import functools
+from collections.abc import Generator, Mapping
 
 import anthropic
+import orjson
 
 from gateway.credentials import Credentials
 from gateway.errors import CapabilityMissing, ProviderError
@@ -21,24 +23,28 @@ from providers.anthropic_format import (
 from providers.anthropic_stream import EventReader
 from providers.config import InstanceConfig
 from providers.embeddings import EmbeddingRequest, EmbeddingResponse
+from providers.json_wire import JsonWire
 from providers.output_tool import as_json_text, forces_output_tool, stream_as_json_text
+from providers.sse import ServerSentEvent
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
     call_failed,
-    check_stream_type,
-    decode_reply,
     error_for_status,
     for_instance,
     malformed_reply,
     parse_retry_after,
-    stream_cut_short,
     stream_failed,
     timed_out,
     unreachable,
     upstream_message,
 )
+
+# The Messages API version the wire format is written for (the SDK's default too).
+ANTHROPIC_VERSION = "2023-06-01"
+# A 429 with one of these codes is a spend limit: waiting will not lift it.
+SPEND_LIMIT_CODES = frozenset({"contract_spend_limit_reached", "enforced_spend_limit_reached"})
 
 
 def map_anthropic_error(
@@ -74,52 +80,55 @@ def map_anthropic_error(
     return error_for_status(status, message, provider=provider, retry_after=retry_after)
 
 
-def map_anthropic_stream_error(
-    exc: anthropic.AnthropicError | ValueError, *, provider: str, api_key: str
+def anthropic_status_error(
+    status: int, headers: Mapping[str, str], content: bytes, *, provider: str, secret: str
 ) -> ProviderError:
-    """Translate what the SDK raises while reading a stream it opened with a 200. Its
-    ``error`` event (``overloaded_error``, ``api_error``) arrives as an ``APIStatusError``
-    carrying the 200 it came after; the connection failing mid-stream as a connection error;
-    an event that is not JSON as a ``ValueError``."""
-    match exc:
-        case anthropic.APIStatusError() if exc.status_code < 400:
-            message = upstream_message(exc.body, 200, api_key)
-            return stream_failed(message, provider=provider)
-        case anthropic.APITimeoutError():
-            return timed_out(provider)
-        case anthropic.APIConnectionError():
-            return stream_cut_short(provider=provider)
-        case anthropic.AnthropicError():
-            return map_anthropic_error(exc, provider=provider, api_key=api_key)
-        case ValueError():
-            return malformed_reply("a stream event is not valid JSON", provider=provider)
-        case _:
-            return call_failed(exc, provider=provider)
-
-
-def stream_anthropic(
-    create: Callable[..., Any], body: dict[str, Any], *, provider: str, api_key: str
-) -> Generator[StreamEvent, None, None]:
-    """Run ``create`` (the SDK's ``messages.with_raw_response.create``) as a stream and
-    translate it. Raw JSON events rather than the SDK's models, as ``complete`` reads its
-    reply; the SDK still decodes the SSE, raises the ``error`` event and wraps connection
-    failures."""
+    """An error reply of the Messages API, translated as :func:`map_anthropic_error`
+    translates the SDK's: a spend limit (a 429 whose ``error.details.error_code`` says so)
+    is not retryable; every other status goes through the shared ladder."""
     try:
-        raw = create(**body, stream=True)
-    except anthropic.AnthropicError as exc:
-        # "from None": the SDK error holds the request, x-api-key header included.
-        raise map_anthropic_error(exc, provider=provider, api_key=api_key) from None
-    check_stream_type(
-        raw.http_response.headers.get("content-type"), "text/event-stream", provider=provider
-    )
-    events: anthropic.Stream[object] = raw.parse(to=anthropic.Stream[object])
+        body: object = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    retry_after = parse_retry_after(headers)
+    message = upstream_message(body, status, secret)
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    code = details.get("error_code") if isinstance(details, dict) else None
+    if status == 429 and code in SPEND_LIMIT_CODES:
+        return ProviderError(
+            f"the provider account's spend limit is reached: {message}",
+            provider=provider,
+            upstream_status=status,
+            retry_after=retry_after,
+        )
+    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+
+
+def read_events(
+    events: Generator[ServerSentEvent, None, None], *, provider: str, secret: str
+) -> Generator[StreamEvent, None, None]:
+    """The neutral events of a Messages API stream, ending in the stream's end; every
+    failure is a ``ProviderError``. ``ping`` and unnamed events are skipped, as the SDK
+    skips them; the ``error`` event (``overloaded_error``, ``api_error``) ends the stream
+    with ``stream_failed``. Closing this closes ``events`` (and its connection)."""
     reader = EventReader()
     try:
         for event in events:
-            yield from reader.feed(event)
+            if event.event in ("ping", "message") or not event.data:
+                continue
+            if event.event == "error":
+                try:
+                    body: object = orjson.loads(event.data)
+                except orjson.JSONDecodeError:
+                    body = None
+                raise stream_failed(upstream_message(body, 200, secret), provider=provider)
+            try:
+                data = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                raise malformed_reply("a stream event is not valid JSON") from None
+            yield from reader.feed(data)
         yield reader.end()
-    except (anthropic.AnthropicError, ValueError) as exc:
-        raise map_anthropic_stream_error(exc, provider=provider, api_key=api_key) from None
     except ProviderError as exc:
         raise for_instance(exc, provider) from None
     finally:
@@ -143,23 +152,25 @@ class AnthropicMessagesProvider:
             max_retries=0,
             timeout=config.timeout_seconds,
         )
-        # Resolved once here: the SDK loads resources lazily on first use.
-        self._create = self._client.messages.with_raw_response.create
+        # Messages go over the wire directly (providers/json_wire.py), to the URL the SDK
+        # would use (its default, or ANTHROPIC_BASE_URL, when the instance sets no base_url).
+        base_url = str(self._client.base_url).rstrip("/")
+        self._messages_url = f"{base_url}/v1/messages"
+        self._headers = {"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION}
+        status_error = functools.partial(
+            anthropic_status_error, provider=self.instance, secret=self._api_key
+        )
+        self._wire = JsonWire(
+            base_url,
+            timeout=config.timeout_seconds,
+            provider=self.instance,
+            status_error=status_error,
+        )
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         """One Messages API call; every failure is a ``ProviderError``."""
         body = to_anthropic_request(request, self._default_max_tokens)
-        try:
-            # The raw response skips building the SDK's models only to dump them again.
-            raw = self._create(**body)
-            payload = decode_reply(
-                raw.http_response.content,
-                raw.http_response.headers.get("content-type"),
-                provider=self.instance,
-            )
-        except anthropic.AnthropicError as exc:
-            # "from None": the SDK error holds the request, x-api-key header included.
-            raise map_anthropic_error(exc, provider=self.instance, api_key=self._api_key) from None
+        payload = self._wire.post(self._messages_url, body, self._headers)
         try:
             response = from_anthropic_message(payload)
         except ProviderError as exc:
@@ -169,8 +180,9 @@ class AnthropicMessagesProvider:
     def stream(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """The Messages API's event stream; every failure is a ``ProviderError`` (see
         ``providers.base.Provider.stream``)."""
-        body = to_anthropic_request(request, self._default_max_tokens)
-        events = stream_anthropic(self._create, body, provider=self.instance, api_key=self._api_key)
+        body = {**to_anthropic_request(request, self._default_max_tokens), "stream": True}
+        raw = self._wire.events(self._messages_url, body, self._headers)
+        events = read_events(raw, provider=self.instance, secret=self._api_key)
         return stream_as_json_text(events) if forces_output_tool(request) else events
 
     def count_tokens(self, request: ChatRequest) -> int:
@@ -187,5 +199,6 @@ class AnthropicMessagesProvider:
         raise CapabilityMissing(f"instance {self.instance!r} (anthropic) has no embeddings API")
 
     def close(self) -> None:
-        """Close the SDK's connection pool."""
+        """Close the connection pools."""
         self._client.close()
+        self._wire.close()

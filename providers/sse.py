@@ -1,6 +1,6 @@
 """Server-sent events from the lines of a streamed HTTP body, for the adapters that speak
 HTTP themselves (Vertex's ``streamGenerateContent?alt=sse``, watsonx's ``chat_stream``,
-OpenAI's and Azure's chat streams); the SDK-based ones use their SDK's decoder.
+OpenAI's, Azure's and Anthropic's chat streams); the SDK-based ones use their SDK's decoder.
 
 The parts of the format (https://html.spec.whatwg.org/multipage/server-sent-events.html)
 these APIs use: ``event``, ``data`` (several lines joined with newlines) and ``id`` fields,

@@ -25,6 +25,7 @@ from providers import (
     oci_chat,
     ollama_chat,
     openai_chat,
+    openai_wire,
     vertex_gemini,
     watsonx_chat,
 )
@@ -419,3 +420,89 @@ def test_unknown_sdk_failures_become_provider_errors_naming_only_the_type(
     assert type(error) is ProviderError and not error.retryable
     assert error.message.startswith("the provider call failed (")
     assert "secret" not in error.message
+
+
+# --- error replies of the chat calls sent without an SDK (providers/json_wire.py) ----------
+
+SECRET = "sk-wire-123456789"
+
+
+def _reply(body: object) -> bytes:
+    return body if isinstance(body, bytes) else orjson.dumps(body)
+
+
+def _anthropic_body(error_type: str, message: str, code: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if code is not None:
+        error["details"] = {"error_code": code}
+    return {"type": "error", "error": error}
+
+
+@pytest.mark.parametrize(
+    ("translate", "status", "body", "expected", "message"),
+    [
+        pytest.param(
+            openai_wire.openai_status_error,
+            429,
+            {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}},
+            ProviderError,
+            "out of quota",
+            id="openai-insufficient-quota-is-not-retryable",
+        ),
+        pytest.param(
+            openai_wire.openai_status_error,
+            429,
+            {"error": {"message": f"slow down, {SECRET}"}},
+            ProviderRateLimited,
+            "slow down",
+            id="openai-rate-limit",
+        ),
+        pytest.param(
+            openai_wire.openai_status_error,
+            502,
+            b"<html>bad gateway</html>",
+            ProviderUnavailable,
+            "HTTP 502",
+            id="openai-html-page",
+        ),
+        pytest.param(
+            anthropic_messages.anthropic_status_error,
+            429,
+            _anthropic_body("rate_limit_error", "spent", "enforced_spend_limit_reached"),
+            ProviderError,
+            "spend limit",
+            id="anthropic-spend-limit-is-not-retryable",
+        ),
+        pytest.param(
+            anthropic_messages.anthropic_status_error,
+            429,
+            _anthropic_body("rate_limit_error", f"slow down, {SECRET}"),
+            ProviderRateLimited,
+            "slow down",
+            id="anthropic-rate-limit",
+        ),
+        pytest.param(
+            anthropic_messages.anthropic_status_error,
+            529,
+            _anthropic_body("overloaded_error", "overloaded"),
+            ProviderUnavailable,
+            "overloaded",
+            id="anthropic-529",
+        ),
+        pytest.param(
+            anthropic_messages.anthropic_status_error,
+            400,
+            _anthropic_body("invalid_request_error", "bad"),
+            ProviderRejected,
+            "bad",
+            id="anthropic-400",
+        ),
+    ],
+)
+def test_wire_error_replies_translate_as_the_sdks_did(
+    translate: Any, status: int, body: object, expected: type[ProviderError], message: str
+) -> None:
+    error = translate(status, {"retry-after": "7"}, _reply(body), provider="p", secret=SECRET)
+    assert type(error) is expected
+    assert (error.provider, error.upstream_status, error.retry_after) == ("p", status, 7.0)
+    assert message in error.message and SECRET not in error.message

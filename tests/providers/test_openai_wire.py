@@ -15,7 +15,8 @@ import urllib3
 from emulator import EmulatorControl
 from emulator.directives import directive
 from gateway.errors import ProviderError
-from providers.openai_wire import OpenAIWire, _pool_for
+from providers.json_wire import _pool_for
+from providers.openai_wire import OpenAIWire
 
 AUTH = {"Authorization": "Bearer sk-wire-test"}
 
@@ -34,7 +35,7 @@ def body(text: str) -> dict[str, object]:
 
 
 def connections_made(wire: OpenAIWire, url: str) -> int:
-    return int(wire._pool.connection_from_url(url).num_connections)
+    return int(wire.wire._pool.connection_from_url(url).num_connections)
 
 
 def test_calls_and_whole_streams_share_one_connection(
