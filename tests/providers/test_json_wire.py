@@ -1,4 +1,5 @@
-"""The urllib3 wire of OpenAI's and Azure's chat calls: what it does beyond the adapter
+"""The urllib3 wire of the OpenAI, Azure and Anthropic chat calls (through OpenAI's layer):
+what it does beyond the adapter
 contract (``test_adapter_contract.py`` and ``test_adapter_stream_contract.py`` run both
 adapters through every failure): connections kept across calls and streams, redirects not
 followed, the environment's proxy settings."""
