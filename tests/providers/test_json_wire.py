@@ -1,8 +1,7 @@
-"""The urllib3 wire of the OpenAI, Azure and Anthropic chat calls (through OpenAI's layer):
-what it does beyond the adapter
-contract (``test_adapter_contract.py`` and ``test_adapter_stream_contract.py`` run both
-adapters through every failure): connections kept across calls and streams, redirects not
-followed, the environment's proxy settings."""
+"""The urllib3 wire of the OpenAI, Azure and Anthropic chat calls (here through OpenAI's
+layer): what it does beyond the adapter contract (``test_adapter_contract.py`` and
+``test_adapter_stream_contract.py`` run every adapter through every failure): connections
+kept across calls and streams, redirects not followed, the environment's proxy settings."""
 
 from __future__ import annotations
 
