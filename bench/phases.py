@@ -17,8 +17,12 @@ MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
 MESSAGES = [{"role": "user", "content": "hi"}]
 CHAT_PATH = "/v1/chat/completions"
 CHAT_BODY = {"model": MODELS[0], "messages": MESSAGES}
-ADDED_P50_TARGET_MS = 5.0
-THROUGHPUT_TARGET = 0.90
+# The bars of the performance work (docs/benchmarks.md): added p50 and p99 at c=1, and at
+# c=100 the share of the ideal rate with its p99.
+ADDED_P50_TARGET_MS = 3.0
+ADDED_P99_TARGET_MS = 8.0
+THROUGHPUT_TARGET = 0.95
+THROUGHPUT_P99_TARGET_MS = 600.0
 QUANTILES = ("p50", "p90", "p99", "mean")
 # The emulator accepts any key; a real one must never be sent to it.
 EMULATOR_AUTH = {"Authorization": "Bearer bench"}
@@ -49,7 +53,7 @@ def run_latency(target: Target, models: list[str], requests: int, warmup: int) -
             direct_s, gateway_s = paired_latency(direct_call(direct, model), via, requests, warmup)
             d, g = summary_ms(direct_s), summary_ms(gateway_s)
             added = {q: g[q] - d[q] for q in QUANTILES}
-            met = added["p50"] <= ADDED_P50_TARGET_MS
+            met = added["p50"] <= ADDED_P50_TARGET_MS and added["p99"] <= ADDED_P99_TARGET_MS
             per_model[model] = {"direct_ms": d, "gateway_ms": g, "added_ms": added, "met": met}
     rows = [
         (model, label, *(f"{res[key][q]:.2f}" for q in QUANTILES))
@@ -63,9 +67,13 @@ def run_latency(target: Target, models: list[str], requests: int, warmup: int) -
     title = f"sync latency (ms), concurrency 1, emulator 0 ms, {requests} requests per row"
     table(title, ("model", "path", *QUANTILES), rows, left=2)
     for model, res in per_model.items():
-        target_text = f"added p50 ≤ {ADDED_P50_TARGET_MS:g} ms ({model})"
+        target_text = (
+            f"added p50 ≤ {ADDED_P50_TARGET_MS:g} ms, p99 ≤ {ADDED_P99_TARGET_MS:g} ms ({model})"
+        )
+        added_ms = res["added_ms"]
         console.print(
-            f"target {target_text}: {res['added_ms']['p50']:.2f} ms {verdict(res['met'])}"
+            f"target {target_text}: {added_ms['p50']:.2f} / {added_ms['p99']:.2f} ms"
+            f" {verdict(res['met'])}"
         )
     # Then where the added time goes, stage by stage (its own sequential requests).
     stages = run_stages(target, models[0], min(requests, 200))
@@ -117,8 +125,12 @@ def run_throughput(target: Target, shape: Shape, latency_ms: int, baseline: bool
         f" {shape.duration_s:g} s (ideal {ideal:.0f} req/s)"
     )
     table(title, ("path", "req/s", "of ideal", "p50 ms", "p99 ms", "ok", "errors"), rows)
-    met = ratio >= THROUGHPUT_TARGET
-    console.print(f"target ≥ {THROUGHPUT_TARGET:.0%} of ideal: {ratio:.1%} {verdict(met)}")
+    p99 = gateway.as_dict()["latency_ms"]["p99"]
+    met = ratio >= THROUGHPUT_TARGET and p99 <= THROUGHPUT_P99_TARGET_MS and not gateway.errors
+    console.print(
+        f"target ≥ {THROUGHPUT_TARGET:.0%} of ideal, p99 ≤ {THROUGHPUT_P99_TARGET_MS:g} ms,"
+        f" 0 errors: {ratio:.1%}, {p99:.0f} ms {verdict(met)}"
+    )
     if cpu:
         cpu_table("sync throughput", cpu)
     result = gateway.as_dict() | {
