@@ -393,6 +393,13 @@ class Settings(BaseSettings):
         description="The API process's GIL switch interval (Python's default is 5 ms): how "
         "long the event loop may wait for a thread parsing a large body to let it run.",
     )
+    worker_switch_interval_ms: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="A worker process's GIL switch interval (Python's default is 5 ms): how "
+        "long a job handed from the consumer thread to a pool thread may wait for the GIL.",
+    )
     pass_unknown_parameters: bool = Field(
         default=False,
         description="Pass chat-request fields the gateway does not know through to "

@@ -6,6 +6,7 @@ and the deferred-job pump)."""
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -234,6 +235,9 @@ class WorkerRuntime:
         disabled for missing credentials or SDKs: the caller stops consuming them."""
         disabled = self._enable_instances(queues)
         load_catalogue()
+        # The consumer thread hands each job to a pool thread, which then waits for the GIL
+        # until the consumer lets it go: up to the whole switch interval (5 ms by default).
+        sys.setswitchinterval(self.settings.worker_switch_interval_ms / 1000)
         self.delivers_webhooks = WEBHOOKS_QUEUE in queues
         served = [q for q in queues if q not in disabled]
         self._served = frozenset(served)

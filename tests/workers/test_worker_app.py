@@ -3,6 +3,7 @@ against the real Redis broker and the emulator."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 
@@ -109,3 +110,18 @@ def test_retry_goes_through_the_deferred_set_and_back_to_the_queue(
     assert job.status is JobStatus.SUCCEEDED and job.attempts == 2
     assert job.result is not None and job.result["message"]["content"] == "after retry"
     client.close()
+
+
+def test_a_started_worker_hands_jobs_to_pool_threads_with_its_switch_interval(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(name, stack.env[name])
+    app = create_app(Settings(redis_url=stack.redis.url, worker_switch_interval_ms=2.5))
+    before = sys.getswitchinterval()
+    try:
+        app.runtime.start("switch-test", [QUEUE])
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(before)
+        app.close_runtime()
