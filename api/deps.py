@@ -91,7 +91,7 @@ class CallContext:
 async def get_call_context(request: Request) -> CallContext:
     """``Services``, ``Tenant``, ``RequestId`` and ``BodySize`` in one dependency. FastAPI
     solves each dependency on its own (its parameters, its cache key, its sub-dependencies
-    first), about 40 µs each on the API's hot path; the sync chat routes took five such
+    first), 20-40 µs each on this machine; the sync chat route took five such
     solves per request (docs/benchmarks.md, "The API's CPU per sync request")."""
     services: ApiServices = request.app.state.services
     tenant = _tenant(request, services)
