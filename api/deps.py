@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,8 +34,14 @@ def _presented_key(request: Request) -> str | None:
     return key.strip() if key else None
 
 
-async def get_tenant(request: Request, services: Services) -> str:
+async def get_tenant(request: Request) -> str:
     """The tenant owning the presented API key; 401 otherwise."""
+    return _tenant(request, request.app.state.services)
+
+
+def _tenant(request: Request, services: ApiServices) -> str:
+    # The services are read here, not taken as a dependency: each dependency is a solve of
+    # its own on every request (``Caller``).
     settings = services.settings
     if settings.auth_disabled:
         return settings.dev_tenant
@@ -68,3 +75,29 @@ async def get_body_size(request: Request) -> int:
 
 
 BodySize = Annotated[int, Depends(get_body_size)]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a hot synchronous route needs of its request besides the body: the services,
+    the caller's tenant (401 without a valid key), the request id and the body's size."""
+
+    services: ApiServices
+    tenant: str
+    request_id: str | None
+    body_size: int
+
+
+async def get_call_context(request: Request) -> CallContext:
+    """``Services``, ``Tenant``, ``RequestId`` and ``BodySize`` in one dependency. FastAPI
+    solves each dependency on its own (its parameters, its cache key, its sub-dependencies
+    first), 20-40 µs each on this machine; the sync chat route took five such
+    solves per request (docs/benchmarks.md, "The API's CPU per sync request")."""
+    services: ApiServices = request.app.state.services
+    tenant = _tenant(request, services)
+    return CallContext(
+        services, tenant, await get_request_id(request), await get_body_size(request)
+    )
+
+
+Caller = Annotated[CallContext, Depends(get_call_context)]

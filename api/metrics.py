@@ -62,6 +62,9 @@ class ApiMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
+        # The children of ``requests`` and ``latency`` by (method, route, status): bounded
+        # as the labels are.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.jobs_submitted = Counter(
             "llm_gateway_jobs_submitted_total",
             "Jobs accepted, by type and provider instance",
@@ -86,8 +89,17 @@ class ApiMetrics:
             self.waiters.set_function(waiter_count)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            # ``labels`` checks and locks on every call: each label set is looked up once.
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if self._multiprocess:
             # A callback cannot be read from another process's files: the value is written
             # as each request ends (a waiter's own request ends right after it stops waiting).

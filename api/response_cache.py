@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Header, Request
 
 from api.services import ApiServices
 from tasks.cache.policy import (
@@ -33,22 +33,50 @@ from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec, canonical_webhook, fingerprint
 
 CACHE_HEADER = "x-llm-gateway-cache"
+CACHE_TTL_HEADER = "x-llm-gateway-cache-ttl"
 CACHE_AGE_HEADER = "x-llm-gateway-cache-age"
+_MODE_DESCRIPTION = "response cache: use (read, store on a miss), refresh (store only), off"
+_TTL_DESCRIPTION = "seconds a stored answer lives (1 to LLM_GATEWAY_CACHE_MAX_TTL_SECONDS)"
 
-CacheModeHeader = Annotated[
-    str | None,
-    Header(
-        alias=CACHE_HEADER,
-        description="response cache: use (read, store on a miss), refresh (store only), off",
-    ),
-]
-CacheTtlHeader = Annotated[
-    str | None,
-    Header(
-        alias="x-llm-gateway-cache-ttl",
-        description="seconds a stored answer lives (1 to LLM_GATEWAY_CACHE_MAX_TTL_SECONDS)",
-    ),
-]
+CacheModeHeader = Annotated[str | None, Header(alias=CACHE_HEADER, description=_MODE_DESCRIPTION)]
+CacheTtlHeader = Annotated[str | None, Header(alias=CACHE_TTL_HEADER, description=_TTL_DESCRIPTION)]
+
+
+def _header_parameter(name: str, description: str) -> dict[str, object]:
+    """An optional string header as FastAPI documents a ``Header`` parameter."""
+    schema = {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "description": description,
+        "title": name.title(),
+    }
+    return {
+        "description": description,
+        "in": "header",
+        "name": name,
+        "required": False,
+        "schema": schema,
+    }
+
+
+# The hot sync routes (``/v1/chat/completions``) read the two cache headers themselves
+# (``cache_headers``) and document them with this (the route's ``openapi_extra``), the same
+# document as ``CacheModeHeader``/``CacheTtlHeader`` give: FastAPI's header parameters
+# cost ~0.1 ms of the API's CPU a request (docs/benchmarks.md, "The API's CPU per sync
+# request").
+CACHE_REQUEST_HEADERS_OPENAPI: dict[str, object] = {
+    "parameters": [
+        _header_parameter(CACHE_HEADER, _MODE_DESCRIPTION),
+        _header_parameter(CACHE_TTL_HEADER, _TTL_DESCRIPTION),
+    ]
+}
+
+
+def cache_headers(request: Request) -> tuple[str | None, str | None]:
+    """The cache mode and TTL headers, as ``CacheModeHeader``/``CacheTtlHeader`` read them
+    (the first value of each)."""
+    headers = request.headers
+    return headers.get(CACHE_HEADER), headers.get(CACHE_TTL_HEADER)
+
 
 # The answer's headers, as the OpenAPI document declares them on the routes that take the
 # cache headers.

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.body_route import BodyRoute
-from api.deps import BodySize, RequestId, Services, Tenant
+from api.deps import Caller
 from api.response_cache import (
+    CACHE_REQUEST_HEADERS_OPENAPI,
     CACHE_RESPONSE_HEADERS,
-    CacheModeHeader,
-    CacheTtlHeader,
+    cache_headers,
     look_up,
 )
 from api.responses import FastJSONResponse
@@ -48,23 +48,18 @@ router = APIRouter(prefix="/v1", tags=["chat"], route_class=BodyRoute)
         # 403: a document part's bucket or key the storage access rules refuse.
         **error_responses(*SYNC_JOB, 403),
     },
+    openapi_extra=CACHE_REQUEST_HEADERS_OPENAPI,
 )
-async def chat_completions(
-    body: ChatCompletionRequest,
-    tenant: Tenant,
-    services: Services,
-    request_id: RequestId,
-    size: BodySize,
-    cache_mode: CacheModeHeader = None,
-    cache_ttl: CacheTtlHeader = None,
-) -> Response:
+async def chat_completions(body: ChatCompletionRequest, caller: Caller, http: Request) -> Response:
+    services, size = caller.services, caller.body_size
+    cache_mode, cache_ttl = cache_headers(http)
     # A copy of the whole request: off the loop when it is large.
     request = await services.offload.run(size, body.job_request)
     spec = JobSpec(
         type=JobType.COMPLETION,
         request=request,
-        tenant=tenant,
-        request_id=request_id,
+        tenant=caller.tenant,
+        request_id=caller.request_id,
         session_id=body.session_id,
     )
     cache = await look_up(services, spec, cache_mode, cache_ttl)

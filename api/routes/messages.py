@@ -11,7 +11,7 @@ are accepted and ignored.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.anthropic.job_errors import job_failed, timed_out
@@ -20,11 +20,11 @@ from api.anthropic.response import anthropic_message
 from api.anthropic.stream import message_stream
 from api.anthropic.token_count import count_tokens
 from api.body_route import BodyRoute
-from api.deps import BodySize, RequestId, Services, Tenant
+from api.deps import BodySize, Caller, RequestId, Services, Tenant
 from api.response_cache import (
+    CACHE_REQUEST_HEADERS_OPENAPI,
     CACHE_RESPONSE_HEADERS,
-    CacheModeHeader,
-    CacheTtlHeader,
+    cache_headers,
     look_up,
 )
 from api.responses import FastJSONResponse
@@ -74,18 +74,19 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, object]]:
         },
         **_errors(400, 401, 402, 403, 404, 409, 413, 429, 500, 502, 503, 504),
     },
+    # One dependency and the cache headers read directly, as at /v1/chat/completions.
+    openapi_extra=CACHE_REQUEST_HEADERS_OPENAPI,
 )
-async def create_message(
-    body: MessageCreate,
-    tenant: Tenant,
-    services: Services,
-    request_id: RequestId,
-    size: BodySize,
-    cache_mode: CacheModeHeader = None,
-    cache_ttl: CacheTtlHeader = None,
-) -> Response:
+async def create_message(body: MessageCreate, caller: Caller, http: Request) -> Response:
+    services, size = caller.services, caller.body_size
+    cache_mode, cache_ttl = cache_headers(http)
     request = await services.offload.run(size, lambda: chat_request(body))
-    spec = JobSpec(type=JobType.COMPLETION, request=request, tenant=tenant, request_id=request_id)
+    spec = JobSpec(
+        type=JobType.COMPLETION,
+        request=request,
+        tenant=caller.tenant,
+        request_id=caller.request_id,
+    )
     cache = await look_up(services, spec, cache_mode, cache_ttl)
     if cache.hit is not None:
         if body.stream:

@@ -9,8 +9,6 @@ from typing import Any
 
 import orjson
 
-from gateway.redis_replies import text
-
 
 @dataclass(frozen=True, slots=True)
 class HashFields:
@@ -47,9 +45,21 @@ class HashFields:
 
     def from_redis(self, names: Collection[str], raw: Mapping[Any, Any]) -> dict[str, Any]:
         """The decoded fields of ``raw`` that are among ``names`` (others are ignored)."""
+        # ``decode`` and ``text`` inlined: a job record is read on every sync request, and
+        # two calls per field were a fifth of its parse (``orjson``, ``float`` and ``int``
+        # take the bytes as they come).
         data: dict[str, Any] = {}
+        json, floats, ints = self.json, self.floats, self.ints
         for key, value in raw.items():
-            name = text(key)
-            if name in names:
-                data[name] = self.decode(name, text(value))
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if name not in names:
+                continue
+            if name in json:
+                data[name] = orjson.loads(value if isinstance(value, bytes | str) else str(value))
+            elif name in floats:
+                data[name] = float(value)
+            elif name in ints:
+                data[name] = int(value)
+            else:
+                data[name] = value.decode() if isinstance(value, bytes) else str(value)
         return data

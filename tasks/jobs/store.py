@@ -123,7 +123,7 @@ class JobStore:
             return None
         if self._offload is None:
             return JobRecord.from_redis(raw)
-        size = sum(len(value) for value in raw.values())
+        size = sum(map(len, raw.values()))
         return await self._offload.run(size, lambda: JobRecord.from_redis(raw))
 
     async def are_terminal(self, job_ids: list[str]) -> list[bool]:
