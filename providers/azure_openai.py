@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 import openai
@@ -172,8 +172,13 @@ class AzureOpenAIProvider:
         """The completion as OpenAI's SSE chunks (Azure's first one holds only the prompt's
         filter results); every failure is a ``ProviderError``."""
         body = chat_request_to_openai(request, max_tokens_field=self._max_tokens_field)
-        chunks = self._wire.stream(self._chat_url(request.model), body, self._auth())
-        return stream_events(chunks, self.instance)
+        return self._stream(request.model, body)
+
+    def _stream(self, deployment: str, body: dict[str, Any]) -> Generator[StreamEvent, None, None]:
+        # A generator, so that the token (the identity chain may fail) is asked for when the
+        # stream is read, like every other failure of a stream.
+        chunks = self._wire.stream(self._chat_url(deployment), body, self._auth())
+        yield from stream_events(chunks, self.instance)
 
     def _chat_url(self, deployment: str) -> str:
         deployment = quote(deployment, safe="")
