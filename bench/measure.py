@@ -8,7 +8,7 @@ import math
 import ssl
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -194,3 +194,23 @@ async def _post(
     except httpx.HTTPError as exc:
         return None, type(exc).__name__
     return response, "" if response.status_code == expect_status else str(response.status_code)
+
+
+def cpu_per_call(
+    paths: Mapping[str, Callable[[], object]], calls: int, rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """This process's CPU seconds per call of each path, one figure per round: ``warmup``
+    calls each first, then ``rounds`` rounds of ``calls``, the paths' order reversed every
+    other round, so a drift of the machine during the run weighs on every path alike."""
+    for path in paths.values():
+        for _ in range(warmup):
+            path()
+    per_call: dict[str, list[float]] = {name: [] for name in paths}
+    for round_ in range(rounds):
+        order = list(paths) if round_ % 2 == 0 else list(reversed(paths))
+        for name in order:
+            started = time.process_time()
+            for _ in range(calls):
+                paths[name]()
+            per_call[name].append((time.process_time() - started) / calls)
+    return per_call

@@ -11,7 +11,6 @@ work and the machine's other load count for neither. Prints a table.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ import httpx
 import openai
 import orjson
 import typer
+from measure import cpu_per_call
 from openai._constants import RAW_RESPONSE_HEADER
 from openai.types.chat import ChatCompletion
 from report import table
@@ -69,19 +69,9 @@ def main(
         "plain httpx post": httpx_post,
         "urllib3 wire (now)": lambda: wire.post(url, body, auth),
     }
-    for path in paths.values():  # warm-up: connections, lazy imports
-        for _ in range(50):
-            path()
-    per_call: dict[str, list[float]] = {name: [] for name in paths}
-    for round_ in range(rounds):
-        order = list(paths) if round_ % 2 == 0 else list(reversed(paths))
-        for name in order:
-            started = time.process_time()
-            for _ in range(calls):
-                paths[name]()
-            per_call[name].append((time.process_time() - started) / calls * 1000)
+    per_call = cpu_per_call(paths, calls, rounds, warmup=50)
     rows = [
-        (name, f"{statistics.median(v):.3f}", f"{min(v):.3f}", f"{max(v):.3f}")
+        (name, *(f"{f(v) * 1000:.3f}" for f in (statistics.median, min, max)))
         for name, v in per_call.items()
     ]
     title = f"worker CPU per OpenAI chat call (ms), {rounds} rounds of {calls} calls"

@@ -22,6 +22,7 @@ from typing import Annotated
 
 import redis
 import typer
+from measure import cpu_per_call
 from report import table
 
 from gateway.redis_packing import hiredis_packing
@@ -77,19 +78,9 @@ def main(
                 lambda s=script: s(keys=KEYS, args=ARGS)  # type: ignore[misc]
             )
             paths[f"HGET: {label}"] = lambda c=client: c.hget("bench:hash", "field")
-        for path in paths.values():  # warm-up: connections, the script loaded
-            for _ in range(500):
-                path()
-        per_call: dict[str, list[float]] = {name: [] for name in paths}
-        for round_ in range(rounds):
-            order = list(paths) if round_ % 2 == 0 else list(reversed(paths))
-            for name in order:
-                started = time.process_time()
-                for _ in range(calls):
-                    paths[name]()
-                per_call[name].append((time.process_time() - started) / calls * 1e6)
+        per_call = cpu_per_call(paths, calls, rounds, warmup=500)
     rows = [
-        (name, f"{statistics.median(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}")
+        (name, *(f"{f(v) * 1e6:.1f}" for f in (statistics.median, min, max)))
         for name, v in per_call.items()
     ]
     title = f"caller CPU per Redis command (µs), {rounds} rounds of {calls} calls"

@@ -31,6 +31,7 @@ from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
     PLACEHOLDER_API_KEY,
     call_failed,
+    error_body,
     error_for_status,
     for_instance,
     malformed_reply,
@@ -44,6 +45,7 @@ from providers.upstream_errors import (
 # The Messages API version the wire format is written for (the SDK's default too).
 ANTHROPIC_VERSION = "2023-06-01"
 # A 429 with one of these codes is a spend limit: waiting will not lift it.
+SPEND_LIMIT_REACHED = "the provider account's spend limit is reached"
 SPEND_LIMIT_CODES = frozenset({"contract_spend_limit_reached", "enforced_spend_limit_reached"})
 
 
@@ -70,14 +72,13 @@ def map_anthropic_error(
         anthropic.EnforcedSpendLimitReachedError,
         anthropic.ContractSpendLimitReachedError,
     )
-    if isinstance(exc, spend_limits):
-        return ProviderError(
-            f"the provider account's spend limit is reached: {message}",
-            provider=provider,
-            upstream_status=status,
-            retry_after=retry_after,
-        )
-    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    return error_for_status(
+        status,
+        message,
+        provider=provider,
+        retry_after=retry_after,
+        account_limit=SPEND_LIMIT_REACHED if isinstance(exc, spend_limits) else None,
+    )
 
 
 def anthropic_status_error(
@@ -86,23 +87,17 @@ def anthropic_status_error(
     """An error reply of the Messages API, translated as :func:`map_anthropic_error`
     translates the SDK's: a spend limit (a 429 whose ``error.details.error_code`` says so)
     is not retryable; every other status goes through the shared ladder."""
-    try:
-        body: object = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        body = None
-    retry_after = parse_retry_after(headers)
-    message = upstream_message(body, status, secret)
+    body = error_body(content)
     error = body.get("error") if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     code = details.get("error_code") if isinstance(details, dict) else None
-    if status == 429 and code in SPEND_LIMIT_CODES:
-        return ProviderError(
-            f"the provider account's spend limit is reached: {message}",
-            provider=provider,
-            upstream_status=status,
-            retry_after=retry_after,
-        )
-    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    return error_for_status(
+        status,
+        upstream_message(body, status, secret),
+        provider=provider,
+        retry_after=parse_retry_after(headers),
+        account_limit=SPEND_LIMIT_REACHED if status == 429 and code in SPEND_LIMIT_CODES else None,
+    )
 
 
 def read_events(
@@ -118,11 +113,8 @@ def read_events(
             if event.event in ("ping", "message") or not event.data:
                 continue
             if event.event == "error":
-                try:
-                    body: object = orjson.loads(event.data)
-                except orjson.JSONDecodeError:
-                    body = None
-                raise stream_failed(upstream_message(body, 200, secret), provider=provider)
+                message = upstream_message(error_body(event.data.encode()), 200, secret)
+                raise stream_failed(message, provider=provider)
             try:
                 data = orjson.loads(event.data)
             except orjson.JSONDecodeError:

@@ -26,6 +26,7 @@ from providers.openai_wire import OpenAIWire
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
+    OUT_OF_QUOTA,
     PLACEHOLDER_API_KEY,
     call_failed,
     decode_reply,
@@ -55,14 +56,14 @@ def map_openai_error(exc: openai.OpenAIError, *, provider: str, api_key: str) ->
     status = exc.status_code
     retry_after = parse_retry_after(exc.response.headers)
     message = upstream_message(exc.body, status, api_key)
-    if isinstance(exc, openai.RateLimitError) and exc.code == "insufficient_quota":
-        return ProviderError(
-            f"the provider account is out of quota: {message}",
-            provider=provider,
-            upstream_status=status,
-            retry_after=retry_after,
-        )
-    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    quota = isinstance(exc, openai.RateLimitError) and exc.code == "insufficient_quota"
+    return error_for_status(
+        status,
+        message,
+        provider=provider,
+        retry_after=retry_after,
+        account_limit=OUT_OF_QUOTA if quota else None,
+    )
 
 
 class OpenAIChatProvider:

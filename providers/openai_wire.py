@@ -14,6 +14,8 @@ from gateway.errors import ProviderError
 from providers.json_wire import JsonWire
 from providers.sse import ServerSentEvent
 from providers.upstream_errors import (
+    OUT_OF_QUOTA,
+    error_body,
     error_for_status,
     malformed_reply,
     parse_retry_after,
@@ -75,21 +77,16 @@ def openai_status_error(
     """An error reply, translated. OpenAI's own case: an exhausted quota
     (``insufficient_quota``) is a 429 too, but waiting will not help, so it is not retryable.
     The status goes through the shared ladder."""
-    try:
-        body: object = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        body = None
-    retry_after = parse_retry_after(headers)
-    message = upstream_message(body, status, secret)
+    body = error_body(content)
     error = body.get("error") if isinstance(body, dict) else None
-    if status == 429 and isinstance(error, dict) and error.get("code") == "insufficient_quota":
-        return ProviderError(
-            f"the provider account is out of quota: {message}",
-            provider=provider,
-            upstream_status=status,
-            retry_after=retry_after,
-        )
-    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    quota = status == 429 and isinstance(error, dict) and error.get("code") == "insufficient_quota"
+    return error_for_status(
+        status,
+        upstream_message(body, status, secret),
+        provider=provider,
+        retry_after=parse_retry_after(headers),
+        account_limit=OUT_OF_QUOTA if quota else None,
+    )
 
 
 def _is_done(event: ServerSentEvent) -> bool:

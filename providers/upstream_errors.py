@@ -41,6 +41,10 @@ _AUTH_STATUSES = frozenset({401, 403})
 _TRANSIENT_4XX = frozenset({408, 409, 499})
 
 
+# The account limits a vendor names (``error_for_status``'s ``account_limit``).
+OUT_OF_QUOTA = "the provider account is out of quota"
+
+
 def error_class_for_status(status: int) -> type[ProviderError]:
     """The gateway's one ladder from an upstream HTTP status to an error class.
 
@@ -86,14 +90,26 @@ def error_class_for_status(status: int) -> type[ProviderError]:
 
 
 def error_for_status(
-    status: int, message: str, *, provider: str, retry_after: float | None = None
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    retry_after: float | None = None,
+    account_limit: str | None = None,
 ) -> ProviderError:
     """The gateway error for an upstream error answer, by :func:`error_class_for_status`.
 
     ``message`` is the provider's own, already public (see :func:`upstream_message`); an
     authentication failure never shows it, since it may echo the credential. Every error
-    carries ``upstream_status`` and ``retry_after``.
+    carries ``upstream_status`` and ``retry_after``. ``account_limit`` (e.g. "the provider
+    account is out of quota") says the vendor named an account limit that waiting will not
+    lift: a plain, non-retryable ``ProviderError`` whatever the status (often a 429).
     """
+    if account_limit is not None:
+        text = f"{account_limit}: {message}"
+        return ProviderError(
+            text, provider=provider, upstream_status=status, retry_after=retry_after
+        )
     cls = error_class_for_status(status)
     if cls is ProviderRateLimited:
         text = f"the provider rate-limited the request: {message}"
@@ -107,6 +123,15 @@ def error_for_status(
     else:
         text = f"the provider answered HTTP {status} unexpectedly: {message}"
     return cls(text, provider=provider, upstream_status=status, retry_after=retry_after)
+
+
+def error_body(content: bytes) -> object:
+    """An error reply's JSON, or None when it is not JSON (a proxy's HTML page, say)."""
+    try:
+        body: object = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return body
 
 
 def timed_out(provider: str, *, what: str = "the provider") -> ProviderUnavailable:

@@ -27,9 +27,11 @@ from providers.sse import ServerSentEvent, server_sent_events
 from providers.streaming import StreamEvent
 from providers.types import ChatRequest, ChatResponse
 from providers.upstream_errors import (
+    OUT_OF_QUOTA,
     PLACEHOLDER_API_KEY,
     check_stream_type,
     decode_reply,
+    error_body,
     error_for_status,
     for_instance,
     malformed_reply,
@@ -75,19 +77,14 @@ def map_watsonx_error(
             return unreachable(provider)
     status = failure.status_code
     retry_after = parse_retry_after(failure.headers)
-    try:
-        body: object = orjson.loads(failure.content)
-    except orjson.JSONDecodeError:
-        body = None
-    code, message = _public_error(body, status, credentials)
-    if code == "token_quota_reached":
-        return ProviderError(
-            f"the provider account is out of quota: {message}",
-            provider=provider,
-            upstream_status=status,
-            retry_after=retry_after,
-        )
-    return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    code, message = _public_error(error_body(failure.content), status, credentials)
+    return error_for_status(
+        status,
+        message,
+        provider=provider,
+        retry_after=retry_after,
+        account_limit=OUT_OF_QUOTA if code == "token_quota_reached" else None,
+    )
 
 
 def _public_error(body: object, status: int, credentials: Credentials) -> tuple[str | None, str]:
