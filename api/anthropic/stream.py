@@ -11,7 +11,7 @@ are re-cut here into Anthropic's blocks, so both APIs relay exactly the same ans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,13 @@ from api.anthropic.response import message_id, stop_reason, usage
 from api.services import ApiServices
 from api.streaming.follow import KeepAlive, follow_job
 from api.streaming.openai_chunks import ChatChunks
-from api.streaming.responses import first_item, runs_gateway_tools, sse_response
+from api.streaming.responses import (
+    AnswerInstead,
+    failed_first,
+    first_item,
+    runs_gateway_tools,
+    sse_response,
+)
 from gateway.errors import status_for_error_type
 from tasks.jobs.record import JobRecord, JobStatus
 
@@ -143,19 +149,16 @@ def _sse(event: Event, entry_id: str | None = None) -> ServerSentEvent:
     return ServerSentEvent(data=orjson.dumps(data).decode(), event=name, id=entry_id)
 
 
-async def message_stream(
-    services: ApiServices, record: JobRecord, *, cancel_on_disconnect: bool
-) -> Response | JobRecord:
+def message_stream(
+    services: ApiServices,
+    record: JobRecord,
+    *,
+    cancel_on_disconnect: bool,
+    failed: Callable[[JobRecord], Response],
+) -> Response:
     """``record`` (a streaming completion, just submitted) as Anthropic's events; a job
-    that failed before producing anything is returned finished, for the caller to answer
-    with its error."""
+    that fails before producing anything is answered with ``failed(record)`` instead."""
     items = follow_job(services, record)
-    first = await first_item(items)
-    if isinstance(first, list) and first and first[0].type == "done":
-        done = await services.store.get(record.id, record.tenant)
-        if done.status is not JobStatus.SUCCEEDED:
-            await items.aclose()
-            return done
     chunks = ChatChunks(
         completion_id=message_id(record.id),
         created=int(record.created_at),
@@ -167,8 +170,11 @@ async def message_stream(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
+            item = await first_item(items)
+            done = await failed_first(services, record, item)
+            if done is not None:
+                raise AnswerInstead(failed(done))
             yield _sse(message.start())
-            item = first
             while item is not None:
                 if isinstance(item, KeepAlive):
                     yield ServerSentEvent(comment=item.comment)

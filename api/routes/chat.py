@@ -94,7 +94,7 @@ async def _stream(
     spec.request["stream"] = True
 
     record = await submit_streaming(services, spec, size)
-    return await chat_stream(
+    return chat_stream(
         services,
         record,
         include_usage=bool(body.stream_options and body.stream_options.include_usage),

@@ -37,7 +37,7 @@ from api.schemas.messages import (
 )
 from api.streaming.replay import message_replay
 from api.sync_jobs import JOB_ID_HEADER, submit_and_wait, submit_streaming
-from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
+from tasks.jobs.record import JobStatus, JobType, new_job_id
 from tasks.jobs.submission import JobSpec
 
 router = APIRouter(prefix="/v1", tags=["messages"], route_class=BodyRoute)
@@ -112,8 +112,7 @@ async def _computed(stream: bool, spec: JobSpec, services: Services, size: int) 
 async def _stream(spec: JobSpec, services: Services, size: int) -> Response:
     spec.request["stream"] = True
     record = await submit_streaming(services, spec, size)
-    answer = await message_stream(services, record, cancel_on_disconnect=False)
-    return job_failed(answer) if isinstance(answer, JobRecord) else answer
+    return message_stream(services, record, cancel_on_disconnect=False, failed=job_failed)
 
 
 @router.post(

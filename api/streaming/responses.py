@@ -2,10 +2,12 @@
 named job events (``/v1/jobs/{id}/stream``), both with keep-alive comments; and what
 Anthropic's events (``api.anthropic.stream``) share with them.
 
-A response starts only once the job's first events arrive, or a keep-alive interval has
-passed: a job that fails before producing anything (an unknown model upstream, a
-rejected request) is then answered with its real status and the error shape rather than
-a 200 with an error inside.
+A response's status line waits for the job's first events, or a keep-alive interval: a job
+that fails before producing anything (an unknown model upstream, a rejected request) is
+then answered with its real status and the error shape rather than a 200 with an error
+inside. The route returns the response at once, though, so everything else a stream needs
+(FastAPI's return path, sse-starlette's tasks) is set up while the job waits in its queue,
+not after its first token (``HeldStartResponse``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 import structlog
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from api.services import ApiServices
 from api.streaming.follow import Followed, KeepAlive, follow_job
@@ -30,9 +33,46 @@ from tasks.jobs.stream import StreamEntry
 log = structlog.get_logger(__name__)
 
 # sse-starlette's own pings carry nothing; the followers send keep-alives that say where
-# the job is, so its pings are pushed out of the way.
-_NO_PING = 24 * 3600
+# the job is, so its pings are off (0: no ping task at all).
+_NO_PING = 0
 _HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class AnswerInstead(Exception):
+    """Raised by a stream's events before the first one: answer with ``response`` instead
+    of a stream (the job failed before producing anything)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("answer instead of streaming")
+        self.response = response
+
+
+class HeldStartResponse(EventSourceResponse):
+    """An SSE response whose status line and headers are held back until its first event
+    (or keep-alive) is sent with them; until then its events may raise ``AnswerInstead``
+    to send another response in its place. Returned by the route before the job's first
+    event, so its set-up is off the time to first token."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        held: list[Message] = []
+        started = False
+
+        async def send_held(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                held.append(message)
+                return
+            if held:
+                started = True
+                await send(held.pop())
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_held)
+        except AnswerInstead as answer:
+            if started:  # only raised before the first event: cannot happen
+                raise RuntimeError("AnswerInstead after the stream started") from None
+            await answer.response(scope, receive, send)
 
 
 def _data(payload: object) -> str:
@@ -51,19 +91,22 @@ def sse_response(
     record: JobRecord,
     events: AsyncIterator[ServerSentEvent],
     cancel_on_disconnect: bool,
-) -> EventSourceResponse:
+) -> HeldStartResponse:
     async def guarded() -> AsyncIterator[ServerSentEvent]:
         finished = False
         try:
             async for event in events:
                 yield event
             finished = True
+        except AnswerInstead:
+            finished = True
+            raise
         finally:
             if not finished and cancel_on_disconnect:
                 await _cancel(services, record)
 
     headers = {**_HEADERS, JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
-    return EventSourceResponse(guarded(), headers=headers, ping=_NO_PING)
+    return HeldStartResponse(guarded(), headers=headers, ping=_NO_PING)
 
 
 async def _cancel(services: ApiServices, record: JobRecord) -> None:
@@ -76,21 +119,16 @@ async def _cancel(services: ApiServices, record: JobRecord) -> None:
             pass  # already finished
 
 
-async def chat_stream(
+def chat_stream(
     services: ApiServices,
     record: JobRecord,
     *,
     include_usage: bool,
     cancel_on_disconnect: bool,
 ) -> Response:
-    """``record`` (a streaming completion, just submitted) as OpenAI chunks."""
+    """``record`` (a streaming completion, just submitted) as OpenAI chunks; a job that
+    fails before producing anything as its error (``job_error``)."""
     items = follow_job(services, record)
-    first = await first_item(items)
-    if isinstance(first, list) and first and first[0].type == "done":
-        done = await services.store.get(record.id, record.tenant)
-        if done.status is not JobStatus.SUCCEEDED:
-            await items.aclose()
-            return job_error(done)
     chunks = ChatChunks(
         completion_id=f"chatcmpl-{record.id.removeprefix('job_')}",
         created=int(record.created_at),
@@ -101,7 +139,10 @@ async def chat_stream(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            item = first
+            item = await first_item(items)
+            done = await failed_first(services, record, item)
+            if done is not None:
+                raise AnswerInstead(job_error(done))
             while item is not None:
                 if isinstance(item, KeepAlive):
                     yield ServerSentEvent(comment=item.comment)
@@ -116,6 +157,17 @@ async def chat_stream(
             await items.aclose()
 
     return sse_response(services, record, events(), cancel_on_disconnect)
+
+
+async def failed_first(
+    services: ApiServices, record: JobRecord, first: Followed | None
+) -> JobRecord | None:
+    """The finished record when a stream's first item is the end of a job that did not
+    succeed (nothing was produced: its error is the answer); else None."""
+    if not (isinstance(first, list) and first and first[0].type == "done"):
+        return None
+    done = await services.store.get(record.id, record.tenant)
+    return None if done.status is JobStatus.SUCCEEDED else done
 
 
 def runs_gateway_tools(services: ApiServices, record: JobRecord) -> bool:

@@ -212,6 +212,36 @@ def test_a_client_that_goes_away_cancels_its_job_only_when_asked(
     assert final["status"] == ("cancelled" if cancel else "succeeded")
 
 
+def test_a_client_that_leaves_before_the_first_byte_cancels_its_job_at_once(
+    stack: Stack, client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    # The first token is 5 s away and the client gives up after 0.3 s, before even a
+    # keep-alive (1 s here): the stream is already open on the API's side, so the job is
+    # cancelled then, not when its first token arrives.
+    marker = f"leave-early-{time.monotonic_ns()}"
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": f"{marker} {directive(latency_ms=5000)}"}],
+        "stream": True,
+        "cancel_on_disconnect": True,
+    }
+    headers = {"authorization": f"Bearer {KEY_A}"}
+    with (
+        httpx.Client(base_url=stack.api_url, headers=headers) as client,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        client.post("/v1/chat/completions", json=body, timeout=httpx.Timeout(10, read=0.3))
+    left = time.monotonic()
+
+    def cancelled() -> bool:
+        page = client_a.get("/v1/jobs", params={"expand": "request", "limit": 20}).json()
+        ours = [j for j in page["data"] if marker in json.dumps(j["request"])]
+        return bool(ours) and ours[0]["status"] == "cancelled"
+
+    wait_until(cancelled, 10, "the job cancelled")
+    assert time.monotonic() - left < 3.0  # well before its first token (5 s)
+
+
 def test_cancel_on_disconnect_must_be_a_boolean(
     client_a: httpx.Client, emulator: EmulatorControl
 ) -> None:
