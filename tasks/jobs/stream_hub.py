@@ -57,8 +57,11 @@ class Follower:
         """The entries that arrived since the last call; empty after ``timeout`` seconds
         without any (the caller's cue to send a keep-alive)."""
         if not self._buffer:
+            # ``asyncio.timeout``, not ``wait_for``: no task of its own to wake first, so
+            # an event reaches the reader one loop iteration sooner.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
         self._ready.clear()
         last = _order(self.last_id)
         out = [e for e in self._buffer if _order(e.id) > last]
