@@ -23,6 +23,7 @@ from typing import IO, Annotated
 
 import httpx
 import typer
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_API_KEY = "bench-key"
@@ -46,6 +47,32 @@ class Target:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+
+SHIPPED_PROVIDERS = PROJECT_ROOT / "config" / "providers.yaml"
+
+
+# Far above what two cores can send, so the limiter checks them (same work per call) but
+# never holds a call.
+BENCH_RPM = 1_000_000
+BENCH_TPM = 1_000_000_000
+
+
+def write_limits_out_of_reach(source: Path, dest: Path) -> None:
+    """``source``'s providers with their rpm and tpm limits raised out of reach (where set;
+    concurrency kept).
+
+    The shipped file's limits stand for a provider account's: OpenAI's 5,000 rpm is what a
+    200 req/s run uses up in 25 s, after which the limiter rightly holds calls for up to a
+    minute, and a bench of the gateway's own cost would measure the account instead."""
+    document = yaml.safe_load(source.read_text())
+    for instance in (document.get("instances") or {}).values():
+        limits = instance.get("limits") or {}
+        if limits.get("rpm"):
+            limits["rpm"] = BENCH_RPM
+        if limits.get("tpm"):
+            limits["tpm"] = BENCH_TPM
+    dest.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 class StackError(RuntimeError):
@@ -168,6 +195,10 @@ class BenchStack:
         self.log_path = self.state_dir / "stack.log"
         self._log: IO[bytes] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        # The shipped instances, without the example account limits (a subclass that tests
+        # limits writes its own file and points the stack at it).
+        self.providers_file = self.state_dir / "providers.yaml"
+        write_limits_out_of_reach(SHIPPED_PROVIDERS, self.providers_file)
 
     def start(self, ready_timeout_s: float = 120.0) -> Target:
         # Every port free, the local S3 store's too: a fixed one clashes with any other stack
@@ -213,6 +244,7 @@ class BenchStack:
             LLM_GATEWAY_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
             # Per-request INFO logs would measure the logger, not the gateway.
             LLM_GATEWAY_LOG_LEVEL="WARNING",
+            LLM_GATEWAY_PROVIDERS_FILE=str(self.providers_file),
             LLM_GATEWAY_API_KEYS=f"bench:{target.api_key}",
             # Explicit, not inherited: a shell pointed at a real provider must not be benched
             # (up only fills these in when they are unset).
