@@ -36,6 +36,10 @@ log = structlog.get_logger(__name__)
 # the job is, so its pings are off (0: no ping task at all).
 _NO_PING = 0
 _HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+# A stream's own headers (ours and sse-starlette's), which an answer sent instead must not get.
+_STREAM_ONLY_HEADERS = frozenset(
+    {"cache-control", "x-accel-buffering", "connection", "content-type", "content-length"}
+)
 
 
 class AnswerInstead(Exception):
@@ -72,7 +76,12 @@ class HeldStartResponse(EventSourceResponse):
         except AnswerInstead as answer:
             if started:  # only raised before the first event: cannot happen
                 raise RuntimeError("AnswerInstead after the stream started") from None
-            await answer.response(scope, receive, send)
+            instead = answer.response
+            # What the route added (the cache's verdict) goes with the answer too.
+            for name, value in self.headers.items():
+                if name not in _STREAM_ONLY_HEADERS and name not in instead.headers:
+                    instead.headers[name] = value
+            await instead(scope, receive, send)
 
 
 def _data(payload: object) -> str:

@@ -126,6 +126,17 @@ def test_a_failed_answer_is_not_cached(client_a: httpx.Client, emulator: Emulato
     assert _calls(emulator) > calls
 
 
+def test_a_streamed_request_that_fails_before_any_output_says_what_the_cache_did(
+    client_a: httpx.Client, emulator: EmulatorControl
+) -> None:
+    body = _body(directive(status=400, error="refused") + uuid.uuid4().hex, stream=True)
+    failed = client_a.post("/v1/chat/completions", json=body, headers=USE)
+    assert failed.status_code == 400
+    assert failed.headers["content-type"].startswith("application/json")
+    assert failed.headers["x-llm-gateway-cache"] == "miss"
+    assert failed.headers["x-llm-gateway-job-id"].startswith("job_")
+
+
 def test_an_entry_expires_with_its_ttl(client_a: httpx.Client, emulator: EmulatorControl) -> None:
     body = _body()
     short = {**USE, "x-llm-gateway-cache-ttl": "1"}
