@@ -49,7 +49,7 @@ async def submit_and_wait(
             )
             headers = {JOB_ID_HEADER: record.id, **NO_SDK_RETRY}
             return FastJSONResponse({"error": error.to_dict()}, status_code=504, headers=headers)
-    return await services.store.get(record.id, spec.tenant)
+    return await services.store.get_finished(record.id, spec.tenant, finished)
 
 
 async def submit_streaming(services: ApiServices, spec: JobSpec, body_size: int) -> JobRecord:

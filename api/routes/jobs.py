@@ -120,7 +120,7 @@ async def wait_for_job(
             return record
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(finished.wait(), timeout)
-    return await services.store.get(job_id, tenant)
+    return await services.store.get_finished(job_id, tenant, finished)
 
 
 @router.get(

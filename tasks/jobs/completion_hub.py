@@ -4,6 +4,10 @@ every waiter, so thousands of ``wait`` calls cost one connection and no polling.
 A waiter registers *before* it reads the record, so a completion published between the
 read and the registration cannot be missed; after a reconnect every waiter re-checks its
 record, since messages published while disconnected are gone.
+
+A notice is ``<job id> <status>``, with the finished record after it when the script that
+ended the job could add it (a small record, ended by its worker: ``end_held.lua``); the
+waiter then has the record without reading it back (``Completion.record``).
 """
 
 from __future__ import annotations
@@ -18,12 +22,20 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway import keys
-from gateway.redis_replies import text
 
 log = structlog.get_logger(__name__)
 
 # Which of these jobs are terminal (used to re-check every waiter after a reconnect).
 AreTerminal = Callable[[list[str]], Awaitable[list[bool]]]
+
+
+class Completion(asyncio.Event):
+    """Set when the job finishes; ``record`` is the finished record's hash when the notice
+    carried it (a JSON array of field, value, ...), else empty: read the record then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record = b""
 
 
 class CompletionHub:
@@ -32,7 +44,7 @@ class CompletionHub:
     def __init__(self, redis: Redis, are_terminal: AreTerminal) -> None:
         self._redis = redis
         self._are_terminal = are_terminal
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Completion]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -52,9 +64,9 @@ class CompletionHub:
         return sum(len(v) for v in self._waiters.values())
 
     @contextlib.contextmanager
-    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
+    def watch(self, job_id: str) -> Iterator[Completion]:
         """Register interest in ``job_id``; the event is set when the job finishes."""
-        event = asyncio.Event()
+        event = Completion()
         self._waiters.setdefault(job_id, set()).add(event)
         try:
             yield event
@@ -65,9 +77,18 @@ class CompletionHub:
                 if not events:
                     del self._waiters[job_id]
 
-    def _notify(self, job_id: str) -> None:
+    def _notify(self, job_id: str, record: bytes = b"") -> None:
         for event in self._waiters.get(job_id, ()):
+            event.record = record
             event.set()
+
+    def _on_notice(self, data: bytes | str) -> None:
+        # Bytes throughout: only the id is decoded, and only a waiter's record is parsed
+        # (by the waiter), so no notice can break the listener.
+        raw = data.encode() if isinstance(data, str) else data
+        job_id, _, rest = raw.partition(b" ")
+        _status, _, record = rest.partition(b" ")
+        self._notify(job_id.decode(errors="replace"), record)
 
     async def _recheck_all(self) -> None:
         waiting = list(self._waiters)
@@ -87,7 +108,7 @@ class CompletionHub:
                 async for message in pubsub.listen():
                     data = message.get("data")
                     if isinstance(data, bytes | str):
-                        self._notify(text(data).split(" ", 1)[0])
+                        self._on_notice(data)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("completion_hub_disconnected", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)

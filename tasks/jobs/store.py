@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from gateway import keys
@@ -15,6 +16,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.offload import Offload
 from gateway.redis_replies import text
 from gateway.replica_wait import ReplicaWait
+from tasks.jobs.completion_hub import Completion
 from tasks.jobs.job_scripts import JobScripts
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import TERMINAL, JobRecord, JobStatus, oldest_live_id_bound
@@ -29,6 +31,19 @@ class JobPage:
 
     jobs: list[JobSummary]
     next_cursor: str | None
+
+
+def record_from_notice(notice: bytes) -> JobRecord | None:
+    """The finished record in a completion notice (``end_held.lua``), or None when it has
+    none or it does not read as one (then the record is read from Redis)."""
+    if not notice:
+        return None
+    try:
+        flat = orjson.loads(notice)
+        record = JobRecord.from_redis(dict(zip(flat[::2], flat[1::2], strict=True)))
+    except (ValueError, TypeError, KeyError):
+        return None
+    return record if record.status in TERMINAL else None
 
 
 class JobStore:
@@ -115,6 +130,14 @@ class JobStore:
         if record is None or record.tenant != tenant:
             raise NotFound(f"no job {job_id!r}", param="id")
         return record
+
+    async def get_finished(self, job_id: str, tenant: str, completion: Completion) -> JobRecord:
+        """``get`` for a job ``completion`` announced finished: from the record its notice
+        carried when there is one (no round trip), else read."""
+        record = record_from_notice(completion.record)
+        if record is not None and record.id == job_id and record.tenant == tenant:
+            return record
+        return await self.get(job_id, tenant)
 
     async def get_any(self, job_id: str) -> JobRecord | None:
         """A record regardless of tenant (internal use: the completion hub)."""

@@ -88,9 +88,10 @@ def status_of(store: SyncJobStore, job_id: str) -> JobStatus:
 
 
 def published(pubsub: redis.client.PubSub) -> list[bytes]:
+    """The notices' "<job id> <status>" (a finish adds the finished record after them)."""
     out: list[bytes] = []
     while (message := pubsub.get_message(timeout=0.3)) is not None:
-        out.append(message["data"])
+        out.append(b" ".join(message["data"].split(b" ", 2)[:2]))
     return out
 
 
