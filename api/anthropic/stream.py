@@ -25,9 +25,8 @@ from api.services import ApiServices
 from api.streaming.follow import KeepAlive, follow_job
 from api.streaming.openai_chunks import ChatChunks
 from api.streaming.responses import (
-    AnswerInstead,
-    failed_first,
     first_item,
+    first_or_answer,
     runs_gateway_tools,
     sse_response,
 )
@@ -170,10 +169,7 @@ def message_stream(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            item = await first_item(items)
-            done = await failed_first(services, record, item)
-            if done is not None:
-                raise AnswerInstead(failed(done))
+            item = await first_or_answer(services, record, items, failed)
             yield _sse(message.start())
             while item is not None:
                 if isinstance(item, KeepAlive):

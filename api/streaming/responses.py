@@ -12,7 +12,7 @@ not after its first token (``HeldStartResponse``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -59,23 +59,18 @@ class HeldStartResponse(EventSourceResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         held: list[Message] = []
-        started = False
 
         async def send_held(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
                 held.append(message)
                 return
             if held:
-                started = True
                 await send(held.pop())
             await send(message)
 
         try:
             await super().__call__(scope, receive, send_held)
         except AnswerInstead as answer:
-            if started:  # only raised before the first event: cannot happen
-                raise RuntimeError("AnswerInstead after the stream started") from None
             instead = answer.response
             # What the route added (the cache's verdict) goes with the answer too.
             for name, value in self.headers.items():
@@ -148,10 +143,7 @@ def chat_stream(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            item = await first_item(items)
-            done = await failed_first(services, record, item)
-            if done is not None:
-                raise AnswerInstead(job_error(done))
+            item = await first_or_answer(services, record, items, job_error)
             while item is not None:
                 if isinstance(item, KeepAlive):
                     yield ServerSentEvent(comment=item.comment)
@@ -168,15 +160,20 @@ def chat_stream(
     return sse_response(services, record, events(), cancel_on_disconnect)
 
 
-async def failed_first(
-    services: ApiServices, record: JobRecord, first: Followed | None
-) -> JobRecord | None:
-    """The finished record when a stream's first item is the end of a job that did not
-    succeed (nothing was produced: its error is the answer); else None."""
-    if not (isinstance(first, list) and first and first[0].type == "done"):
-        return None
-    done = await services.store.get(record.id, record.tenant)
-    return None if done.status is JobStatus.SUCCEEDED else done
+async def first_or_answer(
+    services: ApiServices,
+    record: JobRecord,
+    items: AsyncGenerator[Followed, None],
+    failed: Callable[[JobRecord], Response],
+) -> Followed | None:
+    """A stream's first item; ``AnswerInstead(failed(record))`` when it is the end of a job
+    that did not succeed (nothing was produced: its error is the answer)."""
+    first = await first_item(items)
+    if isinstance(first, list) and first and first[0].type == "done":
+        done = await services.store.get(record.id, record.tenant)
+        if done.status is not JobStatus.SUCCEEDED:
+            raise AnswerInstead(failed(done))
+    return first
 
 
 def runs_gateway_tools(services: ApiServices, record: JobRecord) -> bool:
