@@ -128,7 +128,7 @@ class ProviderCapacity:
         reply = self._scripts.acquire(
             instance.name, job_id, order=order, tokens=tokens, token=token, **self._args(instance)
         )
-        return self._verdict(instance, tokens, token, reply)
+        return self.verdict(instance, tokens, token, reply)
 
     def acquire_attempt(
         self, instance: InstanceConfig, job_id: str, order: int, tokens: int, *, lease: str
@@ -148,7 +148,24 @@ class ProviderCapacity:
         )
         if int(reply[0]) == -2:
             return NotHeld(text(reply[2]))
-        return self._verdict(instance, tokens, token, reply)
+        return self.verdict(instance, tokens, token, reply)
+
+    def admission_args(self, instance: InstanceConfig, token: str) -> list[int | str]:
+        """ARGV 4..12 of ``acquire.lua`` (the instance's limits and timings, and the
+        admission's ``token``), for a script that admits a call along with its own work
+        (``tasks/jobs/scripts/claim_admit.lua``)."""
+        a = self._args(instance)
+        return [
+            a["rpm"],
+            a["tpm"],
+            a["max_concurrency"],
+            a["lease_ms"],
+            token,
+            a["waiter_grace_ms"],
+            a["window_ms"],
+            a["poll_ms"],
+            a["probe_ms"],
+        ]
 
     def _args(self, instance: InstanceConfig) -> dict[str, int]:
         """The admission's limits and timings, as ``CapacityScripts.acquire*`` take them."""
@@ -165,9 +182,11 @@ class ProviderCapacity:
         }
 
     @staticmethod
-    def _verdict(
+    def verdict(
         instance: InstanceConfig, tokens: int, token: str, reply: list[Any]
     ) -> Admission | Wait:
+        """An ``acquire.lua`` reply for ``tokens`` under admission ``token``, read;
+        ``RequestTooLarge`` when it can never fit."""
         admitted, wait_ms, reason = reply
         why = text(reason)
         if int(admitted) == 1:

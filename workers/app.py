@@ -84,8 +84,11 @@ def _register_tasks(app: GatewayCelery) -> None:
         structlog.contextvars.bind_contextvars(
             job_id=job_id, request_id=self.request.get("request_id"), task_id=self.request.id
         )
+        # The queue it came from: a job delivered from its instance's own queue has its
+        # first provider call admitted with its claim (``tasks.loops.first_calls``).
+        delivery = self.request.delivery_info or {}
         try:
-            run_delivery(app.runtime.runner, job_id)
+            run_delivery(app.runtime.runner, job_id, delivery.get("routing_key"))
         finally:
             structlog.contextvars.clear_contextvars()
 
@@ -104,7 +107,7 @@ def _register_tasks(app: GatewayCelery) -> None:
             structlog.contextvars.clear_contextvars()
 
 
-def run_delivery(runner: JobRunner, job_id: str) -> None:
+def run_delivery(runner: JobRunner, job_id: str, queue: str | None = None) -> None:
     """Run a delivery; a store or broker failure puts the message back instead of losing it.
 
     Retries and waits never go through Celery: the runner hands the job back to the
@@ -112,7 +115,7 @@ def run_delivery(runner: JobRunner, job_id: str) -> None:
     the reaper re-queues it.
     """
     try:
-        runner.run(job_id)
+        runner.run(job_id, queue)
     except (RedisError, KombuOperationalError) as exc:
         log.error("store_unavailable_requeueing", error=type(exc).__name__)
         raise Reject(exc, requeue=True) from None

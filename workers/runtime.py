@@ -49,6 +49,7 @@ from tasks.kinds.token_count import TokenCountKind
 from tasks.kinds.tool import ToolKind
 from tasks.loops.call_metrics import CallMetrics
 from tasks.loops.fallbacks import FallbackPlanner
+from tasks.loops.first_calls import FirstCalls
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
 from tasks.loops.runner import LoopRunner
 from tasks.loops.state import LoopLimits
@@ -124,9 +125,10 @@ class WorkerRuntime:
             poll_seconds=settings.capacity_poll_seconds,
         )
         self.tools = ToolBox.build(settings, self.redis)
+        instances = dict(self.providers.instances)
         calls = ModelCalls(
             store=self.store,
-            instances=dict(self.providers.instances),
+            instances=instances,
             retry=RetryPolicy(
                 max_attempts=settings.max_attempts,
                 backoff_seconds=settings.retry_backoff_seconds,
@@ -138,6 +140,7 @@ class WorkerRuntime:
             in_flight=self.in_flight,
             wait_in_slot_seconds=settings.capacity_wait_in_slot_seconds,
             metrics=self.metrics,
+            first_calls=FirstCalls(self.store, self.capacity, instances),
         )
         self.outbound = OutboundPolicy.from_allowlist(settings.outbound_allowlist)
         self.storage = StorageRoutes.from_config(load_storage(settings.storage_file), threads=1)

@@ -12,4 +12,4 @@
 --!include gateway/scripts/clock.lua
 --!include gateway/scripts/circuit.lua
 --!include limits/scripts/admit.lua
-return admit()
+return admit(tonumber(ARGV[2]), tonumber(ARGV[3]))

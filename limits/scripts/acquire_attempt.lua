@@ -17,6 +17,6 @@ if not held then
   redis.call('HDEL', KEYS[8], ARGV[1])
   return {-2, 0, status}
 end
-local verdict = admit()
+local verdict = admit(tonumber(ARGV[2]), tonumber(ARGV[3]))
 if verdict[1] == 1 then count_attempt(KEYS[11], ARGV[14]) end
 return verdict

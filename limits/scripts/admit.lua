@@ -1,9 +1,11 @@
--- ``admit()``: the body of acquire.lua, as a function so that acquire_attempt.lua can run
--- it between its own steps. Returns acquire.lua's reply. Needs ``now`` (clock.lua), the
--- circuit helpers (circuit.lua), and the instance's KEYS[1..10] and ARGV[1..12] in the
--- order of acquire.lua.
-local function admit()
-  local job, order, need = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- ``admit(order, need)``: the body of acquire.lua, as a function so that acquire_attempt.lua
+-- and tasks/jobs/scripts/claim_admit.lua can run it between their own steps. Returns
+-- acquire.lua's reply. Needs ``now`` (clock.lua), the circuit helpers (circuit.lua), and
+-- the instance's KEYS[1..10] and ARGV[1..12] in the order of acquire.lua, except ARGV[2]
+-- (the job's place in line) and ARGV[3] (the tokens it needs): given here, since
+-- claim_admit.lua reads them from the job's record.
+local function admit(order, need)
+  local job = ARGV[1]
   local rpm, tpm, conc = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
   local window, poll = tonumber(ARGV[10]), tonumber(ARGV[11])
 --!include limits/scripts/prune.lua

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from gateway.errors import GatewayError, InvalidRequest
 from tasks.jobs.record import JobRecord, JobType
 from tasks.kinds.base import JobKindRunner
+from tasks.loops.first_calls import FirstCalls
 from tasks.loops.model_calls import ModelCalls
 
 log = structlog.get_logger(__name__)
@@ -34,16 +35,28 @@ class JobRunner:
         self.store = calls.store
         self.kinds = kinds
 
-    def run(self, job_id: str) -> None:
-        """Run one delivery of ``job_id``."""
+    def run(self, job_id: str, queue: str | None = None) -> None:
+        """Run one delivery of ``job_id``, delivered from ``queue`` (when known: a job
+        delivered from its instance's queue has its first call admitted with its claim)."""
         token = uuid.uuid4().hex
-        job, status = self.store.claim(job_id, token)
+        first_calls = self.calls.first_calls
+        if first_calls is None:
+            job, status = self.store.claim(job_id, token)
+        else:
+            job, status = first_calls.claim(job_id, token, queue)
         if job is None:
             # Missing, terminal, or running under another live lease: nothing to do.
             log.info("delivery_ignored", job_id=job_id, status=status)
             return
         structlog.contextvars.bind_contextvars(job_id=job_id, request_id=job.request_id)
-        with self.calls.in_flight.job(job_id, token):
+        try:
+            self._run_claimed(job, token)
+        finally:
+            if first_calls is not None:
+                self._drop_first_call(first_calls, job_id)
+
+    def _run_claimed(self, job: JobRecord, token: str) -> None:
+        with self.calls.in_flight.job(job.id, token):
             try:
                 self._dispatch(job, token)
             except GatewayError as exc:
@@ -56,6 +69,15 @@ class JobRunner:
                 log.exception("job_crashed")
                 error: dict[str, object] = {"type": "internal_error", "message": "internal error"}
                 self.calls.fail(job, token, error)
+
+    @staticmethod
+    def _drop_first_call(first_calls: FirstCalls, job_id: str) -> None:
+        """Release a first call the claim admitted and the job never made. Failing that
+        (Redis away), its in-flight lease lapses on its own; the job's outcome stands."""
+        try:
+            first_calls.drop(job_id)
+        except RedisError as exc:
+            log.warning("first_call_release_failed", error=type(exc).__name__)
 
     def _dispatch(self, job: JobRecord, token: str) -> None:
         kind = self.kinds.get(job.type)

@@ -10,6 +10,8 @@ on Redis's own clock, so no worker's clock matters. Every script that ends a job
 - **Claim** moves ``queued`` → ``running`` and writes a lease: a random token in the record
   and an expiry in ``llmgw:running``. A running job whose lease is still live is not
   claimed again, so a duplicate delivery never runs a job twice at the same time.
+  **Claim, admitting** does the same and, for a job whose record says what its first
+  provider call needs (``first_call``), admits that call in the same step.
 - **Renew**: each worker extends the leases of the jobs it is running, every third of the
   lease. A worker killed with SIGKILL stops renewing.
 - **Reap**: any worker moves a job whose lease lapsed (half a lease ago, a grace for a
@@ -46,7 +48,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from gateway import keys
 from gateway.lua import register
-from limits.capacity_scripts import ReleaseCall
+from limits.capacity_scripts import ReleaseCall, limit_keys
 from tasks.jobs.messages import TaskMessage
 from tasks.jobs.record import JobStatus, encode_field
 from tasks.usage.counters import nano_usd
@@ -116,6 +118,7 @@ class JobScripts:
         self._submit_finished = script("submit_finished")
         self._transition = script("transition")
         self._claim = script("claim")
+        self._claim_admit = script("claim_admit")
         self._finish = script("finish")
         self._finish_paid = script("finish_paid")
         self._finish_paid_release = script("finish_paid_release")
@@ -204,6 +207,25 @@ class JobScripts:
         return self._claim(
             keys=[keys.job(job_id), keys.RUNNING, keys.DEFERRED],
             args=[token, lease_ms, started_at, job_id],
+        )
+
+    def claim_admit(
+        self,
+        job_id: str,
+        token: str,
+        *,
+        lease_ms: int,
+        started_at: str,
+        instance: str,
+        admission: list[int | str],
+        attempt_id: str,
+    ) -> Any:
+        """``claim``'s reply, or {1, fields, admitted, wait ms, reason, tokens} when the
+        job's first call on ``instance`` was judged too (``claim_admit.lua``).
+        ``admission``: ARGV 4..12 of ``acquire.lua`` (``ProviderCapacity.admission_args``)."""
+        return self._claim_admit(
+            keys=[*limit_keys(instance), keys.job(job_id), keys.RUNNING, keys.DEFERRED],
+            args=[job_id, 0, 0, *admission, token, attempt_id, lease_ms, started_at, instance],
         )
 
     def finish(

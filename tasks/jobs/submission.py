@@ -15,11 +15,16 @@ from gateway import tracing
 from gateway.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable, SessionNotFound
 from gateway.outbound import OutboundPolicy, canonical_url
 from gateway.queues import RUN_JOB_TASK, TOOLS_QUEUE
+from limits.capacity import estimate_tokens as call_tokens
+from limits.capacity import wait_order
+from providers.config import InstanceConfig
 from providers.openai_embeddings import embedding_call_from_openai
 from providers.openai_format import chat_request_from_openai
 from providers.pricing import price_for
 from providers.registry import check_embedding, check_request
 from providers.router import InstanceStates, ModelRouter
+from providers.types import ChatRequest
+from tasks.documents.resolver import has_documents
 from tasks.jobs.messages import TaskMessageBuilder
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id, storable_json
 from tasks.jobs.store import JobStore
@@ -27,7 +32,7 @@ from tasks.kinds.completion_request import CompletionRequest
 from tasks.kinds.enhancement.request import EnhancementOptions, EnhancementRequest
 from tasks.kinds.enhancement.steps import enhancement_chat, prompt_version
 from tasks.kinds.request_limits import RequestLimits
-from tasks.loops.state import LoopLimits
+from tasks.loops.state import LoopLimits, gateway_tools
 from tasks.prompts.templates import PromptTemplates
 from tasks.sessions.store import SessionStore
 from tasks.usage.admission import TenantAdmission, estimate_tokens
@@ -151,6 +156,7 @@ class JobSubmitter:
         digest = fingerprint(spec)
         model: str | None = None
         provider: str | None = None
+        first_tokens: int | None = None
         request: dict[str, Any] = spec.request
         if spec.type is JobType.COMPLETION:
             # The chat endpoint's body model is this one: the same request is judged the
@@ -170,6 +176,7 @@ class JobSubmitter:
                 has_price = price_for(route.instance, chat.model) is not None
                 limits.priced(has_price, route.instance.name, chat.model)
             model, provider, queue = chat.model, route.instance.name, route.queue
+            first_tokens = self._first_call_tokens(spec, chat, route.instance)
         elif spec.type is JobType.TOOL:
             name = spec.request.get("name")
             if not isinstance(name, str) or not name:
@@ -187,6 +194,7 @@ class JobSubmitter:
         # Only a completion produces output as it runs; other kinds' streams would only ever
         # carry their terminal event.
         streams = spec.type is JobType.COMPLETION and request.get("stream") is True
+        created_at = time.time()
         return JobRecord(
             id=job_id or new_job_id(),
             # Only an idempotent repeat is compared with it: no key, nothing to keep.
@@ -195,7 +203,7 @@ class JobSubmitter:
             type=spec.type,
             status=JobStatus.QUEUED,
             request=request,
-            created_at=time.time(),
+            created_at=created_at,
             model=model,
             provider=provider,
             queue=queue,
@@ -206,9 +214,28 @@ class JobSubmitter:
             session_id=spec.session_id,
             request_id=spec.request_id,
             stream="1" if streams else None,
+            first_call=(
+                None
+                if first_tokens is None
+                else f"{wait_order(spec.priority, created_at)} {first_tokens}"
+            ),
             cache_key=spec.cache_key,
             cache_ttl=spec.cache_ttl,
         )
+
+    def _first_call_tokens(
+        self, spec: JobSpec, chat: ChatRequest, instance: InstanceConfig
+    ) -> int | None:
+        """The tokens a completion's first provider call reserves (its record's
+        ``first_call``), when the worker's request for that call is ``chat`` itself: not
+        after a session's history, documents read into the prompt, or the gateway's own
+        tool definitions, which only the worker adds (its claim then leaves the call to be
+        admitted on its own)."""
+        if spec.session_id or has_documents(spec.request.get("messages") or []):
+            return None
+        if gateway_tools(chat, self._tools):
+            return None
+        return call_tokens(chat, instance.limits.reply_tokens_estimate)
 
     def completion_for_cache(self, request: dict[str, Any]) -> dict[str, Any]:
         """A completion job's request as the response cache keys it: checked as

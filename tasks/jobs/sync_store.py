@@ -33,6 +33,15 @@ class SessionAppend:
     max_messages: int
 
 
+@dataclass(frozen=True, slots=True)
+class FirstCall:
+    """A job's first provider call as its claim judged it: ``acquire.lua``'s reply
+    (``ProviderCapacity.verdict`` reads it) for the ``tokens`` its record asked for."""
+
+    reply: list[Any]
+    tokens: int
+
+
 class SyncJobStore:
     """Load records, move them through the state machine, and keep their leases."""
 
@@ -65,6 +74,30 @@ class SyncJobStore:
             return None, text(reply[1])
         fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
         return JobRecord.from_redis(fields), "running"
+
+    def claim_admit(
+        self, job_id: str, token: str, instance: str, admission: list[int | str]
+    ) -> tuple[JobRecord | None, str, FirstCall | None]:
+        """``claim``, and the job's first provider call on ``instance`` judged in the same
+        step when its record says what that call needs: (record, status, the call's
+        ``acquire.lua`` reply and tokens, or None). An admitted call is counted as the
+        job's attempt (``tasks/jobs/scripts/claim_admit.lua``)."""
+        reply = self._scripts.claim_admit(
+            job_id,
+            token,
+            lease_ms=self.lease_ms,
+            started_at=repr(time.time()),
+            instance=instance,
+            admission=admission,
+            attempt_id=uuid.uuid4().hex,
+        )
+        if int(reply[0]) == -1:
+            return None, "missing", None
+        if int(reply[0]) == 0:
+            return None, text(reply[1]), None
+        fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
+        first = FirstCall(list(reply[2:5]), int(reply[5])) if len(reply) == 6 else None
+        return JobRecord.from_redis(fields), "running", first
 
     def finish(
         self,

@@ -3,7 +3,8 @@ capacity, call it, and turn a provider failure into the right next step — a fa
 backoff, or a failed job.
 
 An *attempt* is a provider call, counted on the record before it is made (in the same
-script as its admission, ``limits/scripts/acquire_attempt.lua``), and every reply
+script as its admission, ``limits/scripts/acquire_attempt.lua``, or for a job's first
+call its claim, ``tasks.loops.first_calls``), and every reply
 is recorded as paid for at once (``tasks.jobs.job_scripts``). Waiting for capacity is not
 an attempt. The retry budget counts *failures*: a 429, a 5xx or a timeout, and waiting
 out an open circuit (no call is made). Untried fallbacks are always used before giving
@@ -45,6 +46,7 @@ from tasks.jobs.sync_store import SyncJobStore
 from tasks.loops.call_metrics import CallMetrics
 from tasks.loops.call_spans import provider_call
 from tasks.loops.fallbacks import Candidate, FallbackPlanner, RouteState
+from tasks.loops.first_calls import FirstCalls
 from tasks.loops.streamed_calls import LeaseLost, StreamedCall
 
 log = structlog.get_logger(__name__)
@@ -102,6 +104,9 @@ class ModelCalls:
     messages: TaskMessageBuilder = field(default_factory=TaskMessageBuilder)
     # This process's call metrics (served on the worker's metrics port, if any).
     metrics: CallMetrics = field(default_factory=CallMetrics)
+    # Verdicts on jobs' first calls, judged with their claims (none: each call is
+    # admitted on its own).
+    first_calls: FirstCalls | None = None
 
     def call(
         self,
@@ -305,11 +310,13 @@ class ModelCalls:
         order = wait_order(job.priority, job.created_at)
         entered = time.monotonic()
         deadline = entered + self.wait_in_slot_seconds
+        claimed = self.first_calls.take(job.id, instance, tokens) if self.first_calls else None
         while True:
             try:
-                verdict = self.capacity.acquire_attempt(
+                verdict = claimed or self.capacity.acquire_attempt(
                     instance, job.id, order, tokens, lease=token
                 )
+                claimed = None
             except RequestTooLarge as exc:
                 self.metrics.limiter_rejections.labels(instance.name, "too_large").inc()
                 # This instance can never take it; another candidate may.

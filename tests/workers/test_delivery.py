@@ -16,7 +16,7 @@ from workers.app import run_delivery
 class Runner:
     outcome: Exception | None
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, queue: str | None = None) -> None:
         if self.outcome is not None:
             raise self.outcome
 

@@ -34,7 +34,7 @@ end
 local function on_terminal(due_key, record_key, job_id, status, counted)
   local f = redis.call('HMGET', record_key, 'webhook', 'batch_id', 'validation_failed', 'stream',
     'tenant', 'provider', 'model', 'type')
-  redis.call('HDEL', record_key, 'message', 'message_key', 'queue', 'attempt_id')
+  redis.call('HDEL', record_key, 'message', 'message_key', 'queue', 'attempt_id', 'first_call')
   if counted ~= false then
     local labels = {'jobs', f[5] or '', f[6] or '', f[7] or '', f[8] or '', status}
     redis.call('HINCRBY', usage_counters_key(), cjson.encode(labels), 1)

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from gateway.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
-from limits.capacity import ProviderCapacity
+from limits.capacity import ProviderCapacity, Wait, wait_order
 from providers.base import Capabilities
 from providers.config import ProvidersConfig
 from providers.types import ChatRequest, ChatResponse, Message, TextPart, Usage
@@ -25,6 +25,7 @@ from tasks.kinds.base import ModelParts, kinds_table
 from tasks.kinds.completion import CompletionKind
 from tasks.kinds.tool import ToolKind
 from tasks.loops.fallbacks import FallbackPlanner
+from tasks.loops.first_calls import FirstCalls
 from tasks.loops.model_calls import ModelCalls, RetryPolicy
 from tasks.loops.runner import LoopRunner
 from tasks.loops.state import LoopLimits
@@ -78,6 +79,7 @@ def make_runner(
     max_iterations: int = 8,
     provider_for: Callable[[str], ScriptedProvider] | None = None,
     documents: DocumentResolver | None = None,
+    first_calls: bool = False,
 ) -> JobRunner:
     config = ProvidersConfig.model_validate(
         {
@@ -94,13 +96,16 @@ def make_runner(
             }
         }
     )
+    store = SyncJobStore(client)
+    capacity = ProviderCapacity(client, lease_seconds=30)
     calls = ModelCalls(
-        store=SyncJobStore(client),
+        store=store,
         instances=dict(config.instances),
         retry=RetryPolicy(attempts, 0.01, 0.02),
-        capacity=ProviderCapacity(client, lease_seconds=30),
+        capacity=capacity,
         planner=FallbackPlanner(config),
         in_flight=InFlight(),
+        first_calls=FirstCalls(store, capacity, config.instances) if first_calls else None,
     )
     registry = tools or ToolRegistry()
     executor = ToolExecutor(registry, max_parallel=4)
@@ -128,7 +133,12 @@ def put_job(
     request: dict[str, Any] | None = None,
     session_id: str | None = None,
     loop: dict[str, Any] | None = None,
+    first_call_tokens: int | None = None,
 ) -> str:
+    created = time.time()
+    first_call = (
+        None if first_call_tokens is None else f"{wait_order(5, created)} {first_call_tokens}"
+    )
     record = JobRecord(
         id=new_job_id(),
         tenant="t",
@@ -139,12 +149,14 @@ def put_job(
             "messages": [{"role": "user", "content": "hi"}],
             **(request or {}),
         },
-        created_at=time.time(),
+        created_at=created,
         model=model,
         provider="openai",
         queue="llm.openai",
+        priority=5,
         session_id=session_id,
         loop=loop,
+        first_call=first_call,
     )
     client.hset(f"llmgw:job:{record.id}", mapping=record.to_redis())  # type: ignore[arg-type]
     client.hset(f"llmgw:job:{record.id}", mapping={"message": "m", "message_key": "q:test"})
@@ -468,3 +480,74 @@ def test_redis_failure_mid_delivery_is_raised_not_recorded_as_a_job_failure(
     job = SyncJobStore(sync_redis).load(job_id)
     # Left running under its lease: the reaper re-queues it if nobody finishes it.
     assert job is not None and job.status is JobStatus.RUNNING and job.error is None
+
+
+# --- the first call admitted with the claim -------------------------------------------------
+
+# What the worker reserves for the call of ``put_job``'s "hi": 1 token of prompt plus the
+# instance's default reply estimate (1,024), as the API writes it in ``first_call``.
+HI_TOKENS = 1025
+
+
+def test_a_job_delivered_from_its_queue_calls_on_the_admission_its_claim_got(
+    sync_redis: redis.Redis,
+) -> None:
+    provider = ScriptedProvider(["hello"])
+    job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS)
+    make_runner(sync_redis, provider, tpm=10_000, first_calls=True).run(job_id, "llm.openai")
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 1
+    assert len(provider.calls) == 1
+    # One admission for the one call (no second one by the call itself), released with
+    # the finish, its tokens settled at what the reply used.
+    assert sync_redis.zcard("llmgw:limit:openai:tpm") == 1
+    assert sync_redis.zcard("llmgw:limit:openai:inflight") == 0
+    assert sync_redis.get("llmgw:limit:openai:tpm:sum") == b"5"
+    assert sync_redis.hget(f"llmgw:job:{job_id}", "first_call") is None
+
+
+def test_a_claimed_job_told_to_wait_is_handed_back_without_an_attempt(
+    sync_redis: redis.Redis,
+) -> None:
+    capacity = ProviderCapacity(sync_redis, lease_seconds=30)
+    runner = make_runner(sync_redis, ScriptedProvider(["never"]), tpm=2000, first_calls=True)
+    # Someone else's call holds most of the minute's tokens.
+    holder = capacity.acquire(runner.calls.instances["openai"], "job_other", 1, 1500)
+    assert not isinstance(holder, Wait)
+    job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS)
+    runner.run(job_id, "llm.openai")
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.QUEUED and job.attempts == 0
+    assert sync_redis.zscore("llmgw:deferred", job_id) is not None
+    assert sync_redis.zcard("llmgw:limit:openai:tpm") == 1  # the holder's alone
+
+
+def test_a_claimed_job_that_fails_before_its_call_frees_what_its_claim_took(
+    sync_redis: redis.Redis,
+) -> None:
+    def unavailable(_: str) -> ScriptedProvider:
+        raise ProviderUnavailable("provider instance openai is disabled", provider="openai")
+
+    provider = ScriptedProvider(["never"])
+    runner = make_runner(sync_redis, provider, first_calls=True, provider_for=unavailable)
+    job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS)
+    runner.run(job_id, "llm.openai")
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.FAILED and provider.calls == []
+    # The slot is free; the attempt stays counted, as a call whose worker died is.
+    assert sync_redis.zcard("llmgw:limit:openai:inflight") == 0
+    assert job.attempts == 1
+
+
+def test_a_job_whose_call_needs_more_than_its_claim_reserved_asks_again(
+    sync_redis: redis.Redis,
+) -> None:
+    provider = ScriptedProvider(["hello"])
+    job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS - 1)
+    make_runner(sync_redis, provider, tpm=10_000, first_calls=True).run(job_id, "llm.openai")
+    job = SyncJobStore(sync_redis).load(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and len(provider.calls) == 1
+    assert sync_redis.zcard("llmgw:limit:openai:inflight") == 0
+    # Two admissions (the unused one settled at none), the reply's tokens counted once.
+    assert sync_redis.zcard("llmgw:limit:openai:tpm") == 2
+    assert sync_redis.get("llmgw:limit:openai:tpm:sum") == b"5"
