@@ -14,6 +14,9 @@ from typing import Any, Protocol
 
 import httpx
 
+# The header a synchronous answer names its job in.
+JOB_ID_HEADER = "x-llm-gateway-job-id"
+
 
 def percentile(values: Sequence[float], pct: float) -> float:
     """Linear-interpolated percentile (numpy's default), so p99 of 300 samples is not simply
@@ -114,6 +117,9 @@ class LoadResult:
     errors: Counter[str] = field(default_factory=Counter)
     # Kept unparsed: decoding every body would spend the load generator's CPU for nothing.
     last_response: httpx.Response | None = None
+    # Successes inside the window that name their job (the gateway's sync answers): the
+    # job id and the wall-clock send and receipt, to set beside the job's own record.
+    jobs: list[tuple[str, float, float]] = field(default_factory=list)
 
     def record(
         self, kind: str, response: httpx.Response | None, started: float, finished: float
@@ -132,6 +138,10 @@ class LoadResult:
                 self.errors[kind] += 1
             else:
                 self.latencies.append(finished - started)
+                job_id = response.headers.get(JOB_ID_HEADER) if response is not None else None
+                if job_id:
+                    wall = time.time() - time.perf_counter()  # perf_counter → epoch
+                    self.jobs.append((job_id, started + wall, finished + wall))
 
     @property
     def rate(self) -> float:

@@ -11,7 +11,7 @@ import httpx
 from measure import Call, LoadResult, Shape, closed_loop, paired_latency, summary_ms
 from report import console, cpu_table, cpu_usage, error_text, save, table, verdict
 from stack import Target, clear_emulator_records, cpu_seconds, emulator_latency
-from sync_stages import run_stages
+from sync_stages import run_stages, stages_under_load
 
 MODELS = ("gpt-4o-mini", "claude-sonnet-4-5")
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -133,6 +133,7 @@ def run_throughput(target: Target, shape: Shape, latency_ms: int, baseline: bool
     )
     if cpu:
         cpu_table("sync throughput", cpu)
+    stages = stages_under_load(target, gateway.jobs) if gateway.jobs else None
     result = gateway.as_dict() | {
         "emulator_latency_ms": latency_ms,
         "ideal_per_s": ideal,
@@ -140,6 +141,7 @@ def run_throughput(target: Target, shape: Shape, latency_ms: int, baseline: bool
         "met": met,
         "direct": runs["direct"].as_dict() if "direct" in runs else None,
         "cpu": cpu,
+        "stages": stages,
     }
     save("throughput", result)
     return result

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import redis
+from measure import JOB_ID_HEADER
 from report import cpu_table, cpu_usage, table
 from stack import Target, cpu_seconds, emulator_latency, nearest_rank
 
@@ -29,7 +30,6 @@ STAGES = (
     ("SDK reply, paid, release, finish", "answered", "finished"),
     ("notify, read record, respond -> client", "finished", "received"),
 )
-JOB_ID_HEADER = "x-llm-gateway-job-id"
 # How long the background's own Redis rate is measured, before the timed requests.
 IDLE_SECONDS = 5.0
 
@@ -160,3 +160,48 @@ def _epoch(value: object) -> float:
     if isinstance(value, int | float):
         return float(value)
     return datetime.fromisoformat(str(value)).timestamp()
+
+
+# Under load the emulator's records are not matched (every request is the same), so the
+# call and its upstream wait are one stage.
+LOAD_STAGES = (
+    ("HTTP in, parse, route -> job stored", "sent", "created"),
+    ("submit script + broker + claim", "created", "started"),
+    ("admission, call (upstream included), finish", "started", "finished"),
+    ("notify, read record, respond -> client", "finished", "received"),
+)
+
+
+LOAD_QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+
+def stages_under_load(
+    target: Target, jobs: list[tuple[str, float, float]], sample: int = 300
+) -> dict[str, dict[str, float]]:
+    """Where a loaded run's requests spent their time, from ``sample`` of its answered
+    jobs' records (evenly spread over the run): p50/p90/p99 ms per stage, also printed."""
+    step = max(1, len(jobs) // sample)
+    durations: dict[str, list[float]] = {name: [] for name, _, _ in LOAD_STAGES}
+    with httpx.Client(base_url=target.api_url, headers=target.auth, timeout=60) as api:
+        for job_id, sent, received in jobs[::step]:
+            job = api.get(f"/v1/jobs/{job_id}").json()
+            marks = {
+                "sent": sent,
+                "created": _epoch(job["created_at"]),
+                "started": _epoch(job["started_at"]),
+                "finished": _epoch(job["finished_at"]),
+                "received": received,
+            }
+            for name, start, end in LOAD_STAGES:
+                durations[name].append((marks[end] - marks[start]) * 1000)
+    out: dict[str, dict[str, float]] = {}
+    rows = []
+    for name, values in durations.items():
+        if not values:
+            continue
+        out[name] = {q: nearest_rank(values, f) for q, f in LOAD_QUANTILES}
+        rows.append([name, *(f"{out[name][q]:.1f}" for q, _ in LOAD_QUANTILES)])
+    count = len(durations[LOAD_STAGES[0][0]])
+    title = f"where the loaded requests' time goes ({count} of them, ms)"
+    table(title, ["stage", *(q for q, _ in LOAD_QUANTILES)], rows)
+    return out
