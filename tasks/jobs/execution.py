@@ -53,7 +53,7 @@ class JobRunner:
             self._run_claimed(job, token)
         finally:
             if first_calls is not None:
-                self._drop_first_call(first_calls, job_id)
+                self._drop_first_call(first_calls, job_id, token)
 
     def _run_claimed(self, job: JobRecord, token: str) -> None:
         with self.calls.in_flight.job(job.id, token):
@@ -71,11 +71,11 @@ class JobRunner:
                 self.calls.fail(job, token, error)
 
     @staticmethod
-    def _drop_first_call(first_calls: FirstCalls, job_id: str) -> None:
+    def _drop_first_call(first_calls: FirstCalls, job_id: str, token: str) -> None:
         """Release a first call the claim admitted and the job never made. Failing that
         (Redis away), its in-flight lease lapses on its own; the job's outcome stands."""
         try:
-            first_calls.drop(job_id)
+            first_calls.drop(job_id, token)
         except RedisError as exc:
             log.warning("first_call_release_failed", error=type(exc).__name__)
 

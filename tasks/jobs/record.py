@@ -142,9 +142,10 @@ class JobRecord:
     custom_id: str | None = None
     # "1" when the job's events go to its stream (``tasks.jobs.stream``) as they happen.
     stream: str | None = None
-    # "<place in line> <tokens>" of a plain completion's one provider call, written at
-    # submission so that the worker's claim admits the call in the same step
-    # (``tasks/jobs/scripts/claim_admit.lua``); gone once the job ends.
+    # "<instance> <place in line> <tokens>" of a plain completion's provider call on the
+    # instance it was routed to, written at submission so that the worker's claim admits
+    # the call in the same step (``tasks/jobs/scripts/claim_admit.lua``); gone once the
+    # job ends.
     first_call: str | None = None
     # The response-cache entry the worker writes a successful answer to, and its TTL
     # (``tasks.cache``); unset: the answer is not cached.

@@ -217,7 +217,7 @@ class JobSubmitter:
             first_call=(
                 None
                 if first_tokens is None
-                else f"{wait_order(spec.priority, created_at)} {first_tokens}"
+                else f"{provider} {wait_order(spec.priority, created_at)} {first_tokens}"
             ),
             cache_key=spec.cache_key,
             cache_ttl=spec.cache_ttl,

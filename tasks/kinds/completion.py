@@ -120,6 +120,8 @@ class CompletionKind:
             instance=instance,
             # Before admission: a client built after it would delay the call past its slot
             # in the window, and a later, faster call could then share the provider's window.
+            # (A claim that admitted the call came first: the worker built its instances'
+            # clients at start-up, so this is a look-up.)
             provider=parts.provider_for(instance.name),
             prompt=prompt,
             request=parsed,

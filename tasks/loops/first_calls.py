@@ -2,14 +2,16 @@
 trip (``tasks/jobs/scripts/claim_admit.lua``), and the verdict it got, kept until the
 job's call takes it (``ModelCalls``).
 
-The API writes what that call needs on a plain completion's record (``first_call``): its
-place in line and its token estimate, computed from the same request the worker will send.
-A delivery from an instance's own queue then claims the job and judges the call in the
-same script, counting it as the job's attempt when admitted, as ``acquire_attempt.lua``
-does. The worker's own estimate decides: an admission reserving fewer tokens than the call
-needs, or made for another instance, is released unused and the call admitted on its own;
-so is one whose job never calls (it failed first). Either way the attempt stays counted,
-as for a call whose worker died before it was made.
+The API writes what that call needs on a plain completion's record (``first_call``): the
+instance it was routed to, its place in line and its token estimate, computed from the
+same request the worker will send. A delivery from that instance's own queue then claims
+the job and judges the call in the same script, counting it as the job's attempt when
+admitted, as ``acquire_attempt.lua`` does. The worker's own estimate decides: an admission
+reserving fewer tokens than the call needs is released unused and the call admitted on its
+own; so is one whose job never calls (it failed first), and a job that never calls leaves
+the waiting line its claim put it in. Either way the attempt stays counted, as for a call
+whose worker died before it was made. A circuit's probe goes to the call whatever it
+reserved: released unused, it would re-open the circuit without a call.
 """
 
 from __future__ import annotations
@@ -53,9 +55,10 @@ class FirstCalls:
         for instance in instances.values():
             by_queue.setdefault(instance.queue, []).append(instance)
         self._by_queue = {q: found[0] for q, found in by_queue.items() if len(found) == 1}
-        # Job id → its claim's verdict. Each job runs on one thread at a time (its lease),
-        # so one entry is only ever touched by one thread; the dict itself is thread-safe.
-        self._claimed: dict[str, ClaimedCall] = {}
+        # (job id, lease token) → the claim's verdict: one delivery's entry, only ever
+        # touched by the thread running it (a job handed back and claimed again at once by
+        # another thread has another token); the dict itself is thread-safe.
+        self._claimed: dict[tuple[str, str], ClaimedCall] = {}
 
     def claim(self, job_id: str, token: str, queue: str | None) -> tuple[JobRecord | None, str]:
         """``SyncJobStore.claim``; for a delivery from an instance's own queue, with the
@@ -73,31 +76,44 @@ class FirstCalls:
         except RequestTooLarge:
             # Nothing taken: the call's own admission says so, and falls back.
             return job, status
-        self._claimed[job_id] = ClaimedCall(instance, first.tokens, verdict)
+        self._claimed[(job_id, token)] = ClaimedCall(instance, first.tokens, verdict)
         return job, status
 
-    def take(self, job_id: str, instance: InstanceConfig, tokens: int) -> Admission | Wait | None:
-        """The claim's verdict for the job's call on ``instance`` needing ``tokens``, once;
-        None when there is none that fits (an admission that does not is released)."""
-        claimed = self._claimed.pop(job_id, None)
+    def take(
+        self, job_id: str, token: str, instance: InstanceConfig, tokens: int
+    ) -> Admission | Wait | None:
+        """The verdict the claim under ``token`` got for the job's call on ``instance``
+        needing ``tokens``, once; None when there is none that fits (what the claim took
+        is then given back)."""
+        claimed = self._claimed.pop((job_id, token), None)
         if claimed is None:
             return None
-        if claimed.instance.name == instance.name and claimed.tokens >= tokens:
-            return claimed.verdict
+        verdict = claimed.verdict
+        # A waiter's need is set again when it asks next. A probe is used whatever it
+        # reserved: released unused, it would re-open the circuit without a call (its
+        # tokens are settled to the reply's after the call, like any reservation's).
+        fits = claimed.tokens >= tokens or isinstance(verdict, Wait) or verdict.probe
+        if claimed.instance.name == instance.name and fits:
+            return verdict
         log.info("first_call_unused", reserved=claimed.tokens, needed=tokens)
-        self._release(claimed)
+        self._give_back(job_id, claimed)
         return None
 
-    def drop(self, job_id: str) -> None:
-        """The job's run ended: release what its claim admitted and no call took."""
-        claimed = self._claimed.pop(job_id, None)
+    def drop(self, job_id: str, token: str) -> None:
+        """The delivery under ``token`` ended: give back what its claim took and no call
+        used."""
+        claimed = self._claimed.pop((job_id, token), None)
         if claimed is not None:
-            self._release(claimed)
+            self._give_back(job_id, claimed)
 
-    def _release(self, claimed: ClaimedCall) -> None:
-        # No call was made: its slot is freed and its tokens settle at none. Its rpm entry
-        # stays, as a conservative count, like any admission's.
+    def _give_back(self, job_id: str, claimed: ClaimedCall) -> None:
         if isinstance(claimed.verdict, Admission):
+            # No call was made: its slot is freed and its tokens settle at none. Its rpm
+            # entry stays, as a conservative count, like any admission's.
             self._capacity.release(
                 claimed.instance, claimed.verdict, Outcome.NEUTRAL, tokens_used=0
             )
+        else:
+            # Out of the waiting line the claim put it in: a job that will not ask again
+            # must not be counted ahead of the jobs behind it until its grace runs out.
+            self._capacity.forget(claimed.instance.name, job_id)

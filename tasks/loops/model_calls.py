@@ -310,7 +310,8 @@ class ModelCalls:
         order = wait_order(job.priority, job.created_at)
         entered = time.monotonic()
         deadline = entered + self.wait_in_slot_seconds
-        claimed = self.first_calls.take(job.id, instance, tokens) if self.first_calls else None
+        first_calls = self.first_calls
+        claimed = first_calls.take(job.id, token, instance, tokens) if first_calls else None
         while True:
             try:
                 verdict = claimed or self.capacity.acquire_attempt(

@@ -1,8 +1,9 @@
--- Claim a job (claim_job.lua) and, when its record says what its first provider call will
--- need (``first_call``: "<place in line> <tokens>", written at submission) and the job is
--- still on this instance, admit that call and count it as the job's attempt in the same
--- step (limits/scripts/acquire_attempt.lua): one round trip instead of two before a plain
--- completion reaches its provider.
+-- Claim a job (claim_job.lua) and, when its record says what its provider call will need
+-- on this instance (``first_call``: "<instance> <place in line> <tokens>", written at
+-- submission for the instance it was routed to) and the job is still on that instance,
+-- admit that call and count it as the job's attempt in the same step
+-- (limits/scripts/acquire_attempt.lua): one round trip instead of two before a plain
+-- completion reaches its provider. A job moved to a fallback is claimed alone there.
 -- KEYS: 1..10 the instance's limiter keys (limits.capacity_scripts), 11 the job's hash,
 -- 12 the running set, 13 the deferred set. ARGV: 1 job id, 2 and 3 unused (the record's
 -- ``first_call`` gives them), 4..12 as acquire.lua, 13 lease token, 14 attempt id, 15 job
@@ -19,8 +20,8 @@ local claimed = claim_job(KEYS[11], KEYS[12], KEYS[13], ARGV[1], ARGV[13], ARGV[
 if claimed[1] ~= 1 then return claimed end
 local f = redis.call('HMGET', KEYS[11], 'provider', 'first_call')
 if f[1] ~= ARGV[17] or not f[2] then return claimed end
-local order, need = string.match(f[2], '^(%d+) (%d+)$')
-if not order then return claimed end
+local instance, order, need = string.match(f[2], '^(%S+) (%d+) (%d+)$')
+if instance ~= ARGV[17] then return claimed end
 local verdict = admit(tonumber(order), tonumber(need))
 if verdict[1] == 1 then count_attempt(KEYS[11], ARGV[14]) end
 return {1, claimed[2], verdict[1], verdict[2], verdict[3], tonumber(need)}

@@ -136,9 +136,9 @@ def put_job(
     first_call_tokens: int | None = None,
 ) -> str:
     created = time.time()
-    first_call = (
-        None if first_call_tokens is None else f"{wait_order(5, created)} {first_call_tokens}"
-    )
+    first_call = None
+    if first_call_tokens is not None:
+        first_call = f"openai {wait_order(5, created)} {first_call_tokens}"
     record = JobRecord(
         id=new_job_id(),
         tenant="t",
@@ -489,12 +489,29 @@ def test_redis_failure_mid_delivery_is_raised_not_recorded_as_a_job_failure(
 HI_TOKENS = 1025
 
 
+def count_admissions(monkeypatch: pytest.MonkeyPatch, runner: JobRunner) -> list[str]:
+    """The job ids the runner's calls ask ``acquire_attempt`` to admit, from now on."""
+    asked: list[str] = []
+    capacity = runner.calls.capacity
+    acquire_attempt = capacity.acquire_attempt
+
+    def counted(instance: Any, job_id: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(job_id)
+        return acquire_attempt(instance, job_id, *args, **kwargs)
+
+    monkeypatch.setattr(capacity, "acquire_attempt", counted)
+    return asked
+
+
 def test_a_job_delivered_from_its_queue_calls_on_the_admission_its_claim_got(
-    sync_redis: redis.Redis,
+    sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = ScriptedProvider(["hello"])
     job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS)
-    make_runner(sync_redis, provider, tpm=10_000, first_calls=True).run(job_id, "llm.openai")
+    runner = make_runner(sync_redis, provider, tpm=10_000, first_calls=True)
+    asked = count_admissions(monkeypatch, runner)
+    runner.run(job_id, "llm.openai")
+    assert asked == []  # the call did not ask again
     job = SyncJobStore(sync_redis).load(job_id)
     assert job is not None and job.status is JobStatus.SUCCEEDED and job.attempts == 1
     assert len(provider.calls) == 1
@@ -507,7 +524,7 @@ def test_a_job_delivered_from_its_queue_calls_on_the_admission_its_claim_got(
 
 
 def test_a_claimed_job_told_to_wait_is_handed_back_without_an_attempt(
-    sync_redis: redis.Redis,
+    sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     capacity = ProviderCapacity(sync_redis, lease_seconds=30)
     runner = make_runner(sync_redis, ScriptedProvider(["never"]), tpm=2000, first_calls=True)
@@ -515,7 +532,10 @@ def test_a_claimed_job_told_to_wait_is_handed_back_without_an_attempt(
     holder = capacity.acquire(runner.calls.instances["openai"], "job_other", 1, 1500)
     assert not isinstance(holder, Wait)
     job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS)
+    asked = count_admissions(monkeypatch, runner)
     runner.run(job_id, "llm.openai")
+    # Handed back on the claim's verdict, without asking again.
+    assert asked == []
     job = SyncJobStore(sync_redis).load(job_id)
     assert job is not None and job.status is JobStatus.QUEUED and job.attempts == 0
     assert sync_redis.zscore("llmgw:deferred", job_id) is not None
@@ -540,11 +560,14 @@ def test_a_claimed_job_that_fails_before_its_call_frees_what_its_claim_took(
 
 
 def test_a_job_whose_call_needs_more_than_its_claim_reserved_asks_again(
-    sync_redis: redis.Redis,
+    sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = ScriptedProvider(["hello"])
     job_id = put_job(sync_redis, first_call_tokens=HI_TOKENS - 1)
-    make_runner(sync_redis, provider, tpm=10_000, first_calls=True).run(job_id, "llm.openai")
+    runner = make_runner(sync_redis, provider, tpm=10_000, first_calls=True)
+    asked = count_admissions(monkeypatch, runner)
+    runner.run(job_id, "llm.openai")
+    assert asked == [job_id]
     job = SyncJobStore(sync_redis).load(job_id)
     assert job is not None and job.status is JobStatus.SUCCEEDED and len(provider.calls) == 1
     assert sync_redis.zcard("llmgw:limit:openai:inflight") == 0

@@ -14,7 +14,7 @@ from limits.capacity import estimate_tokens, wait_order
 from providers.config import ProvidersConfig
 from providers.openai_format import chat_request_from_openai
 from providers.router import ModelRouter
-from tasks.jobs.record import JobType
+from tasks.jobs.record import JobRecord, JobType
 from tasks.jobs.store import JobStore
 from tasks.jobs.submission import JobSpec, JobSubmitter
 from tasks.kinds.request_limits import RequestLimits
@@ -74,9 +74,11 @@ def test_a_plain_completion_says_its_calls_place_in_line_and_tokens(
     record = submitter.prepare(spec(request, priority=7))
     tokens = estimate_tokens(chat_request_from_openai(request), 300)
     assert tokens == 10 + 300
-    assert record.first_call == f"{wait_order(7, record.created_at)} {tokens}"
-    # What the worker computes for the call from the stored record: the same line and need.
-    assert record.to_redis()["first_call"] == record.first_call
+    assert record.first_call == f"openai {wait_order(7, record.created_at)} {tokens}"
+    # The place in line the worker computes from the stored record (its float created_at
+    # read back) is the one the claim uses.
+    stored = JobRecord.from_redis({k.encode(): v.encode() for k, v in record.to_redis().items()})
+    assert record.first_call.split()[1] == str(wait_order(stored.priority, stored.created_at))
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from gateway import keys
-from limits.capacity import Admission, Outcome, ProviderCapacity, Wait, wait_order
+from limits.capacity import Admission, ProviderCapacity, Wait, wait_order
 from providers.config import InstanceConfig, Limits
 from tasks.jobs.record import JobRecord, JobStatus, JobType, new_job_id
 from tasks.jobs.sync_store import SyncJobStore
@@ -49,7 +49,9 @@ def queued_job(
         provider=inst.name,
         queue=inst.queue,
         priority=priority,
-        first_call=None if tokens is None else f"{wait_order(priority, created)} {tokens}",
+        first_call=(
+            None if tokens is None else f"{inst.name} {wait_order(priority, created)} {tokens}"
+        ),
     )
     client.hset(keys.job(record.id), mapping=record.to_redis())  # type: ignore[arg-type]
     return record.id
@@ -81,24 +83,10 @@ def test_a_claim_from_the_instances_queue_admits_the_first_call_and_counts_its_a
     assert attempts(isolated_redis, job_id) == 1
     assert taken(isolated_redis, inst) == (1, 1, 0)
     assert isolated_redis.get(keys.limit(inst.name, "tpm:sum")) == b"40"
-    verdict = first_calls.take(job_id, inst, 40)
+    verdict = first_calls.take(job_id, "lease", inst, 40)
     assert isinstance(verdict, Admission) and verdict.tokens_reserved == 40
     # Taken once: the job's later calls are admitted on their own.
-    assert first_calls.take(job_id, inst, 40) is None
-
-
-def test_the_calls_own_admission_is_then_not_repeated(
-    isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
-) -> None:
-    inst = instance(rpm=10, max_concurrency=1)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
-    job_id = queued_job(isolated_redis, inst)
-    first_calls.claim(job_id, "lease", inst.queue)
-    admission = first_calls.take(job_id, inst, 40)
-    assert isinstance(admission, Admission)
-    capacity.release(inst, admission, Outcome.OK, tokens_used=12)
-    # One call, one rpm entry: the claim's admission was the call's.
-    assert taken(isolated_redis, inst) == (1, 0, 0)
+    assert first_calls.take(job_id, "lease", inst, 40) is None
 
 
 def test_a_full_instance_tells_the_claimed_job_to_wait_in_line(
@@ -110,14 +98,67 @@ def test_a_full_instance_tells_the_claimed_job_to_wait_in_line(
     first_calls.claim(busy, "a", inst.queue)
     job, _ = first_calls.claim(waiting, "b", inst.queue)
     assert job is not None
-    verdict = first_calls.take(waiting, inst, 40)
-    assert isinstance(verdict, Wait) and verdict.reason == "concurrency"
     assert attempts(isolated_redis, waiting) == 0  # waiting is not an attempt
     assert isolated_redis.zscore(keys.limit(inst.name, "waiting"), waiting) is not None
+    verdict = first_calls.take(waiting, "b", inst, 40)
+    assert isinstance(verdict, Wait) and verdict.reason == "concurrency"
+
+
+def test_a_claimed_waiter_whose_job_ends_first_leaves_the_line(
+    isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
+) -> None:
+    inst = instance(max_concurrency=1)
+    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    busy, waiting = queued_job(isolated_redis, inst), queued_job(isolated_redis, inst)
+    first_calls.claim(busy, "a", inst.queue)
+    first_calls.claim(waiting, "b", inst.queue)
+    # Its job failed before asking again: it must not stay counted ahead of others.
+    first_calls.drop(waiting, "b")
+    assert isolated_redis.zscore(keys.limit(inst.name, "waiting"), waiting) is None
+    assert isolated_redis.hget(keys.limit(inst.name, "waiting:n"), waiting) is None
+    # The busy job's admission is still its own.
+    assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 1
+
+
+def test_a_claim_that_got_the_circuits_probe_gives_it_to_the_call(
+    isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
+) -> None:
+    inst = instance(tpm=10_000)
+    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    # Open, and past its reset time: the next admission is the probe.
+    isolated_redis.hset(keys.circuit(inst.name), mapping={"state": "open", "until": 1})
+    job_id = queued_job(isolated_redis, inst, tokens=40)
+    first_calls.claim(job_id, "lease", inst.queue)
+    # More than it reserved: an ordinary admission would be released, but releasing the
+    # probe unused would re-open the circuit without a call.
+    verdict = first_calls.take(job_id, "lease", inst, 400)
+    assert isinstance(verdict, Admission) and verdict.probe
+    assert isolated_redis.hget(keys.circuit(inst.name), "state") == b"half_open"
+
+
+def test_the_verdict_belongs_to_the_delivery_that_claimed(
+    isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
+) -> None:
+    inst = instance(max_concurrency=2)
+    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    job_id = queued_job(isolated_redis, inst)
+    first_calls.claim(job_id, "lease", inst.queue)
+    # An earlier delivery of the same job, ending on another thread, leaves it alone.
+    first_calls.drop(job_id, "earlier-lease")
+    assert first_calls.take(job_id, "other-lease", inst, 40) is None
+    assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 1
+    assert isinstance(first_calls.take(job_id, "lease", inst, 40), Admission)
 
 
 @pytest.mark.parametrize(
-    "case", ["no first_call", "another queue", "moved to another instance", "unknown queue"]
+    "case",
+    [
+        "no first_call",
+        "moved to a fallback, delivered there",
+        "moved to a fallback, a stale message on its first queue",
+        "a message on another instance's queue",
+        "unknown queue",
+    ],
 )
 def test_a_plain_claim_when_the_first_call_cannot_be_judged_with_it(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity, case: str
@@ -125,19 +166,22 @@ def test_a_plain_claim_when_the_first_call_cannot_be_judged_with_it(
     inst, other = instance(rpm=10), instance(rpm=10)
     first_calls = FirstCalls(store, capacity, {inst.name: inst, other.name: other})
     job_id = queued_job(isolated_redis, inst, tokens=None if case == "no first_call" else 40)
+    if case.startswith("moved"):
+        # What a move to a fallback changes; first_call still names the first instance.
+        isolated_redis.hset(keys.job(job_id), "provider", other.name)
     queue = {
         "no first_call": inst.queue,
-        "another queue": other.queue,
-        "moved to another instance": inst.queue,
+        "moved to a fallback, delivered there": other.queue,
+        "moved to a fallback, a stale message on its first queue": inst.queue,
+        "a message on another instance's queue": other.queue,
         "unknown queue": "llm.nobody",
     }[case]
-    if case == "moved to another instance":
-        isolated_redis.hset(keys.job(job_id), "provider", other.name)
     job, status = first_calls.claim(job_id, "lease", queue)
     assert job is not None and status == "running"
     assert attempts(isolated_redis, job_id) == 0
     assert taken(isolated_redis, inst) == taken(isolated_redis, other) == (0, 0, 0)
-    assert first_calls.take(job_id, inst, 40) is None
+    assert first_calls.take(job_id, "lease", other, 40) is None
+    assert first_calls.take(job_id, "lease", inst, 40) is None
 
 
 def test_a_job_that_is_not_claimed_takes_nothing(
@@ -147,7 +191,7 @@ def test_a_job_that_is_not_claimed_takes_nothing(
     first_calls = FirstCalls(store, capacity, {inst.name: inst})
     job_id = queued_job(isolated_redis, inst)
     assert first_calls.claim(job_id, "a", inst.queue)[0] is not None
-    first_calls.take(job_id, inst, 40)
+    first_calls.take(job_id, "a", inst, 40)
     # A duplicate delivery while the lease is live: refused, and nothing admitted for it.
     assert first_calls.claim(job_id, "b", inst.queue) == (None, "running")
     assert taken(isolated_redis, inst) == (1, 1, 0)
@@ -161,7 +205,7 @@ def test_an_admission_that_reserved_too_little_is_released_unused(
     first_calls = FirstCalls(store, capacity, {inst.name: inst})
     job_id = queued_job(isolated_redis, inst, tokens=40)
     first_calls.claim(job_id, "lease", inst.queue)
-    assert first_calls.take(job_id, inst, 41) is None
+    assert first_calls.take(job_id, "lease", inst, 41) is None
     # The slot is free again and its tokens settled at none: the call asks on its own.
     assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 0
     assert isolated_redis.get(keys.limit(inst.name, "tpm:sum")) == b"0"
@@ -176,11 +220,11 @@ def test_an_admission_no_call_took_is_released_when_the_run_ends(
     job_id = queued_job(isolated_redis, inst)
     first_calls.claim(job_id, "lease", inst.queue)
     assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 1
-    first_calls.drop(job_id)
+    first_calls.drop(job_id, "lease")
     assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 0
     assert isolated_redis.get(keys.limit(inst.name, "tpm:sum")) in (None, b"0")
-    first_calls.drop(job_id)  # nothing left: a no-op
-    assert first_calls.take(job_id, inst, 40) is None
+    first_calls.drop(job_id, "lease")  # nothing left: a no-op
+    assert first_calls.take(job_id, "lease", inst, 40) is None
 
 
 def test_first_call_is_gone_from_the_finished_record(
