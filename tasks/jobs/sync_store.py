@@ -42,6 +42,16 @@ class FirstCall:
     tokens: int
 
 
+def _claimed(reply: list[Any]) -> tuple[JobRecord | None, str]:
+    """``claim_job.lua``'s reply, read: (the record, "running") or (None, why not)."""
+    if int(reply[0]) == -1:
+        return None, "missing"
+    if int(reply[0]) == 0:
+        return None, text(reply[1])
+    fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
+    return JobRecord.from_redis(fields), "running"
+
+
 class SyncJobStore:
     """Load records, move them through the state machine, and keep their leases."""
 
@@ -68,12 +78,7 @@ class SyncJobStore:
         reply = self._scripts.claim(
             job_id, token, lease_ms=self.lease_ms, started_at=repr(time.time())
         )
-        if int(reply[0]) == -1:
-            return None, "missing"
-        if int(reply[0]) == 0:
-            return None, text(reply[1])
-        fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
-        return JobRecord.from_redis(fields), "running"
+        return _claimed(reply)
 
     def claim_admit(
         self, job_id: str, token: str, instance: str, admission: list[int | str]
@@ -91,13 +96,9 @@ class SyncJobStore:
             admission=admission,
             attempt_id=uuid.uuid4().hex,
         )
-        if int(reply[0]) == -1:
-            return None, "missing", None
-        if int(reply[0]) == 0:
-            return None, text(reply[1]), None
-        fields = dict(zip(reply[1][::2], reply[1][1::2], strict=True))
+        job, status = _claimed(reply)
         first = FirstCall(list(reply[2:5]), int(reply[5])) if len(reply) == 6 else None
-        return JobRecord.from_redis(fields), "running", first
+        return job, status, first
 
     def finish(
         self,

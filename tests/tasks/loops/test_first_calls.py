@@ -57,6 +57,11 @@ def queued_job(
     return record.id
 
 
+def on(store: SyncJobStore, capacity: ProviderCapacity, *insts: InstanceConfig) -> FirstCalls:
+    """First calls judged on ``insts``' queues."""
+    return FirstCalls(store, capacity, {inst.name: inst for inst in insts})
+
+
 def taken(client: redis.Redis, inst: InstanceConfig) -> tuple[int, int, int]:
     """What the instance has handed out: (rpm entries, in flight, waiting)."""
     return (
@@ -74,7 +79,7 @@ def test_a_claim_from_the_instances_queue_admits_the_first_call_and_counts_its_a
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(rpm=10, tpm=1000, max_concurrency=2)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst, tokens=40)
     job, status = first_calls.claim(job_id, "lease", inst.queue)
     assert job is not None and status == "running" and job.status is JobStatus.RUNNING
@@ -93,7 +98,7 @@ def test_a_full_instance_tells_the_claimed_job_to_wait_in_line(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(max_concurrency=1)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     busy, waiting = queued_job(isolated_redis, inst), queued_job(isolated_redis, inst)
     first_calls.claim(busy, "a", inst.queue)
     job, _ = first_calls.claim(waiting, "b", inst.queue)
@@ -108,7 +113,7 @@ def test_a_claimed_waiter_whose_job_ends_first_leaves_the_line(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(max_concurrency=1)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     busy, waiting = queued_job(isolated_redis, inst), queued_job(isolated_redis, inst)
     first_calls.claim(busy, "a", inst.queue)
     first_calls.claim(waiting, "b", inst.queue)
@@ -124,7 +129,7 @@ def test_a_claim_that_got_the_circuits_probe_gives_it_to_the_call(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(tpm=10_000)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     # Open, and past its reset time: the next admission is the probe.
     isolated_redis.hset(keys.circuit(inst.name), mapping={"state": "open", "until": 1})
     job_id = queued_job(isolated_redis, inst, tokens=40)
@@ -140,7 +145,7 @@ def test_the_verdict_belongs_to_the_delivery_that_claimed(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(max_concurrency=2)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst)
     first_calls.claim(job_id, "lease", inst.queue)
     # An earlier delivery of the same job, ending on another thread, leaves it alone.
@@ -164,7 +169,7 @@ def test_a_plain_claim_when_the_first_call_cannot_be_judged_with_it(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity, case: str
 ) -> None:
     inst, other = instance(rpm=10), instance(rpm=10)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst, other.name: other})
+    first_calls = on(store, capacity, inst, other)
     job_id = queued_job(isolated_redis, inst, tokens=None if case == "no first_call" else 40)
     if case.startswith("moved"):
         # What a move to a fallback changes; first_call still names the first instance.
@@ -188,7 +193,7 @@ def test_a_job_that_is_not_claimed_takes_nothing(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(rpm=10)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst)
     assert first_calls.claim(job_id, "a", inst.queue)[0] is not None
     first_calls.take(job_id, "a", inst, 40)
@@ -202,7 +207,7 @@ def test_an_admission_that_reserved_too_little_is_released_unused(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(tpm=1000, max_concurrency=1)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst, tokens=40)
     first_calls.claim(job_id, "lease", inst.queue)
     assert first_calls.take(job_id, "lease", inst, 41) is None
@@ -216,7 +221,7 @@ def test_an_admission_no_call_took_is_released_when_the_run_ends(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(max_concurrency=1)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst)
     first_calls.claim(job_id, "lease", inst.queue)
     assert isolated_redis.zcard(keys.limit(inst.name, "inflight")) == 1
@@ -231,7 +236,7 @@ def test_first_call_is_gone_from_the_finished_record(
     isolated_redis: redis.Redis, store: SyncJobStore, capacity: ProviderCapacity
 ) -> None:
     inst = instance(rpm=10)
-    first_calls = FirstCalls(store, capacity, {inst.name: inst})
+    first_calls = on(store, capacity, inst)
     job_id = queued_job(isolated_redis, inst)
     first_calls.claim(job_id, "lease", inst.queue)
     assert store.finish(job_id, "lease", JobStatus.SUCCEEDED)[0]
